@@ -1,0 +1,1 @@
+// sans-IO HTTP/1.1 wire code
