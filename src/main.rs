@@ -1,1 +1,17 @@
-fn main() {}
+//! `ceiling`: subcommand dispatch only. `ceiling serve ...` runs the ceiling server;
+//! anything else is a load-generator run with wrk-compatible flags (`ceiling [OPTIONS] URL`).
+//!
+//! Exit codes: 0 the run happened; 1 it could not complete; 2 bad usage (nothing sent).
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let code = match args.get(1).and_then(|a| a.to_str()) {
+        Some("serve") => server::main(&args[1..]),
+        Some("run") => loadgen::main(&args[1..]),
+        _ => loadgen::main(&args),
+    };
+    ExitCode::from(code)
+}

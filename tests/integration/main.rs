@@ -1,1 +1,6 @@
-fn main() {}
+//! The one integration-test binary: it runs the real `ceiling` binary against real
+//! sockets on 127.0.0.1 with ephemeral ports, bounded in time, waiting on readiness.
+
+mod support;
+
+mod server;

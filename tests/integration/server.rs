@@ -1,0 +1,1 @@
+// server tests: written by the server work

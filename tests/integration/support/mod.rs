@@ -1,0 +1,74 @@
+//! Spawning the real binary and waiting on readiness (a printed address), never on sleeps.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Path of the `ceiling` binary built for these tests.
+pub fn ceiling_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ceiling")
+}
+
+/// A `ceiling serve` child process, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// Lines the server printed on stdout after the address line.
+    pub stdout: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// `http://ADDR` without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ceiling serve --bind 127.0.0.1:0 <extra>` and waits (at most 20 s) for the
+/// line `listening on http://ADDR` on its stdout.
+pub fn start_server(extra: &[&str]) -> Server {
+    let mut child = Command::new(ceiling_bin())
+        .arg("serve")
+        .args(["--bind", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn ceiling serve");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("ceiling serve did not print its address within 20 s");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap();
+            return Server {
+                child,
+                addr: addr.parse().expect("printed address parses"),
+                stdout: rx,
+            };
+        }
+    }
+}
