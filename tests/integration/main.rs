@@ -3,4 +3,5 @@
 
 mod support;
 
+mod loadgen_misbehave;
 mod server;

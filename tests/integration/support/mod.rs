@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod misbehave;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -35,6 +37,7 @@ impl Drop for Server {
     }
 }
 
+#[allow(clippy::zombie_processes)] // `Server`'s Drop kills and waits; a panic here kills the test.
 /// Starts `ceiling serve --bind 127.0.0.1:0 <extra>` and waits (at most 20 s) for the
 /// line `listening on http://ADDR` on its stdout.
 pub fn start_server(extra: &[&str]) -> Server {
