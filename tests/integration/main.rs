@@ -3,5 +3,6 @@
 
 mod support;
 
+mod loadgen_count;
 mod loadgen_misbehave;
 mod server;

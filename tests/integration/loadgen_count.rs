@@ -1,0 +1,1 @@
+//! Exact counting against `ceiling serve` (filled in by the loadgen work).
