@@ -339,17 +339,12 @@ proptest! {
             f.expect(false);
         }
         let mut buf: &[u8] = &bytes;
-        loop {
-            match f.feed(buf) {
-                Ok(p) => {
-                    if p.consumed == 0 && p.completed.is_none() {
-                        prop_assert!(buf.len() <= limits.max_head_bytes);
-                        break;
-                    }
-                    buf = &buf[p.consumed..];
-                }
-                Err(_) => break,
+        while let Ok(p) = f.feed(buf) {
+            if p.consumed == 0 && p.completed.is_none() {
+                prop_assert!(buf.len() <= limits.max_head_bytes);
+                break;
             }
+            buf = &buf[p.consumed..];
         }
         let _ = f.finish_on_eof(buf);
     }
