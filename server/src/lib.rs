@@ -1,10 +1,175 @@
-//! `ceiling serve`: the ceiling server. (Being built.)
+//! `ceiling serve`: the ceiling server. One pinned worker per CPU, each with its
+//! own SO_REUSEPORT listener and monoio runtime, answering from pre-formatted
+//! responses; see docs/server.md for the flags, routes and why it is built so.
 
+mod conn;
+mod listener;
+mod options;
+mod routes;
+mod shutdown;
+mod stats;
+mod worker;
+
+use clap::Parser;
+use options::{Config, Options};
+use shared::runtime::{choose_engine, format_cpu_list, join_all, spawn_workers, IoEngine, Stop};
+use stats::StatsTable;
 use std::ffi::OsString;
+use std::io::Write as _;
+use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
-/// Runs `ceiling serve ARGS` (args[0] is "serve"); returns the process exit code.
+/// Runs `ceiling serve ARGS` (args[0] is "serve"); returns the process exit code:
+/// 0 served and stopped cleanly, 1 could not run, 2 bad usage.
 pub fn main(args: &[OsString]) -> u8 {
-    let _ = args;
-    eprintln!("ceiling serve: not built yet");
-    1
+    let opts = match Options::try_parse_from(args) {
+        Ok(o) => o,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return 0;
+            }
+            eprintln!("ceiling serve: {}", first_line(&e.to_string()));
+            return 2;
+        }
+    };
+    let cfg = match opts.validate() {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("ceiling serve: {msg}");
+            return 2;
+        }
+    };
+    match run(cfg) {
+        Ok(()) => 0,
+        Err(msg) => {
+            eprintln!("ceiling serve: {msg}");
+            1
+        }
+    }
+}
+
+/// clap's first line without its `error: ` prefix, plus where to look for help.
+fn first_line(msg: &str) -> String {
+    let line = msg.lines().next().unwrap_or(msg);
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    format!("{line} (see ceiling serve --help)")
+}
+
+/// Raises the soft open-files limit to the hard one: every connection is a
+/// descriptor, and the common soft default of 1024 would cap the server far
+/// below --max-conns-per-worker. Failing to raise it is not fatal.
+fn raise_nofile_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn run(cfg: Config) -> Result<(), String> {
+    raise_nofile_limit();
+    let engine = choose_engine(cfg.io_engine).map_err(|e| e.to_string())?;
+    let (listeners, addr) = listener::bind_all(cfg.bind, cfg.cpus.len(), cfg.backlog)
+        .map_err(|e| format!("could not listen on {}: {e}", cfg.bind))?;
+    let stop = Stop::new();
+    let (wake_tx, wake_rx) = mpsc::channel();
+    shutdown::install(stop.clone(), wake_tx.clone())?;
+
+    let cfg = Arc::new(cfg);
+    let stats = Arc::new(StatsTable::new(&cfg.cpus));
+    // Raw fds are Copy and Send; each worker takes ownership of its own one.
+    let fds: Arc<Vec<RawFd>> =
+        Arc::new(listeners.into_iter().map(IntoRawFd::into_raw_fd).collect());
+    let (ready_tx, ready_rx) = mpsc::channel::<usize>();
+    let started = Instant::now();
+    let handles = {
+        let (shared_cfg, shared_stats, shared_stop) = (cfg.clone(), stats.clone(), stop.clone());
+        spawn_workers("ceiling-serve", &cfg.cpus, &engine, move |ctx| {
+            let (cfg, stats, stop, fds) = (
+                shared_cfg.clone(),
+                shared_stats.clone(),
+                shared_stop.clone(),
+                fds.clone(),
+            );
+            let ready = ready_tx.clone();
+            let wake = wake_tx.clone();
+            async move {
+                let index = ctx.index;
+                // The fd was made for this worker alone and is taken exactly once.
+                let listener = unsafe { std::net::TcpListener::from_raw_fd(fds[index]) };
+                let w = Rc::new(worker::Worker::new(index, cfg, stats));
+                let _ = ready.send(index);
+                worker::run(w, listener, stop).await;
+                // A worker ending on its own (not by a stop) wakes the main thread.
+                let _ = wake.send(());
+            }
+        })
+        .map_err(|e| e.to_string())?
+    };
+
+    // Wait until every runtime is up, so the startup line means "serving".
+    let mut ready = 0;
+    while ready < handles.len() {
+        match ready_rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(_) => ready += 1,
+            Err(_) if handles.iter().any(|h| h.is_finished()) => {
+                stop.trigger();
+                let errs: Vec<String> = join_all(handles)
+                    .into_iter()
+                    .filter_map(|r| r.err().map(|e| e.to_string()))
+                    .collect();
+                return Err(errs.join("; "));
+            }
+            Err(_) => {}
+        }
+    }
+    let engine_name = match engine.ring_flags {
+        Some(flags) if engine.engine == IoEngine::Uring => format!("io_uring {}", flags.name()),
+        _ => "epoll".to_string(),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "ceiling serve: listening on http://{addr} ({} workers on CPUs {}, {engine_name})",
+        cfg.cpus.len(),
+        format_cpu_list(&cfg.cpus)
+    );
+    if engine.fell_back() {
+        let _ = writeln!(out, "ceiling serve: {}", engine.describe());
+    }
+    let _ = out.flush();
+    drop(out);
+
+    // Serve until a signal (or a worker ending by itself).
+    let _ = wake_rx.recv();
+    stop.trigger();
+    // Drain: workers stop accepting and finish in-flight responses, bounded by
+    // --grace; whatever is still running then is abandoned when we return.
+    let deadline = Instant::now() + cfg.grace;
+    while Instant::now() < deadline && !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let summary = shutdown::Summary::new(
+        addr.to_string(),
+        engine,
+        started.elapsed(),
+        stats.snapshot(),
+    );
+    println!("{}", summary.line());
+    let _ = std::io::stdout().flush();
+    if let Some(path) = &cfg.json {
+        let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("could not write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }

@@ -1,0 +1,139 @@
+//! Listening sockets: one per worker, all bound to the same address with
+//! SO_REUSEPORT, so the kernel spreads incoming connections over the workers and
+//! no accept queue or lock is shared between them.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// The kernel's accept-queue cap, used as the default backlog (monoio's own
+/// default of 1024 would silently cap it lower).
+pub fn somaxconn() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096)
+}
+
+/// Binds `count` listeners to `addr`. With port 0 the first socket picks the
+/// ephemeral port and the others join it. Returns them and the bound address.
+pub fn bind_all(
+    addr: SocketAddr,
+    count: usize,
+    backlog: u32,
+) -> io::Result<(Vec<TcpListener>, SocketAddr)> {
+    let mut listeners = Vec::with_capacity(count);
+    let mut bound = addr;
+    for _ in 0..count.max(1) {
+        let l = bind_one(bound, backlog)?;
+        if bound.port() == 0 {
+            bound = l.local_addr()?;
+        }
+        listeners.push(l);
+    }
+    Ok((listeners, bound))
+}
+
+fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let domain = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    // Non-blocking because monoio's epoll driver needs it; io_uring does not mind.
+    let fd = cvt(unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // Owned from here on, so every early return closes it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    // Accepted sockets inherit TCP_NODELAY on Linux; the connection sets it again
+    // anyway so the behaviour does not hang on that.
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    let (storage, len) = sockaddr(addr);
+    cvt(unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) })?;
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    cvt(unsafe { libc::listen(fd, backlog) })?;
+    Ok(TcpListener::from(owned))
+}
+
+fn set_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // Zeroed storage is a valid (unspecified) sockaddr.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+fn cvt(ret: i32) -> io::Result<i32> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_listeners_share_the_ephemeral_port() {
+        let (ls, addr) = bind_all("127.0.0.1:0".parse().unwrap(), 3, 128).unwrap();
+        assert_eq!(ls.len(), 3);
+        assert_ne!(addr.port(), 0);
+        for l in &ls {
+            assert_eq!(l.local_addr().unwrap(), addr);
+        }
+    }
+
+    #[test]
+    fn a_port_taken_without_reuseport_is_an_error() {
+        // std does not set SO_REUSEPORT, so our sockets cannot join its port.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(bind_all(taken.local_addr().unwrap(), 1, 128).is_err());
+    }
+}
