@@ -1,10 +1,80 @@
-//! The load generator. (Being built.)
+//! The load generator: `ceiling [OPTIONS] URL` with wrk's flags and wrk's output layout.
+//!
+//! Data flows one way: `options` (argv -> validated `Plan`, or a usage error before any
+//! load) -> `run` (one pinned worker per CPU, Ctrl-C, merge) -> `worker` (connections,
+//! framing, recording) -> `result` (the one `RunResult` model) -> `report` (text, JSON).
+
+pub mod meta;
+pub mod options;
+pub mod plan;
+pub mod report;
+pub mod result;
+pub mod run;
+mod worker;
 
 use std::ffi::OsString;
+use std::io::Write as _;
 
-/// Runs a load-generator invocation (args[0] is the program or "run"); returns the exit code.
+/// Exit code: the run happened (even with server errors, which are reported).
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the run could not complete (nothing could connect, output not written).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad usage, detected before any load was sent.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs one generator invocation; `args[0]` is the program name (or `run`).
 pub fn main(args: &[OsString]) -> u8 {
-    let _ = args;
-    eprintln!("ceiling: not built yet");
-    1
+    let command_line = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let plan = match options::parse(args, command_line) {
+        Ok(options::Parsed::Plan(plan)) => plan,
+        Ok(options::Parsed::Info(text)) => {
+            print!("{text}");
+            return EXIT_OK;
+        }
+        Err(e) => {
+            eprintln!("ceiling: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if plan.engine.fell_back() {
+        eprintln!("ceiling: {}", plan.engine.describe());
+    }
+    let result = match run::run(&plan) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ceiling: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let mut code = EXIT_OK;
+    if !plan.quiet {
+        let text = report::text::render(&plan, &result);
+        // With `--json -` stdout carries the JSON, so the text goes to stderr.
+        let written = if plan.json_stdout() {
+            std::io::stderr().write_all(text.as_bytes())
+        } else {
+            std::io::stdout().write_all(text.as_bytes())
+        };
+        if written.is_err() {
+            code = EXIT_FAILED;
+        }
+    }
+    if let Some(out) = &plan.json {
+        if let Err(e) = report::json::write(out, &result) {
+            eprintln!("ceiling: could not write the JSON result: {e}");
+            code = EXIT_FAILED;
+        }
+    }
+    if result.counters.connects == 0 && result.counters.errors.connect > 0 {
+        eprintln!(
+            "ceiling: could not connect to {} ({} connect errors): is the server running?",
+            plan.addr, result.counters.errors.connect
+        );
+        code = EXIT_FAILED;
+    }
+    code
 }

@@ -1,0 +1,90 @@
+//! The validated, immutable description of a run: everything the hot path needs is
+//! decided here, before any worker starts.
+
+use shared::runtime::EngineChoice;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One request, formatted once into the bytes sent on the wire.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub request: Vec<u8>,
+    /// HEAD responses carry no body whatever their Content-Length says.
+    pub is_head: bool,
+}
+
+/// Where the JSON result goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonOut {
+    Stdout,
+    File(PathBuf),
+}
+
+/// A validated run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The command line as given, recorded in every result.
+    pub command_line: String,
+    /// Resolved once: every target shares it (HTTP/1.1 connections are per origin).
+    pub addr: SocketAddr,
+    /// Rotated per request on each connection, starting at a per-connection offset.
+    pub targets: Vec<Target>,
+    pub method: String,
+    /// One entry per worker thread: the CPU it is pinned to.
+    pub cpus: Vec<usize>,
+    pub connections: usize,
+    /// Stop after this long (always set unless `-n` runs without `-d`).
+    pub duration: Option<Duration>,
+    /// Stop after exactly this many requests have been sent and finished.
+    pub requests: Option<u64>,
+    /// Requests in flight per connection.
+    pub pipeline: usize,
+    pub timeout: Duration,
+    pub engine: EngineChoice,
+    pub latency: bool,
+    pub json: Option<JsonOut>,
+    pub quiet: bool,
+}
+
+impl Plan {
+    pub fn threads(&self) -> usize {
+        self.cpus.len()
+    }
+
+    /// Connections of worker `i`: the total spread exactly, the first ones taking the rest.
+    pub fn connections_of(&self, i: usize) -> usize {
+        split(self.connections as u64, self.threads(), i) as usize
+    }
+
+    /// Request budget of worker `i` under `-n` (None: unlimited).
+    pub fn requests_of(&self, i: usize) -> Option<u64> {
+        self.requests.map(|n| split(n, self.threads(), i))
+    }
+
+    pub fn json_stdout(&self) -> bool {
+        self.json == Some(JsonOut::Stdout)
+    }
+}
+
+/// Share `i` of `total` split over `parts`, differing by at most one and summing to `total`.
+pub fn split(total: u64, parts: usize, i: usize) -> u64 {
+    let parts = parts as u64;
+    total / parts + u64::from((i as u64) < total % parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn split_is_exact_and_even() {
+        for (total, parts) in [(10u64, 3usize), (64, 2), (7, 7), (1, 4), (100_003, 8)] {
+            let shares: Vec<u64> = (0..parts).map(|i| split(total, parts, i)).collect();
+            assert_eq!(shares.iter().sum::<u64>(), total);
+            let (min, max) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
+            assert!(max - min <= 1);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! wrk's text layout, so people's parsers and habits keep working, plus the lines
+//! wrk lacks (invalid responses, reconnects, in flight at the stop).
+
+use crate::plan::Plan;
+use crate::result::RunResult;
+use std::fmt::Write as _;
+
+/// Renders the report exactly in wrk's columns.
+pub fn render(plan: &Plan, r: &RunResult) -> String {
+    let mut s = String::new();
+    let what = match (plan.requests, plan.duration) {
+        (Some(n), _) => format!("{n} requests"),
+        (None, Some(d)) => format!("{} test", time_s(d.as_secs_f64())),
+        (None, None) => "test".into(),
+    };
+    let _ = writeln!(s, "Running {what} @ {}", r.config.url);
+    let _ = writeln!(
+        s,
+        "  {} threads and {} connections{}",
+        r.config.threads,
+        r.config.connections,
+        if r.config.pipeline > 1 {
+            format!(", pipeline {}", r.config.pipeline)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  Thread Stats{:>6}{:>11}{:>8}{:>12}",
+        "Avg", "Stdev", "Max", "+/- Stdev"
+    );
+    let l = &r.latency;
+    let _ = write!(s, "    {:<10}", "Latency");
+    units(&mut s, time_us(l.mean), 8);
+    units(&mut s, time_us(l.stdev), 10);
+    units(&mut s, time_us(l.max as f64), 9);
+    let _ = writeln!(s, "{:>8.2}%", l.within_stdev_pct);
+    let q = &r.req_per_sec;
+    let _ = write!(s, "    {:<10}", "Req/Sec");
+    units(&mut s, metric(q.mean), 8);
+    units(&mut s, metric(q.stdev), 10);
+    units(&mut s, metric(q.max), 9);
+    let _ = writeln!(s, "{:>8.2}%", q.within_stdev_pct);
+    if plan.latency {
+        let _ = writeln!(s, "  Latency Distribution");
+        for p in l.percentiles.iter().filter(|p| p.percentile < 100.0) {
+            let label = if p.percentile.fract() == 0.0 {
+                format!("{:.0}%", p.percentile)
+            } else {
+                format!("{}%", p.percentile)
+            };
+            let _ = write!(s, "{label:>8}");
+            units(&mut s, time_us(p.value_us as f64), 10);
+            s.push('\n');
+        }
+    }
+    let c = &r.counters;
+    let _ = writeln!(
+        s,
+        "  {} requests in {}, {}B read",
+        c.completed,
+        time_s(r.duration_s),
+        binary(c.bytes_read as f64)
+    );
+    let e = &c.errors;
+    if e.connect + e.read + e.write + e.timeout > 0 {
+        let _ = writeln!(
+            s,
+            "  Socket errors: connect {}, read {}, write {}, timeout {}",
+            e.connect, e.read, e.write, e.timeout
+        );
+    }
+    if c.status.non_2xx_3xx() > 0 {
+        let _ = writeln!(s, "  Non-2xx or 3xx responses: {}", c.status.non_2xx_3xx());
+    }
+    if e.invalid > 0 {
+        let _ = writeln!(
+            s,
+            "  Invalid responses: {} (first: {})",
+            e.invalid,
+            r.first_invalid.as_deref().unwrap_or("?")
+        );
+    }
+    if c.reconnects > 0 {
+        let _ = writeln!(s, "  Reconnects: {}", c.reconnects);
+    }
+    if c.in_flight_at_stop > 0 {
+        let _ = writeln!(s, "  In flight at the stop: {}", c.in_flight_at_stop);
+    }
+    if r.interrupted {
+        let _ = writeln!(
+            s,
+            "  Interrupted: the figures cover the {} that ran",
+            time_s(r.duration_s)
+        );
+    }
+    let _ = writeln!(s, "Requests/sec: {:>9.2}", r.requests_per_sec);
+    let _ = writeln!(s, "Transfer/sec: {:>10}B", binary(r.bytes_read_per_sec));
+    s
+}
+
+/// wrk's print_units: right-aligned in `width`, with room kept for a short unit.
+fn units(s: &mut String, text: String, width: usize) {
+    let b = text.as_bytes();
+    let mut pad = 2usize;
+    if b.last().is_some_and(u8::is_ascii_alphabetic) {
+        pad -= 1;
+    }
+    if b.len() > 1 && b[b.len() - 2].is_ascii_alphabetic() {
+        pad -= 1;
+    }
+    let width = width.saturating_sub(pad);
+    let _ = write!(s, "{text:>width$}{}", &"  "[..pad]);
+}
+
+/// Microseconds as wrk prints times: 631.75us, 1.55ms, 2.00s, 1.50m.
+pub fn time_us(us: f64) -> String {
+    if us < 1000.0 {
+        format!("{us:.2}us")
+    } else if us < 1_000_000.0 {
+        format!("{:.2}ms", us / 1000.0)
+    } else {
+        time_s(us / 1_000_000.0)
+    }
+}
+
+/// Seconds as wrk prints them: 10.00s, 1.50m, 2.00h.
+pub fn time_s(secs: f64) -> String {
+    if secs < 60.0 {
+        format!("{secs:.2}s")
+    } else if secs < 3600.0 {
+        format!("{:.2}m", secs / 60.0)
+    } else {
+        format!("{:.2}h", secs / 3600.0)
+    }
+}
+
+/// Base-1000 with k/M/G, as wrk prints request rates.
+pub fn metric(n: f64) -> String {
+    scaled(n, 1000.0, &["", "k", "M", "G", "T"])
+}
+
+/// Base-1024 with K/M/G (the caller appends "B"), as wrk prints bytes.
+pub fn binary(n: f64) -> String {
+    scaled(n, 1024.0, &["", "K", "M", "G", "T"])
+}
+
+fn scaled(mut n: f64, base: f64, units: &[&str]) -> String {
+    let mut i = 0;
+    while n >= base && i + 1 < units.len() {
+        n /= base;
+        i += 1;
+    }
+    format!("{n:.2}{}", units[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_like_wrk() {
+        assert_eq!(time_us(631.75), "631.75us");
+        assert_eq!(time_us(1550.0), "1.55ms");
+        assert_eq!(time_us(2_000_000.0), "2.00s");
+        assert_eq!(metric(50_810.0), "50.81k");
+        assert_eq!(metric(999.0), "999.00");
+        assert_eq!(binary(123.54 * 1024.0 * 1024.0), "123.54M");
+        assert_eq!(time_s(10.0), "10.00s");
+    }
+
+    #[test]
+    fn columns_like_wrk() {
+        // wrk: "    Latency   631.75us  293.16us  10.89ms   89.20%"
+        let mut s = format!("    {:<10}", "Latency");
+        units(&mut s, time_us(631.75), 8);
+        units(&mut s, time_us(293.16), 10);
+        units(&mut s, time_us(10_890.0), 9);
+        s.push_str(&format!("{:>8.2}%", 89.2));
+        assert_eq!(s, "    Latency   631.75us  293.16us  10.89ms   89.20%");
+        // wrk: "    Req/Sec    50.81k     3.40k   57.25k    71.00%"
+        let mut s = format!("    {:<10}", "Req/Sec");
+        units(&mut s, metric(50_810.0), 8);
+        units(&mut s, metric(3_400.0), 10);
+        units(&mut s, metric(57_250.0), 9);
+        s.push_str(&format!("{:>8.2}%", 71.0));
+        assert_eq!(s, "    Req/Sec    50.81k     3.40k   57.25k    71.00%");
+    }
+}

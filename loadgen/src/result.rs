@@ -1,0 +1,245 @@
+//! The one result model. Every renderer reads only this; it is written to JSON and
+//! can be read back (the histogram travels as HdrHistogram V2+DEFLATE, base64), so
+//! runs can be merged and compared later.
+
+use crate::meta::Meta;
+use crate::plan::Plan;
+use serde::{Deserialize, Serialize};
+use shared::stats::codec::encode_base64;
+use shared::stats::{Counters, Histogram};
+use std::time::Duration;
+
+/// Schema tag of the JSON result; bumped on any incompatible change.
+pub const SCHEMA: &str = "ceiling.run/1";
+
+/// Percentiles in the report (wrk's four, and the tail wrk does not show).
+pub const PERCENTILES: [f64; 7] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 100.0];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema: String,
+    pub meta: Meta,
+    pub config: Config,
+    /// Seconds from the start to the stop (the measured interval).
+    pub duration_s: f64,
+    pub counters: Counters,
+    /// The first invalid response seen, described, for the report.
+    pub first_invalid: Option<String>,
+    pub requests_per_sec: f64,
+    pub bytes_read_per_sec: f64,
+    pub latency: Latency,
+    /// Requests/sec of each worker thread, sampled every 100 ms (wrk's Req/Sec row).
+    pub req_per_sec: Spread,
+    pub threads: Vec<ThreadResult>,
+    /// Ended early by Ctrl-C: the numbers cover what ran.
+    pub interrupted: bool,
+}
+
+/// The run's configuration as it ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    pub url: String,
+    pub urls: Vec<String>,
+    pub method: String,
+    pub threads: usize,
+    pub connections: usize,
+    pub duration_s: Option<f64>,
+    pub requests: Option<u64>,
+    pub pipeline: usize,
+    pub timeout_ms: u64,
+}
+
+/// Latency of completed requests, in microseconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Latency {
+    pub unit: String,
+    pub min: u64,
+    pub mean: f64,
+    pub stdev: f64,
+    pub max: u64,
+    /// Share of requests within one standard deviation of the mean, in percent.
+    pub within_stdev_pct: f64,
+    pub percentiles: Vec<Percentile>,
+    /// The merged histogram: HdrHistogram V2+DEFLATE, base64.
+    pub histogram: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Percentile {
+    pub percentile: f64,
+    pub value_us: u64,
+}
+
+/// Mean, standard deviation, maximum and share within one deviation of a sample set.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Spread {
+    pub mean: f64,
+    pub stdev: f64,
+    pub max: f64,
+    pub within_stdev_pct: f64,
+}
+
+impl Spread {
+    pub fn of(samples: &[f64]) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        let n = samples.len() as f64;
+        let mean = samples.iter().sum::<f64>() / n;
+        let var = if samples.len() > 1 {
+            samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        let stdev = var.sqrt();
+        let within = samples
+            .iter()
+            .filter(|&&s| (s - mean).abs() <= stdev)
+            .count() as f64;
+        Self {
+            mean,
+            stdev,
+            max: samples.iter().copied().fold(0.0, f64::max),
+            within_stdev_pct: 100.0 * within / n,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThreadResult {
+    pub cpu: Option<usize>,
+    pub requests: u64,
+    pub req_per_sec: Spread,
+}
+
+impl ThreadResult {
+    pub fn new(cpu: Option<usize>, requests: u64, samples: &[f64]) -> Self {
+        Self {
+            cpu,
+            requests,
+            req_per_sec: Spread::of(samples),
+        }
+    }
+}
+
+impl Latency {
+    pub fn of(h: &Histogram) -> Self {
+        let empty = h.is_empty();
+        let (mean, stdev) = if empty {
+            (0.0, 0.0)
+        } else {
+            (h.mean(), h.stdev())
+        };
+        let (lo, hi) = (mean - stdev, mean + stdev);
+        let within: u64 = h
+            .iter_recorded()
+            .filter(|v| {
+                let x = v.value_iterated_to() as f64;
+                x >= lo && x <= hi
+            })
+            .map(|v| v.count_at_value())
+            .sum();
+        Self {
+            unit: "us".into(),
+            min: if empty { 0 } else { h.min() },
+            mean,
+            stdev,
+            max: if empty { 0 } else { h.max() },
+            within_stdev_pct: if empty {
+                0.0
+            } else {
+                100.0 * within as f64 / h.len() as f64
+            },
+            percentiles: PERCENTILES
+                .iter()
+                .map(|&p| Percentile {
+                    percentile: p,
+                    value_us: if empty { 0 } else { h.value_at_percentile(p) },
+                })
+                .collect(),
+            histogram: encode_base64(h),
+        }
+    }
+}
+
+impl RunResult {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        plan: &Plan,
+        meta: Meta,
+        duration: Duration,
+        counters: Counters,
+        first_invalid: Option<String>,
+        histogram: Histogram,
+        threads: Vec<ThreadResult>,
+        samples: &[f64],
+        interrupted: bool,
+    ) -> Self {
+        let secs = duration.as_secs_f64();
+        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        Self {
+            schema: SCHEMA.into(),
+            meta,
+            config: Config {
+                url: plan.targets[0].url.clone(),
+                urls: plan.targets.iter().map(|t| t.url.clone()).collect(),
+                method: plan.method.clone(),
+                threads: plan.threads(),
+                connections: plan.connections,
+                duration_s: plan.duration.map(|d| d.as_secs_f64()),
+                requests: plan.requests,
+                pipeline: plan.pipeline,
+                timeout_ms: plan.timeout.as_millis() as u64,
+            },
+            duration_s: secs,
+            counters,
+            first_invalid,
+            requests_per_sec: per_sec(counters.completed),
+            bytes_read_per_sec: per_sec(counters.bytes_read),
+            latency: Latency::of(&histogram),
+            req_per_sec: Spread::of(samples),
+            threads,
+            interrupted,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::stats::codec::decode_base64;
+    use shared::stats::new_histogram;
+
+    #[test]
+    fn spread_of_samples() {
+        let s = Spread::of(&[10.0, 10.0, 10.0, 10.0]);
+        assert_eq!((s.mean, s.stdev, s.max), (10.0, 0.0, 10.0));
+        assert_eq!(s.within_stdev_pct, 100.0);
+        let s = Spread::of(&[0.0, 10.0]);
+        assert_eq!(s.mean, 5.0);
+        assert!((s.stdev - 7.0710678).abs() < 1e-6);
+        assert_eq!(Spread::of(&[]).mean, 0.0);
+    }
+
+    #[test]
+    fn latency_summary_round_trips_its_histogram() {
+        let mut h = new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v).unwrap();
+        }
+        let l = Latency::of(&h);
+        assert_eq!(l.min, 1);
+        assert_eq!(l.max, 1000);
+        assert!((l.mean - 500.5).abs() < 1.0);
+        assert!(l.within_stdev_pct > 50.0 && l.within_stdev_pct < 65.0);
+        assert_eq!(l.percentiles[0].percentile, 50.0);
+        assert!((495..=505).contains(&l.percentiles[0].value_us));
+        assert_eq!(decode_base64(&l.histogram).unwrap().len(), 1000);
+    }
+
+    #[test]
+    fn empty_latency_is_zeros() {
+        let l = Latency::of(&new_histogram());
+        assert_eq!((l.min, l.max, l.mean), (0, 0, 0.0));
+    }
+}
