@@ -8,7 +8,8 @@
 # process's user + sys (GNU time), so the ratio to wrk cancels most machine noise.
 #
 # Usage: scripts/bench-generators.sh
-#   DURATION=10   seconds per generator
+#   DURATION=10   seconds per generator run
+#   ROUNDS=3      rounds; tools alternate within a round, the table shows medians
 #   CONNS=64      connections
 #   SERVER=ceiling|nginx
 # Installs wrk and GNU time (and nginx-light with SERVER=nginx) with apt-get when missing.
@@ -16,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=${DURATION:-10}
+rounds=${ROUNDS:-3}
 conns=${CONNS:-64}
 server_kind=${SERVER:-ceiling}
 server_cpu=0
@@ -133,53 +135,63 @@ run() {
   gen_pid=
 }
 
-# Each row: tool rps requests cpu_s
+# Each row: tool round rps requests cpu_s. Tools alternate within each round, so a slow
+# stretch of the shared VM hits all of them; the table shows each tool's median round.
 rows=()
 cpu_of() { awk 'END { printf "%.3f", $1 + $2 }' "$out/$1.cpu"; }
 
-if run wrk taskset -c "$gen_cpu" wrk -t1 -c"$conns" -d"${duration}s" "$url"; then
-  reqs=$(awk '/requests in/ { print $1 }' "$out/wrk.out")
-  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out/wrk.out")
-  rows+=("wrk $rps $reqs $(cpu_of wrk)")
-fi
+for round in $(seq "$rounds"); do
+  if run wrk taskset -c "$gen_cpu" wrk -t1 -c"$conns" -d"${duration}s" "$url"; then
+    reqs=$(awk '/requests in/ { print $1 }' "$out/wrk.out")
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out/wrk.out")
+    rows+=("wrk $round $rps $reqs $(cpu_of wrk)")
+  fi
 
-if run ceiling taskset -c "$gen_cpu" "$bin" --cpus "$gen_cpu" -t 1 -c "$conns" -d "${duration}s" \
-  --json "$out/ceiling.json" "$url"; then
-  read -r rps reqs < <(python3 -c '
+  if run ceiling taskset -c "$gen_cpu" "$bin" --cpus "$gen_cpu" -t 1 -c "$conns" -d "${duration}s" \
+    --json "$out/ceiling.json" "$url"; then
+    read -r rps reqs < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(r["requests_per_sec"], r["counters"]["completed"])' "$out/ceiling.json")
-  rows+=("ceiling $rps $reqs $(cpu_of ceiling)")
-fi
-
-if command -v oha >/dev/null; then
-  if run oha taskset -c "$gen_cpu" oha --no-tui -c "$conns" -z "${duration}s" "$url"; then
-    rps=$(awk '/Requests\/sec:/ { print $2; exit }' "$out/oha.out")
-    reqs=$(awk -v r="$rps" -v d="$duration" 'BEGIN { printf "%.0f", r * d }')
-    rows+=("oha $rps $reqs $(cpu_of oha)")
+    rows+=("ceiling $round $rps $reqs $(cpu_of ceiling)")
   fi
-fi
 
-if command -v h2load >/dev/null; then
-  if run h2load taskset -c "$gen_cpu" h2load --h1 -t1 -c"$conns" -D "$duration" "$url"; then
-    rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$out/h2load.out")
-    reqs=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$out/h2load.out")
-    rows+=("h2load $rps $reqs $(cpu_of h2load)")
+  if command -v oha >/dev/null; then
+    if run oha taskset -c "$gen_cpu" oha --no-tui -c "$conns" -z "${duration}s" "$url"; then
+      rps=$(awk '/Requests\/sec:/ { print $2; exit }' "$out/oha.out")
+      reqs=$(awk -v r="$rps" -v d="$duration" 'BEGIN { printf "%.0f", r * d }')
+      rows+=("oha $round $rps $reqs $(cpu_of oha)")
+    fi
   fi
-fi
+
+  if command -v h2load >/dev/null; then
+    if run h2load taskset -c "$gen_cpu" h2load --h1 -t1 -c"$conns" -D "$duration" "$url"; then
+      rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$out/h2load.out")
+      reqs=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$out/h2load.out")
+      rows+=("h2load $round $rps $reqs $(cpu_of h2load)")
+    fi
+  fi
+done
 
 # --- the table -------------------------------------------------------------------------------
 echo
-echo "server: $server_desc at $url; generators: CPU $gen_cpu, $conns connections, ${duration}s each"
+echo "server: $server_desc at $url; generators: CPU $gen_cpu, $conns connections, ${duration}s each, $rounds rounds"
 echo "machine: $(uname -srm), $(nproc --all) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
-printf '%s\n' "${rows[@]}" | awk '
-  { tool[NR] = $1; rps[NR] = $2; reqs[NR] = $3; cpu[NR] = $4
-    per[NR] = ($4 > 0) ? $3 / $4 : 0
-    if ($1 == "wrk") base = per[NR] }
-  END {
-    printf "%-8s %12s %14s %18s %10s\n", "tool", "rps", "gen CPU-s", "req/gen CPU-s", "vs wrk"
-    for (i = 1; i <= NR; i++) {
-      ratio = (base > 0) ? sprintf("%.2fx", per[i] / base) : "n/a"
-      printf "%-8s %12.0f %14.2f %18.0f %10s\n", tool[i], rps[i], cpu[i], per[i], ratio
-    }
-  }'
+echo "per round (tool round rps requests gen-CPU-s req/gen-CPU-s):"
+printf '%s\n' "${rows[@]}" | awk '{ printf "  %-8s %2d %12.0f %10d %8.2f %12.0f\n", $1, $2, $3, $4, $5, ($5 > 0) ? $4 / $5 : 0 }'
+printf '%s\n' "${rows[@]}" | python3 -c '
+import sys, statistics
+per, rps, order = {}, {}, []
+for line in sys.stdin:
+    tool, rnd, r, reqs, cpu = line.split()
+    if tool not in per:
+        order.append(tool); per[tool] = []; rps[tool] = []
+    per[tool].append(float(reqs) / float(cpu) if float(cpu) > 0 else 0.0)
+    rps[tool].append(float(r))
+base = statistics.median(per["wrk"]) if "wrk" in per else 0
+print("%-8s %12s %20s %10s" % ("tool", "median rps", "median req/gen-CPU-s", "vs wrk"))
+for t in order:
+    m = statistics.median(per[t])
+    ratio = "%.2fx" % (m / base) if base else "n/a"
+    print("%-8s %12.0f %20.0f %10s" % (t, statistics.median(rps[t]), m, ratio))
+'
