@@ -10,7 +10,7 @@
 #
 # Usage: scripts/bench-server.sh                 (DURATION=10s, RUNS=3 by default)
 #        DURATION=5s RUNS=1 scripts/bench-server.sh
-# Needs: wrk, nginx (Debian: apt-get install -y wrk nginx-light), taskset, python3, 2+ CPUs.
+# Needs: wrk and nginx-light (installed with apt-get when missing), taskset, python3, 2+ CPUs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,14 +20,19 @@ conns=${CONNECTIONS:-64}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 
-missing=()
-for tool in wrk nginx taskset python3; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench-server.sh: missing ${missing[*]}; install with: apt-get install -y wrk nginx-light" >&2
-  exit 1
+# The anchors are installed by this script when missing (Debian/Ubuntu).
+if ! command -v wrk >/dev/null 2>&1 || ! command -v nginx >/dev/null 2>&1; then
+  sudo=
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "bench-server.sh: installing wrk and nginx-light with apt-get" >&2
+  $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq wrk nginx-light >/dev/null
 fi
+for tool in wrk nginx taskset python3; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "bench-server.sh: $tool is missing; install it (apt-get install -y wrk nginx-light util-linux python3)" >&2
+    exit 1
+  }
+done
 if [ "$(nproc)" -lt 2 ]; then
   echo "bench-server.sh: needs at least 2 CPUs (server and wrk on different cores)" >&2
   exit 1
