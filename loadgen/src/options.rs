@@ -3,7 +3,7 @@
 
 use crate::plan::{JsonOut, Plan, Target};
 use clap::Parser;
-use shared::runtime::{choose_engine, resolve_cpus, IoEngine};
+use shared::runtime::{choose_engine, raise_open_files, resolve_cpus, IoEngine};
 use shared::wire::request::{format_request, RequestSpec};
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -183,6 +183,15 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
 
     if a.connections == 0 {
         return Err(usage("-c/--connections must be at least 1"));
+    }
+    // One descriptor per connection, plus the runtime's own (rings, timers, stdio).
+    let open_files = raise_open_files();
+    if a.connections as u64 + 64 > open_files {
+        return Err(usage(format!(
+            "-c {} needs more open files than this process may have ({open_files}): \
+             raise `ulimit -n`, or split the connections over several processes",
+            a.connections
+        )));
     }
     if a.pipeline == 0 {
         return Err(usage("-p/--pipeline must be at least 1"));

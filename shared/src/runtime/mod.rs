@@ -3,10 +3,12 @@
 //! engine. Workers share nothing on the hot path.
 
 pub mod engine;
+pub mod limits;
 pub mod placement;
 pub mod stop;
 
 pub use engine::{choose as choose_engine, EngineChoice, EngineError, IoEngine, RingFlags};
+pub use limits::raise_open_files;
 pub use placement::{allowed_cpus, format_cpu_list, parse_cpu_list, resolve_cpus, CpuListError};
 pub use stop::Stop;
 
