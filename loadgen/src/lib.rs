@@ -6,6 +6,7 @@
 
 pub mod meta;
 pub mod options;
+pub mod pacing;
 pub mod plan;
 pub mod report;
 pub mod result;
@@ -60,6 +61,21 @@ pub fn main(args: &[OsString]) -> u8 {
             std::io::stdout().write_all(text.as_bytes())
         };
         if written.is_err() {
+            code = EXIT_FAILED;
+        }
+    }
+    if let Some(path) = &plan.hgrm {
+        let text = shared::stats::codec::decode_base64(&result.latency.histogram)
+            .map(|h| report::hgrm::spectrum(&h))
+            .map_err(std::io::Error::other);
+        if let Err(e) = text.and_then(|t| std::fs::write(path, t)) {
+            eprintln!("ceiling: could not write --hgrm {}: {e}", path.display());
+            code = EXIT_FAILED;
+        }
+    }
+    if let Some(path) = &plan.hlog {
+        if let Err(e) = report::hlog::write(path, &result) {
+            eprintln!("ceiling: could not write --hlog {}: {e}", path.display());
             code = EXIT_FAILED;
         }
     }

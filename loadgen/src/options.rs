@@ -1,7 +1,7 @@
 //! argv -> a validated [`Plan`]. Every mistake is caught here, with one clear line,
 //! before any load is sent (the caller exits 2).
 
-use crate::plan::{JsonOut, Plan, Target};
+use crate::plan::{Arrivals, JsonOut, Pacing, Plan, Target};
 use clap::Parser;
 use shared::runtime::{choose_engine, raise_open_files, resolve_cpus, IoEngine};
 use shared::wire::request::{format_request, RequestSpec};
@@ -65,6 +65,25 @@ struct Args {
     /// Write the full result as JSON to FILE, or - for stdout
     #[arg(long, value_name = "FILE")]
     json: Option<String>,
+    /// Constant request rate, all connections together (wrk2's -R); latency then
+    /// counts from each request's intended send time
+    #[arg(short = 'R', long)]
+    rate: Option<f64>,
+    /// Arrival process under -R: constant or poisson
+    #[arg(long, default_value = "constant", requires = "rate")]
+    arrivals: String,
+    /// Seed of the poisson arrivals
+    #[arg(long, default_value_t = 1, requires = "rate")]
+    seed: u64,
+    /// Also print the uncorrected latency distribution (measured from the actual send)
+    #[arg(long = "u_latency", alias = "u-latency")]
+    u_latency: bool,
+    /// Write the latency percentile spectrum (HdrHistogram .hgrm) to FILE
+    #[arg(long, value_name = "FILE")]
+    hgrm: Option<PathBuf>,
+    /// Write per-second latency histograms as an HdrHistogram interval log to FILE
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<PathBuf>,
     /// Print nothing but errors
     #[arg(short, long)]
     quiet: bool,
@@ -224,6 +243,32 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
     let engine: IoEngine = a.io_engine.parse().map_err(usage)?;
     let engine = choose_engine(engine).map_err(|e| usage(e.to_string()))?;
 
+    let pacing = match a.rate {
+        None => None,
+        Some(r) if !(r.is_finite() && r > 0.0) => {
+            return Err(usage(format!(
+                "-R/--rate must be a positive number, not {r}"
+            )))
+        }
+        Some(rate) => Some(Pacing {
+            rate,
+            arrivals: match a.arrivals.as_str() {
+                "constant" => Arrivals::Constant,
+                "poisson" => Arrivals::Poisson,
+                other => {
+                    return Err(usage(format!(
+                        "--arrivals {other:?}: use constant or poisson"
+                    )))
+                }
+            },
+            seed: a.seed,
+        }),
+    };
+    for path in [&a.hgrm, &a.hlog].into_iter().flatten() {
+        std::fs::File::create(path)
+            .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+
     let json = match a.json.as_deref() {
         None => None,
         Some("-") => Some(JsonOut::Stdout),
@@ -248,7 +293,11 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
         pipeline: a.pipeline,
         timeout,
         engine,
+        pacing,
         latency: a.latency,
+        u_latency: a.u_latency,
+        hgrm: a.hgrm,
+        hlog: a.hlog,
         json,
         quiet: a.quiet,
     })

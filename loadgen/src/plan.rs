@@ -22,6 +22,25 @@ pub enum JsonOut {
     File(PathBuf),
 }
 
+/// How intended send times are spaced under `-R`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrivals {
+    /// Evenly spaced, interleaved across connections (wrk2's schedule).
+    Constant,
+    /// Exponential gaps at the same mean rate, from a fixed seed.
+    Poisson,
+}
+
+/// Open-loop pacing: a total rate, split evenly over connections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pacing {
+    /// Requests per second, all connections together.
+    pub rate: f64,
+    pub arrivals: Arrivals,
+    pub seed: u64,
+}
+
 /// A validated run.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -43,7 +62,16 @@ pub struct Plan {
     pub pipeline: usize,
     pub timeout: Duration,
     pub engine: EngineChoice,
+    /// Open-loop pacing (`-R`); None: closed loop, each connection sends as fast as
+    /// answers come back.
+    pub pacing: Option<Pacing>,
     pub latency: bool,
+    /// Print the uncorrected distribution beside the corrected one (`--u_latency`).
+    pub u_latency: bool,
+    /// Write the corrected distribution as an HdrHistogram .hgrm percentile table.
+    pub hgrm: Option<PathBuf>,
+    /// Write per-second histograms as an HdrHistogram interval log.
+    pub hlog: Option<PathBuf>,
     pub json: Option<JsonOut>,
     pub quiet: bool,
 }

@@ -3,7 +3,7 @@
 //! runs can be merged and compared later.
 
 use crate::meta::Meta;
-use crate::plan::Plan;
+use crate::plan::{Arrivals, Pacing, Plan};
 use serde::{Deserialize, Serialize};
 use shared::stats::codec::encode_base64;
 use shared::stats::{Counters, Histogram};
@@ -13,7 +13,7 @@ use std::time::Duration;
 pub const SCHEMA: &str = "ceiling.run/1";
 
 /// Percentiles in the report (wrk's four, and the tail wrk does not show).
-pub const PERCENTILES: [f64; 7] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 100.0];
+pub const PERCENTILES: [f64; 8] = [50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
@@ -31,8 +31,166 @@ pub struct RunResult {
     /// Requests/sec of each worker thread, sampled every 100 ms (wrk's Req/Sec row).
     pub req_per_sec: Spread,
     pub threads: Vec<ThreadResult>,
+    /// The generator's own CPU use over the run.
+    pub generator_cpu: GeneratorCpu,
+    /// Under -R: the asked and achieved rates, the schedule audit and the
+    /// uncorrected latency; null for closed-loop runs.
+    pub rate: Option<RateReport>,
+    /// One point per second of the run (the last may be partial).
+    pub timeseries: Vec<TimePoint>,
     /// Ended early by Ctrl-C: the numbers cover what ran.
     pub interrupted: bool,
+}
+
+/// User and system CPU of the generator process over the run.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct GeneratorCpu {
+    pub user_s: f64,
+    pub sys_s: f64,
+    /// (user + sys) per request sent, in microseconds.
+    pub us_per_request: f64,
+}
+
+/// Open-loop (-R) figures and the self-audit of the schedule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateReport {
+    /// Requests per second asked for.
+    pub asked: f64,
+    pub arrivals: Arrivals,
+    pub seed: u64,
+    /// Requests sent per second over the measured interval.
+    pub sent_per_sec: f64,
+    /// Responses completed per second over the measured interval.
+    pub completed_per_sec: f64,
+    /// sent_per_sec / asked, in percent.
+    pub achieved_pct: f64,
+    /// Sends later than 1 ms after their intended time.
+    pub sends_late: u64,
+    /// ... because their connection was busy (or connecting) when they fell due.
+    pub sends_late_busy: u64,
+    /// ... although their connection was free: the generator was behind.
+    pub sends_late_generator: u64,
+    /// Schedule lag: actual minus intended send time (µs).
+    pub lag: Latency,
+    /// Latency from the actual send, as a closed-loop tool measures it (µs).
+    pub uncorrected_latency: Latency,
+    /// One line: did the generator keep its schedule, and if not, why.
+    pub verdict: String,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimePoint {
+    /// 0-based second since the start.
+    pub second: usize,
+    /// Length of this interval in seconds (1, or less for the last one).
+    pub length_s: f64,
+    pub completed: u64,
+    pub errors: u64,
+    pub requests_per_sec: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    /// This second's latency histogram: V2+DEFLATE, base64.
+    pub histogram: String,
+}
+
+impl TimePoint {
+    pub fn new(second: usize, length_s: f64, completed: u64, errors: u64, h: &Histogram) -> Self {
+        let q = |p: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_percentile(p)
+            }
+        };
+        Self {
+            second,
+            length_s,
+            completed,
+            errors,
+            requests_per_sec: if length_s > 0.0 {
+                completed as f64 / length_s
+            } else {
+                0.0
+            },
+            p50_us: q(50.0),
+            p90_us: q(90.0),
+            p99_us: q(99.0),
+            p999_us: q(99.9),
+            max_us: if h.is_empty() { 0 } else { h.max() },
+            histogram: encode_base64(h),
+        }
+    }
+}
+
+impl RateReport {
+    /// Builds the report and its verdict. `sent`, `completed`, `errors` over `secs`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pacing: &Pacing,
+        secs: f64,
+        counters: &Counters,
+        lag: &Histogram,
+        uncorrected: &Histogram,
+        late_busy: u64,
+        late_generator: u64,
+    ) -> Self {
+        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let sent_per_sec = per_sec(counters.sent);
+        let achieved_pct = 100.0 * sent_per_sec / pacing.rate;
+        let late = late_busy + late_generator;
+        let share = |n: u64| {
+            if counters.sent > 0 {
+                100.0 * n as f64 / counters.sent as f64
+            } else {
+                0.0
+            }
+        };
+        let errors = counters.request_errors() + counters.errors.connect;
+        let verdict = if share(late_generator) > 1.0 {
+            format!(
+                "the generator was the bottleneck: {late_generator} sends ({:.1}%) were more than 1 ms late with a free connection, so latencies include its own queueing; use more threads or a lower rate",
+                share(late_generator)
+            )
+        } else if achieved_pct < 99.0 {
+            let why = if share(late_busy) > 1.0 {
+                format!(
+                    "all connections were busy ({late_busy} sends waited for one): add connections (-c) or pipelining (-p), or the server cannot keep up"
+                )
+            } else if errors > 0 {
+                format!("{errors} errors interrupted the schedule")
+            } else {
+                "the schedule had not caught up when the run ended".to_string()
+            };
+            format!(
+                "could not keep the asked rate: asked {:.2}/s, sent {sent_per_sec:.2}/s ({achieved_pct:.1}%): {why}",
+                pacing.rate
+            )
+        } else if late_busy > 0 {
+            format!(
+                "kept its schedule ({achieved_pct:.1}% of the asked rate); {late_busy} sends waited for a busy connection and count from their intended time"
+            )
+        } else {
+            format!("kept its schedule ({achieved_pct:.1}% of the asked rate, no late sends)")
+        };
+        Self {
+            asked: pacing.rate,
+            arrivals: pacing.arrivals,
+            seed: pacing.seed,
+            sent_per_sec,
+            completed_per_sec: per_sec(counters.completed),
+            achieved_pct,
+            sends_late: late,
+            sends_late_busy: late_busy,
+            sends_late_generator: late_generator,
+            lag: Latency::of(lag),
+            uncorrected_latency: Latency::of(uncorrected),
+            verdict,
+        }
+    }
 }
 
 /// The run's configuration as it ran.
@@ -173,6 +331,9 @@ impl RunResult {
         histogram: Histogram,
         threads: Vec<ThreadResult>,
         samples: &[f64],
+        generator_cpu: GeneratorCpu,
+        rate: Option<RateReport>,
+        timeseries: Vec<TimePoint>,
         interrupted: bool,
     ) -> Self {
         let secs = duration.as_secs_f64();
@@ -199,6 +360,9 @@ impl RunResult {
             latency: Latency::of(&histogram),
             req_per_sec: Spread::of(samples),
             threads,
+            generator_cpu,
+            rate,
+            timeseries,
             interrupted,
         }
     }

@@ -3,12 +3,13 @@
 
 use crate::meta::Meta;
 use crate::plan::Plan;
-use crate::result::{RunResult, ThreadResult};
+use crate::result::{GeneratorCpu, RateReport, RunResult, ThreadResult, TimePoint};
 use crate::worker::{self, WorkerResult};
 use shared::runtime::{join_all, spawn_workers, SpawnError, Stop};
-use shared::stats::{new_histogram, Counters};
+use shared::stats::codec::decode_base64;
+use shared::stats::{new_histogram, Counters, Histogram};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// The run could not happen at all.
@@ -41,6 +42,7 @@ pub fn run(plan: &Plan) -> Result<RunResult, RunError> {
     let stop = ctrl_c();
     let meta = Meta::collect(plan);
     let plan = Arc::new(plan.clone());
+    let cpu_before = cpu_times();
     let start = Instant::now();
     let handles = {
         let plan = plan.clone();
@@ -56,7 +58,21 @@ pub fn run(plan: &Plan) -> Result<RunResult, RunError> {
     for r in join_all(handles) {
         workers.push(r?);
     }
-    Ok(merge(&plan, meta, start, workers, stop.is_triggered()))
+    let (user, sys) = cpu_times();
+    let cpu = (user - cpu_before.0, sys - cpu_before.1);
+    Ok(merge(&plan, meta, start, workers, cpu, stop.is_triggered()))
+}
+
+/// User and system CPU seconds of this process so far.
+fn cpu_times() -> (f64, f64) {
+    use nix::sys::resource::{getrusage, UsageWho};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(u) => {
+            let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+            (secs(u.user_time()), secs(u.system_time()))
+        }
+        Err(_) => (0.0, 0.0),
+    }
 }
 
 fn merge(
@@ -64,28 +80,78 @@ fn merge(
     meta: Meta,
     start: Instant,
     workers: Vec<WorkerResult>,
+    (user_s, sys_s): (f64, f64),
     interrupted: bool,
 ) -> RunResult {
     let mut counters = Counters::default();
     let mut histogram = new_histogram();
+    let mut lag = new_histogram();
+    let mut uncorrected = new_histogram();
+    let (mut late_busy, mut late_generator) = (0, 0);
     let mut first_invalid = None;
     let mut threads = Vec::with_capacity(workers.len());
     let mut samples = Vec::new();
     let mut end = start;
+    let seconds = workers.iter().map(|w| w.seconds.len()).max().unwrap_or(0);
+    // (length, completed, errors, histogram) per second, all workers added.
+    let mut series: Vec<(Duration, u64, u64, Histogram)> = (0..seconds)
+        .map(|_| (Duration::ZERO, 0, 0, new_histogram()))
+        .collect();
     for w in workers {
         counters += w.counters;
         // Same layout everywhere, so adding is exact.
         histogram
             .add(&w.histogram)
             .expect("workers share one histogram layout");
+        if let Some(a) = &w.audit {
+            lag.add(&a.lag).expect("one layout");
+            uncorrected.add(&a.uncorrected).expect("one layout");
+            late_busy += a.late_busy;
+            late_generator += a.late_generator;
+        }
         if first_invalid.is_none() {
             first_invalid = w.first_invalid;
         }
         end = end.max(w.stopped_at);
         threads.push(ThreadResult::new(w.cpu, w.counters.completed, &w.samples));
         samples.extend_from_slice(&w.samples);
+        for (slot, s) in series.iter_mut().zip(&w.seconds) {
+            slot.0 = slot.0.max(s.length);
+            slot.1 += s.completed;
+            slot.2 += s.errors;
+            if let Ok(h) = decode_base64(&s.histogram) {
+                slot.3.add(&h).expect("one layout");
+            }
+        }
     }
     let duration = end.duration_since(start);
+    let timeseries = series
+        .iter()
+        .enumerate()
+        .map(|(i, (len, completed, errors, h))| {
+            TimePoint::new(i, len.as_secs_f64(), *completed, *errors, h)
+        })
+        .collect();
+    let generator_cpu = GeneratorCpu {
+        user_s,
+        sys_s,
+        us_per_request: if counters.sent > 0 {
+            (user_s + sys_s) * 1e6 / counters.sent as f64
+        } else {
+            0.0
+        },
+    };
+    let rate = plan.pacing.as_ref().map(|p| {
+        RateReport::new(
+            p,
+            duration.as_secs_f64(),
+            &counters,
+            &lag,
+            &uncorrected,
+            late_busy,
+            late_generator,
+        )
+    });
     RunResult::new(
         plan,
         meta,
@@ -95,6 +161,9 @@ fn merge(
         histogram,
         threads,
         &samples,
+        generator_cpu,
+        rate,
+        timeseries,
         interrupted,
     )
 }

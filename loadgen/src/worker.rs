@@ -7,12 +7,19 @@
 //! pending read or write on either engine. The same tick notices the end of the
 //! run (duration or Ctrl-C), samples requests/sec every 100 ms and wakes every
 //! connection at the stop.
+//!
+//! Under `-R` each connection follows its own `Schedule`: a request is sent at its
+//! intended time, or as soon as the connection is free when it is late, and its
+//! latency counts from the intended time (coordinated-omission correction); the
+//! latency from the actual send is kept in a second histogram.
 
+use crate::pacing::Schedule;
 use crate::plan::Plan;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use shared::runtime::Stop;
+use shared::stats::codec::encode_base64;
 use shared::stats::layout::record_clamped;
 use shared::stats::{new_histogram, Counters, ErrorClass, Histogram};
 use shared::wire::framing::{Completed, FrameError, FramingLimits, ResponseFramer};
@@ -31,6 +38,41 @@ const SAMPLE: Duration = Duration::from_millis(100);
 const READ_ROOM: usize = 16 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_millis(200);
+/// A paced send later than this after its intended time counts as late.
+const LATE: Duration = Duration::from_millis(1);
+/// The runtime's timer resolution: a paced send may go out this much before its
+/// intended time, batched with others, rather than up to this much after it.
+const EARLY: Duration = Duration::from_millis(1);
+/// Longest sleep of a paced connection waiting for its next send, so it notices
+/// Ctrl-C promptly.
+const PACE_NAP: Duration = Duration::from_millis(100);
+
+/// One second of the run, for the time series and the interval log.
+#[derive(Debug, Clone)]
+pub struct SecondSample {
+    /// Responses completed in this second.
+    pub completed: u64,
+    /// Request and connect errors in this second.
+    pub errors: u64,
+    /// Length of the interval (the last one may be partial).
+    pub length: Duration,
+    /// Corrected latency of this second's completions: V2+DEFLATE, base64 (kept
+    /// compressed so an hour-long run stays small).
+    pub histogram: String,
+}
+
+/// What the schedule audit found (paced runs).
+#[derive(Debug, Clone)]
+pub struct PaceAudit {
+    /// Actual minus intended send time of every paced request, µs.
+    pub lag: Histogram,
+    /// Latency from the actual send (what closed-loop tools report).
+    pub uncorrected: Histogram,
+    /// Late sends whose connection was still busy (or connecting) when they fell due.
+    pub late_busy: u64,
+    /// Late sends whose connection was free: the generator itself was behind.
+    pub late_generator: u64,
+}
 
 /// What one worker measured.
 #[derive(Debug)]
@@ -43,6 +85,8 @@ pub struct WorkerResult {
     pub first_invalid: Option<String>,
     /// When this worker stopped sending (the end of its measured interval).
     pub stopped_at: Instant,
+    pub seconds: Vec<SecondSample>,
+    pub audit: Option<PaceAudit>,
 }
 
 /// Per-connection state the tick reads.
@@ -57,6 +101,7 @@ struct Slot {
 
 struct Worker {
     plan: Arc<Plan>,
+    start: Instant,
     stop: Stop,
     end: Option<Instant>,
     stopping: Cell<bool>,
@@ -65,6 +110,12 @@ struct Worker {
     budget: Cell<u64>,
     counters: RefCell<Counters>,
     histogram: RefCell<Histogram>,
+    /// This second's completions (corrected latency), for the time series.
+    second: RefCell<Histogram>,
+    uncorrected: RefCell<Histogram>,
+    lag: RefCell<Histogram>,
+    late_busy: Cell<u64>,
+    late_generator: Cell<u64>,
     first_invalid: RefCell<Option<String>>,
     slots: RefCell<Vec<Rc<Slot>>>,
     live: Cell<usize>,
@@ -136,24 +187,30 @@ pub async fn run(
     stop: Stop,
 ) -> WorkerResult {
     let conns = plan.connections_of(index);
+    let first_conn: usize = (0..index).map(|i| plan.connections_of(i)).sum();
     let w = Rc::new(Worker {
         end: plan.duration.map(|d| start + d),
         budget: Cell::new(plan.requests_of(index).unwrap_or(u64::MAX)),
         plan,
+        start,
         stop,
         stopping: Cell::new(false),
         stopped_at: Cell::new(None),
         counters: RefCell::new(Counters::default()),
         histogram: RefCell::new(new_histogram()),
+        second: RefCell::new(new_histogram()),
+        uncorrected: RefCell::new(new_histogram()),
+        lag: RefCell::new(new_histogram()),
+        late_busy: Cell::new(0),
+        late_generator: Cell::new(0),
         first_invalid: RefCell::new(None),
         slots: RefCell::new(Vec::with_capacity(conns)),
         live: Cell::new(conns),
     });
-    let offset = index * conns;
     let handles: Vec<_> = (0..conns)
-        .map(|i| monoio::spawn(connection(w.clone(), offset + i)))
+        .map(|i| monoio::spawn(connection(w.clone(), first_conn + i)))
         .collect();
-    let samples = tick(&w, start).await;
+    let (samples, seconds) = tick(&w, start).await;
     for h in handles {
         h.await;
     }
@@ -161,6 +218,12 @@ pub async fn run(
     let counters = *w.counters.borrow();
     let histogram = w.histogram.replace(new_histogram());
     let first_invalid = w.first_invalid.borrow_mut().take();
+    let audit = w.plan.pacing.map(|_| PaceAudit {
+        lag: w.lag.replace(new_histogram()),
+        uncorrected: w.uncorrected.replace(new_histogram()),
+        late_busy: w.late_busy.get(),
+        late_generator: w.late_generator.get(),
+    });
     WorkerResult {
         cpu,
         counters,
@@ -168,13 +231,33 @@ pub async fn run(
         samples,
         first_invalid,
         stopped_at,
+        seconds,
+        audit,
     }
 }
 
-/// The worker's clock: deadlines, the stop, Req/Sec samples. Returns when every
-/// connection has ended.
-async fn tick(w: &Worker, start: Instant) -> Vec<f64> {
+/// Closes the current second of the time series.
+fn close_second(w: &Worker, last: &mut (u64, u64), length: Duration) -> SecondSample {
+    let c = *w.counters.borrow();
+    let errors = c.request_errors() + c.errors.connect;
+    let mut h = w.second.borrow_mut();
+    let sample = SecondSample {
+        completed: c.completed - last.0,
+        errors: errors - last.1,
+        length,
+        histogram: encode_base64(&h),
+    };
+    h.reset();
+    *last = (c.completed, errors);
+    sample
+}
+
+/// The worker's clock: deadlines, the stop, Req/Sec samples and the per-second
+/// series. Returns when every connection has ended.
+async fn tick(w: &Worker, start: Instant) -> (Vec<f64>, Vec<SecondSample>) {
     let mut samples = Vec::new();
+    let mut seconds = Vec::new();
+    let mut second_counts = (0, 0);
     let mut last_sample = start;
     let mut last_completed = 0;
     while w.live.get() > 0 {
@@ -191,26 +274,39 @@ async fn tick(w: &Worker, start: Instant) -> Vec<f64> {
                 }
             }
         }
-        if now.duration_since(last_sample) >= SAMPLE && !w.stopping.get() {
+        if w.stopping.get() {
+            continue;
+        }
+        if now.duration_since(last_sample) >= SAMPLE {
             let completed = w.counters.borrow().completed;
             let secs = now.duration_since(last_sample).as_secs_f64();
             samples.push((completed - last_completed) as f64 / secs);
             last_completed = completed;
             last_sample = now;
         }
+        if now.duration_since(start) >= Duration::from_secs(seconds.len() as u64 + 1) {
+            seconds.push(close_second(w, &mut second_counts, Duration::from_secs(1)));
+        }
     }
     if w.stopped_at.get().is_none() {
         // Ended by -n: the interval ends when the last connection finished.
         w.stopped_at.set(Some(Instant::now()));
     }
-    // The last, partial interval, unless it is too short to mean anything.
     let stopped = w.stopped_at.get().unwrap_or(last_sample);
+    // The last, partial intervals, unless too short to mean anything.
     let secs = stopped.saturating_duration_since(last_sample).as_secs_f64();
     if secs >= SAMPLE.as_secs_f64() / 4.0 {
         let completed = w.counters.borrow().completed;
         samples.push(completed.saturating_sub(last_completed) as f64 / secs);
     }
-    samples
+    let done = Duration::from_secs(seconds.len() as u64);
+    let rest = stopped
+        .saturating_duration_since(start)
+        .saturating_sub(done);
+    if !rest.is_zero() {
+        seconds.push(close_second(w, &mut second_counts, rest));
+    }
+    (samples, seconds)
 }
 
 /// How a session (one TCP connection's life) ended.
@@ -236,6 +332,11 @@ async fn connection(w: Rc<Worker>, index: usize) {
         rbuf: Vec::with_capacity(READ_ROOM),
         wbuf: Vec::with_capacity(w.plan.targets[0].request.len() * w.plan.pipeline),
         next_target: index % w.plan.targets.len(),
+        schedule: w
+            .plan
+            .pacing
+            .map(|p| Schedule::new(&p, w.start, index, w.plan.connections)),
+        free_since: w.start,
     };
     let mut opened_before = false;
     let mut backoff = BACKOFF_MIN;
@@ -275,6 +376,8 @@ async fn connection(w: Rc<Worker>, index: usize) {
         slot.fd.set(stream.as_raw_fd());
         slot.timed_out.set(false);
         slot.deadline.set(None);
+        // Sends that fell due while connecting were waiting on the connection.
+        conn.free_since = Instant::now();
         let end = conn.session(&w, &slot, stream).await;
         // The stream is closed inside `session`, after the slot forgot its fd.
         conn.reset();
@@ -302,11 +405,23 @@ async fn connect(w: &Worker) -> Result<TcpStream, ()> {
 /// per request or per reconnect.
 struct Conn {
     framer: ResponseFramer,
-    /// Send time of each outstanding request, oldest first.
-    sent_at: VecDeque<Instant>,
+    /// Each outstanding request, oldest first.
+    sent_at: VecDeque<Sent>,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
     next_target: usize,
+    /// Under -R: when each next request is due.
+    schedule: Option<Schedule>,
+    /// When the connection last had room to send (connected, or a response
+    /// completed): a send due before it was late because the connection was busy.
+    free_since: Instant,
+}
+
+/// When an outstanding request should have gone out, and when it did.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    intended: Instant,
+    actual: Instant,
 }
 
 impl Conn {
@@ -330,7 +445,7 @@ impl Conn {
         let late = self
             .sent_at
             .iter()
-            .filter(|&&t| now.saturating_duration_since(t) >= timeout)
+            .filter(|t| now.saturating_duration_since(t.actual) >= timeout)
             .count() as u64;
         let young = self.sent_at.len() as u64 - late;
         w.fail(ErrorClass::Timeout, late);
@@ -368,7 +483,30 @@ impl Conn {
             // Top the pipeline up: every request formatted before the run, copied.
             let now = Instant::now();
             let mut queued = 0u64;
-            while self.framer.outstanding() < plan.pipeline && w.take() {
+            while self.framer.outstanding() < plan.pipeline {
+                let intended = match &self.schedule {
+                    None => now,
+                    // Sends due within the timer's resolution go now, together:
+                    // waking once per batch, not once per request.
+                    Some(s) if s.due() > now + EARLY => break,
+                    Some(s) => s.due(),
+                };
+                if !w.take() {
+                    break;
+                }
+                if let Some(s) = &mut self.schedule {
+                    s.advance();
+                    let lag = now.saturating_duration_since(intended);
+                    record_clamped(&mut w.lag.borrow_mut(), lag.as_micros() as u64);
+                    if lag > LATE {
+                        let late = if intended < self.free_since {
+                            &w.late_busy
+                        } else {
+                            &w.late_generator
+                        };
+                        late.set(late.get() + 1);
+                    }
+                }
                 let t = &plan.targets[self.next_target];
                 self.next_target += 1;
                 if self.next_target == plan.targets.len() {
@@ -376,14 +514,17 @@ impl Conn {
                 }
                 self.wbuf.extend_from_slice(&t.request);
                 self.framer.expect(t.is_head);
-                self.sent_at.push_back(now);
+                self.sent_at.push_back(Sent {
+                    intended,
+                    actual: now,
+                });
                 queued += 1;
             }
             if queued > 0 {
                 w.counters.borrow_mut().sent += queued;
                 if slot.deadline.get().is_none() {
                     slot.deadline
-                        .set(self.sent_at.front().map(|&t| t + plan.timeout));
+                        .set(self.sent_at.front().map(|t| t.actual + plan.timeout));
                 }
                 let buf = std::mem::take(&mut self.wbuf);
                 let (res, mut buf) = stream.write_all(buf).await;
@@ -396,8 +537,29 @@ impl Conn {
                 }
             }
             if self.framer.outstanding() == 0 {
-                // Nothing sent and nothing awaited: -n is used up or the run stopped.
-                return End::Done;
+                let Some(s) = &self.schedule else {
+                    // Closed loop, nothing sent and nothing awaited: -n is used up
+                    // or the run stopped.
+                    return End::Done;
+                };
+                if w.finished_sending() {
+                    return End::Done;
+                }
+                // Open loop: sleep until the next request is due (in naps, so
+                // Ctrl-C is noticed), sending nothing meanwhile: no spinning.
+                let now = Instant::now();
+                if w.end.is_some_and(|end| now >= end) {
+                    w.begin_stop(now);
+                    return End::Done;
+                }
+                let mut wake = s.due().checked_sub(EARLY).unwrap_or(now).min(now + PACE_NAP);
+                if let Some(end) = w.end {
+                    wake = wake.min(end);
+                }
+                // Always yield, even when already due, so the tick and the other
+                // connections run.
+                monoio::time::sleep(wake.saturating_duration_since(now)).await;
+                continue;
             }
 
             // Read: the whole spare capacity, kept at READ_ROOM at least.
@@ -430,7 +592,7 @@ impl Conn {
                 }
             }
             slot.deadline
-                .set(self.sent_at.front().map(|&t| t + plan.timeout));
+                .set(self.sent_at.front().map(|t| t.actual + plan.timeout));
             if w.stopping.get() {
                 self.settle_at_stop(w);
                 return End::Done;
@@ -471,12 +633,22 @@ impl Conn {
         result
     }
 
-    /// One response completed at `now`: its latency and status.
+    /// One response completed at `now`: its latency and status. Latency counts
+    /// from the intended send (the actual send outside -R); under -R the latency
+    /// from the actual send goes to the uncorrected histogram.
     #[inline]
     fn record(&mut self, w: &Worker, done: Completed, now: Instant) {
         let sent = self.sent_at.pop_front().expect("framer and queue agree");
-        let us = now.saturating_duration_since(sent).as_micros() as u64;
+        // From the intended send, or from the actual one when it went out early.
+        let from = sent.intended.min(sent.actual);
+        let us = now.saturating_duration_since(from).as_micros() as u64;
         record_clamped(&mut w.histogram.borrow_mut(), us);
+        record_clamped(&mut w.second.borrow_mut(), us);
+        if self.schedule.is_some() {
+            let us = now.saturating_duration_since(sent.actual).as_micros() as u64;
+            record_clamped(&mut w.uncorrected.borrow_mut(), us);
+        }
+        self.free_since = now;
         let mut c = w.counters.borrow_mut();
         c.completed += 1;
         c.status.record(done.status);

@@ -42,7 +42,21 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
     units(&mut s, metric(q.stdev), 10);
     units(&mut s, metric(q.max), 9);
     let _ = writeln!(s, "{:>8.2}%", q.within_stdev_pct);
-    if plan.latency {
+    if let Some(rate) = &r.rate {
+        // wrk2's layout: the corrected distribution, then the uncorrected one.
+        if plan.latency {
+            distribution(&mut s, "Recorded Latency", &l.histogram, &l.percentiles);
+        }
+        if plan.u_latency {
+            let u = &rate.uncorrected_latency;
+            distribution(
+                &mut s,
+                "Uncorrected Latency (measured without taking delayed starts into account)",
+                &u.histogram,
+                &u.percentiles,
+            );
+        }
+    } else if plan.latency {
         let _ = writeln!(s, "  Latency Distribution");
         for p in l.percentiles.iter().filter(|p| p.percentile < 100.0) {
             let label = if p.percentile.fract() == 0.0 {
@@ -95,9 +109,66 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
             time_s(r.duration_s)
         );
     }
+    if let Some(rate) = &r.rate {
+        let _ = writeln!(
+            s,
+            "  Rate: asked {:.2}/s ({}), sent {:.2}/s ({:.2}%), completed {:.2}/s",
+            rate.asked,
+            match rate.arrivals {
+                crate::plan::Arrivals::Constant => "constant",
+                crate::plan::Arrivals::Poisson => "poisson",
+            },
+            rate.sent_per_sec,
+            rate.achieved_pct,
+            rate.completed_per_sec
+        );
+        let lag99 = rate
+            .lag
+            .percentiles
+            .iter()
+            .find(|p| p.percentile == 99.0)
+            .map_or(0, |p| p.value_us);
+        let _ = writeln!(
+            s,
+            "  Schedule: {} sends late by >1ms ({} waited for a busy connection, {} generator lag); lag p99 {}, max {}",
+            rate.sends_late,
+            rate.sends_late_busy,
+            rate.sends_late_generator,
+            time_us(lag99 as f64),
+            time_us(rate.lag.max as f64)
+        );
+        let g = &r.generator_cpu;
+        let _ = writeln!(
+            s,
+            "  Generator CPU: {:.2}us per request ({:.2}s user, {:.2}s sys)",
+            g.us_per_request, g.user_s, g.sys_s
+        );
+        let _ = writeln!(s, "  Verdict: {}", rate.verdict);
+    }
     let _ = writeln!(s, "Requests/sec: {:>9.2}", r.requests_per_sec);
     let _ = writeln!(s, "Transfer/sec: {:>10}B", binary(r.bytes_read_per_sec));
     s
+}
+
+/// wrk2's distribution block: its percentiles, then the full .hgrm spectrum.
+fn distribution(
+    s: &mut String,
+    title: &str,
+    histogram: &str,
+    percentiles: &[crate::result::Percentile],
+) {
+    let _ = writeln!(s, "  Latency Distribution (HdrHistogram - {title})");
+    for p in percentiles {
+        let _ = write!(s, "{:7.3}%", p.percentile);
+        units(s, time_us(p.value_us as f64), 10);
+        s.push('\n');
+    }
+    s.push('\n');
+    let _ = writeln!(s, "  Detailed Percentile spectrum:");
+    if let Ok(h) = shared::stats::codec::decode_base64(histogram) {
+        s.push_str(&super::hgrm::spectrum(&h));
+    }
+    let _ = writeln!(s, "{}", "-".repeat(58));
 }
 
 /// wrk's print_units: right-aligned in `width`, with room kept for a short unit.
