@@ -34,8 +34,11 @@ impl Schedule {
         match p.arrivals {
             Arrivals::Constant => s.push(j as f64 / p.rate),
             Arrivals::Poisson => {
-                // Distinct, reproducible streams per connection.
-                let mut rng = SplitMix64(p.seed ^ (j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                // Distinct, reproducible, uncorrelated streams per connection: the
+                // start state is the seed plus a mixed connection index (a plain
+                // XOR of the index made neighbouring streams overlap).
+                let index = mix((j as u64 + 1).wrapping_mul(GOLDEN));
+                let mut rng = SplitMix64(mix(p.seed.wrapping_add(index)));
                 let first = exponential(&mut rng) * gap;
                 s.rng = Some(rng);
                 s.push(first);
@@ -80,14 +83,20 @@ fn exponential(rng: &mut SplitMix64) -> f64 {
 #[derive(Debug, Clone)]
 struct SplitMix64(u64);
 
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
 impl SplitMix64 {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0 = self.0.wrapping_add(GOLDEN);
+        mix(self.0)
     }
+}
+
+/// SplitMix64's output function: a bijective 64-bit mixer.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -140,6 +149,26 @@ mod tests {
         // Mean gap per connection: 10 / 500 = 20 ms; n gaps within 2%.
         let mean = (a.due() - start).as_secs_f64() / n as f64;
         assert!((mean - 0.02).abs() < 0.02 * 0.02, "mean gap {mean}");
+        // Connections' streams are independent: the total count over many
+        // connections and seeds spreads like a Poisson count, not wider.
+        let mut totals = Vec::new();
+        for seed in 1..=20 {
+            let p = Pacing { seed, ..p };
+            let horizon = start + Duration::from_secs(2);
+            let mut total = 0.0;
+            for j in 0..16 {
+                let mut s = Schedule::new(&Pacing { rate: 2000.0, ..p }, start, j, 16);
+                while s.due() <= horizon {
+                    total += 1.0;
+                    s.advance();
+                }
+            }
+            totals.push(total);
+        }
+        let m = totals.iter().sum::<f64>() / 20.0;
+        let sd = (totals.iter().map(|t| (t - m).powi(2)).sum::<f64>() / 19.0).sqrt();
+        assert!((m - 4000.0).abs() < 100.0, "mean {m}");
+        assert!(sd < 63.0 * 1.6, "sd {sd}: streams are correlated");
         let c = Schedule::new(&p, start, 4, 10);
         assert_ne!(c.due(), Schedule::new(&p, start, 3, 10).due());
     }

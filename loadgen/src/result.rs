@@ -62,7 +62,12 @@ pub struct RateReport {
     pub sent_per_sec: f64,
     /// Responses completed per second over the measured interval.
     pub completed_per_sec: f64,
-    /// sent_per_sec / asked, in percent.
+    /// Requests whose intended time fell before the stop.
+    pub scheduled: u64,
+    /// ... of which never sent: the schedule was this far behind at the stop.
+    pub behind_at_stop: u64,
+    /// Sent / scheduled, in percent (with Poisson arrivals the schedule itself
+    /// varies around the asked rate).
     pub achieved_pct: f64,
     /// Sends later than 1 ms after their intended time.
     pub sends_late: u64,
@@ -137,10 +142,16 @@ impl RateReport {
         uncorrected: &Histogram,
         late_busy: u64,
         late_generator: u64,
+        behind: u64,
     ) -> Self {
         let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let sent_per_sec = per_sec(counters.sent);
-        let achieved_pct = 100.0 * sent_per_sec / pacing.rate;
+        let scheduled = counters.sent + behind;
+        let achieved_pct = if scheduled > 0 {
+            100.0 * counters.sent as f64 / scheduled as f64
+        } else {
+            100.0
+        };
         let late = late_busy + late_generator;
         let share = |n: u64| {
             if counters.sent > 0 {
@@ -166,15 +177,15 @@ impl RateReport {
                 "the schedule had not caught up when the run ended".to_string()
             };
             format!(
-                "could not keep the asked rate: asked {:.2}/s, sent {sent_per_sec:.2}/s ({achieved_pct:.1}%): {why}",
+                "could not keep the asked rate: {behind} of {scheduled} scheduled requests were never sent ({achieved_pct:.1}% sent; asked {:.2}/s, sent {sent_per_sec:.2}/s): {why}",
                 pacing.rate
             )
         } else if late_busy > 0 {
             format!(
-                "kept its schedule ({achieved_pct:.1}% of the asked rate); {late_busy} sends waited for a busy connection and count from their intended time"
+                "kept its schedule ({achieved_pct:.1}% of the scheduled requests sent); {late_busy} sends waited for a busy connection and count from their intended time"
             )
         } else {
-            format!("kept its schedule ({achieved_pct:.1}% of the asked rate, no late sends)")
+            format!("kept its schedule ({achieved_pct:.1}% of the scheduled requests sent, no late sends)")
         };
         Self {
             asked: pacing.rate,
@@ -182,6 +193,8 @@ impl RateReport {
             seed: pacing.seed,
             sent_per_sec,
             completed_per_sec: per_sec(counters.completed),
+            scheduled,
+            behind_at_stop: behind,
             achieved_pct,
             sends_late: late,
             sends_late_busy: late_busy,

@@ -87,7 +87,7 @@ fn merge(
     let mut histogram = new_histogram();
     let mut lag = new_histogram();
     let mut uncorrected = new_histogram();
-    let (mut late_busy, mut late_generator) = (0, 0);
+    let (mut late_busy, mut late_generator, mut behind) = (0, 0, 0);
     let mut first_invalid = None;
     let mut threads = Vec::with_capacity(workers.len());
     let mut samples = Vec::new();
@@ -108,6 +108,7 @@ fn merge(
             uncorrected.add(&a.uncorrected).expect("one layout");
             late_busy += a.late_busy;
             late_generator += a.late_generator;
+            behind += a.behind;
         }
         if first_invalid.is_none() {
             first_invalid = w.first_invalid;
@@ -150,6 +151,7 @@ fn merge(
             &uncorrected,
             late_busy,
             late_generator,
+            behind,
         )
     });
     RunResult::new(

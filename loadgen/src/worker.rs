@@ -72,6 +72,8 @@ pub struct PaceAudit {
     pub late_busy: u64,
     /// Late sends whose connection was free: the generator itself was behind.
     pub late_generator: u64,
+    /// Requests that fell due before the stop and were never sent.
+    pub behind: u64,
 }
 
 /// What one worker measured.
@@ -116,23 +118,36 @@ struct Worker {
     lag: RefCell<Histogram>,
     late_busy: Cell<u64>,
     late_generator: Cell<u64>,
+    /// Paced requests that fell due before the stop but were never sent.
+    behind: Cell<u64>,
     first_invalid: RefCell<Option<String>>,
     slots: RefCell<Vec<Rc<Slot>>>,
     live: Cell<usize>,
 }
 
 impl Worker {
-    /// Takes one request from the budget, unless the run is stopping.
+    /// Takes one request from the budget, unless the run is stopping. `now` is the
+    /// send time already taken: the first connection past the end starts the stop,
+    /// so the measured interval ends on time, not at the next tick.
     #[inline]
-    fn take(&self) -> bool {
+    fn take(&self, now: Instant) -> bool {
         let left = self.budget.get();
         if self.stopping.get() || left == 0 {
+            return false;
+        }
+        if self.end.is_some_and(|end| now >= end) {
+            self.begin_stop(now);
             return false;
         }
         if left != u64::MAX {
             self.budget.set(left - 1);
         }
         true
+    }
+
+    /// `-n` is used up.
+    fn budget_spent(&self) -> bool {
+        self.budget.get() == 0
     }
 
     fn finished_sending(&self) -> bool {
@@ -203,6 +218,7 @@ pub async fn run(
         lag: RefCell::new(new_histogram()),
         late_busy: Cell::new(0),
         late_generator: Cell::new(0),
+        behind: Cell::new(0),
         first_invalid: RefCell::new(None),
         slots: RefCell::new(Vec::with_capacity(conns)),
         live: Cell::new(conns),
@@ -223,6 +239,7 @@ pub async fn run(
         uncorrected: w.uncorrected.replace(new_histogram()),
         late_busy: w.late_busy.get(),
         late_generator: w.late_generator.get(),
+        behind: w.behind.get(),
     });
     WorkerResult {
         cpu,
@@ -385,6 +402,16 @@ async fn connection(w: Rc<Worker>, index: usize) {
             break;
         }
     }
+    if let Some(mut s) = conn.schedule.take() {
+        // What fell due before the stop and was never sent (bounded count).
+        let stop = w.stopped_at.get().unwrap_or_else(Instant::now);
+        let mut behind = 0u64;
+        while s.due() <= stop && behind < 100_000_000 && !w.budget_spent() {
+            behind += 1;
+            s.advance();
+        }
+        w.behind.set(w.behind.get() + behind);
+    }
     w.live.set(w.live.get() - 1);
 }
 
@@ -491,7 +518,7 @@ impl Conn {
                     Some(s) if s.due() > now + EARLY => break,
                     Some(s) => s.due(),
                 };
-                if !w.take() {
+                if !w.take(now) {
                     break;
                 }
                 if let Some(s) = &mut self.schedule {
@@ -552,7 +579,11 @@ impl Conn {
                     w.begin_stop(now);
                     return End::Done;
                 }
-                let mut wake = s.due().checked_sub(EARLY).unwrap_or(now).min(now + PACE_NAP);
+                let mut wake = s
+                    .due()
+                    .checked_sub(EARLY)
+                    .unwrap_or(now)
+                    .min(now + PACE_NAP);
                 if let Some(end) = w.end {
                     wake = wake.min(end);
                 }

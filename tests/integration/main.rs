@@ -5,4 +5,5 @@ mod support;
 
 mod loadgen_count;
 mod loadgen_misbehave;
+mod loadgen_rate;
 mod server;

@@ -112,7 +112,7 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
     if let Some(rate) = &r.rate {
         let _ = writeln!(
             s,
-            "  Rate: asked {:.2}/s ({}), sent {:.2}/s ({:.2}%), completed {:.2}/s",
+            "  Rate: asked {:.2}/s ({}), sent {:.2}/s ({:.2}% of scheduled), completed {:.2}/s",
             rate.asked,
             match rate.arrivals {
                 crate::plan::Arrivals::Constant => "constant",

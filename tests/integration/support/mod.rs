@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod misbehave;
+pub mod stall;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
