@@ -180,9 +180,9 @@ impl RateReport {
                 "could not keep the asked rate: {behind} of {scheduled} scheduled requests were never sent ({achieved_pct:.1}% sent; asked {:.2}/s, sent {sent_per_sec:.2}/s): {why}",
                 pacing.rate
             )
-        } else if late_busy > 0 {
+        } else if late > 0 {
             format!(
-                "kept its schedule ({achieved_pct:.1}% of the scheduled requests sent); {late_busy} sends waited for a busy connection and count from their intended time"
+                "kept its schedule ({achieved_pct:.1}% of the scheduled requests sent); {late} sends were more than 1 ms late ({late_busy} waited for a busy connection) and count from their intended time"
             )
         } else {
             format!("kept its schedule ({achieved_pct:.1}% of the scheduled requests sent, no late sends)")
