@@ -1,4 +1,5 @@
 //! `ceiling`: subcommand dispatch only. `ceiling serve ...` runs the ceiling server;
+//! `ceiling machine ...` measures this machine's ceiling (server and generator together);
 //! anything else is a load-generator run with wrk-compatible flags (`ceiling [OPTIONS] URL`).
 //!
 //! Exit codes: 0 the run happened; 1 it could not complete; 2 bad usage (nothing sent).
@@ -11,6 +12,7 @@ fn main() -> ExitCode {
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("serve") => server::main(&args[1..]),
         Some("run") => loadgen::main(&args[1..]),
+        Some("machine") => loadgen::campaign::machine::main(&args[1..]),
         _ => loadgen::main(&args),
     };
     ExitCode::from(code)

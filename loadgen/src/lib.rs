@@ -4,6 +4,7 @@
 //! load) -> `run` (one pinned worker per CPU, Ctrl-C, merge) -> `worker` (connections,
 //! framing, recording) -> `result` (the one `RunResult` model) -> `report` (text, JSON).
 
+pub mod campaign;
 pub mod meta;
 pub mod options;
 pub mod pacing;

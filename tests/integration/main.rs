@@ -6,4 +6,5 @@ mod support;
 mod loadgen_count;
 mod loadgen_misbehave;
 mod loadgen_rate;
+mod machine;
 mod server;

@@ -1,0 +1,515 @@
+//! `ceiling machine`: this machine's HTTP ceiling in one command. Starts `ceiling
+//! serve` (this same binary, as a child process) on one half of the CPUs, runs the
+//! generator pinned to the other half against plaintext, json and a large body,
+//! and prints the ceiling table; with `--target NAME=URL` it runs the user's
+//! servers too and shows each as a share of the ceiling.
+
+use super::run_args;
+use crate::meta::Meta;
+use crate::result::RunResult;
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use shared::runtime::placement::split_halves;
+use shared::runtime::{format_cpu_list, resolve_cpus};
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ceiling machine",
+    about = "This machine's HTTP ceiling: ceiling serve and the generator on disjoint CPUs, plaintext, json and a large body"
+)]
+struct Args {
+    /// Length of each test
+    #[arg(short, long, default_value = "5s")]
+    duration: String,
+    /// Connections per test [default: 64 per generator CPU]
+    #[arg(short, long)]
+    connections: Option<usize>,
+    /// Unreported warm-up before each server's tests (connections, caches); 0 to skip
+    #[arg(long, default_value = "1s")]
+    warmup: String,
+    /// Body size of the large-body test (/bytes/N)
+    #[arg(long, default_value_t = 65536)]
+    bytes: u64,
+    /// CPUs of the server [default: the first half of the allowed CPUs]
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// CPUs of the generator [default: the other half]
+    #[arg(long)]
+    generator_cpus: Option<String>,
+    /// auto, uring or epoll (both sides)
+    #[arg(long, default_value = "auto")]
+    io_engine: String,
+    /// Also measure your server: NAME=URL (repeatable), shown as a share of the ceiling
+    #[arg(long = "target", value_name = "NAME=URL")]
+    targets: Vec<String>,
+    /// Write the table and every run's full result as JSON
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write the table as Markdown
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Row {
+    pub name: String,
+    pub url: String,
+    pub requests_per_sec: f64,
+    pub bytes_read_per_sec: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub errors: u64,
+    /// Generator CPU per request sent.
+    pub generator_us_per_request: f64,
+    /// Server CPU per request completed (only for the embedded server).
+    pub server_us_per_request: Option<f64>,
+    /// For targets: requests/s as a percentage of the ceiling's plaintext row.
+    pub pct_of_ceiling: Option<f64>,
+    pub result: RunResult,
+}
+
+/// The whole `machine` report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MachineReport {
+    pub schema: String,
+    pub meta: Meta,
+    pub server_cpus: Vec<usize>,
+    pub generator_cpus: Vec<usize>,
+    pub ceiling: Vec<Row>,
+    pub targets: Vec<Row>,
+}
+
+/// `ceiling machine ARGS` (args[0] is "machine"); returns the exit code.
+pub fn main(args: &[OsString]) -> u8 {
+    let a = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+                print!("{}", e.render());
+                return crate::EXIT_OK;
+            }
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "ceiling machine: {} (see --help)",
+                line.trim_start_matches("error: ")
+            );
+            return crate::EXIT_USAGE;
+        }
+    };
+    match run(a) {
+        Ok(code) => code,
+        Err(Failure::Usage(m)) => {
+            eprintln!("ceiling machine: {m}");
+            crate::EXIT_USAGE
+        }
+        Err(Failure::Run(m)) => {
+            eprintln!("ceiling machine: {m}");
+            crate::EXIT_FAILED
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Run(String),
+}
+
+fn run(a: Args) -> Result<u8, Failure> {
+    let allowed = resolve_cpus(None).map_err(|e| Failure::Usage(e.to_string()))?;
+    let (mut server_cpus, mut gen_cpus) = if allowed.len() >= 2 {
+        split_halves(&allowed)
+    } else {
+        (allowed.clone(), allowed.clone())
+    };
+    if let Some(list) = &a.server_cpus {
+        server_cpus =
+            resolve_cpus(Some(list)).map_err(|e| Failure::Usage(format!("--server-cpus: {e}")))?;
+    }
+    if let Some(list) = &a.generator_cpus {
+        gen_cpus = resolve_cpus(Some(list))
+            .map_err(|e| Failure::Usage(format!("--generator-cpus: {e}")))?;
+    }
+    let connections = a.connections.unwrap_or(64 * gen_cpus.len());
+    let mut targets = Vec::new();
+    for t in &a.targets {
+        let (name, url) = t
+            .split_once('=')
+            .filter(|(n, u)| !n.is_empty() && !u.is_empty())
+            .ok_or_else(|| Failure::Usage(format!("--target {t:?}: expected NAME=URL")))?;
+        targets.push((name.to_string(), url.to_string()));
+    }
+    for path in [&a.json, &a.markdown].into_iter().flatten() {
+        std::fs::File::create(path)
+            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let gen_list = format_cpu_list(&gen_cpus);
+    let common = |url: &str| -> Vec<String> {
+        vec![
+            "--cpus".into(),
+            gen_list.clone(),
+            "-t".into(),
+            gen_cpus.len().to_string(),
+            "-c".into(),
+            connections.max(gen_cpus.len()).to_string(),
+            "-d".into(),
+            a.duration.clone(),
+            "--io-engine".into(),
+            a.io_engine.clone(),
+            "--quiet".into(),
+            url.to_string(),
+        ]
+    };
+    // Validate the generator arguments (and every target URL) before starting anything.
+    super::plan_from(&common("http://127.0.0.1:1/")).map_err(Failure::Usage)?;
+    if a.warmup != "0" && humantime::parse_duration(&a.warmup).is_err() {
+        return Err(Failure::Usage(format!(
+            "--warmup: invalid duration {:?}",
+            a.warmup
+        )));
+    }
+    for (_, url) in &targets {
+        super::plan_from(&common(url)).map_err(Failure::Usage)?;
+    }
+
+    let server = EmbeddedServer::start(&format_cpu_list(&server_cpus), &a.io_engine)
+        .map_err(Failure::Run)?;
+    eprintln!(
+        "ceiling machine: server on CPUs {} ({}), generator on CPUs {}, {} connections, {} per test",
+        format_cpu_list(&server_cpus),
+        server.describe,
+        gen_list,
+        connections,
+        a.duration
+    );
+    let workloads = [
+        ("plaintext".to_string(), format!("{}/plaintext", server.url)),
+        ("json".to_string(), format!("{}/json", server.url)),
+        (
+            format!("bytes/{}", a.bytes),
+            format!("{}/bytes/{}", server.url, a.bytes),
+        ),
+    ];
+    let warm_up = |url: &str| -> Result<(), Failure> {
+        if humantime::parse_duration(&a.warmup).is_ok_and(|d| d.is_zero()) || a.warmup == "0" {
+            return Ok(());
+        }
+        let mut args = common(url);
+        let at = args.iter().position(|x| x == "-d").expect("-d is set") + 1;
+        args[at] = a.warmup.clone();
+        run_args(&args).map(|_| ()).map_err(Failure::Run)
+    };
+    warm_up(&workloads[0].1)?;
+    let mut ceiling = Vec::new();
+    let mut meta = None;
+    for (name, url) in &workloads {
+        let before = server.cpu_seconds();
+        let (_, result) = run_args(&common(url)).map_err(Failure::Run)?;
+        let server_cpu = server.cpu_seconds() - before;
+        meta.get_or_insert_with(|| result.meta.clone());
+        let mut row = Row::of(name, url, result);
+        if row.result.counters.completed > 0 {
+            row.server_us_per_request =
+                Some(server_cpu * 1e6 / row.result.counters.completed as f64);
+        }
+        ceiling.push(row);
+    }
+    drop(server);
+    let base = ceiling[0].requests_per_sec;
+    let mut rows = Vec::new();
+    for (name, url) in &targets {
+        warm_up(url)?;
+        let (_, result) = run_args(&common(url)).map_err(Failure::Run)?;
+        let mut row = Row::of(name, url, result);
+        if base > 0.0 {
+            row.pct_of_ceiling = Some(100.0 * row.requests_per_sec / base);
+        }
+        rows.push(row);
+    }
+    let report = MachineReport {
+        schema: "ceiling.machine/1".into(),
+        meta: meta.expect("at least one run"),
+        server_cpus,
+        generator_cpus: gen_cpus,
+        ceiling,
+        targets: rows,
+    };
+    print!("{}", render_text(&report));
+    let mut code = crate::EXIT_OK;
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report).expect("serialisable") + "\n";
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("ceiling machine: could not write {}: {e}", path.display());
+            code = crate::EXIT_FAILED;
+        }
+    }
+    if let Some(path) = &a.markdown {
+        if let Err(e) = std::fs::write(path, render_markdown(&report)) {
+            eprintln!("ceiling machine: could not write {}: {e}", path.display());
+            code = crate::EXIT_FAILED;
+        }
+    }
+    Ok(code)
+}
+
+impl Row {
+    fn of(name: &str, url: &str, result: RunResult) -> Self {
+        let q = |p: f64| {
+            result
+                .latency
+                .percentiles
+                .iter()
+                .find(|x| x.percentile == p)
+                .map_or(0, |x| x.value_us)
+        };
+        Self {
+            name: name.to_string(),
+            url: url.to_string(),
+            requests_per_sec: result.requests_per_sec,
+            bytes_read_per_sec: result.bytes_read_per_sec,
+            p50_us: q(50.0),
+            p99_us: q(99.0),
+            p999_us: q(99.9),
+            errors: result.counters.request_errors() + result.counters.errors.connect,
+            generator_us_per_request: result.generator_cpu.us_per_request,
+            server_us_per_request: None,
+            pct_of_ceiling: None,
+            result,
+        }
+    }
+}
+
+/// The `ceiling serve` child this command starts and stops.
+struct EmbeddedServer {
+    child: Child,
+    url: String,
+    describe: String,
+}
+
+impl EmbeddedServer {
+    fn start(cpus: &str, engine: &str) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+        let mut child = Command::new(exe)
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--cpus",
+                cpus,
+                "--io-engine",
+                engine,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start ceiling serve: {e}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Readiness: the printed address, not a sleep.
+        loop {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let url = rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string();
+                        let describe = rest
+                            .split_once('(')
+                            .map(|(_, d)| d.trim_end_matches(')').to_string())
+                            .unwrap_or_default();
+                        return Ok(Self {
+                            child,
+                            url,
+                            describe,
+                        });
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err("ceiling serve did not start within 20 s".into());
+                }
+            }
+        }
+    }
+
+    /// The server's user + system CPU so far, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let tps = procfs::ticks_per_second() as f64;
+        procfs::process::Process::new(self.child.id() as i32)
+            .and_then(|p| p.stat())
+            .map(|s| (s.utime + s.stime) as f64 / tps)
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        // SIGTERM: the server drains and exits; the wait is bounded by its --grace.
+        // SAFETY: kill(2) on the PID of our own child, not yet waited for.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn us(v: f64) -> String {
+    crate::report::text::time_us(v)
+}
+
+fn rate(bytes_per_sec: f64) -> String {
+    format!(
+        "{}B/s ({:.2} Gbit/s)",
+        crate::report::text::binary(bytes_per_sec),
+        bytes_per_sec * 8.0 / 1e9
+    )
+}
+
+/// The table as text.
+pub fn render_text(r: &MachineReport) -> String {
+    let mut s = String::new();
+    let m = &r.meta;
+    let _ = writeln!(
+        s,
+        "This machine's ceiling: {} ({} CPUs, {}), server on CPUs {}, generator on CPUs {}, {}",
+        m.kernel,
+        m.nproc,
+        m.cpu_model,
+        format_cpu_list(&r.server_cpus),
+        format_cpu_list(&r.generator_cpus),
+        m.engine.describe()
+    );
+    let _ = writeln!(
+        s,
+        "{:<16} {:>12} {:>28} {:>10} {:>10} {:>10} {:>8} {:>12} {:>12}",
+        "workload",
+        "req/s",
+        "transfer",
+        "p50",
+        "p99",
+        "p99.9",
+        "errors",
+        "gen CPU/req",
+        "srv CPU/req"
+    );
+    for row in &r.ceiling {
+        let _ = writeln!(
+            s,
+            "{:<16} {:>12.0} {:>28} {:>10} {:>10} {:>10} {:>8} {:>12} {:>12}",
+            row.name,
+            row.requests_per_sec,
+            rate(row.bytes_read_per_sec),
+            us(row.p50_us as f64),
+            us(row.p99_us as f64),
+            us(row.p999_us as f64),
+            row.errors,
+            us(row.generator_us_per_request),
+            row.server_us_per_request.map_or("n/a".into(), us),
+        );
+    }
+    if !r.targets.is_empty() {
+        let _ = writeln!(s, "\nYour servers, against the ceiling's plaintext row:");
+        let _ = writeln!(
+            s,
+            "{:<16} {:>12} {:>12} {:>10} {:>10} {:>10} {:>8}",
+            "target", "req/s", "of ceiling", "p50", "p99", "p99.9", "errors"
+        );
+        for row in &r.targets {
+            let _ = writeln!(
+                s,
+                "{:<16} {:>12.0} {:>11.1}% {:>10} {:>10} {:>10} {:>8}",
+                row.name,
+                row.requests_per_sec,
+                row.pct_of_ceiling.unwrap_or(0.0),
+                us(row.p50_us as f64),
+                us(row.p99_us as f64),
+                us(row.p999_us as f64),
+                row.errors
+            );
+        }
+    }
+    s
+}
+
+/// The table as Markdown, with the machine facts.
+pub fn render_markdown(r: &MachineReport) -> String {
+    let mut s = String::new();
+    let m = &r.meta;
+    let _ = writeln!(s, "# This machine's HTTP ceiling\n");
+    let _ = writeln!(
+        s,
+        "{} · {} CPUs ({}) · server on CPUs {} · generator on CPUs {} · {} · {}\n",
+        m.kernel,
+        m.nproc,
+        m.cpu_model,
+        format_cpu_list(&r.server_cpus),
+        format_cpu_list(&r.generator_cpus),
+        m.engine.describe(),
+        m.started_at
+    );
+    let _ = writeln!(s, "| workload | req/s | transfer | p50 | p99 | p99.9 | errors | generator CPU/req | server CPU/req |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    for row in &r.ceiling {
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            row.name,
+            row.requests_per_sec,
+            rate(row.bytes_read_per_sec),
+            us(row.p50_us as f64),
+            us(row.p99_us as f64),
+            us(row.p999_us as f64),
+            row.errors,
+            us(row.generator_us_per_request),
+            row.server_us_per_request.map_or("n/a".into(), us)
+        );
+    }
+    if !r.targets.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| target | req/s | of ceiling | p50 | p99 | p99.9 | errors |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        for row in &r.targets {
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} | {:.1}% | {} | {} | {} | {} |",
+                row.name,
+                row.requests_per_sec,
+                row.pct_of_ceiling.unwrap_or(0.0),
+                us(row.p50_us as f64),
+                us(row.p99_us as f64),
+                us(row.p999_us as f64),
+                row.errors
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nEach test ran as `{}`, the URL changing per row.",
+        r.ceiling[0].result.meta.command_line
+    );
+    s
+}

@@ -1,0 +1,99 @@
+//! `ceiling machine`: the embedded server and the generator on disjoint CPUs; the
+//! printed table, the Markdown and the JSON agree with the runs' own results.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{ceiling_bin, start_server};
+
+#[test]
+fn machine_measures_the_ceiling_and_a_target_as_a_share_of_it() {
+    let target = start_server(&[]);
+    let dir = std::env::temp_dir();
+    let json = dir.join(format!("ceiling-machine-{}.json", std::process::id()));
+    let md = dir.join(format!("ceiling-machine-{}.md", std::process::id()));
+    let out = Command::new(ceiling_bin())
+        .args([
+            "machine",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0",
+            "--bytes",
+            "4096",
+        ])
+        .args(["--target", &format!("mine={}/json", target.url())])
+        .args([
+            "--json",
+            json.to_str().unwrap(),
+            "--markdown",
+            md.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run ceiling machine");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let _ = std::fs::remove_file(&md);
+
+    assert_eq!(v["schema"], "ceiling.machine/1");
+    let rows = v["ceiling"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["plaintext", "json", "bytes/4096"]);
+    for row in rows {
+        let rps = row["requests_per_sec"].as_f64().unwrap();
+        let result = &row["result"];
+        assert!(rps > 0.0, "{row}");
+        assert_eq!(row["errors"], 0, "{row}");
+        assert_eq!(rps, result["requests_per_sec"].as_f64().unwrap());
+        assert!(row["server_us_per_request"].as_f64().unwrap() > 0.0);
+        assert!(row["generator_us_per_request"].as_f64().unwrap() > 0.0);
+        // The same figure in the text table and the Markdown table.
+        let shown = format!("{rps:.0}");
+        let name = row["name"].as_str().unwrap();
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(name) && l.contains(&shown)),
+            "{name} {shown} not in\n{stdout}"
+        );
+        assert!(
+            markdown.contains(&format!("| {name} | {shown} |")),
+            "{markdown}"
+        );
+    }
+    // The large body really was 4096 bytes a response.
+    let big = &rows[2]["result"]["counters"];
+    let per = big["bytes_read"].as_f64().unwrap() / big["completed"].as_f64().unwrap();
+    assert!(
+        per > 4096.0 && per < 4096.0 + 512.0,
+        "{per} bytes per response"
+    );
+
+    let t = &v["targets"][0];
+    assert_eq!(t["name"], "mine");
+    let pct = t["pct_of_ceiling"].as_f64().unwrap();
+    let want = 100.0 * t["requests_per_sec"].as_f64().unwrap()
+        / rows[0]["requests_per_sec"].as_f64().unwrap();
+    assert!((pct - want).abs() < 1e-6);
+    assert!(stdout.contains(&format!("{pct:.1}%")), "{stdout}");
+}
+
+#[test]
+fn machine_bad_usage_exits_2_before_starting_anything() {
+    for args in [
+        &["machine", "--target", "no-equals-sign"][..],
+        &["machine", "--target", "x=https://127.0.0.1/"],
+        &["machine", "--duration", "0s"],
+        &["machine", "--warmup", "soon"],
+    ] {
+        let out = Command::new(ceiling_bin()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
