@@ -13,6 +13,8 @@ fn main() -> ExitCode {
         Some("serve") => server::main(&args[1..]),
         Some("run") => loadgen::main(&args[1..]),
         Some("machine") => loadgen::campaign::machine::main(&args[1..]),
+        Some("ramp") => loadgen::campaign::ramp::main(&args[1..]),
+        Some("compare") => loadgen::campaign::compare::main(&args[1..]),
         _ => loadgen::main(&args),
     };
     ExitCode::from(code)

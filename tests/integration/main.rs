@@ -6,5 +6,7 @@ mod support;
 mod loadgen_count;
 mod loadgen_misbehave;
 mod loadgen_rate;
+mod campaign_compare;
+mod campaign_ramp;
 mod machine;
 mod server;

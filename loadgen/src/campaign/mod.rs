@@ -1,7 +1,9 @@
 //! Campaigns: several runs built as Plans and read back as RunResults. A campaign
 //! never touches a socket itself; the worker code does.
 
+pub mod compare;
 pub mod machine;
+pub mod ramp;
 
 use crate::options::{self, Parsed};
 use crate::plan::Plan;

@@ -1,0 +1,1 @@
+//! `ceiling compare` against two `ceiling serve` instances (being built).
