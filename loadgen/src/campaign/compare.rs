@@ -1,10 +1,539 @@
-//! `ceiling compare` (being built).
+//! `ceiling compare NAME=URL NAME=URL ...`: the same workload against each target,
+//! interleaved over rounds (the order rotating each round) so a noisy machine does
+//! not favour one side; medians, spread, 95% confidence intervals, the winner, and
+//! each target relative to the baseline, saying plainly when a difference is
+//! within the run-to-run noise.
 
+use super::{plan_from, run_args};
+use crate::meta::Meta;
+use crate::result::RunResult;
+use clap::Parser;
+use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ceiling compare",
+    about = "The same workload against several servers, interleaved over rounds, with confidence intervals"
+)]
+struct Args {
+    /// Targets as NAME=URL (at least two)
+    #[arg(required = true, num_args = 2.., value_name = "NAME=URL")]
+    targets: Vec<String>,
+    /// Rounds; each runs every target once, in a rotating order
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// The target the others are compared with [default: the first]
+    #[arg(long)]
+    baseline: Option<String>,
+    #[arg(short, long)]
+    threads: Option<usize>,
+    #[arg(short, long, default_value_t = 64)]
+    connections: usize,
+    #[arg(short, long, default_value = "10s")]
+    duration: String,
+    #[arg(short, long)]
+    pipeline: Option<usize>,
+    /// Constant rate per run (then latency is corrected for coordinated omission)
+    #[arg(short = 'R', long)]
+    rate: Option<f64>,
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    #[arg(short, long)]
+    method: Option<String>,
+    #[arg(long)]
+    body: Option<String>,
+    #[arg(long)]
+    timeout: Option<String>,
+    #[arg(long)]
+    cpus: Option<String>,
+    #[arg(long)]
+    io_engine: Option<String>,
+    /// Write every run's full result and the summary as JSON
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+}
+
+/// Median, spread and a 95% confidence interval of one target's requests/s.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetSummary {
+    pub name: String,
+    pub url: String,
+    pub rps: Vec<f64>,
+    pub median_rps: f64,
+    pub min_rps: f64,
+    pub max_rps: f64,
+    pub mean_rps: f64,
+    /// Half-width of the 95% confidence interval of the mean (Student's t).
+    pub ci95_rps: f64,
+    pub median_p99_us: u64,
+    pub errors: u64,
+    /// Geometric mean of the per-round ratios to the baseline, with its 95% interval.
+    pub vs_baseline: Option<Ratio>,
+    pub runs: Vec<RunResult>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Ratio {
+    pub ratio: f64,
+    pub low: f64,
+    pub high: f64,
+    /// The interval holds 1: the difference is within the run-to-run noise.
+    pub within_noise: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompareReport {
+    pub schema: String,
+    pub meta: Meta,
+    pub repeats: usize,
+    pub baseline: String,
+    pub targets: Vec<TargetSummary>,
+    /// One line: the winner, or that there is none beyond the noise.
+    pub verdict: String,
+}
+
+enum Failure {
+    Usage(String),
+    Run(String),
+}
 
 /// `ceiling compare ARGS` (args[0] is "compare"); returns the exit code.
 pub fn main(args: &[OsString]) -> u8 {
-    let _ = args;
-    eprintln!("ceiling compare: not built yet");
-    crate::EXIT_USAGE
+    let a = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+                print!("{}", e.render());
+                return crate::EXIT_OK;
+            }
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "ceiling compare: {} (see --help)",
+                line.trim_start_matches("error: ")
+            );
+            return crate::EXIT_USAGE;
+        }
+    };
+    match run(a) {
+        Ok(code) => code,
+        Err(Failure::Usage(m)) => {
+            eprintln!("ceiling compare: {m}");
+            crate::EXIT_USAGE
+        }
+        Err(Failure::Run(m)) => {
+            eprintln!("ceiling compare: {m}");
+            crate::EXIT_FAILED
+        }
+    }
+}
+
+fn generator_args(a: &Args, url: &str) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "-c".into(),
+        a.connections.to_string(),
+        "-d".into(),
+        a.duration.clone(),
+        "--quiet".into(),
+    ];
+    let mut opt = |flag: &str, value: Option<String>| {
+        if let Some(x) = value {
+            v.push(flag.into());
+            v.push(x);
+        }
+    };
+    opt("-t", a.threads.map(|t| t.to_string()));
+    opt("-p", a.pipeline.map(|p| p.to_string()));
+    opt("-R", a.rate.map(|r| r.to_string()));
+    opt("-m", a.method.clone());
+    opt("--body", a.body.clone());
+    opt("--timeout", a.timeout.clone());
+    opt("--cpus", a.cpus.clone());
+    opt("--io-engine", a.io_engine.clone());
+    for h in &a.headers {
+        v.push("-H".into());
+        v.push(h.clone());
+    }
+    v.push(url.into());
+    v
+}
+
+fn run(a: Args) -> Result<u8, Failure> {
+    if a.repeats == 0 {
+        return Err(Failure::Usage("--repeats must be at least 1".into()));
+    }
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for t in &a.targets {
+        let (name, url) = t
+            .split_once('=')
+            .filter(|(n, u)| !n.is_empty() && !u.is_empty())
+            .ok_or_else(|| Failure::Usage(format!("{t:?}: expected NAME=URL")))?;
+        if targets.iter().any(|(n, _)| n == name) {
+            return Err(Failure::Usage(format!("target name {name:?} given twice")));
+        }
+        targets.push((name.into(), url.into()));
+    }
+    let baseline = a.baseline.clone().unwrap_or_else(|| targets[0].0.clone());
+    if !targets.iter().any(|(n, _)| *n == baseline) {
+        return Err(Failure::Usage(format!(
+            "--baseline {baseline:?} is not a target name"
+        )));
+    }
+    for (_, url) in &targets {
+        plan_from(&generator_args(&a, url)).map_err(Failure::Usage)?;
+    }
+    for path in [&a.json, &a.markdown, &a.csv].into_iter().flatten() {
+        std::fs::File::create(path)
+            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+
+    let n = targets.len();
+    let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); n];
+    for round in 0..a.repeats {
+        for k in 0..n {
+            // Rotate the order each round: nobody always runs first (cold) or last.
+            let i = (k + round) % n;
+            let (name, url) = &targets[i];
+            eprintln!("ceiling compare: round {}/{}: {name}", round + 1, a.repeats);
+            let (_, result) = run_args(&generator_args(&a, url)).map_err(Failure::Run)?;
+            runs[i].push(result);
+        }
+    }
+    let base_index = targets
+        .iter()
+        .position(|(n, _)| *n == baseline)
+        .expect("checked");
+    let base_rps: Vec<f64> = runs[base_index]
+        .iter()
+        .map(|r| r.requests_per_sec)
+        .collect();
+    let meta = runs[0][0].meta.clone();
+    let summaries: Vec<TargetSummary> = targets
+        .iter()
+        .zip(runs)
+        .enumerate()
+        .map(|(i, ((name, url), runs))| {
+            let rps: Vec<f64> = runs.iter().map(|r| r.requests_per_sec).collect();
+            let p99s: Vec<f64> = runs
+                .iter()
+                .map(|r| {
+                    r.latency
+                        .percentiles
+                        .iter()
+                        .find(|p| p.percentile == 99.0)
+                        .map_or(0, |p| p.value_us) as f64
+                })
+                .collect();
+            let (mean, half) = mean_ci95(&rps);
+            TargetSummary {
+                name: name.clone(),
+                url: url.clone(),
+                median_rps: median(&rps),
+                min_rps: rps.iter().copied().fold(f64::INFINITY, f64::min),
+                max_rps: rps.iter().copied().fold(0.0, f64::max),
+                mean_rps: mean,
+                ci95_rps: half,
+                median_p99_us: median(&p99s) as u64,
+                errors: runs
+                    .iter()
+                    .map(|r| r.counters.request_errors() + r.counters.errors.connect)
+                    .sum(),
+                vs_baseline: (i != base_index).then(|| ratio(&rps, &base_rps)),
+                rps,
+                runs,
+            }
+        })
+        .collect();
+    let verdict = verdict(&summaries, &baseline);
+    let report = CompareReport {
+        schema: "ceiling.compare/1".into(),
+        meta,
+        repeats: a.repeats,
+        baseline,
+        targets: summaries,
+        verdict,
+    };
+    print!("{}", render_text(&report));
+    let mut code = crate::EXIT_OK;
+    let mut write = |path: &Option<PathBuf>, text: String| {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::write(p, text) {
+                eprintln!("ceiling compare: could not write {}: {e}", p.display());
+                code = crate::EXIT_FAILED;
+            }
+        }
+    };
+    write(
+        &a.json,
+        serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
+    );
+    write(&a.markdown, render_markdown(&report));
+    write(&a.csv, render_csv(&report));
+    Ok(code)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// Two-sided 95% Student's t quantile for `df` degrees of freedom.
+fn t95(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        d if d <= 30 => T[d - 1],
+        _ => 1.96,
+    }
+}
+
+/// Mean and the half-width of its 95% confidence interval (infinite for one sample).
+fn mean_ci95(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (mean, f64::INFINITY);
+    }
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, t95(v.len() - 1) * (var / n).sqrt())
+}
+
+/// Ratio of `a` to `b` over paired rounds: the geometric mean of the per-round
+/// ratios, with a t interval on their logarithms (rounds are interleaved, so a
+/// slow stretch of the machine hits both sides of a pair).
+fn ratio(a: &[f64], b: &[f64]) -> Ratio {
+    let logs: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| **x > 0.0 && **y > 0.0)
+        .map(|(x, y)| (x / y).ln())
+        .collect();
+    if logs.is_empty() {
+        return Ratio {
+            ratio: 0.0,
+            low: 0.0,
+            high: 0.0,
+            within_noise: false,
+        };
+    }
+    let (m, half) = mean_ci95(&logs);
+    let (low, high) = ((m - half).exp(), (m + half).exp());
+    Ratio {
+        ratio: m.exp(),
+        low,
+        high,
+        within_noise: low <= 1.0 && high >= 1.0,
+    }
+}
+
+fn verdict(targets: &[TargetSummary], baseline: &str) -> String {
+    let mut order: Vec<&TargetSummary> = targets.iter().collect();
+    order.sort_by(|x, y| y.median_rps.total_cmp(&x.median_rps));
+    let (best, second) = (order[0], order[1]);
+    let r = ratio(&best.rps, &second.rps);
+    if r.within_noise {
+        format!(
+            "no clear winner: {} and {} differ by {:.1}% in the median, within the run-to-run noise (95% interval of the ratio {:.3}..{:.3})",
+            best.name,
+            second.name,
+            100.0 * (best.median_rps / second.median_rps - 1.0),
+            r.low,
+            r.high
+        )
+    } else {
+        let vs = targets
+            .iter()
+            .find(|t| t.name == baseline)
+            .filter(|b| b.name != best.name)
+            .map(|b| {
+                let r = ratio(&best.rps, &b.rps);
+                format!(
+                    " ({} vs {baseline}, 95% interval {:.2}..{:.2})",
+                    times(r.ratio),
+                    r.low,
+                    r.high
+                )
+            })
+            .unwrap_or_default();
+        format!("winner: {}{vs}", best.name)
+    }
+}
+
+/// "11.3x faster" / "2.0x slower".
+fn times(r: f64) -> String {
+    if r >= 1.0 {
+        format!("{r:.2}x faster")
+    } else if r > 0.0 {
+        format!("{:.2}x slower", 1.0 / r)
+    } else {
+        "n/a".into()
+    }
+}
+
+fn ratio_text(t: &TargetSummary) -> String {
+    match t.vs_baseline {
+        None => "baseline".into(),
+        Some(r) if r.within_noise => {
+            format!(
+                "{:.3}x [{:.3}, {:.3}]: within noise",
+                r.ratio, r.low, r.high
+            )
+        }
+        // The interval in the same direction as the words.
+        Some(r) if r.ratio >= 1.0 => format!("{} [{:.2}, {:.2}]", times(r.ratio), r.low, r.high),
+        Some(r) => format!(
+            "{} [{:.2}, {:.2}]",
+            times(r.ratio),
+            1.0 / r.high,
+            1.0 / r.low
+        ),
+    }
+}
+
+fn us(v: f64) -> String {
+    crate::report::text::time_us(v)
+}
+
+pub fn render_text(r: &CompareReport) -> String {
+    let mut s = String::new();
+    let m = &r.meta;
+    let _ = writeln!(
+        s,
+        "{} rounds, interleaved; {} ({} CPUs, {}); each run: `{}`",
+        r.repeats, m.kernel, m.nproc, m.cpu_model, r.targets[0].runs[0].meta.command_line
+    );
+    let _ = writeln!(
+        s,
+        "{:<16} {:>12} {:>12} {:>12} {:>18} {:>10} {:>7}  vs {}",
+        "target", "median rps", "min", "max", "mean ± 95%", "p99", "errors", r.baseline
+    );
+    for t in &r.targets {
+        let _ = writeln!(
+            s,
+            "{:<16} {:>12.0} {:>12.0} {:>12.0} {:>18} {:>10} {:>7}  {}",
+            t.name,
+            t.median_rps,
+            t.min_rps,
+            t.max_rps,
+            format!("{:.0} ± {:.0}", t.mean_rps, t.ci95_rps),
+            us(t.median_p99_us as f64),
+            t.errors,
+            ratio_text(t)
+        );
+    }
+    let _ = writeln!(s, "{}", r.verdict);
+    s
+}
+
+pub fn render_markdown(r: &CompareReport) -> String {
+    let mut s = String::new();
+    let m = &r.meta;
+    let _ = writeln!(s, "# Comparison\n");
+    let _ = writeln!(
+        s,
+        "{} · {} CPUs ({}) · {} rounds, interleaved · {}\n\nEach run: `{}`\n",
+        m.kernel,
+        m.nproc,
+        m.cpu_model,
+        r.repeats,
+        m.started_at,
+        r.targets[0].runs[0].meta.command_line
+    );
+    let _ = writeln!(
+        s,
+        "| Target | Median RPS | Min | Max | Mean ± 95% | p99 | Errors | Relative to {} |",
+        r.baseline
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for t in &r.targets {
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} ± {:.0} | {} | {} | {} |",
+            t.name,
+            t.median_rps,
+            t.min_rps,
+            t.max_rps,
+            t.mean_rps,
+            t.ci95_rps,
+            us(t.median_p99_us as f64),
+            t.errors,
+            ratio_text(t)
+        );
+    }
+    let _ = writeln!(s, "\n{}", r.verdict);
+    s
+}
+
+pub fn render_csv(r: &CompareReport) -> String {
+    let mut s = String::from("target,url,round,requests_per_sec,p99_us,errors\n");
+    for t in &r.targets {
+        for (i, run) in t.runs.iter().enumerate() {
+            let p99 = run
+                .latency
+                .percentiles
+                .iter()
+                .find(|p| p.percentile == 99.0)
+                .map_or(0, |p| p.value_us);
+            let _ = writeln!(
+                s,
+                "{},{},{},{:.2},{},{}",
+                t.name,
+                t.url,
+                i + 1,
+                run.requests_per_sec,
+                p99,
+                run.counters.request_errors() + run.counters.errors.connect
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_intervals() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        let (m, h) = mean_ci95(&[10.0, 12.0, 14.0]);
+        assert_eq!(m, 12.0);
+        // sd 2, n 3: t(2) 4.303 x 2 / sqrt(3).
+        assert!((h - 4.303 * 2.0 / 3f64.sqrt()).abs() < 1e-9);
+        assert!(mean_ci95(&[5.0]).1.is_infinite());
+    }
+
+    #[test]
+    fn ratios_say_when_they_are_noise() {
+        let clear = ratio(&[200.0, 210.0, 205.0], &[100.0, 101.0, 99.0]);
+        assert!(!clear.within_noise);
+        assert!((clear.ratio - 2.05).abs() < 0.05);
+        assert!(clear.low < clear.ratio && clear.ratio < clear.high);
+        let noise = ratio(&[100.0, 96.0, 104.0], &[99.0, 101.0, 100.0]);
+        assert!(noise.within_noise);
+    }
+
+    #[test]
+    fn times_reads_both_ways() {
+        assert_eq!(times(11.3), "11.30x faster");
+        assert_eq!(times(0.5), "2.00x slower");
+    }
 }
