@@ -3,10 +3,10 @@
 
 mod support;
 
+mod campaign_compare;
+mod campaign_ramp;
 mod loadgen_count;
 mod loadgen_misbehave;
 mod loadgen_rate;
-mod campaign_compare;
-mod campaign_ramp;
 mod machine;
 mod server;
