@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Generator cost beyond the 64-connection case, ceiling vs wrk in one run against the
+# same `ceiling serve` pinned to CPU 0, each generator pinned to CPU 1 (one thread):
+#   plain-64      64 connections, /plaintext
+#   pipelined-16  64 connections, 16 requests in flight each (wrk: its pipeline Lua script)
+#   conns-1000    1,000 connections
+#   conns-10000   10,000 connections (under the 20,000 open-files cap)
+#   bytes-1MiB    64 connections, /bytes/1048576
+# Prints requests (or bytes) per generator CPU-second (user+sys, GNU time), peak RSS and
+# RSS per connection, and ceiling/wrk ratios.
+# Usage: DURATION=5 scripts/bench-scale.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${DURATION:-5}
+command -v wrk >/dev/null || { echo "bench-scale.sh: needs wrk (apt-get install -y wrk)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench-scale.sh: needs GNU time (apt-get install -y time)" >&2; exit 1; }
+ulimit -n "$(ulimit -Hn)"
+cargo build --release --quiet --bin ceiling
+bin=$PWD/target/release/ceiling
+out=$(mktemp -d)
+server_pid=
+trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$out"' EXIT
+
+taskset -c 0 "$bin" serve --bind 127.0.0.1:0 --cpus 0 --max-conns-per-worker 15000 >"$out/serve.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do grep -q 'listening on' "$out/serve.log" && break; sleep 0.1; done
+base=$(grep -o 'http://[^ ]*' "$out/serve.log" | head -n1)
+cat >"$out/pipeline.lua" <<'LUA'
+init = function(args)
+  local r = {}
+  for i = 1, 16 do r[i] = wrk.format(nil, wrk.path) end
+  req = table.concat(r)
+end
+request = function() return req end
+LUA
+
+# measure TOOL SCENARIO CONNS PATH [EXTRA...] -> "requests bytes cpu_s rss_kib"
+measure() {
+  local tool=$1 scenario=$2 conns=$3 path=$4
+  shift 4
+  if [ "$tool" = wrk ]; then
+    /usr/bin/time -f '%U %S %M' -o "$out/t" taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" "$@" "$base$path" >"$out/o"
+    reqs=$(awk '/requests in/ { print $1 }' "$out/o")
+  else
+    /usr/bin/time -f '%U %S %M' -o "$out/t" taskset -c 1 "$bin" --cpus 1 -t1 -c"$conns" -d"${duration}s" "$@" \
+      --json "$out/j" --quiet "$base$path"
+    reqs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["counters"]["completed"])' "$out/j")
+  fi
+  read -r u s rss <"$out/t"
+  echo "$scenario $tool $conns $reqs $(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.3f", u + s }') $rss"
+}
+
+{
+  for tool in wrk ceiling; do
+    measure "$tool" plain-64 64 /plaintext
+    if [ "$tool" = wrk ]; then
+      measure wrk pipelined-16 64 /plaintext -s "$out/pipeline.lua"
+    else
+      measure ceiling pipelined-16 64 /plaintext -p 16
+    fi
+    measure "$tool" conns-1000 1000 /plaintext
+    measure "$tool" conns-10000 10000 /plaintext
+    measure "$tool" bytes-1MiB 64 /bytes/1048576
+  done
+} >"$out/rows"
+
+echo "server: ceiling serve --cpus 0 at $base; generators on CPU 1, one thread, ${duration}s each"
+echo "machine: $(uname -srm), $(nproc --all) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+python3 - "$out/rows" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1])]
+by = {(r[0], r[1]): r for r in rows}
+print("%-13s %-8s %7s %12s %10s %16s %10s %12s %9s" % ("scenario", "tool", "conns", "requests", "gen CPU-s", "req/gen CPU-s", "RSS MiB", "RSS/conn KiB", "vs wrk"))
+for (scen, tool), r in by.items():
+    conns, reqs, cpu, rss = int(r[2]), int(r[3]), float(r[4]), int(r[5])
+    per = reqs / cpu if cpu else 0
+    w = by.get((scen, "wrk"))
+    ratio = per / (int(w[3]) / float(w[4])) if w and float(w[4]) else 0
+    print("%-13s %-8s %7d %12d %10.2f %16.0f %10.1f %12.2f %8.2fx" % (scen, tool, conns, reqs, cpu, per, rss / 1024, rss / conns, ratio))
+PY
