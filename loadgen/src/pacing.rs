@@ -63,6 +63,26 @@ impl Schedule {
         self.push(gap);
     }
 
+    /// How many requests fall due at or before `t` from here on (counting stops at
+    /// `cap`). Constant gaps are counted by division, so a schedule far behind at
+    /// the stop costs nothing to count.
+    pub fn count_until(&self, t: Instant, cap: u64) -> u64 {
+        if self.next > t {
+            return 0;
+        }
+        if self.rng.is_none() {
+            let behind = (t - self.next).as_secs_f64();
+            return ((behind / self.gap).floor() as u64 + 1).min(cap);
+        }
+        let mut s = self.clone();
+        let mut n = 0;
+        while s.next <= t && n < cap {
+            n += 1;
+            s.advance();
+        }
+        n
+    }
+
     fn push(&mut self, secs: f64) {
         let ns = secs * 1e9 + self.carry;
         let whole = ns.floor();
@@ -132,6 +152,17 @@ mod tests {
                 "request {k} at {t:?}, want {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn counting_what_fell_due() {
+        let start = Instant::now();
+        let s = Schedule::new(&pacing(100.0, Arrivals::Constant), start, 0, 1);
+        assert_eq!(s.count_until(start + Duration::from_millis(995), u64::MAX), 100);
+        assert_eq!(s.count_until(start + Duration::from_secs(10), 50), 50);
+        let p = Schedule::new(&pacing(100.0, Arrivals::Poisson), start, 0, 1);
+        let n = p.count_until(start + Duration::from_secs(10), u64::MAX);
+        assert!((900..=1100).contains(&n), "{n}");
     }
 
     #[test]

@@ -148,11 +148,6 @@ impl Worker {
         true
     }
 
-    /// `-n` is used up.
-    fn budget_spent(&self) -> bool {
-        self.budget.get() == 0
-    }
-
     fn finished_sending(&self) -> bool {
         self.stopping.get() || self.budget.get() == 0
     }
@@ -406,14 +401,10 @@ async fn connection(w: Rc<Worker>, index: usize) {
             break;
         }
     }
-    if let Some(mut s) = conn.schedule.take() {
-        // What fell due before the stop and was never sent (bounded count).
+    if let Some(s) = conn.schedule.take() {
+        // What fell due before the stop and was never sent (-n caps it).
         let stop = w.stopped_at.get().unwrap_or_else(Instant::now);
-        let mut behind = 0u64;
-        while s.due() <= stop && behind < 100_000_000 && !w.budget_spent() {
-            behind += 1;
-            s.advance();
-        }
+        let behind = s.count_until(stop, w.budget.get().min(10_000_000));
         w.behind.set(w.behind.get() + behind);
     }
     w.live.set(w.live.get() - 1);
