@@ -9,6 +9,7 @@ pub mod meta;
 pub mod options;
 pub mod pacing;
 pub mod plan;
+mod progress;
 pub mod report;
 pub mod result;
 pub mod run;

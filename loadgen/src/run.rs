@@ -3,6 +3,7 @@
 
 use crate::meta::Meta;
 use crate::plan::Plan;
+use crate::progress::{Board, Reporter};
 use crate::result::{GeneratorCpu, RateReport, RunResult, ThreadResult, TimePoint};
 use crate::worker::{self, WorkerResult};
 use shared::runtime::{join_all, spawn_workers, SpawnError, Stop};
@@ -43,19 +44,25 @@ pub fn run(plan: &Plan) -> Result<RunResult, RunError> {
     let meta = Meta::collect(plan);
     let plan = Arc::new(plan.clone());
     let cpu_before = cpu_times();
+    let board = Board::new(plan.threads());
+    let reporter = Reporter::start(board.clone(), plan.duration, plan.quiet);
     let start = Instant::now();
     let handles = {
         let plan = plan.clone();
         let stop = stop.clone();
+        let board = board.clone();
         let (cpus, engine) = (plan.cpus.clone(), plan.engine.clone());
         spawn_workers("ceiling", &cpus, &engine, move |ctx| {
             let plan = plan.clone();
             let stop = stop.clone();
-            async move { worker::run(plan, ctx.index, ctx.cpu, start, stop).await }
+            let board = board.clone();
+            async move { worker::run(plan, ctx.index, ctx.cpu, start, stop, board).await }
         })?
     };
     let mut workers = Vec::with_capacity(handles.len());
-    for r in join_all(handles) {
+    let joined = join_all(handles);
+    reporter.finish();
+    for r in joined {
         workers.push(r?);
     }
     let (user, sys) = cpu_times();

@@ -15,6 +15,7 @@
 
 use crate::pacing::Schedule;
 use crate::plan::Plan;
+use crate::progress::{Board, Published};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
@@ -27,6 +28,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -198,6 +200,7 @@ pub async fn run(
     cpu: Option<usize>,
     start: Instant,
     stop: Stop,
+    board: Arc<Board>,
 ) -> WorkerResult {
     let conns = plan.connections_of(index);
     let first_conn: usize = (0..index).map(|i| plan.connections_of(i)).sum();
@@ -224,7 +227,7 @@ pub async fn run(
     let handles: Vec<_> = (0..conns)
         .map(|i| monoio::spawn(connection(w.clone(), first_conn + i)))
         .collect();
-    let (samples, seconds) = tick(&w, start).await;
+    let (samples, seconds) = tick(&w, start, &board.workers[index]).await;
     for h in handles {
         h.await;
     }
@@ -269,7 +272,7 @@ fn close_second(w: &Worker, last: &mut (u64, u64), length: Duration) -> SecondSa
 
 /// The worker's clock: deadlines, the stop, Req/Sec samples and the per-second
 /// series. Returns when every connection has ended.
-async fn tick(w: &Worker, start: Instant) -> (Vec<f64>, Vec<SecondSample>) {
+async fn tick(w: &Worker, start: Instant, board: &Published) -> (Vec<f64>, Vec<SecondSample>) {
     let mut samples = Vec::new();
     let mut seconds = Vec::new();
     let mut second_counts = (0, 0);
@@ -298,6 +301,11 @@ async fn tick(w: &Worker, start: Instant) -> (Vec<f64>, Vec<SecondSample>) {
             samples.push((completed - last_completed) as f64 / secs);
             last_completed = completed;
             last_sample = now;
+            let c = w.counters.borrow();
+            board.completed.store(c.completed, Relaxed);
+            board
+                .errors
+                .store(c.request_errors() + c.errors.connect, Relaxed);
         }
         if now.duration_since(start) >= Duration::from_secs(seconds.len() as u64 + 1) {
             seconds.push(close_second(w, &mut second_counts, Duration::from_secs(1)));
