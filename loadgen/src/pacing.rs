@@ -158,7 +158,10 @@ mod tests {
     fn counting_what_fell_due() {
         let start = Instant::now();
         let s = Schedule::new(&pacing(100.0, Arrivals::Constant), start, 0, 1);
-        assert_eq!(s.count_until(start + Duration::from_millis(995), u64::MAX), 100);
+        assert_eq!(
+            s.count_until(start + Duration::from_millis(995), u64::MAX),
+            100
+        );
         assert_eq!(s.count_until(start + Duration::from_secs(10), 50), 50);
         let p = Schedule::new(&pacing(100.0, Arrivals::Poisson), start, 0, 1);
         let n = p.count_until(start + Duration::from_secs(10), u64::MAX);
