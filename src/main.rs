@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Some("machine") => loadgen::campaign::machine::main(&args[1..]),
         Some("ramp") => loadgen::campaign::ramp::main(&args[1..]),
         Some("compare") => loadgen::campaign::compare::main(&args[1..]),
+        Some("matrix") => loadgen::campaign::matrix::main(&args[1..]),
         _ => loadgen::main(&args),
     };
     ExitCode::from(code)

@@ -4,6 +4,7 @@
 mod support;
 
 mod campaign_compare;
+mod campaign_matrix;
 mod campaign_ramp;
 mod loadgen_count;
 mod loadgen_misbehave;

@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod machine;
+pub mod matrix;
 pub mod ramp;
 
 use crate::options::{self, Parsed};

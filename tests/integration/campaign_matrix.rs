@@ -1,0 +1,120 @@
+//! `ceiling matrix FILE.toml`: two `ceiling serve` targets x two endpoints x two
+//! setups; the tables agree with every cell's own result.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{ceiling_bin, start_server};
+
+#[test]
+fn matrix_runs_every_cell_and_reports_it() {
+    let a = start_server(&[]);
+    let b = start_server(&[]);
+    let dir = std::env::temp_dir();
+    let id = std::process::id();
+    let file = dir.join(format!("ceiling-matrix-{id}.toml"));
+    let json = dir.join(format!("ceiling-matrix-{id}.json"));
+    let md = dir.join(format!("ceiling-matrix-{id}.md"));
+    std::fs::write(
+        &file,
+        format!(
+            r#"title = "two servers"
+args = ["-t", "1", "-d", "1s"]
+[[targets]]
+name = "a"
+url = "{}"
+[[targets]]
+name = "b"
+url = "{}/"
+[[endpoints]]
+name = "json"
+path = "/json"
+[[endpoints]]
+name = "missing"
+path = "/nope"
+[[setups]]
+name = "c2"
+args = ["-c", "2"]
+[[setups]]
+name = "c8"
+args = ["-c", "8"]
+"#,
+            a.url(),
+            b.url()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(ceiling_bin())
+        .args([
+            "matrix",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .args(["--markdown", md.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    for p in [&file, &json, &md] {
+        let _ = std::fs::remove_file(p);
+    }
+    assert_eq!(v["schema"], "ceiling.matrix/1");
+    let cells = v["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 8, "2 endpoints x 2 targets x 2 setups");
+    for c in cells {
+        let r = &c["result"];
+        assert_eq!(c["requests_per_sec"], r["requests_per_sec"]);
+        let conns = r["config"]["connections"].as_u64().unwrap();
+        assert_eq!(format!("c{conns}"), c["setup"].as_str().unwrap());
+        let completed = r["counters"]["completed"].as_u64().unwrap();
+        assert!(completed > 0);
+        let status = &r["counters"]["status"];
+        match c["endpoint"].as_str().unwrap() {
+            "json" => assert_eq!(status["success"].as_u64(), Some(completed)),
+            _ => assert_eq!(status["client_error"].as_u64(), Some(completed)),
+        }
+        let shown = format!("{:.2}", c["requests_per_sec"].as_f64().unwrap());
+        assert!(stdout.contains(&shown), "{shown} not in\n{stdout}");
+        assert!(markdown.contains(&format!(
+            "| {} | {} | {shown} |",
+            c["target"].as_str().unwrap(),
+            c["setup"].as_str().unwrap()
+        )));
+    }
+    assert!(markdown.contains("## json") && markdown.contains("## missing"));
+    assert!(
+        markdown.contains("Non-2xx or 3xx responses:"),
+        "wrk text of the 404 cells"
+    );
+}
+
+#[test]
+fn matrix_bad_files_exit_2() {
+    let dir = std::env::temp_dir();
+    let bad = dir.join(format!("ceiling-matrix-bad-{}.toml", std::process::id()));
+    for text in [
+        "targets = []\nendpoints = []\n",
+        "[[targets]]\nname = \"a\"\nurl = \"https://127.0.0.1:1\"\n[[endpoints]]\nname = \"e\"\npath = \"/\"\n",
+        "this is not toml",
+        "unknown = 1\n[[targets]]\nname = \"a\"\nurl = \"http://127.0.0.1:1\"\n",
+    ] {
+        std::fs::write(&bad, text).unwrap();
+        let out = Command::new(ceiling_bin())
+            .args(["matrix", bad.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{text}: {stderr}");
+    }
+    let _ = std::fs::remove_file(&bad);
+}
