@@ -1,10 +1,872 @@
-//! `ceiling ramp` (being built).
+//! `ceiling ramp URL --from 10 --to 60 --step 10`: one generator run per concurrency
+//! level (or per rate level with `--rate-from/--rate-to`), a row per level with
+//! throughput, errors, latency and, with `--server-pid`, the server's CPU and
+//! memory, and the breaking point. `--rate-search --slo p99<50ms` instead searches
+//! the highest rate that still meets the SLO and the error budget.
 
+mod render;
+mod sampler;
+mod slo;
+mod verdict;
+
+pub use render::{render_csv, render_markdown, render_text};
+pub use sampler::ServerUsage;
+pub use slo::Slo;
+pub use verdict::{first_break, Limits, Observed, Search};
+
+use super::{plan_from, run_args};
+use crate::meta::Meta;
+use crate::result::RunResult;
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use shared::runtime::resolve_cpus;
+use shared::stats::Counters;
 use std::ffi::OsString;
+use std::io::{IsTerminal, Write as _};
+use std::path::PathBuf;
+
+/// Schema tag of the JSON report.
+pub const SCHEMA: &str = "ceiling.ramp/1";
+
+/// More steps than this is a typo, not a benchmark.
+const MAX_STEPS: usize = 1000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ceiling ramp",
+    about = "One run per concurrency (or rate) level: throughput, errors, latency and the server's CPU and memory per level, and where it breaks",
+    after_help = "Examples:\n  ceiling ramp http://127.0.0.1:8080/ --from 10 --to 60 --step 10 --step-duration 30s --server-pid 1234\n  ceiling ramp http://127.0.0.1:8080/ --rate-from 1000 --rate-to 5000 --rate-step 1000 -c 64\n  ceiling ramp http://127.0.0.1:8080/ --rate-search --slo 'p99<50ms' -c 64\n\nExit codes: 0 the ramp ran (a breaking point is a finding, not a failure); 1 it could not complete; 2 bad usage."
+)]
+struct Args {
+    /// Target URL (http://host[:port][/path])
+    url: String,
+    /// First concurrency level (connections)
+    #[arg(long)]
+    from: Option<u64>,
+    /// Last concurrency level (always run, even off the step)
+    #[arg(long)]
+    to: Option<u64>,
+    /// Connections added per level
+    #[arg(long, default_value_t = 10)]
+    step: u64,
+    /// First rate level in requests/s (a rate ramp; the start of --rate-search) [search default: 100]
+    #[arg(long)]
+    rate_from: Option<u64>,
+    /// Last rate level (the bound of --rate-search) [search default: 1000000]
+    #[arg(long)]
+    rate_to: Option<u64>,
+    /// Requests/s added per rate level [default: --rate-from]
+    #[arg(long)]
+    rate_step: Option<u64>,
+    /// Search the highest rate meeting --slo, --max-errors and the schedule: double, then bisect
+    #[arg(long)]
+    rate_search: bool,
+    /// Bisection probes of --rate-search after the first failure
+    #[arg(long, default_value_t = 6)]
+    search_steps: usize,
+    /// Length of each level's run
+    #[arg(long, default_value = "10s")]
+    step_duration: String,
+    /// Connections of a rate ramp or search (a concurrency ramp sets them per level) [default: 64]
+    #[arg(short, long)]
+    connections: Option<usize>,
+    /// Generator threads, at most the connections [default: the generator's CPUs]
+    #[arg(short, long)]
+    threads: Option<usize>,
+    /// CPUs to pin the generator to, e.g. 2-3
+    #[arg(long)]
+    cpus: Option<String>,
+    /// Request timeout
+    #[arg(long)]
+    timeout: Option<String>,
+    /// Extra request header "Name: value" (repeatable)
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Request method
+    #[arg(short, long)]
+    method: Option<String>,
+    /// Request body
+    #[arg(long)]
+    body: Option<String>,
+    /// auto, uring or epoll
+    #[arg(long)]
+    io_engine: Option<String>,
+    /// Requests in flight per connection
+    #[arg(short, long)]
+    pipeline: Option<usize>,
+    /// Sample this server process's CPU and memory during each step (repeatable; summed)
+    #[arg(long = "server-pid", value_name = "PID")]
+    server_pids: Vec<i32>,
+    /// Error budget in percent: a level above it is a breaking point
+    #[arg(long, default_value_t = 1.0, value_name = "PCT")]
+    max_errors: f64,
+    /// Latency objective, e.g. p99<50ms (p50, p90, p95, p99, p99.9; us, ms, s)
+    #[arg(long)]
+    slo: Option<String>,
+    /// Stop at the breaking point instead of running every level
+    #[arg(long)]
+    stop_at_break: bool,
+    /// Write the report and every step's full result as JSON
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write the table as Markdown
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Write one CSV row per step
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// No progress line and no table on stdout (the files are still written)
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// What varies from step to step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Closed loop; the level is the connection count.
+    Connections,
+    /// `-R level` over fixed connections; latency corrected.
+    Rate,
+    /// `-R`, doubling then bisecting towards the highest rate meeting the limits.
+    RateSearch,
+}
+
+impl Mode {
+    /// "30 connections", "400 req/s".
+    pub fn level(self, level: u64) -> String {
+        match self {
+            Mode::Connections if level == 1 => "1 connection".into(),
+            Mode::Connections => format!("{level} connections"),
+            Mode::Rate | Mode::RateSearch => format!("{level} req/s"),
+        }
+    }
+}
+
+/// The ramp as asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RampConfig {
+    pub url: String,
+    pub mode: Mode,
+    /// The planned levels (a search's are found as it goes: empty).
+    pub levels: Vec<u64>,
+    pub step_duration: String,
+    /// Fixed connections of a rate ramp or search.
+    pub connections: Option<usize>,
+    pub search_from: Option<u64>,
+    pub search_to: Option<u64>,
+    pub search_steps: Option<usize>,
+    pub max_errors_pct: f64,
+    pub slo: Option<Slo>,
+    pub stop_at_break: bool,
+    pub server_pids: Vec<i32>,
+}
+
+/// One level's row, with the run's full result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+    /// 1-based.
+    pub step: usize,
+    /// Connections, or requests/s asked.
+    pub level: u64,
+    pub connections: usize,
+    pub threads: usize,
+    /// The exact generator command of this step.
+    pub command: String,
+    pub requests_per_sec: f64,
+    /// Failed attempts: request errors (read, write, timeout, invalid) + connect
+    /// errors + responses outside 2xx/3xx.
+    pub errors: u64,
+    /// 100 x errors / (requests sent + connect errors).
+    pub error_pct: f64,
+    pub avg_us: f64,
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    /// The latency at the SLO's percentile.
+    pub slo_value_us: Option<u64>,
+    /// Under -R: sent / scheduled, in percent.
+    pub achieved_pct: Option<f64>,
+    /// The --server-pid processes during this step.
+    pub server: Option<ServerUsage>,
+    /// Which limits the step failed (errors, SLO, schedule); empty when it met them.
+    pub failures: Vec<String>,
+    pub result: RunResult,
+}
+
+impl Step {
+    pub fn observed(&self) -> Observed {
+        Observed {
+            requests_per_sec: self.requests_per_sec,
+            error_pct: self.error_pct,
+            slo_value_us: self.slo_value_us,
+            achieved_pct: self.achieved_pct,
+        }
+    }
+}
+
+/// The first level that broke.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BreakingPoint {
+    /// 1-based step number.
+    pub step: usize,
+    pub level: u64,
+    pub reasons: Vec<String>,
+}
+
+/// What `--rate-search` found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Capacity {
+    /// The highest rate that met every limit (None: not even --rate-from did).
+    pub rate: Option<u64>,
+    /// Requests/s completed at that rate.
+    pub requests_per_sec: Option<f64>,
+    /// The lowest rate that failed (None: nothing failed up to --rate-to).
+    pub lowest_failure: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RampReport {
+    pub schema: String,
+    pub meta: Meta,
+    pub config: RampConfig,
+    pub steps: Vec<Step>,
+    pub breaking_point: Option<BreakingPoint>,
+    pub capacity: Option<Capacity>,
+    /// The conclusion, as printed under the table.
+    pub summary: String,
+    /// Ctrl-C ended the ramp early.
+    pub interrupted: bool,
+}
+
+/// Failed attempts and the error percentage of a run's counters (see `Step::errors`).
+pub fn error_rate(c: &Counters) -> (u64, f64) {
+    let failed = c.request_errors() + c.errors.connect + c.status.non_2xx_3xx();
+    let attempts = c.sent + c.errors.connect;
+    let pct = 100.0 * failed as f64 / attempts.max(1) as f64;
+    (failed, pct.min(100.0))
+}
+
+enum Failure {
+    Usage(String),
+    Run(String),
+}
 
 /// `ceiling ramp ARGS` (args[0] is "ramp"); returns the exit code.
 pub fn main(args: &[OsString]) -> u8 {
-    let _ = args;
-    eprintln!("ceiling ramp: not built yet");
-    crate::EXIT_USAGE
+    let a = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+                print!("{}", e.render());
+                return crate::EXIT_OK;
+            }
+            // clap's message is several lines; keep the one that says what is wrong
+            // (and the next when it ends in a colon: the missing argument's name).
+            let text = e.render().to_string();
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut line = lines
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_string();
+            if line.ends_with(':') {
+                if let Some(next) = lines.next() {
+                    line = format!("{line} {next}");
+                }
+            }
+            eprintln!("ceiling ramp: {line} (see --help)");
+            return crate::EXIT_USAGE;
+        }
+    };
+    match run(a) {
+        Ok(code) => code,
+        Err(Failure::Usage(m)) => {
+            eprintln!("ceiling ramp: {m}");
+            crate::EXIT_USAGE
+        }
+        Err(Failure::Run(m)) => {
+            eprintln!("ceiling ramp: {m}");
+            crate::EXIT_FAILED
+        }
+    }
+}
+
+/// The levels from `from` to `to` by `step`, `to` included even off the step.
+fn levels(from: u64, to: u64, step: u64) -> Vec<u64> {
+    let mut v = Vec::new();
+    let mut l = from;
+    while l < to && v.len() <= MAX_STEPS {
+        v.push(l);
+        l = l.saturating_add(step);
+    }
+    v.push(to);
+    v
+}
+
+/// Validated settings the steps are built from.
+struct Setup {
+    mode: Mode,
+    levels: Vec<u64>,
+    connections: usize,
+    /// Generator CPUs: the default thread cap.
+    cpus: usize,
+    limits: Limits,
+}
+
+fn setup(a: &Args) -> Result<Setup, String> {
+    let concurrency_flags = a.from.is_some() || a.to.is_some();
+    let rate_flags = a.rate_from.is_some() || a.rate_to.is_some() || a.rate_step.is_some();
+    if !(a.max_errors.is_finite() && (0.0..=100.0).contains(&a.max_errors)) {
+        return Err(format!(
+            "--max-errors must be a percentage from 0 to 100, not {}",
+            a.max_errors
+        ));
+    }
+    let slo = a.slo.as_deref().map(Slo::parse).transpose()?;
+    // Checked here so the message names this flag, not the generator's -d.
+    let d = a.step_duration.trim();
+    let positive = match d.parse::<f64>() {
+        Ok(secs) => secs.is_finite() && secs > 0.0,
+        Err(_) => humantime::parse_duration(d).is_ok_and(|x| !x.is_zero()),
+    };
+    if !positive {
+        return Err(format!(
+            "--step-duration {:?}: expected a duration above zero (30s, 500ms, 5m)",
+            a.step_duration
+        ));
+    }
+    let cpus = resolve_cpus(a.cpus.as_deref())
+        .map_err(|e| format!("--cpus: {e}"))?
+        .len();
+    let mode = if a.rate_search {
+        if concurrency_flags || a.rate_step.is_some() {
+            return Err("--rate-search takes --rate-from/--rate-to as its bounds, not --from/--to/--rate-step".into());
+        }
+        if slo.is_none() {
+            return Err("--rate-search needs --slo, e.g. --slo p99<50ms".into());
+        }
+        Mode::RateSearch
+    } else if rate_flags {
+        if concurrency_flags {
+            return Err(
+                "give --from/--to (connections) or --rate-from/--rate-to (rate), not both".into(),
+            );
+        }
+        Mode::Rate
+    } else {
+        Mode::Connections
+    };
+    let (levels, connections) = match mode {
+        Mode::Connections => {
+            let (Some(from), Some(to)) = (a.from, a.to) else {
+                return Err("give --from and --to (connections), --rate-from and --rate-to (requests/s), or --rate-search --slo".into());
+            };
+            if a.connections.is_some() {
+                return Err("-c: in a concurrency ramp each level is the connection count (--from/--to/--step)".into());
+            }
+            if from == 0 {
+                return Err("--from must be at least 1 connection".into());
+            }
+            if a.step == 0 {
+                return Err("--step must be at least 1".into());
+            }
+            if from > to {
+                return Err(format!("--from {from} is above --to {to}"));
+            }
+            (levels(from, to, a.step), 0)
+        }
+        Mode::Rate => {
+            let (Some(from), Some(to)) = (a.rate_from, a.rate_to) else {
+                return Err("a rate ramp needs both --rate-from and --rate-to".into());
+            };
+            let step = a.rate_step.unwrap_or(from);
+            if from == 0 {
+                return Err("--rate-from must be at least 1 request/s".into());
+            }
+            if step == 0 {
+                return Err("--rate-step must be at least 1".into());
+            }
+            if from > to {
+                return Err(format!("--rate-from {from} is above --rate-to {to}"));
+            }
+            (levels(from, to, step), a.connections.unwrap_or(64))
+        }
+        Mode::RateSearch => {
+            let (from, to) = (a.rate_from.unwrap_or(100), a.rate_to.unwrap_or(1_000_000));
+            if from == 0 {
+                return Err("--rate-from must be at least 1 request/s".into());
+            }
+            if from > to {
+                return Err(format!("--rate-from {from} is above --rate-to {to}"));
+            }
+            (vec![from, to], a.connections.unwrap_or(64))
+        }
+    };
+    if levels.len() > MAX_STEPS {
+        return Err(format!("more than {MAX_STEPS} levels: use a larger step"));
+    }
+    Ok(Setup {
+        mode,
+        levels,
+        connections,
+        cpus,
+        limits: Limits {
+            max_errors_pct: a.max_errors,
+            slo,
+        },
+    })
+}
+
+/// The generator arguments of one level, as a user would type them.
+fn generator_args(a: &Args, s: &Setup, level: u64) -> Vec<String> {
+    let connections = match s.mode {
+        Mode::Connections => level as usize,
+        Mode::Rate | Mode::RateSearch => s.connections,
+    };
+    // One thread per generator CPU, but never more threads than connections.
+    let threads = a.threads.unwrap_or(s.cpus).min(connections);
+    let mut v: Vec<String> = vec![
+        "-t".into(),
+        threads.to_string(),
+        "-c".into(),
+        connections.to_string(),
+        "-d".into(),
+        a.step_duration.clone(),
+    ];
+    if s.mode != Mode::Connections {
+        v.extend(["-R".into(), level.to_string()]);
+    }
+    v.push("--quiet".into());
+    let mut opt = |flag: &str, value: Option<String>| {
+        if let Some(x) = value {
+            v.push(flag.into());
+            v.push(x);
+        }
+    };
+    opt("--cpus", a.cpus.clone());
+    opt("--timeout", a.timeout.clone());
+    opt("-m", a.method.clone());
+    opt("--body", a.body.clone());
+    opt("--io-engine", a.io_engine.clone());
+    opt("-p", a.pipeline.map(|p| p.to_string()));
+    for h in &a.headers {
+        v.push("-H".into());
+        v.push(h.clone());
+    }
+    v.push(a.url.clone());
+    v
+}
+
+/// The one-line progress on a terminal's stderr.
+struct Progress {
+    on: bool,
+}
+
+impl Progress {
+    fn show(&self, text: &str) {
+        if self.on {
+            // Carriage return and erase-line: the line is rewritten in place.
+            eprint!("\r\x1b[2K{text}");
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn clear(&self) {
+        self.show("");
+    }
+}
+
+fn run(a: Args) -> Result<u8, Failure> {
+    let s = setup(&a).map_err(Failure::Usage)?;
+    // The extremes of the levels stand for all of them: only -c, -t and -R vary.
+    for &level in [s.levels[0], *s.levels.last().expect("one level")].iter() {
+        plan_from(&generator_args(&a, &s, level)).map_err(Failure::Usage)?;
+    }
+    sampler::check(&a.server_pids).map_err(Failure::Usage)?;
+    for path in [&a.json, &a.markdown, &a.csv].into_iter().flatten() {
+        std::fs::File::create(path)
+            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+
+    let progress = Progress {
+        on: !a.quiet && std::io::stderr().is_terminal(),
+    };
+    let mut steps: Vec<Step> = Vec::new();
+    let mut breaking_point = None;
+    let mut capacity = None;
+    let mut interrupted = false;
+    match s.mode {
+        Mode::Connections | Mode::Rate => {
+            let total = s.levels.len();
+            for (i, &level) in s.levels.iter().enumerate() {
+                progress.show(&format!(
+                    "step {}/{total}: {}, {}{}",
+                    i + 1,
+                    s.mode.level(level),
+                    a.step_duration,
+                    last_step(&steps)
+                ));
+                let step = run_step(&a, &s, i + 1, level)?;
+                interrupted = step.result.interrupted;
+                steps.push(step);
+                let observed: Vec<Observed> = steps.iter().map(Step::observed).collect();
+                if breaking_point.is_none() {
+                    breaking_point =
+                        first_break(&observed, &s.limits).map(|(k, reasons)| BreakingPoint {
+                            step: k + 1,
+                            level: steps[k].level,
+                            reasons,
+                        });
+                }
+                if interrupted || (a.stop_at_break && breaking_point.is_some()) {
+                    break;
+                }
+            }
+        }
+        Mode::RateSearch => {
+            let mut search = Search::new(s.levels[0], s.levels[1], a.search_steps);
+            while let Some(rate) = search.next() {
+                progress.show(&format!(
+                    "probe {}: {}, {}{}",
+                    steps.len() + 1,
+                    s.mode.level(rate),
+                    a.step_duration,
+                    last_step(&steps)
+                ));
+                let step = run_step(&a, &s, steps.len() + 1, rate)?;
+                interrupted = step.result.interrupted;
+                search.record(rate, step.failures.is_empty());
+                steps.push(step);
+                if interrupted {
+                    break;
+                }
+            }
+            let rate = search.capacity();
+            capacity = Some(Capacity {
+                rate,
+                requests_per_sec: rate.and_then(|r| {
+                    steps
+                        .iter()
+                        .find(|st| st.level == r)
+                        .map(|st| st.requests_per_sec)
+                }),
+                lowest_failure: search.lowest_failure(),
+            });
+        }
+    }
+    progress.clear();
+
+    let summary = summary(
+        &s,
+        &steps,
+        breaking_point.as_ref(),
+        capacity.as_ref(),
+        a.stop_at_break,
+        interrupted,
+    );
+    let report = RampReport {
+        schema: SCHEMA.into(),
+        meta: steps[0].result.meta.clone(),
+        config: RampConfig {
+            url: a.url.clone(),
+            mode: s.mode,
+            levels: if s.mode == Mode::RateSearch {
+                Vec::new()
+            } else {
+                s.levels.clone()
+            },
+            step_duration: a.step_duration.clone(),
+            connections: (s.mode != Mode::Connections).then_some(s.connections),
+            search_from: (s.mode == Mode::RateSearch).then_some(s.levels[0]),
+            search_to: (s.mode == Mode::RateSearch).then_some(s.levels[1]),
+            search_steps: (s.mode == Mode::RateSearch).then_some(a.search_steps),
+            max_errors_pct: s.limits.max_errors_pct,
+            slo: s.limits.slo.clone(),
+            stop_at_break: a.stop_at_break,
+            server_pids: a.server_pids.clone(),
+        },
+        steps,
+        breaking_point,
+        capacity,
+        summary,
+        interrupted,
+    };
+    let mut code = crate::EXIT_OK;
+    if !a.quiet
+        && std::io::stdout()
+            .write_all(render_text(&report).as_bytes())
+            .is_err()
+    {
+        code = crate::EXIT_FAILED;
+    }
+    let mut write = |path: &Option<PathBuf>, text: String| {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::write(p, text) {
+                eprintln!("ceiling ramp: could not write {}: {e}", p.display());
+                code = crate::EXIT_FAILED;
+            }
+        }
+    };
+    write(
+        &a.json,
+        serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
+    );
+    write(&a.markdown, render_markdown(&report));
+    write(&a.csv, render_csv(&report));
+    Ok(code)
+}
+
+/// The previous step's outcome for the progress line ("" before the first).
+fn last_step(steps: &[Step]) -> String {
+    steps.last().map_or(String::new(), |st| {
+        format!(
+            " (previous: {:.0} req/s, {:.2}% errors, p99 {})",
+            st.requests_per_sec,
+            st.error_pct,
+            crate::report::text::time_us(st.p99_us as f64)
+        )
+    })
+}
+
+/// Runs one level with the servers sampled alongside.
+fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, Failure> {
+    let args = generator_args(a, s, level);
+    let sampler = (!a.server_pids.is_empty())
+        .then(|| sampler::Sampler::start(a.server_pids.clone(), sampler::EVERY));
+    let ran = run_args(&args);
+    let server = sampler.map(sampler::Sampler::finish);
+    let (plan, result) = ran.map_err(Failure::Run)?;
+    let c = &result.counters;
+    if index == 1 && c.connects == 0 && c.errors.connect > 0 {
+        return Err(Failure::Run(format!(
+            "could not connect to {} ({} connect errors): is the server running?",
+            plan.addr, c.errors.connect
+        )));
+    }
+    if let Some(u) = &server {
+        for pid in &u.exited {
+            eprintln!(
+                "ceiling ramp: server PID {pid} is gone (step {index}); its figures stop there"
+            );
+        }
+    }
+    let (errors, error_pct) = error_rate(c);
+    let histogram = shared::stats::codec::decode_base64(&result.latency.histogram).ok();
+    // The report's own percentiles where it has them, the histogram for the rest (p95).
+    let at = |p: f64| -> u64 {
+        if let Some(x) = result
+            .latency
+            .percentiles
+            .iter()
+            .find(|x| x.percentile == p)
+        {
+            return x.value_us;
+        }
+        histogram
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map_or(0, |h| h.value_at_percentile(p))
+    };
+    let slo_value_us = s.limits.slo.as_ref().map(|slo| at(slo.percentile));
+    let mut step = Step {
+        step: index,
+        level,
+        connections: plan.connections,
+        threads: plan.threads(),
+        command: plan.command_line.clone(),
+        requests_per_sec: result.requests_per_sec,
+        errors,
+        error_pct,
+        avg_us: result.latency.mean,
+        p50_us: at(50.0),
+        p95_us: at(95.0),
+        p99_us: at(99.0),
+        slo_value_us,
+        achieved_pct: result.rate.as_ref().map(|r| r.achieved_pct),
+        server,
+        failures: Vec::new(),
+        result,
+    };
+    step.failures = verdict::failures(&step.observed(), &s.limits);
+    Ok(step)
+}
+
+fn summary(
+    s: &Setup,
+    steps: &[Step],
+    bp: Option<&BreakingPoint>,
+    cap: Option<&Capacity>,
+    stop_at_break: bool,
+    interrupted: bool,
+) -> String {
+    let mut line = match (s.mode, bp, cap) {
+        (Mode::RateSearch, _, Some(c)) => {
+            let within = match &s.limits.slo {
+                Some(slo) => format!("{} and {}% errors", slo.text, s.limits.max_errors_pct),
+                None => format!("{}% errors", s.limits.max_errors_pct),
+            };
+            let failed = |f: u64| {
+                steps
+                    .iter()
+                    .find(|st| st.level == f)
+                    .map(|st| format!("{f} req/s failed: {}", st.failures.join(", ")))
+                    .unwrap_or_default()
+            };
+            match (c.rate, c.lowest_failure) {
+                (Some(r), Some(f)) => format!(
+                    "capacity: {r} req/s within {within} ({:.0} req/s completed); {}",
+                    c.requests_per_sec.unwrap_or(0.0),
+                    failed(f)
+                ),
+                (Some(r), None) => format!(
+                    "capacity: at least {r} req/s within {within}: nothing failed up to --rate-to"
+                ),
+                (None, Some(f)) => {
+                    format!(
+                        "no capacity within {within}: {}; lower --rate-from",
+                        failed(f)
+                    )
+                }
+                (None, None) => "no capacity: no probe ran".into(),
+            }
+        }
+        (_, Some(b), _) => format!(
+            "breaking point: {} ({}){}",
+            s.mode.level(b.level),
+            b.reasons.join(", "),
+            if stop_at_break { "; stopped there" } else { "" }
+        ),
+        _ => format!(
+            "no breaking point up to {}",
+            s.mode.level(steps.last().map_or(0, |st| st.level))
+        ),
+    };
+    if interrupted {
+        line.push_str(&format!(" (interrupted during step {})", steps.len()));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_include_both_ends() {
+        assert_eq!(levels(10, 60, 10), [10, 20, 30, 40, 50, 60]);
+        assert_eq!(levels(5, 30, 10), [5, 15, 25, 30]);
+        assert_eq!(levels(7, 7, 10), [7]);
+        assert_eq!(levels(1, u64::MAX, u64::MAX), [1, u64::MAX]);
+    }
+
+    #[test]
+    fn error_rate_counts_failed_attempts() {
+        let mut c = Counters {
+            sent: 1000,
+            completed: 990,
+            ..Counters::default()
+        };
+        assert_eq!(error_rate(&c), (0, 0.0));
+        c.errors.timeout = 5;
+        c.errors.read = 5;
+        c.status.server_error = 10;
+        c.errors.connect = 1000;
+        // 5 + 5 + 10 + 1000 failed of 1000 sent + 1000 connect attempts.
+        assert_eq!(error_rate(&c), (1020, 51.0));
+        assert_eq!(error_rate(&Counters::default()), (0, 0.0));
+    }
+
+    fn args(extra: &[&str]) -> Result<Setup, String> {
+        let argv = ["ramp", "http://127.0.0.1:1/"]
+            .iter()
+            .chain(extra)
+            .map(OsString::from)
+            .collect::<Vec<_>>();
+        let a = Args::try_parse_from(argv).map_err(|e| e.to_string())?;
+        setup(&a)
+    }
+
+    #[test]
+    fn modes_and_their_mistakes() {
+        let s = args(&["--from", "2", "--to", "6", "--step", "2"]).unwrap();
+        assert_eq!((s.mode, s.levels), (Mode::Connections, vec![2, 4, 6]));
+        let s = args(&["--rate-from", "200", "--rate-to", "600", "-c", "8"]).unwrap();
+        assert_eq!(
+            (s.mode, s.levels, s.connections),
+            (Mode::Rate, vec![200, 400, 600], 8)
+        );
+        let s = args(&["--rate-search", "--slo", "p99<50ms"]).unwrap();
+        assert_eq!(
+            (s.mode, s.levels, s.connections),
+            (Mode::RateSearch, vec![100, 1_000_000], 64)
+        );
+        for bad in [
+            &["--from", "6", "--to", "2"][..],
+            &["--from", "2", "--to", "6", "--step", "0"],
+            &["--from", "0", "--to", "6"],
+            &["--from", "2"],
+            &[],
+            &["--from", "2", "--to", "6", "-c", "5"],
+            &["--from", "2", "--to", "6", "--rate-from", "5"],
+            &["--rate-from", "5"],
+            &["--rate-from", "5", "--rate-to", "10", "--rate-step", "0"],
+            &["--rate-search"],
+            &[
+                "--rate-search",
+                "--slo",
+                "p99<50ms",
+                "--from",
+                "1",
+                "--to",
+                "2",
+            ],
+            &[
+                "--rate-search",
+                "--slo",
+                "p99<50ms",
+                "--rate-from",
+                "9",
+                "--rate-to",
+                "3",
+            ],
+            &["--from", "1", "--to", "2", "--slo", "p99>1ms"],
+            &["--from", "1", "--to", "2", "--max-errors", "101"],
+            &["--from", "1", "--to", "100000", "--step", "1"],
+            &["--from", "1", "--to", "2", "--step-duration", "0s"],
+            &["--from", "1", "--to", "2", "--step-duration", "soon"],
+        ] {
+            assert!(args(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn generator_args_as_a_user_types_them() {
+        let argv: Vec<OsString> = [
+            "ramp",
+            "http://h:1/",
+            "--from",
+            "1",
+            "--to",
+            "8",
+            "-t",
+            "4",
+            "-H",
+            "A: b",
+            "--timeout",
+            "1s",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let a = Args::try_parse_from(argv).unwrap();
+        let s = setup(&a).unwrap();
+        // Fewer connections than threads: the threads follow the connections.
+        assert_eq!(
+            generator_args(&a, &s, 1).join(" "),
+            "-t 1 -c 1 -d 10s --quiet --timeout 1s -H A: b http://h:1/"
+        );
+        assert_eq!(generator_args(&a, &s, 8)[..4], ["-t", "4", "-c", "8"]);
+    }
 }
