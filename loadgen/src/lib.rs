@@ -75,6 +75,12 @@ pub fn main(args: &[OsString]) -> u8 {
             code = EXIT_FAILED;
         }
     }
+    if let Some(path) = &plan.html {
+        if let Err(e) = std::fs::write(path, report::html::render(&result)) {
+            eprintln!("ceiling: could not write --html {}: {e}", path.display());
+            code = EXIT_FAILED;
+        }
+    }
     if let Some(path) = &plan.hlog {
         if let Err(e) = report::hlog::write(path, &result) {
             eprintln!("ceiling: could not write --hlog {}: {e}", path.display());

@@ -81,6 +81,9 @@ struct Args {
     /// Write the latency percentile spectrum (HdrHistogram .hgrm) to FILE
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
+    /// Write a self-contained HTML page with charts to FILE
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Write per-second latency histograms as an HdrHistogram interval log to FILE
     #[arg(long, value_name = "FILE")]
     hlog: Option<PathBuf>,
@@ -264,7 +267,7 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
             seed: a.seed,
         }),
     };
-    for path in [&a.hgrm, &a.hlog].into_iter().flatten() {
+    for path in [&a.hgrm, &a.hlog, &a.html].into_iter().flatten() {
         std::fs::File::create(path)
             .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
     }
@@ -298,6 +301,7 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
         u_latency: a.u_latency,
         hgrm: a.hgrm,
         hlog: a.hlog,
+        html: a.html,
         json,
         quiet: a.quiet,
     })

@@ -72,6 +72,8 @@ pub struct Plan {
     pub hgrm: Option<PathBuf>,
     /// Write per-second histograms as an HdrHistogram interval log.
     pub hlog: Option<PathBuf>,
+    /// Write an HTML page with charts.
+    pub html: Option<PathBuf>,
     pub json: Option<JsonOut>,
     pub quiet: bool,
 }

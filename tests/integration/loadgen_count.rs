@@ -337,3 +337,25 @@ fn ctrl_c_still_prints_and_writes_the_partial_result() {
     assert!(v["duration_s"].as_f64().unwrap() < 30.0);
     assert_balanced(&v);
 }
+
+#[test]
+fn html_report_has_the_summary_and_three_charts() {
+    let server = start_server(&[]);
+    let url = format!("{}/plaintext", server.url());
+    let page = json_path() + ".html";
+    let (out, v) = run_json(&["-t", "1", "-c", "2", "-d", "1s", "--html", &page, &url]);
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let _ = std::fs::remove_file(&page);
+    assert!(html.starts_with("<!doctype html>"));
+    assert_eq!(
+        html.matches("<svg").count(),
+        3,
+        "percentiles, throughput, latency over time"
+    );
+    let shown = format!("{:.2}", v["requests_per_sec"].as_f64().unwrap());
+    assert!(
+        html.contains(&shown),
+        "the page shows the run's requests/s {shown}"
+    );
+}
