@@ -19,6 +19,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[test]
 fn compare_reports_medians_intervals_and_the_winner() {
+    let _serial = crate::support::exclusive();
     let fast = start_server(&[]);
     let slow = start_server(&[]);
     let dir = std::env::temp_dir();
@@ -113,6 +114,7 @@ fn compare_reports_medians_intervals_and_the_winner() {
 
 #[test]
 fn compare_bad_usage_exits_2() {
+    let _serial = crate::support::exclusive();
     for args in [
         &["compare", "only=http://127.0.0.1:1/"][..],
         &["compare", "a=http://127.0.0.1:1/", "noequals"],

@@ -9,6 +9,7 @@ use crate::support::{ceiling_bin, start_server};
 
 #[test]
 fn matrix_runs_every_cell_and_reports_it() {
+    let _serial = crate::support::exclusive();
     let a = start_server(&[]);
     let b = start_server(&[]);
     let dir = std::env::temp_dir();
@@ -99,6 +100,7 @@ args = ["-c", "8"]
 
 #[test]
 fn matrix_bad_files_exit_2() {
+    let _serial = crate::support::exclusive();
     let dir = std::env::temp_dir();
     let bad = dir.join(format!("ceiling-matrix-bad-{}.toml", std::process::id()));
     for text in [

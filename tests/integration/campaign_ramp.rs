@@ -66,6 +66,7 @@ fn text_row(stdout: &str, n: u64) -> Vec<String> {
 
 #[test]
 fn ramp_steps_connections_and_samples_the_server() {
+    let _serial = crate::support::exclusive();
     let server = start_server(&[]);
     let pid = server.child.id().to_string();
     let (json, md, csv) = (temp("a.json"), temp("a.md"), temp("a.csv"));
@@ -169,6 +170,7 @@ fn ramp_steps_connections_and_samples_the_server() {
 
 #[test]
 fn rate_ramp_asks_each_level() {
+    let _serial = crate::support::exclusive();
     let server = start_server(&[]);
     let json = temp("rate.json");
     let (out, stdout, stderr) = ramp(&[
@@ -204,6 +206,7 @@ fn rate_ramp_asks_each_level() {
 
 #[test]
 fn rate_search_finds_a_capacity_and_lists_every_probe() {
+    let _serial = crate::support::exclusive();
     let server = start_server(&[]);
     let json = temp("search.json");
     let (out, stdout, stderr) = ramp(&[
@@ -259,6 +262,7 @@ fn rate_search_finds_a_capacity_and_lists_every_probe() {
 
 #[test]
 fn ramp_bad_usage_exits_2_and_sends_nothing() {
+    let _serial = crate::support::exclusive();
     // A listener nobody should connect to: bad usage is found before any load.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

@@ -74,6 +74,7 @@ fn within(got: Duration, want: Duration, share: f64) -> bool {
 
 #[test]
 fn corrected_percentiles_match_the_known_truth_of_a_stalling_server() {
+    let _serial = crate::support::exclusive();
     let period = Duration::from_secs(1);
     let stall = Duration::from_millis(200);
     let server = Stalling::start(period, stall);
@@ -195,16 +196,19 @@ fn achieved(rate: &str, conns: &str, arrivals: &str, tolerance: f64) {
 
 #[test]
 fn achieved_rate_within_1_percent_at_200_per_second() {
+    let _serial = crate::support::exclusive();
     achieved("200", "4", "constant", 0.01);
 }
 
 #[test]
 fn achieved_rate_within_1_percent_at_5000_per_second() {
+    let _serial = crate::support::exclusive();
     achieved("5000", "16", "constant", 0.01);
 }
 
 #[test]
 fn poisson_arrivals_keep_the_mean_rate() {
+    let _serial = crate::support::exclusive();
     // 4000 arrivals: the count's standard deviation is 1.6%; allow three of them.
     achieved("2000", "16", "poisson", 0.05);
 }

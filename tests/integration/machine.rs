@@ -9,6 +9,7 @@ use crate::support::{ceiling_bin, start_server};
 
 #[test]
 fn machine_measures_the_ceiling_and_a_target_as_a_share_of_it() {
+    let _serial = crate::support::exclusive();
     let target = start_server(&[]);
     let dir = std::env::temp_dir();
     let json = dir.join(format!("ceiling-machine-{}.json", std::process::id()));
@@ -85,6 +86,7 @@ fn machine_measures_the_ceiling_and_a_target_as_a_share_of_it() {
 
 #[test]
 fn machine_bad_usage_exits_2_before_starting_anything() {
+    let _serial = crate::support::exclusive();
     for args in [
         &["machine", "--target", "no-equals-sign"][..],
         &["machine", "--target", "x=https://127.0.0.1/"],

@@ -11,6 +11,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Serialises the tests whose figures depend on having the machine's CPUs (rate
+/// accuracy, latency truth, campaigns that start their own servers): on a 2-CPU
+/// runner two of them at once would measure each other. Hold the guard for the test.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one may still run.
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Path of the `ceiling` binary built for these tests.
 pub fn ceiling_bin() -> &'static str {
     env!("CARGO_BIN_EXE_ceiling")
