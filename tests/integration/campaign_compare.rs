@@ -36,8 +36,8 @@ fn compare_reports_medians_intervals_and_the_winner() {
             "2",
             "-d",
             "1s",
-            "-c",
-            "4",
+            "--levels",
+            "2,4",
             "-t",
             "1",
         ])
@@ -67,49 +67,61 @@ fn compare_reports_medians_intervals_and_the_winner() {
     }
     assert_eq!(v["schema"], "ceiling.compare/1");
     assert_eq!(v["baseline"], "slow");
-    let targets = v["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 2);
-    for t in targets {
-        let runs = t["runs"].as_array().unwrap();
-        assert_eq!(runs.len(), 2, "one run per round");
-        let rps: Vec<f64> = runs
-            .iter()
-            .map(|r| r["requests_per_sec"].as_f64().unwrap())
-            .collect();
-        // serde_json's float parsing may differ in the last bit: compare closely, not exactly.
-        let want = median(rps.clone());
-        assert!((t["median_rps"].as_f64().unwrap() - want).abs() <= want * 1e-9);
-        let name = t["name"].as_str().unwrap();
-        let shown = format!("{:.0}", t["median_rps"].as_f64().unwrap());
-        assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(name) && l.contains(&shown)),
-            "{name} {shown}\n{stdout}"
-        );
-        assert!(
-            markdown.contains(&format!("| {name} | {shown} |")),
-            "{markdown}"
-        );
-        assert_eq!(
-            csv_text
-                .lines()
-                .filter(|l| l.starts_with(&format!("{name},")))
-                .count(),
-            2
-        );
+    let levels = v["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2);
+    for level in levels {
+        let conns = level["connections"].as_u64().unwrap();
+        let targets = level["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 2);
+        for t in targets {
+            let runs = t["runs"].as_array().unwrap();
+            assert_eq!(runs.len(), 2, "one run per round");
+            let rps: Vec<f64> = runs
+                .iter()
+                .map(|r| r["requests_per_sec"].as_f64().unwrap())
+                .collect();
+            // serde_json's float parsing may differ in the last bit: compare closely, not exactly.
+            let want = median(rps.clone());
+            assert!((t["median_rps"].as_f64().unwrap() - want).abs() <= want * 1e-9);
+            let name = t["name"].as_str().unwrap();
+            let shown = format!("{:.0}", t["median_rps"].as_f64().unwrap());
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l.starts_with(name) && l.contains(&shown)),
+                "{name} {shown}\n{stdout}"
+            );
+            assert!(
+                markdown.contains(&format!("| {name} | {shown} |")),
+                "{markdown}"
+            );
+            assert_eq!(
+                csv_text
+                    .lines()
+                    .filter(|l| l.starts_with(&format!("{conns},{name},")))
+                    .count(),
+                2
+            );
+            for run in runs {
+                assert_eq!(run["config"]["connections"].as_u64(), Some(conns));
+            }
+        }
+        // A few connections against a 20 ms delay: at most ~200 req/s; plaintext is far faster.
+        let fast_t = &targets[1];
+        let r = &fast_t["vs_baseline"];
+        assert!(r["ratio"].as_f64().unwrap() > 10.0, "{r}");
+        assert_eq!(r["within_noise"], false);
+        let verdict = level["verdict"].as_str().unwrap();
+        assert!(verdict.starts_with("winner: fast"), "{verdict}");
+        assert_eq!(level["winner"], "fast");
     }
-    // 4 connections against a 20 ms delay: at most ~200 req/s; plaintext is far faster.
-    let fast_t = &targets[1];
-    let r = &fast_t["vs_baseline"];
-    assert!(r["ratio"].as_f64().unwrap() > 10.0, "{r}");
-    assert_eq!(r["within_noise"], false);
-    assert!(
-        v["verdict"].as_str().unwrap().starts_with("winner: fast"),
-        "{}",
-        v["verdict"]
-    );
     assert!(stdout.contains("winner: fast"));
+    assert!(stdout.contains("Winner per concurrency level:"), "{stdout}");
+    assert!(
+        markdown
+            .contains("| Connections | slow RPS | fast RPS | slow Err % | fast Err % | Winner |"),
+        "{markdown}"
+    );
 }
 
 #[test]

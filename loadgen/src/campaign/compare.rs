@@ -32,6 +32,9 @@ struct Args {
     threads: Option<usize>,
     #[arg(short, long, default_value_t = 64)]
     connections: usize,
+    /// Compare at several connection counts, e.g. 10,20,40 (a winner per level)
+    #[arg(long, value_delimiter = ',', conflicts_with = "connections")]
+    levels: Vec<usize>,
     #[arg(short, long, default_value = "10s")]
     duration: String,
     #[arg(short, long)]
@@ -74,6 +77,8 @@ pub struct TargetSummary {
     pub ci95_rps: f64,
     pub median_p99_us: u64,
     pub errors: u64,
+    /// errors / (requests sent + connect attempts that failed), over all rounds, in percent.
+    pub error_pct: f64,
     /// Geometric mean of the per-round ratios to the baseline, with its 95% interval.
     pub vs_baseline: Option<Ratio>,
     pub runs: Vec<RunResult>,
@@ -94,9 +99,18 @@ pub struct CompareReport {
     pub meta: Meta,
     pub repeats: usize,
     pub baseline: String,
+    /// One comparison per connection count (one level unless --levels).
+    pub levels: Vec<Level>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Level {
+    pub connections: usize,
     pub targets: Vec<TargetSummary>,
     /// One line: the winner, or that there is none beyond the noise.
     pub verdict: String,
+    /// The winner's name, or None when the best two are within the noise.
+    pub winner: Option<String>,
 }
 
 enum Failure {
@@ -136,10 +150,10 @@ pub fn main(args: &[OsString]) -> u8 {
     }
 }
 
-fn generator_args(a: &Args, url: &str) -> Vec<String> {
+fn generator_args(a: &Args, connections: usize, url: &str) -> Vec<String> {
     let mut v: Vec<String> = vec![
         "-c".into(),
-        a.connections.to_string(),
+        connections.to_string(),
         "-d".into(),
         a.duration.clone(),
         "--quiet".into(),
@@ -188,78 +202,33 @@ fn run(a: Args) -> Result<u8, Failure> {
         )));
     }
     for (_, url) in &targets {
-        plan_from(&generator_args(&a, url)).map_err(Failure::Usage)?;
+        for c in a.levels.iter().copied().chain([a.connections]) {
+            plan_from(&generator_args(&a, c.max(1), url)).map_err(Failure::Usage)?;
+        }
     }
     for path in [&a.json, &a.markdown, &a.csv].into_iter().flatten() {
         std::fs::File::create(path)
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
 
-    let n = targets.len();
-    let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); n];
-    for round in 0..a.repeats {
-        for k in 0..n {
-            // Rotate the order each round: nobody always runs first (cold) or last.
-            let i = (k + round) % n;
-            let (name, url) = &targets[i];
-            eprintln!("ceiling compare: round {}/{}: {name}", round + 1, a.repeats);
-            let (_, result) = run_args(&generator_args(&a, url)).map_err(Failure::Run)?;
-            runs[i].push(result);
-        }
+    let levels = if a.levels.is_empty() {
+        vec![a.connections]
+    } else {
+        a.levels.clone()
+    };
+    if levels.contains(&0) {
+        return Err(Failure::Usage("--levels must be at least 1 each".into()));
     }
-    let base_index = targets
-        .iter()
-        .position(|(n, _)| *n == baseline)
-        .expect("checked");
-    let base_rps: Vec<f64> = runs[base_index]
-        .iter()
-        .map(|r| r.requests_per_sec)
-        .collect();
-    let meta = runs[0][0].meta.clone();
-    let summaries: Vec<TargetSummary> = targets
-        .iter()
-        .zip(runs)
-        .enumerate()
-        .map(|(i, ((name, url), runs))| {
-            let rps: Vec<f64> = runs.iter().map(|r| r.requests_per_sec).collect();
-            let p99s: Vec<f64> = runs
-                .iter()
-                .map(|r| {
-                    r.latency
-                        .percentiles
-                        .iter()
-                        .find(|p| p.percentile == 99.0)
-                        .map_or(0, |p| p.value_us) as f64
-                })
-                .collect();
-            let (mean, half) = mean_ci95(&rps);
-            TargetSummary {
-                name: name.clone(),
-                url: url.clone(),
-                median_rps: median(&rps),
-                min_rps: rps.iter().copied().fold(f64::INFINITY, f64::min),
-                max_rps: rps.iter().copied().fold(0.0, f64::max),
-                mean_rps: mean,
-                ci95_rps: half,
-                median_p99_us: median(&p99s) as u64,
-                errors: runs
-                    .iter()
-                    .map(|r| r.counters.request_errors() + r.counters.errors.connect)
-                    .sum(),
-                vs_baseline: (i != base_index).then(|| ratio(&rps, &base_rps)),
-                rps,
-                runs,
-            }
-        })
-        .collect();
-    let verdict = verdict(&summaries, &baseline);
+    let mut done = Vec::with_capacity(levels.len());
+    for &connections in &levels {
+        done.push(measure_level(&a, &targets, &baseline, connections)?);
+    }
     let report = CompareReport {
         schema: "ceiling.compare/1".into(),
-        meta,
+        meta: done[0].targets[0].runs[0].meta.clone(),
         repeats: a.repeats,
         baseline,
-        targets: summaries,
-        verdict,
+        levels: done,
     };
     print!("{}", render_text(&report));
     let mut code = crate::EXIT_OK;
@@ -278,6 +247,97 @@ fn run(a: Args) -> Result<u8, Failure> {
     write(&a.markdown, render_markdown(&report));
     write(&a.csv, render_csv(&report));
     Ok(code)
+}
+
+/// One comparison at `connections`: interleaved, rotating rounds.
+fn measure_level(
+    a: &Args,
+    targets: &[(String, String)],
+    baseline: &str,
+    connections: usize,
+) -> Result<Level, Failure> {
+    let n = targets.len();
+    let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); n];
+    for round in 0..a.repeats {
+        for k in 0..n {
+            // Rotate the order each round: nobody always runs first (cold) or last.
+            let i = (k + round) % n;
+            let (name, url) = &targets[i];
+            eprintln!(
+                "ceiling compare: {connections} connections, round {}/{}: {name}",
+                round + 1,
+                a.repeats
+            );
+            let (_, result) =
+                run_args(&generator_args(a, connections, url)).map_err(Failure::Run)?;
+            runs[i].push(result);
+        }
+    }
+    let base_index = targets
+        .iter()
+        .position(|(n, _)| n == baseline)
+        .expect("checked");
+    let base_rps: Vec<f64> = runs[base_index]
+        .iter()
+        .map(|r| r.requests_per_sec)
+        .collect();
+    let summaries: Vec<TargetSummary> = targets
+        .iter()
+        .zip(runs)
+        .enumerate()
+        .map(|(i, ((name, url), runs))| {
+            summarise(name, url, runs, (i != base_index).then_some(&base_rps[..]))
+        })
+        .collect();
+    let (verdict, winner) = verdict(&summaries, baseline);
+    Ok(Level {
+        connections,
+        targets: summaries,
+        verdict,
+        winner,
+    })
+}
+
+fn summarise(name: &str, url: &str, runs: Vec<RunResult>, base: Option<&[f64]>) -> TargetSummary {
+    let rps: Vec<f64> = runs.iter().map(|r| r.requests_per_sec).collect();
+    let p99s: Vec<f64> = runs
+        .iter()
+        .map(|r| {
+            r.latency
+                .percentiles
+                .iter()
+                .find(|p| p.percentile == 99.0)
+                .map_or(0, |p| p.value_us) as f64
+        })
+        .collect();
+    let (mean, half) = mean_ci95(&rps);
+    let errors: u64 = runs
+        .iter()
+        .map(|r| r.counters.request_errors() + r.counters.errors.connect)
+        .sum();
+    let attempts: u64 = runs
+        .iter()
+        .map(|r| r.counters.sent + r.counters.errors.connect)
+        .sum();
+    TargetSummary {
+        name: name.to_string(),
+        url: url.to_string(),
+        median_rps: median(&rps),
+        min_rps: rps.iter().copied().fold(f64::INFINITY, f64::min),
+        max_rps: rps.iter().copied().fold(0.0, f64::max),
+        mean_rps: mean,
+        ci95_rps: half,
+        median_p99_us: median(&p99s) as u64,
+        errors,
+        error_pct: if attempts > 0 {
+            100.0 * errors as f64 / attempts as f64
+        } else {
+            0.0
+        },
+        vs_baseline: base.map(|b| ratio(&rps, b)),
+        rps,
+        runs,
+    }
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -343,20 +403,21 @@ fn ratio(a: &[f64], b: &[f64]) -> Ratio {
     }
 }
 
-fn verdict(targets: &[TargetSummary], baseline: &str) -> String {
+fn verdict(targets: &[TargetSummary], baseline: &str) -> (String, Option<String>) {
     let mut order: Vec<&TargetSummary> = targets.iter().collect();
     order.sort_by(|x, y| y.median_rps.total_cmp(&x.median_rps));
     let (best, second) = (order[0], order[1]);
     let r = ratio(&best.rps, &second.rps);
     if r.within_noise {
-        format!(
+        let text = format!(
             "no clear winner: {} and {} differ by {:.1}% in the median, within the run-to-run noise (95% interval of the ratio {:.3}..{:.3})",
             best.name,
             second.name,
             100.0 * (best.median_rps / second.median_rps - 1.0),
             r.low,
             r.high
-        )
+        );
+        (text, None)
     } else {
         let vs = targets
             .iter()
@@ -372,7 +433,10 @@ fn verdict(targets: &[TargetSummary], baseline: &str) -> String {
                 )
             })
             .unwrap_or_default();
-        format!("winner: {}{vs}", best.name)
+        (
+            format!("winner: {}{vs}", best.name),
+            Some(best.name.clone()),
+        )
     }
 }
 
@@ -417,28 +481,95 @@ pub fn render_text(r: &CompareReport) -> String {
     let _ = writeln!(
         s,
         "{} rounds, interleaved; {} ({} CPUs, {}); each run: `{}`",
-        r.repeats, m.kernel, m.nproc, m.cpu_model, r.targets[0].runs[0].meta.command_line
+        r.repeats, m.kernel, m.nproc, m.cpu_model, r.levels[0].targets[0].runs[0].meta.command_line
     );
-    let _ = writeln!(
-        s,
-        "{:<16} {:>12} {:>12} {:>12} {:>18} {:>10} {:>7}  vs {}",
-        "target", "median rps", "min", "max", "mean ± 95%", "p99", "errors", r.baseline
-    );
-    for t in &r.targets {
+    for level in &r.levels {
+        if r.levels.len() > 1 {
+            let _ = writeln!(s, "\n{} connections", level.connections);
+        }
         let _ = writeln!(
             s,
-            "{:<16} {:>12.0} {:>12.0} {:>12.0} {:>18} {:>10} {:>7}  {}",
-            t.name,
-            t.median_rps,
-            t.min_rps,
-            t.max_rps,
-            format!("{:.0} ± {:.0}", t.mean_rps, t.ci95_rps),
-            us(t.median_p99_us as f64),
-            t.errors,
-            ratio_text(t)
+            "{:<16} {:>12} {:>12} {:>12} {:>18} {:>10} {:>8}  vs {}",
+            "target", "median rps", "min", "max", "mean ± 95%", "p99", "errors", r.baseline
         );
+        for t in &level.targets {
+            let _ = writeln!(
+                s,
+                "{:<16} {:>12.0} {:>12.0} {:>12.0} {:>18} {:>10} {:>7.2}%  {}",
+                t.name,
+                t.median_rps,
+                t.min_rps,
+                t.max_rps,
+                format!("{:.0} ± {:.0}", t.mean_rps, t.ci95_rps),
+                us(t.median_p99_us as f64),
+                t.error_pct,
+                ratio_text(t)
+            );
+        }
+        let _ = writeln!(s, "{}", level.verdict);
     }
-    let _ = writeln!(s, "{}", r.verdict);
+    if r.levels.len() > 1 {
+        s.push('\n');
+        s.push_str(&winners_table(r, false));
+    }
+    s
+}
+
+/// The "winner per concurrency level" table (plain text or Markdown).
+fn winners_table(r: &CompareReport, markdown: bool) -> String {
+    let names: Vec<&str> = r.levels[0]
+        .targets
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut head = vec!["Connections".to_string()];
+    head.extend(names.iter().map(|n| format!("{n} RPS")));
+    head.extend(names.iter().map(|n| format!("{n} Err %")));
+    head.push("Winner".into());
+    let mut rows = Vec::new();
+    for level in &r.levels {
+        let mut row = vec![level.connections.to_string()];
+        row.extend(level.targets.iter().map(|t| format!("{:.2}", t.median_rps)));
+        row.extend(level.targets.iter().map(|t| format!("{:.2}%", t.error_pct)));
+        row.push(
+            level
+                .winner
+                .clone()
+                .unwrap_or_else(|| "within noise".into()),
+        );
+        rows.push(row);
+    }
+    let mut s = String::new();
+    if markdown {
+        let _ = writeln!(s, "| {} |", head.join(" | "));
+        let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
+        for row in rows {
+            let _ = writeln!(s, "| {} |", row.join(" | "));
+        }
+    } else {
+        let _ = writeln!(s, "Winner per concurrency level:");
+        let widths: Vec<usize> = (0..head.len())
+            .map(|i| {
+                rows.iter()
+                    .map(|r| r[i].len())
+                    .chain([head[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: &[String]| {
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:>w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+        };
+        let _ = writeln!(s, "{}", line(&head));
+        for row in &rows {
+            let _ = writeln!(s, "{}", line(row));
+        }
+    }
     s
 }
 
@@ -454,36 +585,48 @@ pub fn render_markdown(r: &CompareReport) -> String {
         m.cpu_model,
         r.repeats,
         m.started_at,
-        r.targets[0].runs[0].meta.command_line
+        r.levels[0].targets[0].runs[0].meta.command_line
     );
-    let _ = writeln!(
-        s,
-        "| Target | Median RPS | Min | Max | Mean ± 95% | p99 | Errors | Relative to {} |",
-        r.baseline
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
-    for t in &r.targets {
+    if r.levels.len() > 1 {
+        let _ = writeln!(s, "## Summary\n\n{}", winners_table(r, true));
+    }
+    for level in &r.levels {
+        if r.levels.len() > 1 {
+            let _ = writeln!(s, "## {} connections\n", level.connections);
+        }
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} ± {:.0} | {} | {} | {} |",
-            t.name,
-            t.median_rps,
-            t.min_rps,
-            t.max_rps,
-            t.mean_rps,
-            t.ci95_rps,
-            us(t.median_p99_us as f64),
-            t.errors,
-            ratio_text(t)
+            "| Target | Median RPS | Min | Max | Mean ± 95% | p99 | Err % | Relative to {} |",
+            r.baseline
         );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        for t in &level.targets {
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} | {:.0} | {:.0} | {:.0} ± {:.0} | {} | {:.2}% | {} |",
+                t.name,
+                t.median_rps,
+                t.min_rps,
+                t.max_rps,
+                t.mean_rps,
+                t.ci95_rps,
+                us(t.median_p99_us as f64),
+                t.error_pct,
+                ratio_text(t)
+            );
+        }
+        let _ = writeln!(s, "\n{}\n", level.verdict);
     }
-    let _ = writeln!(s, "\n{}", r.verdict);
     s
 }
 
 pub fn render_csv(r: &CompareReport) -> String {
-    let mut s = String::from("target,url,round,requests_per_sec,p99_us,errors\n");
-    for t in &r.targets {
+    let mut s = String::from("connections,target,url,round,requests_per_sec,p99_us,errors\n");
+    for (level, t) in r
+        .levels
+        .iter()
+        .flat_map(|l| l.targets.iter().map(move |t| (l.connections, t)))
+    {
         for (i, run) in t.runs.iter().enumerate() {
             let p99 = run
                 .latency
@@ -493,7 +636,7 @@ pub fn render_csv(r: &CompareReport) -> String {
                 .map_or(0, |p| p.value_us);
             let _ = writeln!(
                 s,
-                "{},{},{},{:.2},{},{}",
+                "{level},{},{},{},{:.2},{},{}",
                 t.name,
                 t.url,
                 i + 1,
