@@ -29,6 +29,7 @@ fn compare_reports_medians_intervals_and_the_winner() {
         dir.join(format!("ceiling-compare-{id}.md")),
         dir.join(format!("ceiling-compare-{id}.csv")),
     );
+    let html = dir.join(format!("ceiling-compare-{id}.html"));
     let out = Command::new(ceiling_bin())
         .args([
             "compare",
@@ -49,6 +50,8 @@ fn compare_reports_medians_intervals_and_the_winner() {
             md.to_str().unwrap(),
             "--csv",
             csv.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
         ])
         .output()
         .expect("run ceiling compare");
@@ -62,7 +65,9 @@ fn compare_reports_medians_intervals_and_the_winner() {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let markdown = std::fs::read_to_string(&md).unwrap();
     let csv_text = std::fs::read_to_string(&csv).unwrap();
-    for p in [&json, &md, &csv] {
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 2, "requests/s and p99 charts");
+    for p in [&json, &md, &csv, &html] {
         let _ = std::fs::remove_file(p);
     }
     assert_eq!(v["schema"], "ceiling.compare/1");

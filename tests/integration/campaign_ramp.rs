@@ -70,6 +70,7 @@ fn ramp_steps_connections_and_samples_the_server() {
     let server = start_server(&[]);
     let pid = server.child.id().to_string();
     let (json, md, csv) = (temp("a.json"), temp("a.md"), temp("a.csv"));
+    let html = temp("a.html");
     let (out, stdout, stderr) = ramp(&[
         &server.url(),
         "--from",
@@ -90,8 +91,18 @@ fn ramp_steps_connections_and_samples_the_server() {
         md.to_str().unwrap(),
         "--csv",
         csv.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
     ]);
     let (json, markdown, csv) = (take(&json), take(&md), take(&csv));
+    let page = take(&html);
+    // Throughput, latency, errors and (with --server-pid) the server's CPU.
+    assert_eq!(
+        page.matches("<svg").count(),
+        4,
+        "{}",
+        &page[..page.len().min(300)]
+    );
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let v: Value = serde_json::from_str(&json).expect("the JSON report parses");
     assert_eq!(v["schema"], "ceiling.ramp/1");

@@ -61,6 +61,9 @@ struct Args {
     markdown: Option<PathBuf>,
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    /// A self-contained page with charts: requests/s and p99 per target and level
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 /// Median, spread and a 95% confidence interval of one target's requests/s.
@@ -206,7 +209,10 @@ fn run(a: Args) -> Result<u8, Failure> {
             plan_from(&generator_args(&a, c.max(1), url)).map_err(Failure::Usage)?;
         }
     }
-    for path in [&a.json, &a.markdown, &a.csv].into_iter().flatten() {
+    for path in [&a.json, &a.markdown, &a.csv, &a.html]
+        .into_iter()
+        .flatten()
+    {
         std::fs::File::create(path)
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
@@ -246,6 +252,7 @@ fn run(a: Args) -> Result<u8, Failure> {
     );
     write(&a.markdown, render_markdown(&report));
     write(&a.csv, render_csv(&report));
+    write(&a.html, render_html(&report));
     Ok(code)
 }
 
@@ -618,6 +625,72 @@ pub fn render_markdown(r: &CompareReport) -> String {
         let _ = writeln!(s, "\n{}\n", level.verdict);
     }
     s
+}
+
+/// The Markdown tables as an HTML page, with the charts: median requests/s (with
+/// its min..max spread as separate series) and median p99 against connections.
+pub fn render_html(r: &CompareReport) -> String {
+    use crate::report::html::{escape, page, xy_chart};
+    let names: Vec<&str> = r.levels[0]
+        .targets
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let series = |f: &dyn Fn(&TargetSummary) -> f64| -> Vec<(String, Vec<(f64, f64)>)> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let pts = r
+                    .levels
+                    .iter()
+                    .map(|l| (l.connections as f64, f(&l.targets[i])))
+                    .collect();
+                (n.to_string(), pts)
+            })
+            .collect()
+    };
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<p><code>{}</code><br>{} rounds, interleaved · {} · {} CPUs ({})</p>",
+        escape(&r.levels[0].targets[0].runs[0].meta.command_line),
+        r.repeats,
+        escape(&r.meta.kernel),
+        r.meta.nproc,
+        escape(&r.meta.cpu_model)
+    );
+    for level in &r.levels {
+        let _ = write!(
+            body,
+            "<h2>{} connections</h2><table><tr><th>target</th><th>median rps</th><th>min</th><th>max</th><th>mean ± 95%</th><th>p99</th><th>err %</th><th>vs {}</th></tr>",
+            level.connections,
+            escape(&r.baseline)
+        );
+        for t in &level.targets {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0} ± {:.0}</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
+                escape(&t.name),
+                t.median_rps,
+                t.min_rps,
+                t.max_rps,
+                t.mean_rps,
+                t.ci95_rps,
+                us(t.median_p99_us as f64),
+                t.error_pct,
+                escape(&ratio_text(t))
+            );
+        }
+        let _ = write!(body, "</table><p>{}</p>", escape(&level.verdict));
+    }
+    let _ = write!(
+        body,
+        "<h2>Requests/s (median of the rounds)</h2>{}<h2>p99 latency (median of the rounds, ms)</h2>{}",
+        xy_chart("connections", "requests/s", &series(&|t| t.median_rps)),
+        xy_chart("connections", "p99 (ms)", &series(&|t| t.median_p99_us as f64 / 1000.0))
+    );
+    page("ceiling compare", &body)
 }
 
 pub fn render_csv(r: &CompareReport) -> String {

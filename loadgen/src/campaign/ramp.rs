@@ -9,7 +9,7 @@ mod sampler;
 mod slo;
 mod verdict;
 
-pub use render::{render_csv, render_markdown, render_text};
+pub use render::{render_csv, render_html, render_markdown, render_text};
 pub use sampler::ServerUsage;
 pub use slo::Slo;
 pub use verdict::{first_break, Limits, Observed, Search};
@@ -115,6 +115,9 @@ struct Args {
     /// Write one CSV row per step
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    /// A self-contained page with the table and charts against the level
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// No progress line and no table on stdout (the files are still written)
     #[arg(short, long)]
     quiet: bool,
@@ -485,7 +488,10 @@ fn run(a: Args) -> Result<u8, Failure> {
         plan_from(&generator_args(&a, &s, level)).map_err(Failure::Usage)?;
     }
     sampler::check(&a.server_pids).map_err(Failure::Usage)?;
-    for path in [&a.json, &a.markdown, &a.csv].into_iter().flatten() {
+    for path in [&a.json, &a.markdown, &a.csv, &a.html]
+        .into_iter()
+        .flatten()
+    {
         std::fs::File::create(path)
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
@@ -615,6 +621,7 @@ fn run(a: Args) -> Result<u8, Failure> {
     );
     write(&a.markdown, render_markdown(&report));
     write(&a.csv, render_csv(&report));
+    write(&a.html, render_html(&report));
     Ok(code)
 }
 

@@ -92,7 +92,102 @@ pub fn render(r: &RunResult) -> String {
     s
 }
 
-fn escape(t: &str) -> String {
+/// A page around `body` (the campaigns' reports use it too).
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>\
+         body{{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
+         th{{background:#f3f3f3}}code{{background:#f3f3f3;padding:1px 4px}}</style></head><body>\
+         <h1>{t}</h1>{body}</body></html>\n",
+        t = escape(title)
+    )
+}
+
+/// A line-and-point chart of several series against a numeric x (levels,
+/// connections, rates). `log_x` draws x on a log10 axis when the levels span
+/// orders of magnitude.
+pub fn xy_chart(x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
+    let xs = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0));
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for x in xs {
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    if !lo.is_finite() {
+        return svg_fallback();
+    }
+    let pad = ((hi - lo) * 0.05).max(0.5);
+    let max_y = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .fold(0.001, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let Ok(mut chart) = ChartBuilder::on(&root)
+            .margin(12)
+            .margin_right(44)
+            .x_label_area_size(34)
+            .y_label_area_size(70)
+            .build_cartesian_2d((lo - pad)..(hi + pad), 0f64..max_y * 1.1)
+        else {
+            return svg_fallback();
+        };
+        let integral_x = series
+            .iter()
+            .all(|(_, p)| p.iter().all(|q| q.0.fract() == 0.0));
+        let x_fmt = |x: &f64| {
+            if integral_x {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.2}")
+            }
+        };
+        let y_fmt = |y: &f64| {
+            if max_y >= 100.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.2}")
+            }
+        };
+        let _ = chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
+            .draw();
+        for (i, (name, points)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let _ = chart.draw_series(
+                points
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
+            );
+            if let Ok(a) = chart.draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            )) {
+                a.label(name.clone()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            }
+        }
+        let _ = chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw();
+        let _ = root.present();
+    }
+    svg
+}
+
+/// Escapes text for HTML.
+pub fn escape(t: &str) -> String {
     t.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

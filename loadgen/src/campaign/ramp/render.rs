@@ -241,6 +241,68 @@ pub fn render_csv(r: &RampReport) -> String {
     s
 }
 
+/// The Markdown table as an HTML page, with charts against the level: requests/s,
+/// latency (p50, p95, p99), error %, and the servers' CPU when sampled.
+pub fn render_html(r: &RampReport) -> String {
+    use crate::report::html::{escape, page, xy_chart};
+    let x = level_header(r.config.mode);
+    let pts = |f: &dyn Fn(&Step) -> f64| -> Vec<(f64, f64)> {
+        r.steps.iter().map(|st| (st.level as f64, f(st))).collect()
+    };
+    let mut body = String::new();
+    let _ = write!(body, "<p>{}</p>", escape(&r.summary));
+    // The Markdown table, as a preformatted block: one source for both.
+    let _ = write!(body, "<pre>{}</pre>", escape(&render_text(r)));
+    let _ = write!(
+        body,
+        "<h2>Throughput</h2>{}",
+        xy_chart(
+            x,
+            "requests/s",
+            &[("requests/s".into(), pts(&|s| s.requests_per_sec))]
+        )
+    );
+    let _ = write!(
+        body,
+        "<h2>Latency</h2>{}",
+        xy_chart(
+            x,
+            "latency (ms)",
+            &[
+                ("p50".into(), pts(&|s| s.p50_us as f64 / 1000.0)),
+                ("p95".into(), pts(&|s| s.p95_us as f64 / 1000.0)),
+                ("p99".into(), pts(&|s| s.p99_us as f64 / 1000.0)),
+            ]
+        )
+    );
+    let _ = write!(
+        body,
+        "<h2>Errors</h2>{}",
+        xy_chart(x, "error %", &[("error %".into(), pts(&|s| s.error_pct))])
+    );
+    if r.steps.iter().any(|s| s.server.is_some()) {
+        let cpu = |f: &dyn Fn(&super::ServerUsage) -> f64| {
+            r.steps
+                .iter()
+                .filter_map(|st| st.server.as_ref().map(|u| (st.level as f64, f(u))))
+                .collect::<Vec<_>>()
+        };
+        let _ = write!(
+            body,
+            "<h2>Server CPU</h2>{}",
+            xy_chart(
+                x,
+                "CPU % of one core",
+                &[
+                    ("average".into(), cpu(&|u| u.avg_cpu_pct)),
+                    ("peak".into(), cpu(&|u| u.peak_cpu_pct)),
+                ]
+            )
+        );
+    }
+    page("ceiling ramp", &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::field;
