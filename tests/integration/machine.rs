@@ -14,6 +14,8 @@ fn machine_measures_the_ceiling_and_a_target_as_a_share_of_it() {
     let dir = std::env::temp_dir();
     let json = dir.join(format!("ceiling-machine-{}.json", std::process::id()));
     let md = dir.join(format!("ceiling-machine-{}.md", std::process::id()));
+    let csv = dir.join(format!("ceiling-machine-{}.csv", std::process::id()));
+    let html = dir.join(format!("ceiling-machine-{}.html", std::process::id()));
     let out = Command::new(ceiling_bin())
         .args([
             "machine",
@@ -30,6 +32,10 @@ fn machine_measures_the_ceiling_and_a_target_as_a_share_of_it() {
             json.to_str().unwrap(),
             "--markdown",
             md.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
         ])
         .output()
         .expect("run ceiling machine");
@@ -38,8 +44,17 @@ fn machine_measures_the_ceiling_and_a_target_as_a_share_of_it() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let markdown = std::fs::read_to_string(&md).unwrap();
-    let _ = std::fs::remove_file(&json);
-    let _ = std::fs::remove_file(&md);
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    let page = std::fs::read_to_string(&html).unwrap();
+    for p in [&json, &md, &csv, &html] {
+        let _ = std::fs::remove_file(p);
+    }
+    assert_eq!(
+        csv_text.lines().count(),
+        1 + 3 + 1,
+        "header, 3 workloads, 1 target"
+    );
+    assert_eq!(page.matches("<svg").count(), 1);
 
     assert_eq!(v["schema"], "ceiling.machine/1");
     let rows = v["ceiling"].as_array().unwrap();

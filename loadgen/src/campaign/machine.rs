@@ -55,6 +55,12 @@ struct Args {
     /// Write the table as Markdown
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
+    /// Write one CSV row per workload and target
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// A self-contained page: the table and every row's latency by percentile
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 /// One row of the table.
@@ -149,7 +155,10 @@ fn run(a: Args) -> Result<u8, Failure> {
             .ok_or_else(|| Failure::Usage(format!("--target {t:?}: expected NAME=URL")))?;
         targets.push((name.to_string(), url.to_string()));
     }
-    for path in [&a.json, &a.markdown].into_iter().flatten() {
+    for path in [&a.json, &a.markdown, &a.csv, &a.html]
+        .into_iter()
+        .flatten()
+    {
         std::fs::File::create(path)
             .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
@@ -253,10 +262,16 @@ fn run(a: Args) -> Result<u8, Failure> {
             code = crate::EXIT_FAILED;
         }
     }
-    if let Some(path) = &a.markdown {
-        if let Err(e) = std::fs::write(path, render_markdown(&report)) {
-            eprintln!("ceiling machine: could not write {}: {e}", path.display());
-            code = crate::EXIT_FAILED;
+    for (path, text) in [
+        (&a.markdown, render_markdown as fn(&MachineReport) -> String),
+        (&a.csv, render_csv),
+        (&a.html, render_html),
+    ] {
+        if let Some(path) = path {
+            if let Err(e) = std::fs::write(path, text(&report)) {
+                eprintln!("ceiling machine: could not write {}: {e}", path.display());
+                code = crate::EXIT_FAILED;
+            }
         }
     }
     Ok(code)
@@ -512,4 +527,50 @@ pub fn render_markdown(r: &MachineReport) -> String {
         r.ceiling[0].result.meta.command_line
     );
     s
+}
+
+/// One CSV row per workload and target.
+pub fn render_csv(r: &MachineReport) -> String {
+    let mut s = String::from(
+        "kind,name,url,requests_per_sec,bytes_read_per_sec,p50_us,p99_us,p999_us,errors,generator_us_per_request,server_us_per_request,pct_of_ceiling\n",
+    );
+    for (kind, rows) in [("ceiling", &r.ceiling), ("target", &r.targets)] {
+        for row in rows {
+            let _ = writeln!(
+                s,
+                "{kind},{},{},{:.2},{:.0},{},{},{},{},{:.3},{},{}",
+                row.name,
+                row.url,
+                row.requests_per_sec,
+                row.bytes_read_per_sec,
+                row.p50_us,
+                row.p99_us,
+                row.p999_us,
+                row.errors,
+                row.generator_us_per_request,
+                row.server_us_per_request
+                    .map_or(String::new(), |v| format!("{v:.3}")),
+                row.pct_of_ceiling
+                    .map_or(String::new(), |v| format!("{v:.2}")),
+            );
+        }
+    }
+    s
+}
+
+/// The text table and every row's latency by percentile, on one chart.
+pub fn render_html(r: &MachineReport) -> String {
+    use crate::report::html::{escape, page, percentile_chart};
+    let curves: Vec<(String, String)> = r
+        .ceiling
+        .iter()
+        .chain(&r.targets)
+        .map(|row| (row.name.clone(), row.result.latency.histogram.clone()))
+        .collect();
+    let body = format!(
+        "<pre>{}</pre><h2>Latency by percentile</h2>{}",
+        escape(&render_text(r)),
+        percentile_chart(&curves)
+    );
+    page("This machine's HTTP ceiling", &body)
 }
