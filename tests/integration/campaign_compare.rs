@@ -66,7 +66,11 @@ fn compare_reports_medians_intervals_and_the_winner() {
     let markdown = std::fs::read_to_string(&md).unwrap();
     let csv_text = std::fs::read_to_string(&csv).unwrap();
     let page = std::fs::read_to_string(&html).unwrap();
-    assert_eq!(page.matches("<svg").count(), 2, "requests/s and p99 charts");
+    assert_eq!(
+        page.matches("<svg").count(),
+        4,
+        "a bar chart per level, then requests/s and p99 against the level"
+    );
     for p in [&json, &md, &csv, &html] {
         let _ = std::fs::remove_file(p);
     }

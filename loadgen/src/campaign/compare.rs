@@ -684,6 +684,19 @@ pub fn render_html(r: &CompareReport) -> String {
         }
         let _ = write!(body, "</table><p>{}</p>", escape(&level.verdict));
     }
+    for level in &r.levels {
+        let bars: Vec<(String, f64)> = level
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.median_rps))
+            .collect();
+        let _ = write!(
+            body,
+            "<h2>Median requests/s, {} connections</h2>{}",
+            level.connections,
+            crate::report::html::bar_chart("requests/s", &bars)
+        );
+    }
     let _ = write!(
         body,
         "<h2>Requests/s (median of the rounds)</h2>{}<h2>p99 latency (median of the rounds, ms)</h2>{}",

@@ -186,6 +186,63 @@ pub fn xy_chart(x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]
     svg
 }
 
+/// A bar chart: one bar per label (the compare chart), with the value above it.
+pub fn bar_chart(y_desc: &str, bars: &[(String, f64)]) -> String {
+    if bars.is_empty() {
+        return svg_fallback();
+    }
+    let max_y = bars.iter().map(|b| b.1).fold(0.001, f64::max);
+    let n = bars.len();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let Ok(mut chart) = ChartBuilder::on(&root)
+            .margin(12)
+            .margin_right(44)
+            .x_label_area_size(34)
+            .y_label_area_size(70)
+            // A segmented range 0..k holds k+1 segments.
+            .build_cartesian_2d((0..(n - 1).max(1)).into_segmented(), 0f64..max_y * 1.15)
+        else {
+            return svg_fallback();
+        };
+        let label = |v: &SegmentValue<usize>| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                bars.get(*i).map_or(String::new(), |b| b.0.clone())
+            }
+            SegmentValue::Last => String::new(),
+        };
+        let _ = chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&label)
+            .y_desc(y_desc)
+            .y_label_formatter(&|y: &f64| format!("{y:.0}"))
+            .draw();
+        for (i, (_, v)) in bars.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), *v),
+                ],
+                color.filled(),
+            );
+            bar.set_margin(0, 0, 24, 24);
+            let _ = chart.draw_series(std::iter::once(bar));
+            let _ = chart.draw_series(std::iter::once(Text::new(
+                format!("{v:.0}"),
+                (SegmentValue::CenterOf(i), *v * 1.02 + max_y * 0.03),
+                ("sans-serif", 14).into_font(),
+            )));
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
 /// Escapes text for HTML.
 pub fn escape(t: &str) -> String {
     t.replace('&', "&amp;")
