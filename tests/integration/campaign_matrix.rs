@@ -17,6 +17,8 @@ fn matrix_runs_every_cell_and_reports_it() {
     let file = dir.join(format!("ceiling-matrix-{id}.toml"));
     let json = dir.join(format!("ceiling-matrix-{id}.json"));
     let md = dir.join(format!("ceiling-matrix-{id}.md"));
+    let csv = dir.join(format!("ceiling-matrix-{id}.csv"));
+    let html = dir.join(format!("ceiling-matrix-{id}.html"));
     std::fs::write(
         &file,
         format!(
@@ -54,6 +56,12 @@ args = ["-c", "8"]
             json.to_str().unwrap(),
         ])
         .args(["--markdown", md.to_str().unwrap()])
+        .args([
+            "--csv",
+            csv.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -65,7 +73,19 @@ args = ["-c", "8"]
     );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let markdown = std::fs::read_to_string(&md).unwrap();
-    for p in [&file, &json, &md] {
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(
+        csv_text.lines().count(),
+        1 + 8,
+        "a header and a row per cell"
+    );
+    assert_eq!(
+        page.matches("<svg").count(),
+        4,
+        "a bar chart and latency curves per endpoint"
+    );
+    for p in [&file, &json, &md, &csv, &html] {
         let _ = std::fs::remove_file(p);
     }
     assert_eq!(v["schema"], "ceiling.matrix/1");

@@ -106,7 +106,7 @@ fn usage(m: impl Into<String>) -> (u8, String) {
 
 fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
     let mut file = None;
-    let (mut json, mut markdown) = (None, None);
+    let (mut json, mut markdown, mut csv, mut html) = (None, None, None, None);
     let mut it = args
         .iter()
         .skip(1)
@@ -123,8 +123,18 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
                     it.next().ok_or_else(|| usage("--markdown needs a FILE"))?,
                 ))
             }
+            "--csv" => {
+                csv = Some(PathBuf::from(
+                    it.next().ok_or_else(|| usage("--csv needs a FILE"))?,
+                ))
+            }
+            "--html" => {
+                html = Some(PathBuf::from(
+                    it.next().ok_or_else(|| usage("--html needs a FILE"))?,
+                ))
+            }
             "-h" | "--help" => {
-                println!("usage: ceiling matrix FILE.toml [--json FILE] [--markdown FILE]\n\nRuns every target x endpoint x setup of FILE.toml (see docs/campaigns.md) and prints one table per endpoint.");
+                println!("usage: ceiling matrix FILE.toml [--json FILE] [--markdown FILE] [--csv FILE] [--html FILE]\n\nRuns every target x endpoint x setup of FILE.toml (see docs/campaigns.md) and prints one table per endpoint.");
                 return Ok(crate::EXIT_OK);
             }
             s if s.starts_with('-') => {
@@ -175,7 +185,7 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
             }
         }
     }
-    for path in [&json, &markdown].into_iter().flatten() {
+    for path in [&json, &markdown, &csv, &html].into_iter().flatten() {
         std::fs::File::create(path)
             .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
     }
@@ -225,10 +235,16 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
             code = crate::EXIT_FAILED;
         }
     }
-    if let Some(p) = &markdown {
-        if let Err(e) = std::fs::write(p, render_markdown(&report)) {
-            eprintln!("ceiling matrix: could not write {}: {e}", p.display());
-            code = crate::EXIT_FAILED;
+    for (path, render) in [
+        (&markdown, render_markdown as fn(&MatrixReport) -> String),
+        (&csv, render_csv),
+        (&html, render_html),
+    ] {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::write(p, render(&report)) {
+                eprintln!("ceiling matrix: could not write {}: {e}", p.display());
+                code = crate::EXIT_FAILED;
+            }
         }
     }
     Ok(code)
@@ -321,6 +337,58 @@ pub fn render_markdown(r: &MatrixReport) -> String {
         s.push('\n');
     }
     s
+}
+
+/// One CSV row per cell.
+pub fn render_csv(r: &MatrixReport) -> String {
+    let mut s =
+        String::from("endpoint,target,setup,url,requests_per_sec,p50_us,p99_us,errors,timeouts\n");
+    for c in &r.cells {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{:.2},{},{},{},{}",
+            c.endpoint,
+            c.target,
+            c.setup,
+            c.url,
+            c.requests_per_sec,
+            c.p50_us,
+            c.p99_us,
+            c.errors,
+            c.timeouts
+        );
+    }
+    s
+}
+
+/// The tables, a bar chart of requests/s per endpoint, and every latency curve.
+pub fn render_html(r: &MatrixReport) -> String {
+    use crate::report::html::{bar_chart, escape, page, percentile_chart};
+    let mut body = format!("<pre>{}</pre>", escape(&render_text(r)));
+    for e in endpoints(r) {
+        let cells: Vec<&Cell> = r.cells.iter().filter(|c| c.endpoint == e).collect();
+        let bars: Vec<(String, f64)> = cells
+            .iter()
+            .map(|c| (format!("{} · {}", c.target, c.setup), c.requests_per_sec))
+            .collect();
+        let curves: Vec<(String, String)> = cells
+            .iter()
+            .map(|c| {
+                (
+                    format!("{} · {}", c.target, c.setup),
+                    c.result.latency.histogram.clone(),
+                )
+            })
+            .collect();
+        let _ = write!(
+            body,
+            "<h2>{}</h2>{}{}",
+            escape(e),
+            bar_chart("requests/s", &bars),
+            percentile_chart(&curves)
+        );
+    }
+    page(r.title.as_deref().unwrap_or("ceiling matrix"), &body)
 }
 
 #[cfg(test)]
