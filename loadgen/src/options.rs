@@ -111,6 +111,24 @@ pub enum Parsed {
     Info(String),
 }
 
+/// The line of a clap error that says what is wrong (clap's message is several
+/// lines), with the next one when it ends in a colon (the missing argument's name).
+pub(crate) fn usage_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut line = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    if line.ends_with(':') {
+        if let Some(next) = lines.next() {
+            line = format!("{line} {next}");
+        }
+    }
+    line
+}
+
 /// Parses and validates `args` (`args[0]` is the program name).
 pub fn parse(args: &[OsString], command_line: String) -> Result<Parsed, UsageError> {
     let a = match Args::try_parse_from(args) {
@@ -120,14 +138,7 @@ pub fn parse(args: &[OsString], command_line: String) -> Result<Parsed, UsageErr
             if matches!(e.kind(), DisplayHelp | DisplayVersion) {
                 return Ok(Parsed::Info(e.render().to_string()));
             }
-            // clap's message is several lines; keep the one that says what is wrong.
-            let text = e.render().to_string();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_string();
+            let line = usage_line(&e);
             return Err(usage(format!("{line} (see --help)")));
         }
     };

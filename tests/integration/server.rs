@@ -314,6 +314,15 @@ fn refusals(engine: &str) {
     req.extend_from_slice(&[b'k'; 1024]);
     assert_eq!(c.roundtrip(&req).body.len(), 1024);
 
+    // The server counts a refusal after answering it: poll (bounded) for the counts.
+    let want = |v: &Value| {
+        let e = &v["errors"];
+        e["bad_request"] == 1 && e["header_too_large"] == 1 && e["body_too_large"] == 2
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !want(&stats(s.addr)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let errors = &stats(s.addr)["errors"];
     assert_eq!(errors["bad_request"], 1);
     assert_eq!(errors["header_too_large"], 1);
@@ -342,6 +351,12 @@ fn slowloris(engine: &str) {
         waited < Duration::from_secs(3),
         "closed too late: {waited:?}"
     );
+    // The client can see the close before the server's connection task has
+    // counted it: poll the counter (bounded) instead of reading it once.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while stats(s.addr)["errors"]["timeouts"] != 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(stats(s.addr)["errors"]["timeouts"], 1);
 }
 

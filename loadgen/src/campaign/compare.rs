@@ -4,7 +4,7 @@
 //! each target relative to the baseline, saying plainly when a difference is
 //! within the run-to-run noise.
 
-use super::{plan_from, run_args};
+use super::{plan_from, run_args, Failure};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use clap::Parser;
@@ -116,41 +116,9 @@ pub struct Level {
     pub winner: Option<String>,
 }
 
-enum Failure {
-    Usage(String),
-    Run(String),
-}
-
 /// `ceiling compare ARGS` (args[0] is "compare"); returns the exit code.
 pub fn main(args: &[OsString]) -> u8 {
-    let a = match Args::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            use clap::error::ErrorKind::*;
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
-                print!("{}", e.render());
-                return crate::EXIT_OK;
-            }
-            let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "ceiling compare: {} (see --help)",
-                line.trim_start_matches("error: ")
-            );
-            return crate::EXIT_USAGE;
-        }
-    };
-    match run(a) {
-        Ok(code) => code,
-        Err(Failure::Usage(m)) => {
-            eprintln!("ceiling compare: {m}");
-            crate::EXIT_USAGE
-        }
-        Err(Failure::Run(m)) => {
-            eprintln!("ceiling compare: {m}");
-            crate::EXIT_FAILED
-        }
-    }
+    super::command("compare", args, run)
 }
 
 fn generator_args(a: &Args, connections: usize, url: &str) -> Vec<String> {

@@ -4,7 +4,7 @@
 //! and prints the ceiling table; with `--target NAME=URL` it runs the user's
 //! servers too and shows each as a share of the ceiling.
 
-use super::run_args;
+use super::{run_args, Failure};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use clap::Parser;
@@ -96,39 +96,7 @@ pub struct MachineReport {
 
 /// `ceiling machine ARGS` (args[0] is "machine"); returns the exit code.
 pub fn main(args: &[OsString]) -> u8 {
-    let a = match Args::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            use clap::error::ErrorKind::*;
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
-                print!("{}", e.render());
-                return crate::EXIT_OK;
-            }
-            let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "ceiling machine: {} (see --help)",
-                line.trim_start_matches("error: ")
-            );
-            return crate::EXIT_USAGE;
-        }
-    };
-    match run(a) {
-        Ok(code) => code,
-        Err(Failure::Usage(m)) => {
-            eprintln!("ceiling machine: {m}");
-            crate::EXIT_USAGE
-        }
-        Err(Failure::Run(m)) => {
-            eprintln!("ceiling machine: {m}");
-            crate::EXIT_FAILED
-        }
-    }
-}
-
-enum Failure {
-    Usage(String),
-    Run(String),
+    super::command("machine", args, run)
 }
 
 fn run(a: Args) -> Result<u8, Failure> {

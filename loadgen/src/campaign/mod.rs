@@ -12,6 +12,47 @@ use crate::result::RunResult;
 use crate::run;
 use std::ffi::OsString;
 
+/// Why a campaign stopped before its report.
+pub enum Failure {
+    /// Bad usage, found before any load: exit 2.
+    Usage(String),
+    /// A run could not happen: exit 1.
+    Run(String),
+}
+
+/// A campaign command's whole life: parse its arguments with clap (help and version
+/// print and exit 0; a mistake is one line and exit 2), run it, and turn a failure
+/// into one line on stderr and its exit code.
+pub fn command<A: clap::Parser>(
+    name: &str,
+    args: &[OsString],
+    run: impl FnOnce(A) -> Result<u8, Failure>,
+) -> u8 {
+    let a = match A::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+                print!("{}", e.render());
+                return crate::EXIT_OK;
+            }
+            eprintln!("ceiling {name}: {} (see --help)", options::usage_line(&e));
+            return crate::EXIT_USAGE;
+        }
+    };
+    match run(a) {
+        Ok(code) => code,
+        Err(Failure::Usage(m)) => {
+            eprintln!("ceiling {name}: {m}");
+            crate::EXIT_USAGE
+        }
+        Err(Failure::Run(m)) => {
+            eprintln!("ceiling {name}: {m}");
+            crate::EXIT_FAILED
+        }
+    }
+}
+
 /// Builds a Plan from generator arguments (as a user would type them), so every
 /// campaign run goes through the same validation.
 pub fn plan_from(args: &[String]) -> Result<Plan, String> {

@@ -14,7 +14,7 @@ pub use sampler::ServerUsage;
 pub use slo::Slo;
 pub use verdict::{first_break, Limits, Observed, Search};
 
-use super::{plan_from, run_args};
+use super::{plan_from, run_args, Failure};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use clap::Parser;
@@ -250,50 +250,9 @@ pub fn error_rate(c: &Counters) -> (u64, f64) {
     (failed, pct.min(100.0))
 }
 
-enum Failure {
-    Usage(String),
-    Run(String),
-}
-
 /// `ceiling ramp ARGS` (args[0] is "ramp"); returns the exit code.
 pub fn main(args: &[OsString]) -> u8 {
-    let a = match Args::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            use clap::error::ErrorKind::*;
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
-                print!("{}", e.render());
-                return crate::EXIT_OK;
-            }
-            // clap's message is several lines; keep the one that says what is wrong
-            // (and the next when it ends in a colon: the missing argument's name).
-            let text = e.render().to_string();
-            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-            let mut line = lines
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_string();
-            if line.ends_with(':') {
-                if let Some(next) = lines.next() {
-                    line = format!("{line} {next}");
-                }
-            }
-            eprintln!("ceiling ramp: {line} (see --help)");
-            return crate::EXIT_USAGE;
-        }
-    };
-    match run(a) {
-        Ok(code) => code,
-        Err(Failure::Usage(m)) => {
-            eprintln!("ceiling ramp: {m}");
-            crate::EXIT_USAGE
-        }
-        Err(Failure::Run(m)) => {
-            eprintln!("ceiling ramp: {m}");
-            crate::EXIT_FAILED
-        }
-    }
+    super::command("ramp", args, run)
 }
 
 /// The levels from `from` to `to` by `step`, `to` included even off the step.
