@@ -4,14 +4,13 @@
 //! each target relative to the baseline, saying plainly when a difference is
 //! within the run-to-run noise.
 
-use super::{plan_from, run_args, Failure};
+use super::{plan_from, run_args, Failure, Outputs, Renderers};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,16 +53,8 @@ struct Args {
     cpus: Option<String>,
     #[arg(long)]
     io_engine: Option<String>,
-    /// Write every run's full result and the summary as JSON
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    markdown: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    csv: Option<PathBuf>,
-    /// A self-contained page with charts: requests/s and p99 per target and level
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    #[command(flatten)]
+    out: Outputs,
 }
 
 /// Median, spread and a 95% confidence interval of one target's requests/s.
@@ -177,13 +168,7 @@ fn run(a: Args) -> Result<u8, Failure> {
             plan_from(&generator_args(&a, c.max(1), url)).map_err(Failure::Usage)?;
         }
     }
-    for path in [&a.json, &a.markdown, &a.csv, &a.html]
-        .into_iter()
-        .flatten()
-    {
-        std::fs::File::create(path)
-            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
-    }
+    a.out.check()?;
 
     let levels = if a.levels.is_empty() {
         vec![a.connections]
@@ -205,23 +190,15 @@ fn run(a: Args) -> Result<u8, Failure> {
         levels: done,
     };
     print!("{}", render_text(&report));
-    let mut code = crate::EXIT_OK;
-    let mut write = |path: &Option<PathBuf>, text: String| {
-        if let Some(p) = path {
-            if let Err(e) = std::fs::write(p, text) {
-                eprintln!("ceiling compare: could not write {}: {e}", p.display());
-                code = crate::EXIT_FAILED;
-            }
-        }
-    };
-    write(
-        &a.json,
-        serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
-    );
-    write(&a.markdown, render_markdown(&report));
-    write(&a.csv, render_csv(&report));
-    write(&a.html, render_html(&report));
-    Ok(code)
+    Ok(a.out.write(
+        "compare",
+        &report,
+        Renderers {
+            markdown: render_markdown,
+            csv: render_csv,
+            html: render_html,
+        },
+    ))
 }
 
 /// One comparison at `connections`: interleaved, rotating rounds.

@@ -4,7 +4,7 @@
 //! and prints the ceiling table; with `--target NAME=URL` it runs the user's
 //! servers too and shows each as a share of the ceiling.
 
-use super::{run_args, Failure};
+use super::{run_args, Failure, Outputs, Renderers};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use clap::Parser;
@@ -14,7 +14,6 @@ use shared::runtime::{format_cpu_list, resolve_cpus};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -49,18 +48,8 @@ struct Args {
     /// Also measure your server: NAME=URL (repeatable), shown as a share of the ceiling
     #[arg(long = "target", value_name = "NAME=URL")]
     targets: Vec<String>,
-    /// Write the table and every run's full result as JSON
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Write the table as Markdown
-    #[arg(long, value_name = "FILE")]
-    markdown: Option<PathBuf>,
-    /// Write one CSV row per workload and target
-    #[arg(long, value_name = "FILE")]
-    csv: Option<PathBuf>,
-    /// A self-contained page: the table and every row's latency by percentile
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    #[command(flatten)]
+    out: Outputs,
 }
 
 /// One row of the table.
@@ -123,13 +112,7 @@ fn run(a: Args) -> Result<u8, Failure> {
             .ok_or_else(|| Failure::Usage(format!("--target {t:?}: expected NAME=URL")))?;
         targets.push((name.to_string(), url.to_string()));
     }
-    for path in [&a.json, &a.markdown, &a.csv, &a.html]
-        .into_iter()
-        .flatten()
-    {
-        std::fs::File::create(path)
-            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
-    }
+    a.out.check()?;
     let gen_list = format_cpu_list(&gen_cpus);
     let common = |url: &str| -> Vec<String> {
         vec![
@@ -222,27 +205,15 @@ fn run(a: Args) -> Result<u8, Failure> {
         targets: rows,
     };
     print!("{}", render_text(&report));
-    let mut code = crate::EXIT_OK;
-    if let Some(path) = &a.json {
-        let text = serde_json::to_string_pretty(&report).expect("serialisable") + "\n";
-        if let Err(e) = std::fs::write(path, text) {
-            eprintln!("ceiling machine: could not write {}: {e}", path.display());
-            code = crate::EXIT_FAILED;
-        }
-    }
-    for (path, text) in [
-        (&a.markdown, render_markdown as fn(&MachineReport) -> String),
-        (&a.csv, render_csv),
-        (&a.html, render_html),
-    ] {
-        if let Some(path) = path {
-            if let Err(e) = std::fs::write(path, text(&report)) {
-                eprintln!("ceiling machine: could not write {}: {e}", path.display());
-                code = crate::EXIT_FAILED;
-            }
-        }
-    }
-    Ok(code)
+    Ok(a.out.write(
+        "machine",
+        &report,
+        Renderers {
+            markdown: render_markdown,
+            csv: render_csv,
+            html: render_html,
+        },
+    ))
 }
 
 impl Row {

@@ -20,7 +20,7 @@
 //! args = ["-c", "2000"]
 //! ```
 
-use super::{plan_from, run_args};
+use super::{plan_from, run_args, Failure, Outputs, Renderers};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use serde::{Deserialize, Serialize};
@@ -185,10 +185,15 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
             }
         }
     }
-    for path in [&json, &markdown, &csv, &html].into_iter().flatten() {
-        std::fs::File::create(path)
-            .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
-    }
+    let out = Outputs {
+        json,
+        markdown,
+        csv,
+        html,
+    };
+    out.check().map_err(|e| match e {
+        Failure::Usage(m) | Failure::Run(m) => usage(m),
+    })?;
 
     let total = cells.len();
     let mut done = Vec::with_capacity(total);
@@ -227,27 +232,15 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
         cells: done,
     };
     print!("{}", render_text(&report));
-    let mut code = crate::EXIT_OK;
-    if let Some(p) = &json {
-        let text = serde_json::to_string_pretty(&report).expect("serialisable") + "\n";
-        if let Err(e) = std::fs::write(p, text) {
-            eprintln!("ceiling matrix: could not write {}: {e}", p.display());
-            code = crate::EXIT_FAILED;
-        }
-    }
-    for (path, render) in [
-        (&markdown, render_markdown as fn(&MatrixReport) -> String),
-        (&csv, render_csv),
-        (&html, render_html),
-    ] {
-        if let Some(p) = path {
-            if let Err(e) = std::fs::write(p, render(&report)) {
-                eprintln!("ceiling matrix: could not write {}: {e}", p.display());
-                code = crate::EXIT_FAILED;
-            }
-        }
-    }
-    Ok(code)
+    Ok(out.write(
+        "matrix",
+        &report,
+        Renderers {
+            markdown: render_markdown,
+            csv: render_csv,
+            html: render_html,
+        },
+    ))
 }
 
 fn us(v: u64) -> String {

@@ -10,7 +10,9 @@ use crate::options::{self, Parsed};
 use crate::plan::Plan;
 use crate::result::RunResult;
 use crate::run;
+use serde::Serialize;
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 /// Why a campaign stopped before its report.
 pub enum Failure {
@@ -50,6 +52,66 @@ pub fn command<A: clap::Parser>(
             eprintln!("ceiling {name}: {m}");
             crate::EXIT_FAILED
         }
+    }
+}
+
+/// The report files every campaign can write.
+#[derive(Debug, Default, clap::Args)]
+pub struct Outputs {
+    /// Write the report and every run's full result as JSON
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the tables as Markdown
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write the rows as CSV
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write a self-contained HTML page with the tables and charts
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// A campaign report's renderers, one per file kind.
+pub struct Renderers<R> {
+    pub markdown: fn(&R) -> String,
+    pub csv: fn(&R) -> String,
+    pub html: fn(&R) -> String,
+}
+
+impl Outputs {
+    /// Creates every asked-for file now, so a bad path fails before any load.
+    pub fn check(&self) -> Result<(), Failure> {
+        for path in [&self.json, &self.markdown, &self.csv, &self.html]
+            .into_iter()
+            .flatten()
+        {
+            std::fs::File::create(path)
+                .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Writes every asked-for file; EXIT_FAILED (after saying which) if one could
+    /// not be written, else EXIT_OK.
+    pub fn write<R: Serialize>(&self, name: &str, report: &R, r: Renderers<R>) -> u8 {
+        let mut code = crate::EXIT_OK;
+        let json = || serde_json::to_string_pretty(report).expect("serialisable") + "\n";
+        let files: [(&Option<PathBuf>, &dyn Fn() -> String); 4] = [
+            (&self.json, &json),
+            (&self.markdown, &|| (r.markdown)(report)),
+            (&self.csv, &|| (r.csv)(report)),
+            (&self.html, &|| (r.html)(report)),
+        ];
+        for (path, text) in files {
+            if let Some(p) = path {
+                if let Err(e) = std::fs::write(p, text()) {
+                    eprintln!("ceiling {name}: could not write {}: {e}", p.display());
+                    code = crate::EXIT_FAILED;
+                }
+            }
+        }
+        code
     }
 }
 

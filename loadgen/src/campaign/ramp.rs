@@ -14,7 +14,7 @@ pub use sampler::ServerUsage;
 pub use slo::Slo;
 pub use verdict::{first_break, Limits, Observed, Search};
 
-use super::{plan_from, run_args, Failure};
+use super::{plan_from, run_args, Failure, Outputs, Renderers};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use clap::Parser;
@@ -23,7 +23,6 @@ use shared::runtime::resolve_cpus;
 use shared::stats::Counters;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write as _};
-use std::path::PathBuf;
 
 /// Schema tag of the JSON report.
 pub const SCHEMA: &str = "ceiling.ramp/1";
@@ -106,21 +105,11 @@ struct Args {
     /// Stop at the breaking point instead of running every level
     #[arg(long)]
     stop_at_break: bool,
-    /// Write the report and every step's full result as JSON
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Write the table as Markdown
-    #[arg(long, value_name = "FILE")]
-    markdown: Option<PathBuf>,
-    /// Write one CSV row per step
-    #[arg(long, value_name = "FILE")]
-    csv: Option<PathBuf>,
-    /// A self-contained page with the table and charts against the level
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
     /// No progress line and no table on stdout (the files are still written)
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    out: Outputs,
 }
 
 /// What varies from step to step.
@@ -447,13 +436,7 @@ fn run(a: Args) -> Result<u8, Failure> {
         plan_from(&generator_args(&a, &s, level)).map_err(Failure::Usage)?;
     }
     sampler::check(&a.server_pids).map_err(Failure::Usage)?;
-    for path in [&a.json, &a.markdown, &a.csv, &a.html]
-        .into_iter()
-        .flatten()
-    {
-        std::fs::File::create(path)
-            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
-    }
+    a.out.check()?;
 
     let progress = Progress {
         on: !a.quiet && std::io::stderr().is_terminal(),
@@ -566,22 +549,16 @@ fn run(a: Args) -> Result<u8, Failure> {
     {
         code = crate::EXIT_FAILED;
     }
-    let mut write = |path: &Option<PathBuf>, text: String| {
-        if let Some(p) = path {
-            if let Err(e) = std::fs::write(p, text) {
-                eprintln!("ceiling ramp: could not write {}: {e}", p.display());
-                code = crate::EXIT_FAILED;
-            }
-        }
-    };
-    write(
-        &a.json,
-        serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
+    let written = a.out.write(
+        "ramp",
+        &report,
+        Renderers {
+            markdown: render_markdown,
+            csv: render_csv,
+            html: render_html,
+        },
     );
-    write(&a.markdown, render_markdown(&report));
-    write(&a.csv, render_csv(&report));
-    write(&a.html, render_html(&report));
-    Ok(code)
+    Ok(code.max(written))
 }
 
 /// The previous step's outcome for the progress line ("" before the first).

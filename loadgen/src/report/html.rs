@@ -325,123 +325,51 @@ pub fn percentile_chart(curves: &[(String, String)]) -> String {
     svg
 }
 
+/// Requests/s and errors/s per second of the run (each point at mid-second).
 fn throughput_chart(r: &RunResult) -> String {
-    let t = &r.timeseries;
-    let max_y = t
-        .iter()
-        .map(|p| {
-            p.requests_per_sec
-                .max(p.errors as f64 / p.length_s.max(1e-9))
-        })
-        .fold(1.0, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let Ok(mut chart) = ChartBuilder::on(&root)
-            .margin(12)
-            .margin_right(44)
-            .x_label_area_size(34)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..t.len() as f64, 0f64..max_y * 1.1)
-        else {
-            return svg_fallback();
-        };
-        let _ = chart
-            .configure_mesh()
-            .x_desc("second (each point: that second's value)")
-            .y_desc("per second")
-            .draw();
-        let rps = t
-            .iter()
-            .map(|p| (p.second as f64 + p.length_s / 2.0, p.requests_per_sec));
-        let errs = t.iter().map(|p| {
+    let at = |p: &crate::result::TimePoint| p.second as f64 + p.length_s / 2.0;
+    let per_sec = |p: &crate::result::TimePoint, n: f64| n / p.length_s.max(1e-9);
+    xy_chart(
+        "second",
+        "per second",
+        &[
             (
-                p.second as f64 + p.length_s,
-                p.errors as f64 / p.length_s.max(1e-9),
-            )
-        });
-        for (i, (name, pts)) in [
-            ("requests/s", rps.collect::<Vec<_>>()),
-            ("errors/s", errs.collect::<Vec<_>>()),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let color = if i == 0 {
-                BLUE.to_rgba()
-            } else {
-                RED.to_rgba()
-            };
-            if let Ok(a) = chart.draw_series(LineSeries::new(pts, color.stroke_width(2))) {
-                a.label(name).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw();
-        let _ = root.present();
-    }
-    svg
+                "requests/s".into(),
+                r.timeseries
+                    .iter()
+                    .map(|p| (at(p), p.requests_per_sec))
+                    .collect(),
+            ),
+            (
+                "errors/s".into(),
+                r.timeseries
+                    .iter()
+                    .map(|p| (at(p), per_sec(p, p.errors as f64)))
+                    .collect(),
+            ),
+        ],
+    )
 }
 
+/// p50 and p99 of each second's completions.
 fn latency_time_chart(r: &RunResult) -> String {
-    let t = &r.timeseries;
-    let max_y = t
-        .iter()
-        .map(|p| p.p99_us as f64 / 1000.0)
-        .fold(0.001, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let Ok(mut chart) = ChartBuilder::on(&root)
-            .margin(12)
-            .margin_right(44)
-            .x_label_area_size(34)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..t.len() as f64, 0f64..max_y * 1.1)
-        else {
-            return svg_fallback();
-        };
-        let _ = chart
-            .configure_mesh()
-            .x_desc("second (each point: that second's value)")
-            .y_desc("latency (ms)")
-            .draw();
-        let lines: [(&str, Pick, RGBAColor); 2] = [
-            ("p50", |p| p.p50_us, GREEN.to_rgba()),
-            ("p99", |p| p.p99_us, MAGENTA.to_rgba()),
-        ];
-        for (name, f, color) in lines {
-            let pts: Vec<(f64, f64)> = t
-                .iter()
-                .map(|p| (p.second as f64 + p.length_s / 2.0, f(p) as f64 / 1000.0))
-                .collect();
-            if let Ok(a) = chart.draw_series(LineSeries::new(pts, color.stroke_width(2))) {
-                a.label(name).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw();
-        let _ = root.present();
-    }
-    svg
+    let at = |p: &crate::result::TimePoint| p.second as f64 + p.length_s / 2.0;
+    let ms = |us: u64| us as f64 / 1000.0;
+    xy_chart(
+        "second",
+        "latency (ms)",
+        &[
+            (
+                "p50".into(),
+                r.timeseries.iter().map(|p| (at(p), ms(p.p50_us))).collect(),
+            ),
+            (
+                "p99".into(),
+                r.timeseries.iter().map(|p| (at(p), ms(p.p99_us))).collect(),
+            ),
+        ],
+    )
 }
-
-/// Which percentile of a second a line shows.
-type Pick = fn(&crate::result::TimePoint) -> u64;
 
 fn svg_fallback() -> String {
     "<p>(chart unavailable)</p>".into()
