@@ -294,6 +294,20 @@ impl ThreadResult {
 }
 
 impl Latency {
+    /// The value at `percentile` when the table has it (50, 75, 90, 99, 99.9,
+    /// 99.99, 99.999, 100).
+    pub fn get(&self, percentile: f64) -> Option<u64> {
+        self.percentiles
+            .iter()
+            .find(|p| p.percentile == percentile)
+            .map(|p| p.value_us)
+    }
+
+    /// The value at one of the table's percentiles, 0 if absent.
+    pub fn at(&self, percentile: f64) -> u64 {
+        self.get(percentile).unwrap_or(0)
+    }
+
     pub fn of(h: &Histogram) -> Self {
         let empty = h.is_empty();
         let (mean, stdev) = if empty {

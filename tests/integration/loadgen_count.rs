@@ -11,51 +11,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{ceiling_bin, start_server, Server};
+use crate::support::{ceiling_bin, run_ceiling, start_server, Finished, Server};
 
 /// Every generator run here is bounded: killed (by PID, via Child) past this.
 const WATCHDOG: Duration = Duration::from_secs(30);
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+type Out = Finished;
 
 fn ceiling(args: &[&str]) -> Out {
-    let mut child = Command::new(ceiling_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ceiling");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ceiling {args:?} ran past {WATCHDOG:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    Out {
-        code: status.code(),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+    run_ceiling(args, WATCHDOG)
 }
 
 fn json_path() -> String {

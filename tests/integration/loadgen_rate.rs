@@ -2,15 +2,12 @@
 //! stalls give a known latency distribution, and the achieved rate against
 //! `ceiling serve`.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::stall::Stalling;
-use crate::support::{ceiling_bin, start_server};
+use crate::support::{run_ceiling, start_server};
 
 const WATCHDOG: Duration = Duration::from_secs(40);
 
@@ -20,37 +17,15 @@ fn run(args: &[&str]) -> (i32, String, Value) {
         std::process::id(),
         args.join("_").replace(['/', ':'], "")
     ));
-    let mut child = Command::new(ceiling_bin())
-        .args(["--json", path.to_str().unwrap()])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn ceiling");
-    let mut out = child.stdout.take().unwrap();
-    let reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ceiling {args:?} ran past {WATCHDOG:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
+    let mut argv = vec!["--json", path.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let done = run_ceiling(&argv, WATCHDOG);
+    eprint!("{}", done.stderr);
     let text = std::fs::read_to_string(&path).expect("JSON result");
     let _ = std::fs::remove_file(&path);
     (
-        status.code().unwrap_or(-1),
-        reader.join().unwrap(),
+        done.code.unwrap_or(-1),
+        done.stdout,
         serde_json::from_str(&text).unwrap(),
     )
 }

@@ -252,16 +252,7 @@ fn measure_level(
 
 fn summarise(name: &str, url: &str, runs: Vec<RunResult>, base: Option<&[f64]>) -> TargetSummary {
     let rps: Vec<f64> = runs.iter().map(|r| r.requests_per_sec).collect();
-    let p99s: Vec<f64> = runs
-        .iter()
-        .map(|r| {
-            r.latency
-                .percentiles
-                .iter()
-                .find(|p| p.percentile == 99.0)
-                .map_or(0, |p| p.value_us) as f64
-        })
-        .collect();
+    let p99s: Vec<f64> = runs.iter().map(|r| r.latency.at(99.0) as f64).collect();
     let (mean, half) = mean_ci95(&rps);
     let errors: u64 = runs
         .iter()
@@ -659,12 +650,7 @@ pub fn render_csv(r: &CompareReport) -> String {
         .flat_map(|l| l.targets.iter().map(move |t| (l.connections, t)))
     {
         for (i, run) in t.runs.iter().enumerate() {
-            let p99 = run
-                .latency
-                .percentiles
-                .iter()
-                .find(|p| p.percentile == 99.0)
-                .map_or(0, |p| p.value_us);
+            let p99 = run.latency.at(99.0);
             let _ = writeln!(
                 s,
                 "{level},{},{},{},{:.2},{},{}",

@@ -218,14 +218,7 @@ fn run(a: Args) -> Result<u8, Failure> {
 
 impl Row {
     fn of(name: &str, url: &str, result: RunResult) -> Self {
-        let q = |p: f64| {
-            result
-                .latency
-                .percentiles
-                .iter()
-                .find(|x| x.percentile == p)
-                .map_or(0, |x| x.value_us)
-        };
+        let q = |p: f64| result.latency.at(p);
         Self {
             name: name.to_string(),
             url: url.to_string(),

@@ -203,14 +203,7 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
             i + 1
         );
         let (plan, result) = run_args(&a).map_err(|e| (crate::EXIT_FAILED, e))?;
-        let q = |p: f64| {
-            result
-                .latency
-                .percentiles
-                .iter()
-                .find(|x| x.percentile == p)
-                .map_or(0, |x| x.value_us)
-        };
+        let q = |p: f64| result.latency.at(p);
         done.push(Cell {
             target,
             endpoint,

@@ -599,13 +599,8 @@ fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, Failu
     let histogram = shared::stats::codec::decode_base64(&result.latency.histogram).ok();
     // The report's own percentiles where it has them, the histogram for the rest (p95).
     let at = |p: f64| -> u64 {
-        if let Some(x) = result
-            .latency
-            .percentiles
-            .iter()
-            .find(|x| x.percentile == p)
-        {
-            return x.value_us;
+        if let Some(v) = result.latency.get(p) {
+            return v;
         }
         histogram
             .as_ref()

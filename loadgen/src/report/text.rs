@@ -122,12 +122,7 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
             rate.achieved_pct,
             rate.completed_per_sec
         );
-        let lag99 = rate
-            .lag
-            .percentiles
-            .iter()
-            .find(|p| p.percentile == 99.0)
-            .map_or(0, |p| p.value_us);
+        let lag99 = rate.lag.at(99.0);
         let _ = writeln!(
             s,
             "  Schedule: {} sends late by >1ms ({} waited for a busy connection, {} generator lag); lag p99 {}, max {}",

@@ -20,6 +20,53 @@ pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What a bounded `ceiling` run printed and how it ended.
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `ceiling ARGS` to its end; past `watchdog` the child is killed (by its PID,
+/// through `Child`) and the test fails. Output is drained while it runs, so a
+/// chatty child never blocks on a full pipe.
+pub fn run_ceiling(args: &[&str], watchdog: Duration) -> Finished {
+    use std::io::Read;
+    let mut child = Command::new(ceiling_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ceiling");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > watchdog {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ceiling {args:?} ran past {watchdog:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Finished {
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
 /// Path of the `ceiling` binary built for these tests.
 pub fn ceiling_bin() -> &'static str {
     env!("CARGO_BIN_EXE_ceiling")
