@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Some("ramp") => loadgen::campaign::ramp::main(&args[1..]),
         Some("compare") => loadgen::campaign::compare::main(&args[1..]),
         Some("matrix") => loadgen::campaign::matrix::main(&args[1..]),
+        Some("tune") => loadgen::campaign::tune::main(&args[1..]),
         _ => loadgen::main(&args),
     };
     ExitCode::from(code)

@@ -13,6 +13,7 @@ mod progress;
 pub mod report;
 pub mod result;
 pub mod run;
+pub mod sysctl;
 mod worker;
 
 use std::ffi::OsString;

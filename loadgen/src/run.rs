@@ -20,8 +20,26 @@ pub enum RunError {
     Spawn(#[from] SpawnError),
 }
 
-/// The process-wide stop flag Ctrl-C sets; installed once.
-fn ctrl_c() -> Stop {
+/// Child processes (campaigns' embedded servers) to stop if the process has to
+/// exit at once.
+static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers a child to be sent SIGTERM on an immediate exit (second Ctrl-C).
+pub fn track_child(pid: u32) {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+}
+
+/// Forgets a child that has been stopped and waited for.
+pub fn untrack_child(pid: u32) {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|&p| p != pid);
+}
+
+/// The process-wide stop flag Ctrl-C sets; installed once. Campaigns call it
+/// before they change anything, so a Ctrl-C at any moment is caught.
+pub fn ctrl_c() -> Stop {
     static STOP: OnceLock<Stop> = OnceLock::new();
     STOP.get_or_init(|| {
         let stop = Stop::new();
@@ -29,6 +47,16 @@ fn ctrl_c() -> Stop {
         // A second Ctrl-C ends the process at once, for a run that will not stop.
         let _ = ctrlc::set_handler(move || {
             if s.is_triggered() {
+                // Never leave a kernel setting changed or a server running, even
+                // on the way out.
+                crate::sysctl::restore_all();
+                for &pid in CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    // SAFETY: kill(2) on a child this process started and has not
+                    // yet waited for (untracked before the wait).
+                    unsafe {
+                        libc::kill(pid as i32, libc::SIGTERM);
+                    }
+                }
                 std::process::exit(130);
             }
             s.trigger();

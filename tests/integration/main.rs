@@ -6,6 +6,7 @@ mod support;
 mod campaign_compare;
 mod campaign_matrix;
 mod campaign_ramp;
+mod campaign_tune;
 mod loadgen_count;
 mod loadgen_misbehave;
 mod loadgen_rate;

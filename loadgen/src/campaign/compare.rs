@@ -283,7 +283,7 @@ fn summarise(name: &str, url: &str, runs: Vec<RunResult>, base: Option<&[f64]>) 
     }
 }
 
-fn median(v: &[f64]) -> f64 {
+pub(super) fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     match s.len() {
@@ -308,7 +308,7 @@ fn t95(df: usize) -> f64 {
 }
 
 /// Mean and the half-width of its 95% confidence interval (infinite for one sample).
-fn mean_ci95(v: &[f64]) -> (f64, f64) {
+pub(super) fn mean_ci95(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
     if v.len() < 2 {
@@ -321,7 +321,7 @@ fn mean_ci95(v: &[f64]) -> (f64, f64) {
 /// Ratio of `a` to `b` over paired rounds: the geometric mean of the per-round
 /// ratios, with a t interval on their logarithms (rounds are interleaved, so a
 /// slow stretch of the machine hits both sides of a pair).
-fn ratio(a: &[f64], b: &[f64]) -> Ratio {
+pub(super) fn ratio(a: &[f64], b: &[f64]) -> Ratio {
     let logs: Vec<f64> = a
         .iter()
         .zip(b)
@@ -384,7 +384,7 @@ fn verdict(targets: &[TargetSummary], baseline: &str) -> (String, Option<String>
 }
 
 /// "11.3x faster" / "2.0x slower".
-fn times(r: f64) -> String {
+pub(super) fn times(r: f64) -> String {
     if r >= 1.0 {
         format!("{r:.2}x faster")
     } else if r > 0.0 {

@@ -142,6 +142,8 @@ fn run(a: Args) -> Result<u8, Failure> {
         super::plan_from(&common(url)).map_err(Failure::Usage)?;
     }
 
+    // Catch Ctrl-C before the server starts, so even a second one stops it.
+    let _ = crate::run::ctrl_c();
     let server = EmbeddedServer::start(&format_cpu_list(&server_cpus), &a.io_engine)
         .map_err(Failure::Run)?;
     eprintln!(
@@ -237,14 +239,14 @@ impl Row {
 }
 
 /// The `ceiling serve` child this command starts and stops.
-struct EmbeddedServer {
+pub(super) struct EmbeddedServer {
     child: Child,
-    url: String,
+    pub(super) url: String,
     describe: String,
 }
 
 impl EmbeddedServer {
-    fn start(cpus: &str, engine: &str) -> Result<Self, String> {
+    pub(super) fn start(cpus: &str, engine: &str) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         let mut child = Command::new(exe)
             .args([
@@ -261,6 +263,7 @@ impl EmbeddedServer {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start ceiling serve: {e}"))?;
+        crate::run::track_child(child.id());
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -294,6 +297,7 @@ impl EmbeddedServer {
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    crate::run::untrack_child(child.id());
                     let _ = child.wait();
                     return Err("ceiling serve did not start within 20 s".into());
                 }
@@ -302,7 +306,7 @@ impl EmbeddedServer {
     }
 
     /// The server's user + system CPU so far, in seconds.
-    fn cpu_seconds(&self) -> f64 {
+    pub(super) fn cpu_seconds(&self) -> f64 {
         let tps = procfs::ticks_per_second() as f64;
         procfs::process::Process::new(self.child.id() as i32)
             .and_then(|p| p.stat())
@@ -318,6 +322,7 @@ impl Drop for EmbeddedServer {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
+        crate::run::untrack_child(self.child.id());
         let _ = self.child.wait();
     }
 }

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod machine;
 pub mod matrix;
 pub mod ramp;
+pub mod tune;
 
 use crate::options::{self, Parsed};
 use crate::plan::Plan;
