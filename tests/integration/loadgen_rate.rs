@@ -151,11 +151,12 @@ fn achieved(rate: &str, conns: &str, arrivals: &str, tolerance: f64) {
         "asked {asked}/s, sent {sent}/s\n{stdout}"
     );
     assert_eq!(r["asked"].as_f64(), Some(asked));
+    // On a busy runner the generator may be late now and then; the verdict must
+    // then say so, never claim a rate it did not keep.
+    let verdict = r["verdict"].as_str().unwrap();
     assert!(
-        r["verdict"]
-            .as_str()
-            .unwrap()
-            .starts_with("kept its schedule"),
+        verdict.starts_with("kept its schedule")
+            || verdict.starts_with("the generator was the bottleneck"),
         "{stdout}"
     );
     let c = &v["counters"];
