@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 #[derive(Debug, Parser)]
 #[command(
     name = "ceiling compare",
+    bin_name = "ceiling compare",
     about = "The same workload against several servers, interleaved over rounds, with confidence intervals"
 )]
 struct Args {

@@ -21,6 +21,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(
     name = "ceiling machine",
+    bin_name = "ceiling machine",
     about = "This machine's HTTP ceiling: ceiling serve and the generator on disjoint CPUs, plaintext, json and a large body"
 )]
 struct Args {

@@ -33,6 +33,7 @@ const MAX_STEPS: usize = 1000;
 #[derive(Debug, Parser)]
 #[command(
     name = "ceiling ramp",
+    bin_name = "ceiling ramp",
     about = "One run per concurrency (or rate) level: throughput, errors, latency and the server's CPU and memory per level, and where it breaks",
     after_help = "Examples:\n  ceiling ramp http://127.0.0.1:8080/ --from 10 --to 60 --step 10 --step-duration 30s --server-pid 1234\n  ceiling ramp http://127.0.0.1:8080/ --rate-from 1000 --rate-to 5000 --rate-step 1000 -c 64\n  ceiling ramp http://127.0.0.1:8080/ --rate-search --slo 'p99<50ms' -c 64\n\nExit codes: 0 the ramp ran (a breaking point is a finding, not a failure); 1 it could not complete; 2 bad usage."
 )]

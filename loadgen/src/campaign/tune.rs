@@ -30,6 +30,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "ceiling tune",
+    bin_name = "ceiling tune",
     about = "Compare kernel-setting profiles: apply, measure, restore; interleaved rounds, noise-aware"
 )]
 struct Args {
@@ -38,13 +39,16 @@ struct Args {
     /// Measure this server instead of the embedded ceiling server
     #[arg(long)]
     target: Option<String>,
+    /// Length of each run
     #[arg(short, long, default_value = "5s")]
     duration: String,
     /// Rounds; each runs every profile once, in a rotating order
     #[arg(long, default_value_t = 3)]
     repeats: usize,
+    /// Connections [default: 64 per generator CPU]
     #[arg(short, long)]
     connections: Option<usize>,
+    /// auto, uring or epoll (generator and embedded server)
     #[arg(long, default_value = "auto")]
     io_engine: String,
     #[command(flatten)]
