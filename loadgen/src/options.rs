@@ -226,6 +226,16 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
             a.connections
         )));
     }
+    // Every connection to one address:port takes a local port from this range.
+    if let Some(ports) = local_ports() {
+        if a.connections as u64 > ports {
+            return Err(usage(format!(
+                "-c {} needs more local ports than net.ipv4.ip_local_port_range gives ({ports}): \
+                 widen it (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\") or use fewer connections",
+                a.connections
+            )));
+        }
+    }
     if a.pipeline == 0 {
         return Err(usage("-p/--pipeline must be at least 1"));
     }
@@ -316,6 +326,19 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
         json,
         quiet: a.quiet,
     })
+}
+
+/// How many local ports outgoing connections may use, from
+/// net.ipv4.ip_local_port_range (None when it cannot be read).
+fn local_ports() -> Option<u64> {
+    ports_in(&std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?)
+}
+
+/// "32768\t60999" -> 28232.
+fn ports_in(range: &str) -> Option<u64> {
+    let mut it = range.split_whitespace().map(|v| v.parse::<u64>().ok());
+    let (lo, hi) = (it.next()??, it.next()??);
+    (hi >= lo).then(|| hi - lo + 1)
 }
 
 /// A URL taken apart for the request line and the Host header.
@@ -512,6 +535,14 @@ mod tests {
         assert!(req.contains("X-A: 1\r\n"));
         assert!(req.contains("Content-Length: 2\r\n"));
         assert!(req.ends_with("\r\n\r\nhi"));
+    }
+
+    #[test]
+    fn local_port_range_sizes() {
+        assert_eq!(ports_in("32768\t60999\n"), Some(28232));
+        assert_eq!(ports_in("1024 65535"), Some(64512));
+        assert_eq!(ports_in("garbage"), None);
+        assert_eq!(ports_in("5 4"), None);
     }
 
     #[test]
