@@ -4,7 +4,7 @@
 //! each target relative to the baseline, saying plainly when a difference is
 //! within the run-to-run noise.
 
-use super::{plan_from, run_args, Failure, Outputs, Renderers};
+use super::{parse_target, plan_from, run_args, Failure, Outputs, Renderers};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use clap::Parser;
@@ -149,14 +149,11 @@ fn run(a: Args) -> Result<u8, Failure> {
     }
     let mut targets: Vec<(String, String)> = Vec::new();
     for t in &a.targets {
-        let (name, url) = t
-            .split_once('=')
-            .filter(|(n, u)| !n.is_empty() && !u.is_empty())
-            .ok_or_else(|| Failure::Usage(format!("{t:?}: expected NAME=URL")))?;
-        if targets.iter().any(|(n, _)| n == name) {
+        let (name, url) = parse_target(t).map_err(Failure::Usage)?;
+        if targets.iter().any(|(n, _)| *n == name) {
             return Err(Failure::Usage(format!("target name {name:?} given twice")));
         }
-        targets.push((name.into(), url.into()));
+        targets.push((name, url));
     }
     let baseline = a.baseline.clone().unwrap_or_else(|| targets[0].0.clone());
     if !targets.iter().any(|(n, _)| *n == baseline) {

@@ -4,13 +4,12 @@
 //! and prints the ceiling table; with `--target NAME=URL` it runs the user's
 //! servers too and shows each as a share of the ceiling.
 
-use super::{run_args, Failure, Outputs, Renderers};
+use super::{parse_target, run_args, Failure, Outputs, Placement, Renderers};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use shared::runtime::placement::split_halves;
-use shared::runtime::{format_cpu_list, resolve_cpus};
+use shared::runtime::format_cpu_list;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -90,47 +89,16 @@ pub fn main(args: &[OsString]) -> u8 {
 }
 
 fn run(a: Args) -> Result<u8, Failure> {
-    let allowed = resolve_cpus(None).map_err(|e| Failure::Usage(e.to_string()))?;
-    let (mut server_cpus, mut gen_cpus) = if allowed.len() >= 2 {
-        split_halves(&allowed)
-    } else {
-        (allowed.clone(), allowed.clone())
-    };
-    if let Some(list) = &a.server_cpus {
-        server_cpus =
-            resolve_cpus(Some(list)).map_err(|e| Failure::Usage(format!("--server-cpus: {e}")))?;
-    }
-    if let Some(list) = &a.generator_cpus {
-        gen_cpus = resolve_cpus(Some(list))
-            .map_err(|e| Failure::Usage(format!("--generator-cpus: {e}")))?;
-    }
-    let connections = a.connections.unwrap_or(64 * gen_cpus.len());
-    let mut targets = Vec::new();
-    for t in &a.targets {
-        let (name, url) = t
-            .split_once('=')
-            .filter(|(n, u)| !n.is_empty() && !u.is_empty())
-            .ok_or_else(|| Failure::Usage(format!("--target {t:?}: expected NAME=URL")))?;
-        targets.push((name.to_string(), url.to_string()));
-    }
+    let place = Placement::new(a.server_cpus.as_deref(), a.generator_cpus.as_deref())?;
+    let connections = place.connections(a.connections);
+    let targets = a
+        .targets
+        .iter()
+        .map(|t| parse_target(t).map_err(|m| Failure::Usage(format!("--target {m}"))))
+        .collect::<Result<Vec<_>, _>>()?;
     a.out.check()?;
-    let gen_list = format_cpu_list(&gen_cpus);
-    let common = |url: &str| -> Vec<String> {
-        vec![
-            "--cpus".into(),
-            gen_list.clone(),
-            "-t".into(),
-            gen_cpus.len().to_string(),
-            "-c".into(),
-            connections.max(gen_cpus.len()).to_string(),
-            "-d".into(),
-            a.duration.clone(),
-            "--io-engine".into(),
-            a.io_engine.clone(),
-            "--quiet".into(),
-            url.to_string(),
-        ]
-    };
+    let gen_list = format_cpu_list(&place.generator_cpus);
+    let common = |url: &str| place.generator_args(connections, &a.duration, &a.io_engine, url);
     // Validate the generator arguments (and every target URL) before starting anything.
     super::plan_from(&common("http://127.0.0.1:1/")).map_err(Failure::Usage)?;
     if a.warmup != "0" && humantime::parse_duration(&a.warmup).is_err() {
@@ -145,11 +113,11 @@ fn run(a: Args) -> Result<u8, Failure> {
 
     // Catch Ctrl-C before the server starts, so even a second one stops it.
     let _ = crate::run::ctrl_c();
-    let server = EmbeddedServer::start(&format_cpu_list(&server_cpus), &a.io_engine)
+    let server = EmbeddedServer::start(&format_cpu_list(&place.server_cpus), &a.io_engine)
         .map_err(Failure::Run)?;
     eprintln!(
         "ceiling machine: server on CPUs {} ({}), generator on CPUs {}, {} connections, {} per test",
-        format_cpu_list(&server_cpus),
+        format_cpu_list(&place.server_cpus),
         server.describe,
         gen_list,
         connections,
@@ -202,8 +170,8 @@ fn run(a: Args) -> Result<u8, Failure> {
     let report = MachineReport {
         schema: "ceiling.machine/1".into(),
         meta: meta.expect("at least one run"),
-        server_cpus,
-        generator_cpus: gen_cpus,
+        server_cpus: place.server_cpus,
+        generator_cpus: place.generator_cpus,
         ceiling,
         targets: rows,
     };

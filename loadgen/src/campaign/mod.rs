@@ -116,6 +116,78 @@ impl Outputs {
     }
 }
 
+/// Where a same-machine campaign runs: the server on one set of CPUs, the
+/// generator on a disjoint one (shared on a one-CPU machine).
+pub struct Placement {
+    pub server_cpus: Vec<usize>,
+    pub generator_cpus: Vec<usize>,
+}
+
+impl Placement {
+    /// The two halves of the CPUs this process may use, unless given as lists.
+    pub fn new(server: Option<&str>, generator: Option<&str>) -> Result<Self, Failure> {
+        use shared::runtime::placement::split_halves;
+        use shared::runtime::resolve_cpus;
+        let allowed = resolve_cpus(None).map_err(|e| Failure::Usage(e.to_string()))?;
+        let (mut server_cpus, mut generator_cpus) = if allowed.len() >= 2 {
+            split_halves(&allowed)
+        } else {
+            (allowed.clone(), allowed)
+        };
+        if let Some(list) = server {
+            server_cpus = resolve_cpus(Some(list))
+                .map_err(|e| Failure::Usage(format!("--server-cpus: {e}")))?;
+        }
+        if let Some(list) = generator {
+            generator_cpus = resolve_cpus(Some(list))
+                .map_err(|e| Failure::Usage(format!("--generator-cpus: {e}")))?;
+        }
+        Ok(Self {
+            server_cpus,
+            generator_cpus,
+        })
+    }
+
+    /// Connections when not given: 64 per generator CPU.
+    pub fn connections(&self, given: Option<usize>) -> usize {
+        given
+            .unwrap_or(64 * self.generator_cpus.len())
+            .max(self.generator_cpus.len())
+    }
+
+    /// One quiet generator run against `url`, a thread per generator CPU.
+    pub fn generator_args(
+        &self,
+        connections: usize,
+        duration: &str,
+        io_engine: &str,
+        url: &str,
+    ) -> Vec<String> {
+        vec![
+            "--cpus".into(),
+            shared::runtime::format_cpu_list(&self.generator_cpus),
+            "-t".into(),
+            self.generator_cpus.len().to_string(),
+            "-c".into(),
+            connections.to_string(),
+            "-d".into(),
+            duration.into(),
+            "--io-engine".into(),
+            io_engine.into(),
+            "--quiet".into(),
+            url.into(),
+        ]
+    }
+}
+
+/// `NAME=URL`, both parts non-empty.
+pub fn parse_target(t: &str) -> Result<(String, String), String> {
+    t.split_once('=')
+        .filter(|(n, u)| !n.is_empty() && !u.is_empty())
+        .map(|(n, u)| (n.to_string(), u.to_string()))
+        .ok_or_else(|| format!("{t:?}: expected NAME=URL"))
+}
+
 /// Builds a Plan from generator arguments (as a user would type them), so every
 /// campaign run goes through the same validation.
 pub fn plan_from(args: &[String]) -> Result<Plan, String> {

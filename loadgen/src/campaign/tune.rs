@@ -14,14 +14,13 @@
 
 use super::compare::{mean_ci95, median, ratio, times, Ratio};
 use super::machine::EmbeddedServer;
-use super::{plan_from, run_args, Failure, Outputs, Renderers};
+use super::{plan_from, run_args, Failure, Outputs, Placement, Renderers};
 use crate::meta::Meta;
 use crate::result::RunResult;
 use crate::sysctl;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use shared::runtime::placement::split_halves;
-use shared::runtime::{format_cpu_list, resolve_cpus};
+use shared::runtime::format_cpu_list;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -166,29 +165,9 @@ fn run(a: Args) -> Result<u8, Failure> {
     // profile is restored and the report written), a second exits at once after
     // restoring.
     let stop = crate::run::ctrl_c();
-    let allowed = resolve_cpus(None).map_err(|e| Failure::Usage(e.to_string()))?;
-    let (server_cpus, gen_cpus) = if allowed.len() >= 2 {
-        split_halves(&allowed)
-    } else {
-        (allowed.clone(), allowed.clone())
-    };
-    let connections = a.connections.unwrap_or(64 * gen_cpus.len());
-    let gen_args = |url: &str| -> Vec<String> {
-        vec![
-            "--cpus".into(),
-            format_cpu_list(&gen_cpus),
-            "-t".into(),
-            gen_cpus.len().to_string(),
-            "-c".into(),
-            connections.max(gen_cpus.len()).to_string(),
-            "-d".into(),
-            a.duration.clone(),
-            "--io-engine".into(),
-            a.io_engine.clone(),
-            "--quiet".into(),
-            url.into(),
-        ]
-    };
+    let place = Placement::new(None, None)?;
+    let connections = place.connections(a.connections);
+    let gen_args = |url: &str| place.generator_args(connections, &a.duration, &a.io_engine, url);
     plan_from(&gen_args(
         a.target.as_deref().unwrap_or("http://127.0.0.1:1/"),
     ))
@@ -206,7 +185,7 @@ fn run(a: Args) -> Result<u8, Failure> {
             sysctl::apply(settings).map_err(Failure::Run)?;
             // The server starts under the profile: some settings (backlogs) apply
             // when a socket is created.
-            let outcome = measure(&a, &server_cpus, &gen_args);
+            let outcome = measure(&a, &place.server_cpus, &gen_args);
             restore_failures.extend(sysctl::restore_all());
             let (result, server_us) = outcome?;
             let interrupted = result.interrupted || stop.is_triggered();

@@ -159,28 +159,7 @@ pub fn xy_chart(x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
             .draw();
-        for (i, (name, points)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            let _ = chart.draw_series(
-                points
-                    .iter()
-                    .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
-            );
-            if let Ok(a) = chart.draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(2),
-            )) {
-                a.label(name.clone()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw();
+        draw_lines(&mut chart, series, true);
         let _ = root.present();
     }
     svg
@@ -243,6 +222,44 @@ pub fn bar_chart(y_desc: &str, bars: &[(String, f64)]) -> String {
     svg
 }
 
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Draws each series as a coloured line (with its points when `dots`) and the legend.
+fn draw_lines<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    series: &[(String, Vec<(f64, f64)>)],
+    dots: bool,
+) {
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        if dots {
+            let _ = chart.draw_series(
+                points
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
+            );
+        }
+        if let Ok(a) = chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            color.stroke_width(2),
+        )) {
+            a.label(name.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        }
+    }
+    let _ = chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw();
+}
+
 /// Escapes text for HTML.
 pub fn escape(t: &str) -> String {
     t.replace('&', "&amp;")
@@ -303,23 +320,7 @@ pub fn percentile_chart(curves: &[(String, String)]) -> String {
             .x_desc("percentile")
             .y_desc("latency (ms)")
             .draw();
-        for (i, (name, points)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            if let Ok(a) = chart.draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(2),
-            )) {
-                a.label(name.clone()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw();
+        draw_lines(&mut chart, &series, false);
         let _ = root.present();
     }
     svg
