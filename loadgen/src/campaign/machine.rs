@@ -308,6 +308,76 @@ fn rate(bytes_per_sec: f64) -> String {
     )
 }
 
+const CEILING_HEAD: [&str; 9] = [
+    "workload",
+    "req/s",
+    "transfer",
+    "p50",
+    "p99",
+    "p99.9",
+    "errors",
+    "gen CPU/req",
+    "srv CPU/req",
+];
+const CEILING_WIDTHS: [usize; 9] = [16, 12, 28, 10, 10, 10, 8, 12, 12];
+const TARGET_HEAD: [&str; 7] = [
+    "target",
+    "req/s",
+    "of ceiling",
+    "p50",
+    "p99",
+    "p99.9",
+    "errors",
+];
+const TARGET_WIDTHS: [usize; 7] = [16, 12, 12, 10, 10, 10, 8];
+
+/// One ceiling row's cells, as both tables show them.
+fn ceiling_cells(row: &Row) -> Vec<String> {
+    vec![
+        row.name.clone(),
+        format!("{:.0}", row.requests_per_sec),
+        rate(row.bytes_read_per_sec),
+        us(row.p50_us as f64),
+        us(row.p99_us as f64),
+        us(row.p999_us as f64),
+        row.errors.to_string(),
+        us(row.generator_us_per_request),
+        row.server_us_per_request.map_or("n/a".into(), us),
+    ]
+}
+
+/// One target row's cells.
+fn target_cells(row: &Row) -> Vec<String> {
+    vec![
+        row.name.clone(),
+        format!("{:.0}", row.requests_per_sec),
+        format!("{:.1}%", row.pct_of_ceiling.unwrap_or(0.0)),
+        us(row.p50_us as f64),
+        us(row.p99_us as f64),
+        us(row.p999_us as f64),
+        row.errors.to_string(),
+    ]
+}
+
+/// A text row: the first column left-aligned, the rest right-aligned.
+fn text_row<S: AsRef<str>>(cells: &[S], widths: &[usize]) -> String {
+    let mut line = String::new();
+    for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+        let c = c.as_ref();
+        if i == 0 {
+            let _ = write!(line, "{c:<w$}");
+        } else {
+            let _ = write!(line, " {c:>w$}");
+        }
+    }
+    line
+}
+
+fn markdown_row<S: AsRef<str>>(cells: &[S]) -> String {
+    let cells: Vec<&str> = cells.iter().map(AsRef::as_ref).collect();
+    format!("| {} |", cells.join(" | "))
+}
+
 /// The table as text.
 pub fn render_text(r: &MachineReport) -> String {
     let mut s = String::new();
@@ -322,53 +392,15 @@ pub fn render_text(r: &MachineReport) -> String {
         format_cpu_list(&r.generator_cpus),
         m.engine.describe()
     );
-    let _ = writeln!(
-        s,
-        "{:<16} {:>12} {:>28} {:>10} {:>10} {:>10} {:>8} {:>12} {:>12}",
-        "workload",
-        "req/s",
-        "transfer",
-        "p50",
-        "p99",
-        "p99.9",
-        "errors",
-        "gen CPU/req",
-        "srv CPU/req"
-    );
+    let _ = writeln!(s, "{}", text_row(&CEILING_HEAD, &CEILING_WIDTHS));
     for row in &r.ceiling {
-        let _ = writeln!(
-            s,
-            "{:<16} {:>12.0} {:>28} {:>10} {:>10} {:>10} {:>8} {:>12} {:>12}",
-            row.name,
-            row.requests_per_sec,
-            rate(row.bytes_read_per_sec),
-            us(row.p50_us as f64),
-            us(row.p99_us as f64),
-            us(row.p999_us as f64),
-            row.errors,
-            us(row.generator_us_per_request),
-            row.server_us_per_request.map_or("n/a".into(), us),
-        );
+        let _ = writeln!(s, "{}", text_row(&ceiling_cells(row), &CEILING_WIDTHS));
     }
     if !r.targets.is_empty() {
         let _ = writeln!(s, "\nYour servers, against the ceiling's plaintext row:");
-        let _ = writeln!(
-            s,
-            "{:<16} {:>12} {:>12} {:>10} {:>10} {:>10} {:>8}",
-            "target", "req/s", "of ceiling", "p50", "p99", "p99.9", "errors"
-        );
+        let _ = writeln!(s, "{}", text_row(&TARGET_HEAD, &TARGET_WIDTHS));
         for row in &r.targets {
-            let _ = writeln!(
-                s,
-                "{:<16} {:>12.0} {:>11.1}% {:>10} {:>10} {:>10} {:>8}",
-                row.name,
-                row.requests_per_sec,
-                row.pct_of_ceiling.unwrap_or(0.0),
-                us(row.p50_us as f64),
-                us(row.p99_us as f64),
-                us(row.p999_us as f64),
-                row.errors
-            );
+            let _ = writeln!(s, "{}", text_row(&target_cells(row), &TARGET_WIDTHS));
         }
     }
     s
@@ -390,41 +422,16 @@ pub fn render_markdown(r: &MachineReport) -> String {
         m.engine.describe(),
         m.started_at
     );
-    let _ = writeln!(s, "| workload | req/s | transfer | p50 | p99 | p99.9 | errors | generator CPU/req | server CPU/req |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "{}", markdown_row(&CEILING_HEAD));
+    let _ = writeln!(s, "|{}", "---|".repeat(CEILING_HEAD.len()));
     for row in &r.ceiling {
-        let _ = writeln!(
-            s,
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
-            row.name,
-            row.requests_per_sec,
-            rate(row.bytes_read_per_sec),
-            us(row.p50_us as f64),
-            us(row.p99_us as f64),
-            us(row.p999_us as f64),
-            row.errors,
-            us(row.generator_us_per_request),
-            row.server_us_per_request.map_or("n/a".into(), us)
-        );
+        let _ = writeln!(s, "{}", markdown_row(&ceiling_cells(row)));
     }
     if !r.targets.is_empty() {
-        let _ = writeln!(
-            s,
-            "\n| target | req/s | of ceiling | p50 | p99 | p99.9 | errors |"
-        );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "\n{}", markdown_row(&TARGET_HEAD));
+        let _ = writeln!(s, "|{}", "---|".repeat(TARGET_HEAD.len()));
         for row in &r.targets {
-            let _ = writeln!(
-                s,
-                "| {} | {:.0} | {:.1}% | {} | {} | {} | {} |",
-                row.name,
-                row.requests_per_sec,
-                row.pct_of_ceiling.unwrap_or(0.0),
-                us(row.p50_us as f64),
-                us(row.p99_us as f64),
-                us(row.p999_us as f64),
-                row.errors
-            );
+            let _ = writeln!(s, "{}", markdown_row(&target_cells(row)));
         }
     }
     let _ = writeln!(
