@@ -116,6 +116,7 @@ struct Worker {
     /// Requests left to send under `-n` (u64::MAX: no limit).
     budget: Cell<u64>,
     counters: RefCell<Counters>,
+    /// The run's latencies: every second folded in as it closes.
     histogram: RefCell<Histogram>,
     /// This second's completions (corrected latency), for the time series.
     second: RefCell<Histogram>,
@@ -258,16 +259,28 @@ pub async fn run(
 fn close_second(w: &Worker, last: &mut (u64, u64), length: Duration) -> SecondSample {
     let c = *w.counters.borrow();
     let errors = c.request_errors() + c.errors.connect;
-    let mut h = w.second.borrow_mut();
+    let histogram = fold_second(w);
     let sample = SecondSample {
         completed: c.completed - last.0,
         errors: errors - last.1,
         length,
-        histogram: encode_base64(&h),
+        histogram,
     };
-    h.reset();
     *last = (c.completed, errors);
     sample
+}
+
+/// Adds this second's latencies to the run's histogram and starts the next
+/// second: each response is recorded once, into the second, not twice.
+fn fold_second(w: &Worker) -> String {
+    let mut h = w.second.borrow_mut();
+    let encoded = encode_base64(&h);
+    w.histogram
+        .borrow_mut()
+        .add(&*h)
+        .expect("one histogram layout");
+    h.reset();
+    encoded
 }
 
 /// The worker's clock: deadlines, the stop, Req/Sec samples and the per-second
@@ -328,6 +341,9 @@ async fn tick(w: &Worker, start: Instant, board: &Published) -> (Vec<f64>, Vec<S
         .saturating_sub(done);
     if !rest.is_zero() {
         seconds.push(close_second(w, &mut second_counts, rest));
+    } else {
+        // Nothing left to report as a second, but its latencies belong to the run.
+        fold_second(w);
     }
     (samples, seconds)
 }
@@ -682,7 +698,6 @@ impl Conn {
         // From the intended send, or from the actual one when it went out early.
         let from = sent.intended.min(sent.actual);
         let us = now.saturating_duration_since(from).as_micros() as u64;
-        record_clamped(&mut w.histogram.borrow_mut(), us);
         record_clamped(&mut w.second.borrow_mut(), us);
         if self.schedule.is_some() {
             let us = now.saturating_duration_since(sent.actual).as_micros() as u64;

@@ -110,6 +110,10 @@ fn exact_count(engine: &str, pipeline: &str) {
     assert_eq!(n(&v, "in_flight_at_stop"), 0);
     assert_balanced(&v);
     assert_eq!(served(&server) - before, 10_000, "the server disagrees");
+    // Every completed request's latency is in the merged histogram, once.
+    let h = shared::stats::codec::decode_base64(v["latency"]["histogram"].as_str().unwrap())
+        .expect("the histogram decodes");
+    assert_eq!(h.len(), 10_000);
     let p50 = v["latency"]["percentiles"][0]["value_us"].as_u64().unwrap();
     assert!(p50 > 0, "latency recorded");
     assert!(out.stdout.contains("10000 requests in"), "{}", out.stdout);
