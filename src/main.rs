@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         Some("compare") => loadgen::campaign::compare::main(&args[1..]),
         Some("matrix") => loadgen::campaign::matrix::main(&args[1..]),
         Some("tune") => loadgen::campaign::tune::main(&args[1..]),
+        Some("plan") => loadgen::distributed::plan_cmd::main(&args[1..]),
+        Some("merge") => loadgen::distributed::merge::main(&args[1..]),
         _ => loadgen::main(&args),
     };
     ExitCode::from(code)

@@ -5,6 +5,7 @@
 //! framing, recording) -> `result` (the one `RunResult` model) -> `report` (text, JSON).
 
 pub mod campaign;
+pub mod distributed;
 pub mod meta;
 pub mod options;
 pub mod pacing;
@@ -47,18 +48,36 @@ pub fn main(args: &[OsString]) -> u8 {
     if plan.engine.fell_back() {
         eprintln!("ceiling: {}", plan.engine.describe());
     }
-    let result = match run::run(&plan) {
+    let (result, record) = match run::run_recorded(&plan) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ceiling: {e}");
             return EXIT_FAILED;
         }
     };
+    let mut code = emit(&plan, &result, Some(&record));
+    if result.counters.connects == 0 && result.counters.errors.connect > 0 {
+        eprintln!(
+            "ceiling: could not connect to {} ({} connect errors): is the server running?",
+            plan.addr, result.counters.errors.connect
+        );
+        code = EXIT_FAILED;
+    }
+    code
+}
+
+/// Prints the text report and writes every output the plan asks for; the exit
+/// code says whether all of it could be written.
+pub(crate) fn emit(
+    plan: &plan::Plan,
+    result: &result::RunResult,
+    record: Option<&distributed::node::NodeRecord>,
+) -> u8 {
     let mut code = EXIT_OK;
     if !plan.quiet {
-        let text = report::text::render(&plan, &result);
-        // With `--json -` stdout carries the JSON, so the text goes to stderr.
-        let written = if plan.json_stdout() {
+        let text = report::text::render(plan, result);
+        // With `--json -` or `--out -` stdout carries data, so the text goes to stderr.
+        let written = if plan.json_stdout() || plan.out == Some(plan::JsonOut::Stdout) {
             std::io::stderr().write_all(text.as_bytes())
         } else {
             std::io::stdout().write_all(text.as_bytes())
@@ -77,29 +96,28 @@ pub fn main(args: &[OsString]) -> u8 {
         }
     }
     if let Some(path) = &plan.html {
-        if let Err(e) = std::fs::write(path, report::html::render(&result)) {
+        if let Err(e) = std::fs::write(path, report::html::render(result)) {
             eprintln!("ceiling: could not write --html {}: {e}", path.display());
             code = EXIT_FAILED;
         }
     }
     if let Some(path) = &plan.hlog {
-        if let Err(e) = report::hlog::write(path, &result) {
+        if let Err(e) = report::hlog::write(path, result) {
             eprintln!("ceiling: could not write --hlog {}: {e}", path.display());
             code = EXIT_FAILED;
         }
     }
-    if let Some(out) = &plan.json {
-        if let Err(e) = report::json::write(out, &result) {
-            eprintln!("ceiling: could not write the JSON result: {e}");
+    if let (Some(out), Some(record)) = (&plan.out, record) {
+        if let Err(e) = record.write(out) {
+            eprintln!("ceiling: could not write --out: {e}");
             code = EXIT_FAILED;
         }
     }
-    if result.counters.connects == 0 && result.counters.errors.connect > 0 {
-        eprintln!(
-            "ceiling: could not connect to {} ({} connect errors): is the server running?",
-            plan.addr, result.counters.errors.connect
-        );
-        code = EXIT_FAILED;
+    if let Some(out) = &plan.json {
+        if let Err(e) = report::json::write(out, result) {
+            eprintln!("ceiling: could not write the JSON result: {e}");
+            code = EXIT_FAILED;
+        }
     }
     code
 }

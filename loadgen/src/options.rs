@@ -1,7 +1,7 @@
 //! argv -> a validated [`Plan`]. Every mistake is caught here, with one clear line,
 //! before any load is sent (the caller exits 2).
 
-use crate::plan::{Arrivals, JsonOut, Pacing, Plan, Target};
+use crate::plan::{split, Arrivals, JsonOut, Load, Pacing, Plan, Share, Target};
 use clap::Parser;
 use shared::runtime::{choose_engine, raise_open_files, resolve_cpus, IoEngine};
 use shared::wire::request::{format_request, RequestSpec};
@@ -19,7 +19,7 @@ use thiserror::Error;
     about = "HTTP/1.1 load generator with wrk's flags. Subcommands: `ceiling serve` (the ceiling server), `ceiling machine` (this machine's ceiling), `ceiling ramp`, `ceiling compare`, `ceiling matrix`, `ceiling tune`; each takes --help",
     after_help = "Exit codes: 0 the run happened; 1 it could not complete; 2 bad usage."
 )]
-struct Args {
+pub(crate) struct Args {
     /// Worker threads, each pinned to its own CPU from --cpus [default: CPUs in --cpus, at most -c]
     #[arg(short, long)]
     threads: Option<usize>,
@@ -90,8 +90,64 @@ struct Args {
     /// Print nothing but errors
     #[arg(short, long)]
     quiet: bool,
+    /// Run node --node-index of this plan file (from `ceiling plan`); the load
+    /// options come from the file
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+    /// This node's index in the plan [default: $JOB_COMPLETION_INDEX, $SLURM_PROCID]
+    #[arg(long, requires = "plan")]
+    node_index: Option<usize>,
+    /// Nodes in the plan, checked against the file [default: the file's]
+    #[arg(long, requires = "plan")]
+    node_count: Option<usize>,
+    /// Write the node result file (JSON Lines, for `ceiling merge`) to FILE, or - for stdout
+    #[arg(long, value_name = "FILE")]
+    out: Option<String>,
     /// Target URL (http://host[:port][/path]); optional with --urls-file
     url: Option<String>,
+}
+
+/// The flags that shape the load: with --plan they come from the file, so a node
+/// may not give them.
+pub(crate) const LOAD_IDS: [&str; 15] = [
+    "threads",
+    "connections",
+    "duration",
+    "timeout",
+    "headers",
+    "method",
+    "body",
+    "body_file",
+    "pipeline",
+    "requests",
+    "urls_file",
+    "rate",
+    "arrivals",
+    "seed",
+    "url",
+];
+
+/// What the machine running a load decides for itself: where, how, and what it writes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Local {
+    pub cpus: Option<String>,
+    pub io_engine: Option<String>,
+    pub latency: bool,
+    pub u_latency: bool,
+    pub hgrm: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    pub hlog: Option<PathBuf>,
+    pub json: Option<String>,
+    pub out: Option<String>,
+    pub quiet: bool,
+}
+
+/// Whether the plan is for running here, or only to describe a run (`ceiling
+/// plan` and `ceiling merge`, which may not resolve the target or share its limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Run,
+    Describe,
 }
 
 /// Bad usage: one line, exit 2, nothing sent.
@@ -131,21 +187,87 @@ pub(crate) fn usage_line(e: &clap::Error) -> String {
 
 /// Parses and validates `args` (`args[0]` is the program name).
 pub fn parse(args: &[OsString], command_line: String) -> Result<Parsed, UsageError> {
-    let a = match Args::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            use clap::error::ErrorKind::*;
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
-                return Ok(Parsed::Info(e.render().to_string()));
-            }
-            let line = usage_line(&e);
-            return Err(usage(format!("{line} (see --help)")));
-        }
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = match Args::command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => return info_or_usage(e),
     };
-    plan(a, command_line).map(|p| Parsed::Plan(Box::new(p)))
+    let a = Args::from_arg_matches(&matches).map_err(|e| usage(usage_line(&e)))?;
+    let local = local_of(&a);
+    let Some(path) = &a.plan else {
+        let load = load_of(&a)?;
+        return build(&load, &local, Share::WHOLE, Mode::Run, command_line)
+            .map(|p| Parsed::Plan(Box::new(p)));
+    };
+    if let Some(id) = LOAD_IDS
+        .iter()
+        .find(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+    {
+        return Err(usage(format!(
+            "--{} comes from the plan file: a node takes only --node-index, --node-count, --cpus, --io-engine and outputs",
+            id.replace('_', "-")
+        )));
+    }
+    let planned = crate::distributed::Planned::read(path).map_err(usage)?;
+    let count = planned.file.nodes;
+    if let Some(n) = a.node_count {
+        if n != count {
+            return Err(usage(format!(
+                "--node-count {n} does not match the plan's {count} nodes ({})",
+                path.display()
+            )));
+        }
+    }
+    let index = match a.node_index {
+        Some(i) => i,
+        None => crate::distributed::index_from_env().map_err(usage)?,
+    };
+    if index >= count {
+        return Err(usage(format!(
+            "--node-index {index} is out of range: the plan has {count} nodes (0 to {})",
+            count - 1
+        )));
+    }
+    let load = planned.file.load.clone();
+    let mut plan = build(
+        &load,
+        &local,
+        Share { index, count },
+        Mode::Run,
+        command_line,
+    )?;
+    plan.distributed = Some(planned);
+    Ok(Parsed::Plan(Box::new(plan)))
 }
 
-fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
+/// `--help`/`--version` are information (exit 0); anything else is bad usage.
+pub(crate) fn info_or_usage(e: clap::Error) -> Result<Parsed, UsageError> {
+    use clap::error::ErrorKind::*;
+    if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+        return Ok(Parsed::Info(e.render().to_string()));
+    }
+    let line = usage_line(&e);
+    Err(usage(format!("{line} (see --help)")))
+}
+
+pub(crate) fn local_of(a: &Args) -> Local {
+    Local {
+        cpus: a.cpus.clone(),
+        io_engine: Some(a.io_engine.clone()),
+        latency: a.latency,
+        u_latency: a.u_latency,
+        hgrm: a.hgrm.clone(),
+        html: a.html.clone(),
+        hlog: a.hlog.clone(),
+        json: a.json.clone(),
+        out: a.out.clone(),
+        quiet: a.quiet,
+    }
+}
+
+/// The load options of `a`, checked (files read, numbers in range).
+pub(crate) fn load_of(a: &Args) -> Result<Load, UsageError> {
+    use base64::Engine as _;
     let method = a.method.to_ascii_uppercase();
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
         return Err(usage(format!("invalid method {:?}", a.method)));
@@ -172,26 +294,98 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
             "no URL given: ceiling [OPTIONS] http://host[:port]/path",
         ));
     }
-
-    let headers = a
-        .headers
-        .iter()
-        .map(|h| parse_header(h))
-        .collect::<Result<Vec<_>, _>>()?;
+    for h in &a.headers {
+        parse_header(h)?;
+    }
     let body = match (&a.body, &a.body_file) {
         (Some(b), _) => b.clone().into_bytes(),
         (None, Some(path)) => std::fs::read(path)
             .map_err(|e| usage(format!("cannot read --body-file {}: {e}", path.display())))?,
         (None, None) => Vec::new(),
     };
+    if a.connections == 0 {
+        return Err(usage("-c/--connections must be at least 1"));
+    }
+    if a.pipeline == 0 {
+        return Err(usage("-p/--pipeline must be at least 1"));
+    }
+    if a.requests == Some(0) {
+        return Err(usage("-n/--requests must be at least 1"));
+    }
+    let duration = match (&a.duration, a.requests) {
+        (Some(d), _) => Some(parse_duration("-d/--duration", d)?),
+        (None, Some(_)) => None,
+        (None, None) => Some(Duration::from_secs(10)),
+    };
+    let timeout = parse_duration("--timeout", &a.timeout)?;
+    if a.threads == Some(0) {
+        return Err(usage("-t/--threads must be at least 1"));
+    }
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(usage(format!(
+                "-R/--rate must be a positive number, not {r}"
+            )));
+        }
+    }
+    let arrivals = match a.arrivals.as_str() {
+        "constant" => Arrivals::Constant,
+        "poisson" => Arrivals::Poisson,
+        other => {
+            return Err(usage(format!(
+                "--arrivals {other:?}: use constant or poisson"
+            )))
+        }
+    };
+    Ok(Load {
+        urls,
+        method,
+        headers: a.headers.clone(),
+        body: base64::engine::general_purpose::STANDARD.encode(body),
+        connections: a.connections,
+        threads: a.threads,
+        duration_ms: duration.map(|d| d.as_millis() as u64),
+        requests: a.requests,
+        pipeline: a.pipeline,
+        timeout_ms: timeout.as_millis() as u64,
+        rate: a.rate,
+        arrivals,
+        seed: a.seed,
+    })
+}
 
+/// A validated plan for node `share` of `load`. `Mode::Describe` resolves no
+/// names and checks no local limits: the run happens elsewhere, or has happened.
+pub(crate) fn build(
+    load: &Load,
+    local: &Local,
+    share: Share,
+    mode: Mode,
+    command_line: String,
+) -> Result<Plan, UsageError> {
+    use base64::Engine as _;
+    let headers = load
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(&load.body)
+        .map_err(|e| usage(format!("invalid body in the plan: {e}")))?;
+    let method = load.method.clone();
     let mut addr: Option<(SocketAddr, String)> = None;
-    let mut targets = Vec::with_capacity(urls.len());
-    for raw in &urls {
+    let mut targets = Vec::with_capacity(load.urls.len());
+    for raw in &load.urls {
         let u = parse_url(raw)?;
         let origin = format!("{}:{}", u.host, u.port);
         match &addr {
-            None => addr = Some((resolve(&u.host, u.port)?, origin)),
+            None => {
+                let a = match mode {
+                    Mode::Run => resolve(&u.host, u.port)?,
+                    Mode::Describe => SocketAddr::from(([0, 0, 0, 0], u.port)),
+                };
+                addr = Some((a, origin))
+            }
             Some((_, first)) if *first != origin => {
                 return Err(usage(format!(
                     "every URL must have the same host and port: {raw} is not on {first}"
@@ -212,98 +406,65 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
             is_head: method == "HEAD",
         });
     }
-    let (addr, _) = addr.expect("at least one URL");
+    let (addr, _) = addr.ok_or_else(|| usage("no URL given"))?;
 
-    if a.connections == 0 {
-        return Err(usage("-c/--connections must be at least 1"));
-    }
-    // One descriptor per connection, plus the runtime's own (rings, timers, stdio).
-    let open_files = raise_open_files();
-    if a.connections as u64 + 64 > open_files {
+    // This node's part: the parts add up to the whole.
+    let connections = split(load.connections as u64, share.count, share.index) as usize;
+    let requests = load.requests.map(|n| split(n, share.count, share.index));
+    if connections == 0 || requests == Some(0) {
         return Err(usage(format!(
-            "-c {} needs more open files than this process may have ({open_files}): \
-             raise `ulimit -n`, or split the connections over several processes",
-            a.connections
+            "{} nodes need at least {} connections (and requests) to share: give each node one",
+            share.count, share.count
         )));
     }
-    // Every connection to one address:port takes a local port from this range.
-    if let Some(ports) = local_ports() {
-        if a.connections as u64 > ports {
-            return Err(usage(format!(
-                "-c {} needs more local ports than net.ipv4.ip_local_port_range gives ({ports}): \
-                 widen it (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\") or use fewer connections",
-                a.connections
-            )));
-        }
+    if mode == Mode::Run {
+        preflight(connections)?;
     }
-    if a.pipeline == 0 {
-        return Err(usage("-p/--pipeline must be at least 1"));
-    }
-    if a.requests == Some(0) {
-        return Err(usage("-n/--requests must be at least 1"));
-    }
-    let duration = match (&a.duration, a.requests) {
-        (Some(d), _) => Some(parse_duration("-d/--duration", d)?),
-        (None, Some(_)) => None,
-        (None, None) => Some(Duration::from_secs(10)),
-    };
-    let timeout = parse_duration("--timeout", &a.timeout)?;
-
-    let allowed = resolve_cpus(a.cpus.as_deref()).map_err(|e| usage(format!("--cpus: {e}")))?;
-    let threads = match a.threads {
-        Some(0) => return Err(usage("-t/--threads must be at least 1")),
+    let allowed = resolve_cpus(local.cpus.as_deref()).map_err(|e| usage(format!("--cpus: {e}")))?;
+    let threads = match load.threads {
+        // A node's share may be smaller than the threads asked for each node.
+        Some(t) if share.count > 1 => t.min(connections),
         Some(t) => t,
-        None => allowed.len().min(a.connections).max(1),
+        None => allowed.len().min(connections).max(1),
     };
-    if a.connections < threads {
+    if connections < threads {
         return Err(usage(format!(
-            "-c/--connections ({}) must be at least -t/--threads ({threads}): each thread needs a connection",
-            a.connections
+            "-c/--connections ({connections}) must be at least -t/--threads ({threads}): each thread needs a connection"
         )));
     }
     // More threads than CPUs share CPUs round-robin.
     let cpus = (0..threads).map(|i| allowed[i % allowed.len()]).collect();
 
-    let engine: IoEngine = a.io_engine.parse().map_err(usage)?;
+    let engine: IoEngine = local
+        .io_engine
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()
+        .map_err(usage)?;
     let engine = choose_engine(engine).map_err(|e| usage(e.to_string()))?;
 
-    let pacing = match a.rate {
-        None => None,
-        Some(r) if !(r.is_finite() && r > 0.0) => {
-            return Err(usage(format!(
-                "-R/--rate must be a positive number, not {r}"
-            )))
-        }
-        Some(rate) => Some(Pacing {
-            rate,
-            arrivals: match a.arrivals.as_str() {
-                "constant" => Arrivals::Constant,
-                "poisson" => Arrivals::Poisson,
-                other => {
-                    return Err(usage(format!(
-                        "--arrivals {other:?}: use constant or poisson"
-                    )))
-                }
-            },
-            seed: a.seed,
-        }),
-    };
-    for path in [&a.hgrm, &a.hlog, &a.html].into_iter().flatten() {
+    let pacing = load.rate.map(|rate| Pacing {
+        rate: rate / share.count as f64,
+        arrivals: load.arrivals,
+        seed: load.seed,
+        // Request j of the whole run is due at j/R and belongs to node j mod N.
+        offset_s: share.index as f64 / rate,
+        first_connection: (0..share.index)
+            .map(|i| split(load.connections as u64, share.count, i))
+            .sum(),
+    });
+    for path in [&local.hgrm, &local.hlog, &local.html]
+        .into_iter()
+        .flatten()
+    {
         std::fs::File::create(path)
             .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
     }
-
-    let json = match a.json.as_deref() {
-        None => None,
-        Some("-") => Some(JsonOut::Stdout),
-        Some(path) => {
-            let path = PathBuf::from(path);
-            // Found out now, not after the run: create (and truncate) the file.
-            std::fs::File::create(&path)
-                .map_err(|e| usage(format!("cannot write --json {}: {e}", path.display())))?;
-            Some(JsonOut::File(path))
-        }
-    };
+    let json = output("--json", local.json.as_deref())?;
+    let out = output("--out", local.out.as_deref())?;
+    if json == Some(JsonOut::Stdout) && out == Some(JsonOut::Stdout) {
+        return Err(usage("--json - and --out - cannot both take stdout"));
+    }
 
     Ok(Plan {
         command_line,
@@ -311,21 +472,61 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
         targets,
         method,
         cpus,
-        connections: a.connections,
-        duration,
-        requests: a.requests,
-        pipeline: a.pipeline,
-        timeout,
+        connections,
+        duration: load.duration_ms.map(Duration::from_millis),
+        requests,
+        pipeline: load.pipeline,
+        timeout: Duration::from_millis(load.timeout_ms),
         engine,
         pacing,
-        latency: a.latency,
-        u_latency: a.u_latency,
-        hgrm: a.hgrm,
-        hlog: a.hlog,
-        html: a.html,
+        latency: local.latency,
+        u_latency: local.u_latency,
+        hgrm: local.hgrm.clone(),
+        hlog: local.hlog.clone(),
+        html: local.html.clone(),
         json,
-        quiet: a.quiet,
+        quiet: local.quiet,
+        load: load.clone(),
+        share,
+        distributed: None,
+        out,
     })
+}
+
+/// An output flag's destination, found writable now rather than after the run.
+fn output(flag: &str, given: Option<&str>) -> Result<Option<JsonOut>, UsageError> {
+    match given {
+        None => Ok(None),
+        Some("-") => Ok(Some(JsonOut::Stdout)),
+        Some(path) => {
+            let path = PathBuf::from(path);
+            std::fs::File::create(&path)
+                .map_err(|e| usage(format!("cannot write {flag} {}: {e}", path.display())))?;
+            Ok(Some(JsonOut::File(path)))
+        }
+    }
+}
+
+/// Limits of this machine a run of `connections` would hit, found before any load.
+fn preflight(connections: usize) -> Result<(), UsageError> {
+    // One descriptor per connection, plus the runtime's own (rings, timers, stdio).
+    let open_files = raise_open_files();
+    if connections as u64 + 64 > open_files {
+        return Err(usage(format!(
+            "-c {connections} needs more open files than this process may have ({open_files}): \
+             raise `ulimit -n`, or split the connections over several processes"
+        )));
+    }
+    // Every connection to one address:port takes a local port from this range.
+    if let Some(ports) = local_ports() {
+        if connections as u64 > ports {
+            return Err(usage(format!(
+                "-c {connections} needs more local ports than net.ipv4.ip_local_port_range gives ({ports}): \
+                 widen it (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\") or use fewer connections"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// How many local ports outgoing connections may use, from
@@ -425,7 +626,7 @@ fn parse_header(h: &str) -> Result<(String, String), UsageError> {
 }
 
 /// `10s`, `500ms`, `5m`, `1h`, or a bare number of seconds (as wrk takes it).
-fn parse_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
+pub(crate) fn parse_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
     let t = text.trim();
     let d = match t.parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),

@@ -5,6 +5,10 @@
 //! schedules interleave into one evenly spaced stream (wrk2 starts them all at
 //! once, which makes a burst). Poisson arrivals draw exponential gaps at the same
 //! mean from a per-connection stream of a fixed seed.
+//!
+//! A distributed run at total rate R over N nodes is the same stream dealt out:
+//! request j is due at j/R and belongs to node j mod N, so node i runs at R/N
+//! starting i/R in (`Pacing::offset_s`).
 
 use crate::plan::{Arrivals, Pacing};
 use std::time::{Duration, Instant};
@@ -32,14 +36,15 @@ impl Schedule {
             carry: 0.0,
         };
         match p.arrivals {
-            Arrivals::Constant => s.push(j as f64 / p.rate),
+            Arrivals::Constant => s.push(p.offset_s + j as f64 / p.rate),
             Arrivals::Poisson => {
                 // Distinct, reproducible, uncorrelated streams per connection: the
                 // start state is the seed plus a mixed connection index (a plain
                 // XOR of the index made neighbouring streams overlap).
-                let index = mix((j as u64 + 1).wrapping_mul(GOLDEN));
+                let global = p.first_connection + j as u64;
+                let index = mix((global + 1).wrapping_mul(GOLDEN));
                 let mut rng = SplitMix64(mix(p.seed.wrapping_add(index)));
-                let first = exponential(&mut rng) * gap;
+                let first = p.offset_s + exponential(&mut rng) * gap;
                 s.rng = Some(rng);
                 s.push(first);
             }
@@ -128,6 +133,48 @@ mod tests {
             rate,
             arrivals,
             seed: 7,
+            offset_s: 0.0,
+            first_connection: 0,
+        }
+    }
+
+    /// Node `index` of `nodes` sharing `connections` at total `rate`, as
+    /// options::build deals it out.
+    fn node_pacing(rate: f64, connections: u64, index: usize, nodes: usize) -> (Pacing, u64) {
+        let share = |i| crate::plan::split(connections, nodes, i);
+        let p = Pacing {
+            rate: rate / nodes as f64,
+            offset_s: index as f64 / rate,
+            first_connection: (0..index).map(share).sum(),
+            ..pacing(rate, Arrivals::Constant)
+        };
+        (p, share(index))
+    }
+
+    #[test]
+    fn nodes_together_send_the_single_machine_stream() {
+        // 3 nodes sharing 10 connections at 3000/s: request j at j/3000 s, each
+        // exactly once, whichever node sends it.
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for index in 0..3 {
+            let (p, conns) = node_pacing(3000.0, 10, index, 3);
+            for j in 0..conns as usize {
+                let mut s = Schedule::new(&p, start, j, conns as usize);
+                while s.due() < start + Duration::from_secs(1) {
+                    times.push(s.due() - start);
+                    s.advance();
+                }
+            }
+        }
+        times.sort();
+        assert!((2999..=3001).contains(&times.len()), "{}", times.len());
+        for (k, t) in times.iter().enumerate() {
+            let want = Duration::from_nanos(1_000_000_000 * k as u64 / 3000);
+            assert!(
+                t.abs_diff(want) < Duration::from_micros(2),
+                "request {k} at {t:?}, want {want:?}"
+            );
         }
     }
 

@@ -35,10 +35,55 @@ pub enum Arrivals {
 /// Open-loop pacing: a total rate, split evenly over connections.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pacing {
-    /// Requests per second, all connections together.
+    /// Requests per second, all this process's connections together.
     pub rate: f64,
     pub arrivals: Arrivals,
     pub seed: u64,
+    /// Seconds from the start to this process's first request: node `i` of a
+    /// distributed run at total rate R owns requests `i, i+N, i+2N...` of the one
+    /// stream, so it starts `i/R` in (0 for a single machine).
+    pub offset_s: f64,
+    /// Index of this process's first connection in the whole run, so Poisson
+    /// streams differ across nodes.
+    pub first_connection: u64,
+}
+
+/// The load half of a run's options: what a plan file carries to every node, and
+/// all a merge needs to describe the run again. What the machine running it
+/// decides (CPUs, engine, outputs) is not here.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Load {
+    pub urls: Vec<String>,
+    pub method: String,
+    /// "Name: value", as given.
+    pub headers: Vec<String>,
+    /// Request body, base64.
+    pub body: String,
+    /// Total connections (of every node together).
+    pub connections: usize,
+    /// Threads of each node (None: one per CPU it may use, at most its connections).
+    pub threads: Option<usize>,
+    pub duration_ms: Option<u64>,
+    /// Total requests under -n (of every node together).
+    pub requests: Option<u64>,
+    pub pipeline: usize,
+    pub timeout_ms: u64,
+    /// Total rate under -R (of every node together).
+    pub rate: Option<f64>,
+    pub arrivals: Arrivals,
+    pub seed: u64,
+}
+
+/// Which part of a run this process takes: node `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Share {
+    /// The whole run on one machine.
+    pub const WHOLE: Share = Share { index: 0, count: 1 };
 }
 
 /// A validated run.
@@ -76,6 +121,14 @@ pub struct Plan {
     pub html: Option<PathBuf>,
     pub json: Option<JsonOut>,
     pub quiet: bool,
+    /// The load as planned, for every node together.
+    pub load: Load,
+    /// This process's part of it.
+    pub share: Share,
+    /// The plan file this node runs (None: a run of its own, starting now).
+    pub distributed: Option<crate::distributed::Planned>,
+    /// Write the node result file (JSON Lines) here.
+    pub out: Option<JsonOut>,
 }
 
 impl Plan {

@@ -40,6 +40,16 @@ pub struct RunResult {
     pub timeseries: Vec<TimePoint>,
     /// Ended early by Ctrl-C: the numbers cover what ran.
     pub interrupted: bool,
+    /// A merge of several nodes: what each contributed (empty for one machine).
+    #[serde(default)]
+    pub nodes: Vec<crate::distributed::node::NodeSummary>,
+    /// A merge that lacks nodes or parts of them (`ceiling merge --allow-partial`).
+    #[serde(default)]
+    pub partial: bool,
+    /// What the merge found doubtful (start skew, unsynchronized clocks, nodes
+    /// below their rate, overloaded generators).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// User and system CPU of the generator process over the run.
@@ -391,6 +401,9 @@ impl RunResult {
             rate,
             timeseries,
             interrupted,
+            nodes: Vec::new(),
+            partial: false,
+            warnings: Vec::new(),
         }
     }
 }

@@ -1,16 +1,20 @@
 //! Runs a plan: one pinned worker per CPU entry, Ctrl-C handling, and the merge of
 //! the workers' results into one [`RunResult`].
 
+use crate::distributed::node::{
+    self, Footer, Header, NodeClock, NodeRecord, PaceRecord, Second, ThreadRecord, NODE_SCHEMA,
+};
+use crate::distributed::{unix_ms, ClockStatus, Layout, PlanFile};
 use crate::meta::Meta;
 use crate::plan::Plan;
 use crate::progress::{Board, Reporter};
-use crate::result::{GeneratorCpu, RateReport, RunResult, ThreadResult, TimePoint};
+use crate::result::{GeneratorCpu, RunResult};
 use crate::worker::{self, WorkerResult};
 use shared::runtime::{join_all, spawn_workers, SpawnError, Stop};
-use shared::stats::codec::decode_base64;
+use shared::stats::codec::{decode_base64, encode_base64};
 use shared::stats::{new_histogram, Counters, Histogram};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
 
 /// The run could not happen at all.
@@ -18,6 +22,10 @@ use thiserror::Error;
 pub enum RunError {
     #[error(transparent)]
     Spawn(#[from] SpawnError),
+    #[error("launched {:.0} ms after the plan's start T0, beyond its tolerance of {:.0} ms: refusing to start late (make a new plan with a later --start-in)", late.as_secs_f64() * 1e3, tolerance.as_secs_f64() * 1e3)]
+    Late { late: Duration, tolerance: Duration },
+    #[error("{0}")]
+    Record(String),
 }
 
 /// Child processes (campaigns' embedded servers) to stop if the process has to
@@ -68,13 +76,21 @@ pub fn ctrl_c() -> Stop {
 
 /// Runs `plan` to its end (duration, request count or Ctrl-C) and merges the result.
 pub fn run(plan: &Plan) -> Result<RunResult, RunError> {
+    run_recorded(plan).map(|(r, _)| r)
+}
+
+/// Runs `plan` and returns its report with the node record it came from (what
+/// `--out` writes and `ceiling merge` reads).
+pub fn run_recorded(plan: &Plan) -> Result<(RunResult, NodeRecord), RunError> {
     let stop = ctrl_c();
     let meta = Meta::collect(plan);
+    let clock = ClockStatus::read();
+    let launched = SystemTime::now();
+    let (start, late) = start_instant(plan, launched)?;
     let plan = Arc::new(plan.clone());
     let cpu_before = cpu_times();
     let board = Board::new(plan.threads());
     let reporter = Reporter::start(board.clone(), plan.duration, plan.quiet);
-    let start = Instant::now();
     let handles = {
         let plan = plan.clone();
         let stop = stop.clone();
@@ -95,7 +111,59 @@ pub fn run(plan: &Plan) -> Result<RunResult, RunError> {
     }
     let (user, sys) = cpu_times();
     let cpu = (user - cpu_before.0, sys - cpu_before.1);
-    Ok(merge(&plan, meta, start, workers, cpu, stop.is_triggered()))
+    let t0 = match &plan.distributed {
+        Some(p) => p.file.start(),
+        // A run of its own starts when launched.
+        None => launched,
+    };
+    let header = Header {
+        schema: NODE_SCHEMA.into(),
+        run_id: String::new(),
+        plan_hash: String::new(),
+        node_index: plan.share.index,
+        node_count: plan.share.count,
+        plan: match &plan.distributed {
+            Some(p) => p.file.clone(),
+            None => PlanFile::new(plan.load.clone(), 1, t0, Duration::ZERO),
+        },
+        histogram: Layout::current(),
+        clock: NodeClock {
+            status: clock,
+            t0_unix_ms: unix_ms(t0),
+            launched_unix_ms: unix_ms(launched),
+            late_ms: late.as_secs_f64() * 1e3,
+        },
+        meta,
+    };
+    let record = record(header, start, workers, cpu, stop.is_triggered());
+    // The whole run's description: for a node, its own share.
+    let result = node::result(&plan, std::slice::from_ref(&record), false, Vec::new())
+        .map_err(RunError::Record)?;
+    Ok((result, record))
+}
+
+/// The monotonic instant the run starts at: now, or the plan's T0 (a node
+/// launched a little late still counts from T0, so the nodes' schedules line up;
+/// one later than the plan's tolerance refuses to start).
+fn start_instant(plan: &Plan, launched: SystemTime) -> Result<(Instant, Duration), RunError> {
+    let now = Instant::now();
+    let Some(p) = &plan.distributed else {
+        return Ok((now, Duration::ZERO));
+    };
+    let t0 = p.file.start();
+    match t0.duration_since(launched) {
+        Ok(ahead) => Ok((now + ahead, Duration::ZERO)),
+        Err(e) => {
+            let late = e.duration();
+            if late > p.file.tolerance() {
+                return Err(RunError::Late {
+                    late,
+                    tolerance: p.file.tolerance(),
+                });
+            }
+            Ok((now.checked_sub(late).unwrap_or(now), late))
+        }
+    }
 }
 
 /// User and system CPU seconds of this process so far.
@@ -110,26 +178,28 @@ fn cpu_times() -> (f64, f64) {
     }
 }
 
-fn merge(
-    plan: &Plan,
-    meta: Meta,
+/// The workers' results as this node's record.
+fn record(
+    mut header: Header,
     start: Instant,
     workers: Vec<WorkerResult>,
     (user_s, sys_s): (f64, f64),
     interrupted: bool,
-) -> RunResult {
+) -> NodeRecord {
+    header.plan_hash = header.plan.hash();
+    header.run_id.clone_from(&header.plan.run_id);
     let mut counters = Counters::default();
     let mut histogram = new_histogram();
     let mut lag = new_histogram();
     let mut uncorrected = new_histogram();
     let (mut late_busy, mut late_generator, mut behind) = (0, 0, 0);
+    let mut paced = false;
     let mut first_invalid = None;
     let mut threads = Vec::with_capacity(workers.len());
-    let mut samples = Vec::new();
     let mut end = start;
-    let seconds = workers.iter().map(|w| w.seconds.len()).max().unwrap_or(0);
+    let n = workers.iter().map(|w| w.seconds.len()).max().unwrap_or(0);
     // (length, completed, errors, histogram) per second, all workers added.
-    let mut series: Vec<(Duration, u64, u64, Histogram)> = (0..seconds)
+    let mut series: Vec<(Duration, u64, u64, Histogram)> = (0..n)
         .map(|_| (Duration::ZERO, 0, 0, new_histogram()))
         .collect();
     for w in workers {
@@ -139,6 +209,7 @@ fn merge(
             .add(&w.histogram)
             .expect("workers share one histogram layout");
         if let Some(a) = &w.audit {
+            paced = true;
             lag.add(&a.lag).expect("one layout");
             uncorrected.add(&a.uncorrected).expect("one layout");
             late_busy += a.late_busy;
@@ -149,8 +220,11 @@ fn merge(
             first_invalid = w.first_invalid;
         }
         end = end.max(w.stopped_at);
-        threads.push(ThreadResult::new(w.cpu, w.counters.completed, &w.samples));
-        samples.extend_from_slice(&w.samples);
+        threads.push(ThreadRecord {
+            cpu: w.cpu,
+            requests: w.counters.completed,
+            samples: w.samples,
+        });
         for (slot, s) in series.iter_mut().zip(&w.seconds) {
             slot.0 = slot.0.max(s.length);
             slot.1 += s.completed;
@@ -160,47 +234,45 @@ fn merge(
             }
         }
     }
-    let duration = end.duration_since(start);
-    let timeseries = series
+    let seconds: Vec<Second> = series
         .iter()
         .enumerate()
-        .map(|(i, (len, completed, errors, h))| {
-            TimePoint::new(i, len.as_secs_f64(), *completed, *errors, h)
+        .map(|(i, (len, completed, errors, h))| Second {
+            second: i,
+            length_s: len.as_secs_f64(),
+            completed: *completed,
+            errors: *errors,
+            histogram: encode_base64(h),
         })
         .collect();
-    let generator_cpu = GeneratorCpu {
-        user_s,
-        sys_s,
-        us_per_request: if counters.sent > 0 {
-            (user_s + sys_s) * 1e6 / counters.sent as f64
-        } else {
-            0.0
+    let footer = Footer {
+        duration_s: end.saturating_duration_since(start).as_secs_f64(),
+        counters,
+        histogram: encode_base64(&histogram),
+        first_invalid,
+        threads,
+        generator_cpu: GeneratorCpu {
+            user_s,
+            sys_s,
+            us_per_request: if counters.sent > 0 {
+                (user_s + sys_s) * 1e6 / counters.sent as f64
+            } else {
+                0.0
+            },
         },
-    };
-    let rate = plan.pacing.as_ref().map(|p| {
-        RateReport::new(
-            p,
-            duration.as_secs_f64(),
-            &counters,
-            &lag,
-            &uncorrected,
+        pace: paced.then(|| PaceRecord {
+            lag: encode_base64(&lag),
+            uncorrected: encode_base64(&uncorrected),
             late_busy,
             late_generator,
             behind,
-        )
-    });
-    RunResult::new(
-        plan,
-        meta,
-        duration,
-        counters,
-        first_invalid,
-        histogram,
-        threads,
-        &samples,
-        generator_cpu,
-        rate,
-        timeseries,
+        }),
         interrupted,
-    )
+        seconds: seconds.len(),
+    };
+    NodeRecord {
+        header,
+        seconds,
+        footer: Some(footer),
+    }
 }

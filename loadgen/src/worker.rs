@@ -416,6 +416,12 @@ async fn connection(w: Rc<Worker>, index: usize) {
         slot.fd.set(stream.as_raw_fd());
         slot.timed_out.set(false);
         slot.deadline.set(None);
+        // A distributed node connects before T0 and sends from T0 on.
+        if !wait_for_start(&w).await {
+            slot.fd.set(-1);
+            drop(stream);
+            break;
+        }
         // Sends that fell due while connecting were waiting on the connection.
         conn.free_since = Instant::now();
         let end = conn.session(&w, &slot, stream).await;
@@ -432,6 +438,21 @@ async fn connection(w: Rc<Worker>, index: usize) {
         w.behind.set(w.behind.get() + behind);
     }
     w.live.set(w.live.get() - 1);
+}
+
+/// Waits until the run's start (already past for a run of its own); false when
+/// the run stopped (Ctrl-C) meanwhile.
+async fn wait_for_start(w: &Worker) -> bool {
+    loop {
+        let now = Instant::now();
+        if w.stopping.get() || w.stop.is_triggered() {
+            return false;
+        }
+        if now >= w.start {
+            return true;
+        }
+        monoio::time::sleep((w.start - now).min(PACE_NAP)).await;
+    }
 }
 
 /// Connects within --timeout (and not past the end of the run).

@@ -140,9 +140,46 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
         );
         let _ = writeln!(s, "  Verdict: {}", rate.verdict);
     }
+    nodes(&mut s, r);
     let _ = writeln!(s, "Requests/sec: {:>9.2}", r.requests_per_sec);
     let _ = writeln!(s, "Transfer/sec: {:>10}B", binary(r.bytes_read_per_sec));
     s
+}
+
+/// A merge's nodes, and what it doubts.
+fn nodes(s: &mut String, r: &RunResult) {
+    if r.partial {
+        let _ = writeln!(
+            s,
+            "  PARTIAL: nodes or parts of them are missing; the figures cover only what is here"
+        );
+    }
+    if !r.nodes.is_empty() {
+        let _ = writeln!(
+            s,
+            "  Nodes: {}{}",
+            r.nodes.len(),
+            if r.partial { " (partial)" } else { "" }
+        );
+        for n in &r.nodes {
+            let _ = writeln!(
+                s,
+                "    node {:<3} {:<20} {:>10} completed {:>12.2}/s {:>6} errors{}{}",
+                n.index,
+                n.hostname,
+                n.completed,
+                n.requests_per_sec,
+                n.errors,
+                n.achieved_pct
+                    .map(|a| format!(", {a:.1}% of schedule"))
+                    .unwrap_or_default(),
+                if n.complete { "" } else { ", TRUNCATED" }
+            );
+        }
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "  Warning: {w}");
+    }
 }
 
 /// wrk2's distribution block: its percentiles, then the full .hgrm spectrum.

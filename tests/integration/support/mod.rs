@@ -98,9 +98,15 @@ impl Drop for Server {
 /// Starts `ceiling serve --bind 127.0.0.1:0 <extra>` and waits (at most 20 s) for the
 /// line `listening on http://ADDR` on its stdout.
 pub fn start_server(extra: &[&str]) -> Server {
+    start_server_on("127.0.0.1:0", extra)
+}
+
+#[allow(clippy::zombie_processes)] // as start_server
+/// Starts `ceiling serve --bind BIND <extra>` and waits for its address line.
+pub fn start_server_on(bind: &str, extra: &[&str]) -> Server {
     let mut child = Command::new(ceiling_bin())
         .arg("serve")
-        .args(["--bind", "127.0.0.1:0"])
+        .args(["--bind", bind])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -131,4 +137,18 @@ pub fn start_server(extra: &[&str]) -> Server {
             };
         }
     }
+}
+
+/// The server's request count from `/__ceiling/stats` (which it does not count).
+pub fn served(addr: SocketAddr) -> u64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the server");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /__ceiling/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").expect("a response").1;
+    let v: serde_json::Value = serde_json::from_str(body).expect("stats JSON");
+    v["requests"].as_u64().expect("requests")
 }
