@@ -10,7 +10,13 @@
 //! "net.core.somaxconn" = 128
 //! [profiles.no-tw-reuse]
 //! "net.ipv4.tcp_tw_reuse" = 0
+//! [profiles.epoll-server]          # not a sysctl: how the embedded server runs
+//! io_engine = "epoll"
+//! server_cpus = "0"
 //! ```
+//!
+//! Keys without a dot are not sysctls (every sysctl name has one): `io_engine`
+//! and `server_cpus` set the embedded server's engine and CPUs for that profile.
 
 use super::compare::{mean_ci95, median, ratio, times, Ratio};
 use super::machine::EmbeddedServer;
@@ -67,6 +73,9 @@ pub struct ProfileSummary {
     pub name: String,
     /// The settings it applies (empty: unchanged).
     pub settings: Vec<(String, String)>,
+    /// The embedded server's engine and CPUs under this profile, when it sets them.
+    #[serde(default)]
+    pub server: ServerSetup,
     pub rps: Vec<f64>,
     pub median_rps: f64,
     pub mean_rps: f64,
@@ -106,8 +115,15 @@ fn value_text(v: &toml::Value) -> Result<String, String> {
     }
 }
 
-/// A profile: its name and the (setting, value) pairs it applies.
-type Profile = (String, Vec<(String, String)>);
+/// How a profile runs the embedded server (None: the command line's choice).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerSetup {
+    pub io_engine: Option<String>,
+    pub server_cpus: Option<String>,
+}
+
+/// A profile: its name, the (setting, value) pairs it applies, its server setup.
+type Profile = (String, Vec<(String, String)>, ServerSetup);
 
 /// The baseline's name and the profiles, in name order.
 fn load(path: &PathBuf) -> Result<(String, Vec<Profile>), Failure> {
@@ -129,21 +145,37 @@ fn load(path: &PathBuf) -> Result<(String, Vec<Profile>), Failure> {
     let mut profiles = Vec::new();
     for (name, table) in &f.profiles {
         let mut settings = Vec::new();
+        let mut server = ServerSetup::default();
         for (k, v) in table {
-            settings.push((
-                k.clone(),
-                value_text(v).map_err(|m| usage(format!("{name}.{k}: {m}")))?,
-            ));
+            let text = value_text(v).map_err(|m| usage(format!("{name}.{k}: {m}")))?;
+            match k.as_str() {
+                "io_engine" => {
+                    text.parse::<shared::runtime::IoEngine>()
+                        .map_err(|m| usage(format!("{name}.io_engine: {m}")))?;
+                    server.io_engine = Some(text);
+                }
+                "server_cpus" => {
+                    shared::runtime::resolve_cpus(Some(&text))
+                        .map_err(|m| usage(format!("{name}.server_cpus: {m}")))?;
+                    server.server_cpus = Some(text);
+                }
+                k if !k.contains('.') => {
+                    return Err(usage(format!(
+                        "{name}.{k}: not a sysctl name (net.core.somaxconn, ...) nor io_engine or server_cpus"
+                    )))
+                }
+                _ => settings.push((k.to_string(), text)),
+            }
         }
-        profiles.push((name.clone(), settings));
+        profiles.push((name.clone(), settings, server));
     }
     let baseline = match f.baseline {
-        Some(b) if profiles.iter().any(|(n, _)| *n == b) => b,
+        Some(b) if profiles.iter().any(|(n, _, _)| *n == b) => b,
         Some(b) => return Err(usage(format!("baseline {b:?} is not a profile"))),
         None => profiles
             .iter()
-            .find(|(_, s)| s.is_empty())
-            .map(|(n, _)| n.clone())
+            .find(|(_, s, server)| s.is_empty() && *server == ServerSetup::default())
+            .map(|(n, _, _)| n.clone())
             .ok_or_else(|| {
                 usage("no baseline: add an empty profile or baseline = \"NAME\"".into())
             })?,
@@ -158,9 +190,16 @@ fn run(a: Args) -> Result<u8, Failure> {
     let (baseline, profiles) = load(&a.file)?;
     let names: Vec<&str> = profiles
         .iter()
-        .flat_map(|(_, s)| s.iter().map(|(k, _)| k.as_str()))
+        .flat_map(|(_, s, _)| s.iter().map(|(k, _)| k.as_str()))
         .collect();
     sysctl::preflight(&names).map_err(Failure::Usage)?;
+    for (name, _, server) in &profiles {
+        if *server != ServerSetup::default() && a.target.is_some() {
+            return Err(Failure::Usage(format!(
+                "profile {name} sets the embedded server's io_engine or server_cpus, which --target does not use"
+            )));
+        }
+    }
     // Catch Ctrl-C from here on: a first one ends the current run (then the
     // profile is restored and the report written), a second exits at once after
     // restoring.
@@ -180,12 +219,12 @@ fn run(a: Args) -> Result<u8, Failure> {
     'rounds: for round in 0..a.repeats {
         for k in 0..n {
             let i = (k + round) % n;
-            let (name, settings) = &profiles[i];
+            let (name, settings, server) = &profiles[i];
             eprintln!("ceiling tune: round {}/{}: {name}", round + 1, a.repeats);
             sysctl::apply(settings).map_err(Failure::Run)?;
             // The server starts under the profile: some settings (backlogs) apply
             // when a socket is created.
-            let outcome = measure(&a, &place.server_cpus, &gen_args);
+            let outcome = measure(&a, server, &place.server_cpus, &gen_args);
             restore_failures.extend(sysctl::restore_all());
             let (result, server_us) = outcome?;
             let interrupted = result.interrupted || stop.is_triggered();
@@ -197,7 +236,7 @@ fn run(a: Args) -> Result<u8, Failure> {
     }
     let base_index = profiles
         .iter()
-        .position(|(n, _)| *n == baseline)
+        .position(|(n, _, _)| *n == baseline)
         .expect("checked");
     let base_rps: Vec<f64> = runs[base_index]
         .iter()
@@ -213,7 +252,7 @@ fn run(a: Args) -> Result<u8, Failure> {
         .into_iter()
         .zip(runs)
         .enumerate()
-        .map(|(i, ((name, settings), runs))| {
+        .map(|(i, ((name, settings, server), runs))| {
             let rps: Vec<f64> = runs.iter().map(|(r, _)| r.requests_per_sec).collect();
             let (mean, half) = mean_ci95(&rps);
             let p99: Vec<f64> = runs
@@ -228,6 +267,7 @@ fn run(a: Args) -> Result<u8, Failure> {
             ProfileSummary {
                 name,
                 settings,
+                server,
                 median_rps: median(&rps),
                 mean_rps: mean,
                 ci95_rps: half,
@@ -272,6 +312,7 @@ fn run(a: Args) -> Result<u8, Failure> {
 /// server (whose CPU per request is measured too).
 fn measure(
     a: &Args,
+    setup: &ServerSetup,
     server_cpus: &[usize],
     gen_args: &dyn Fn(&str) -> Vec<String>,
 ) -> Result<(RunResult, Option<f64>), Failure> {
@@ -279,8 +320,12 @@ fn measure(
         let (_, r) = run_args(&gen_args(url)).map_err(Failure::Run)?;
         return Ok((r, None));
     }
-    let server =
-        EmbeddedServer::start(&format_cpu_list(server_cpus), &a.io_engine).map_err(Failure::Run)?;
+    let cpus = setup
+        .server_cpus
+        .clone()
+        .unwrap_or_else(|| format_cpu_list(server_cpus));
+    let engine = setup.io_engine.as_deref().unwrap_or(&a.io_engine);
+    let server = EmbeddedServer::start(&cpus, engine).map_err(Failure::Run)?;
     let before = server.cpu_seconds();
     let (_, r) = run_args(&gen_args(&format!("{}/plaintext", server.url))).map_err(Failure::Run)?;
     let cpu = server.cpu_seconds() - before;
@@ -289,14 +334,17 @@ fn measure(
 }
 
 fn settings_text(p: &ProfileSummary) -> String {
-    if p.settings.is_empty() {
+    let mut parts: Vec<String> = p.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if let Some(e) = &p.server.io_engine {
+        parts.push(format!("server io_engine={e}"));
+    }
+    if let Some(c) = &p.server.server_cpus {
+        parts.push(format!("server CPUs {c}"));
+    }
+    if parts.is_empty() {
         "(unchanged)".into()
     } else {
-        p.settings
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        parts.join(", ")
     }
 }
 
@@ -440,5 +488,32 @@ mod tests {
         assert!(profiles[1]
             .1
             .contains(&("net.core.somaxconn".into(), "128".into())));
+    }
+
+    #[test]
+    fn dotless_keys_set_the_server_not_sysctls() {
+        let path =
+            std::env::temp_dir().join(format!("ceiling-tune-srv-{}.toml", std::process::id()));
+        let parse = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            load(&path)
+        };
+        let (_, profiles) = parse(
+            "[profiles.base]\n[profiles.epoll]\nio_engine = \"epoll\"\nserver_cpus = \"0\"\n",
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(profiles[1].0, "epoll");
+        assert!(profiles[1].1.is_empty());
+        assert_eq!(profiles[1].2.io_engine.as_deref(), Some("epoll"));
+        assert_eq!(profiles[1].2.server_cpus.as_deref(), Some("0"));
+        for bad in [
+            "[profiles.base]\n[profiles.x]\nio_engine = \"fast\"\n",
+            "[profiles.base]\n[profiles.x]\nserver_cpus = \"z\"\n",
+            "[profiles.base]\n[profiles.x]\nsomaxconn = 5\n",
+        ] {
+            assert!(matches!(parse(bad), Err(Failure::Usage(_))), "{bad}");
+        }
+        let _ = std::fs::remove_file(&path);
     }
 }
