@@ -1,7 +1,7 @@
 //! argv -> a validated [`Plan`]. Every mistake is caught here, with one clear line,
 //! before any load is sent (the caller exits 2).
 
-use crate::plan::{Arrivals, JsonOut, Pacing, Plan, Target};
+use crate::plan::{Arrivals, JsonOut, Pacing, PipelineMode, Plan, Target};
 use clap::Parser;
 use shared::runtime::{choose_engine, raise_open_files, resolve_cpus, IoEngine};
 use shared::wire::request::{format_request, RequestSpec};
@@ -50,6 +50,14 @@ struct Args {
     /// Requests in flight per connection (HTTP/1.1 pipelining)
     #[arg(short, long, default_value_t = 1)]
     pipeline: usize,
+    /// With -p: refill (keep N in flight, refilling as responses arrive) or batch
+    /// (wrk's pipeline.lua: send N, wait for all N, send N again)
+    #[arg(long, default_value = "refill")]
+    pipeline_mode: String,
+    /// Bind outgoing connections round-robin to these local addresses: an IPv4
+    /// range 127.0.0.2-127.0.0.40, or a comma list (IPv6 too)
+    #[arg(long, value_name = "LIST")]
+    source_ips: Option<String>,
     /// Send exactly N requests, then stop (instead of a duration)
     #[arg(short = 'n', long = "requests")]
     requests: Option<u64>,
@@ -226,19 +234,58 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
             a.connections
         )));
     }
-    // Every connection to one address:port takes a local port from this range.
+    let source_ips = match &a.source_ips {
+        None => Vec::new(),
+        Some(text) => {
+            let ips = crate::source::parse(text).map_err(usage)?;
+            crate::source::validate(&ips, addr).map_err(usage)?;
+            ips
+        }
+    };
+    // Every connection from one source address to one address:port takes a local
+    // port from this range; each source address has the whole range.
     if let Some(ports) = local_ports() {
-        if a.connections as u64 > ports {
+        let sources = source_ips.len().max(1) as u64;
+        if a.connections as u64 > ports * sources {
+            let more = if sources > 1 {
+                format!("{sources} source addresses x {ports} ports")
+            } else {
+                format!("{ports}")
+            };
             return Err(usage(format!(
-                "-c {} needs more local ports than net.ipv4.ip_local_port_range gives ({ports}): \
-                 widen it (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\") or use fewer connections",
+                "-c {} needs more local ports than net.ipv4.ip_local_port_range gives ({more}): \
+                 widen it (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"), add --source-ips, \
+                 or use fewer connections",
                 a.connections
             )));
+        }
+    }
+    let mut warnings = Vec::new();
+    // The server's accept queue is capped by somaxconn: a burst of connects beyond
+    // it waits for SYN retries (1 s and more). Only knowable for a local target.
+    if let Some(max) = somaxconn() {
+        if a.connections as u64 > max && crate::source::is_local(addr.ip()) {
+            warnings.push(format!(
+                "warning: -c {} exceeds net.core.somaxconn ({max}), the most a listen backlog on this \
+                 machine can hold: connects may stall while the server accepts; raise it \
+                 (sysctl -w net.core.somaxconn={}) and restart the server",
+                a.connections,
+                a.connections.next_power_of_two()
+            ));
         }
     }
     if a.pipeline == 0 {
         return Err(usage("-p/--pipeline must be at least 1"));
     }
+    let pipeline_mode = match a.pipeline_mode.as_str() {
+        "refill" => PipelineMode::Refill,
+        "batch" => PipelineMode::Batch,
+        other => {
+            return Err(usage(format!(
+                "--pipeline-mode {other:?}: use refill or batch"
+            )))
+        }
+    };
     if a.requests == Some(0) {
         return Err(usage("-n/--requests must be at least 1"));
     }
@@ -315,6 +362,9 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
         duration,
         requests: a.requests,
         pipeline: a.pipeline,
+        pipeline_mode,
+        source_ips,
+        warnings,
         timeout,
         engine,
         pacing,
@@ -332,6 +382,15 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
 /// net.ipv4.ip_local_port_range (None when it cannot be read).
 fn local_ports() -> Option<u64> {
     ports_in(&std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?)
+}
+
+/// net.core.somaxconn (None when it cannot be read).
+fn somaxconn() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// "32768\t60999" -> 28232.

@@ -10,5 +10,6 @@ mod campaign_tune;
 mod loadgen_count;
 mod loadgen_misbehave;
 mod loadgen_rate;
+mod loadgen_scale;
 mod machine;
 mod server;
