@@ -85,11 +85,11 @@ python3 - "$out/rows" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
 by = {(r[0], r[1]): r for r in rows}
-print("%-13s %-8s %7s %12s %10s %16s %10s %12s %9s" % ("scenario", "tool", "conns", "requests", "gen CPU-s", "req/gen CPU-s", "RSS MiB", "RSS/conn KiB", "vs wrk"))
+print("%-18s %-8s %7s %12s %10s %16s %10s %12s %9s" % ("scenario", "tool", "conns", "requests", "gen CPU-s", "req/gen CPU-s", "RSS MiB", "RSS/conn KiB", "vs wrk"))
 for (scen, tool), r in by.items():
     conns, reqs, cpu, rss = int(r[2]), int(r[3]), float(r[4]), int(r[5])
     per = reqs / cpu if cpu else 0
     w = by.get((scen, "wrk")) or by.get((scen.replace("-batch", ""), "wrk"))
     ratio = per / (int(w[3]) / float(w[4])) if w and float(w[4]) else 0
-    print("%-13s %-8s %7d %12d %10.2f %16.0f %10.1f %12.2f %8.2fx" % (scen, tool, conns, reqs, cpu, per, rss / 1024, rss / conns, ratio))
+    print("%-18s %-8s %7d %12d %10.2f %16.0f %10.1f %12.2f %8.2fx" % (scen, tool, conns, reqs, cpu, per, rss / 1024, rss / conns, ratio))
 PY
