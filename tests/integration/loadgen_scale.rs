@@ -1,5 +1,6 @@
 //! Scale features of the generator: `--source-ips` (the server sees peers from each
-//! listed address) and `--pipeline-mode` (refill keeps N in flight, batch waits
+//! listed address; with root, in a namespace of its own with a 200-port range, 500
+//! connections open from three addresses) and `--pipeline-mode` (refill keeps N in flight, batch waits
 //! for all N before sending N more).
 
 use std::collections::BTreeSet;
@@ -224,4 +225,118 @@ fn watch_pipeline(mode: &str) -> (u64, bool) {
 fn refill_tops_up_and_batch_waits_for_the_whole_batch() {
     assert_eq!(watch_pipeline("refill"), (8, true));
     assert_eq!(watch_pipeline("batch"), (8, false));
+}
+
+/// A network namespace of this test's own, deleted on drop (with what runs in it).
+struct Netns {
+    name: String,
+    server: Option<std::process::Child>,
+}
+
+impl Netns {
+    /// None when this process may not make one (not root, no `ip`).
+    fn new(tag: &str) -> Option<Netns> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        let name = format!("ceil-{tag}-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        let ns = Netns { name, server: None };
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        Some(ns)
+    }
+
+    fn exec(&self, args: &[&str]) {
+        let s = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(s.success(), "ip netns exec {} {args:?}", self.name);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn source_ips_open_more_connections_than_one_address_has_ports() {
+    let _guard = crate::support::exclusive();
+    let Some(mut ns) = Netns::new("ports") else {
+        eprintln!("skipped: needs root and `ip netns` (a namespace of its own for the port range)");
+        return;
+    };
+    // 200 local ports in this namespace only; 500 connections need 3 source addresses.
+    ns.exec(&["sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40199"]);
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &ns.name, ceiling_bin(), "serve"])
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn ceiling serve");
+    let stdout = server.stdout.take().unwrap();
+    ns.server = Some(server);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap().to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("ceiling serve printed its address");
+    let url = format!("{base}/plaintext");
+    let gen = |extra: &[&str]| {
+        let mut args = vec!["netns", "exec", &ns.name, ceiling_bin()];
+        args.extend_from_slice(&["-t", "1", "-c", "500", "-n", "5000"]);
+        args.extend_from_slice(extra);
+        let path = json_path();
+        args.extend_from_slice(&["--json", &path, &url]);
+        let out = Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let json = std::fs::read_to_string(&path).ok();
+        let _ = std::fs::remove_file(&path);
+        (out, json)
+    };
+    // One address: refused before any load, naming the remedy.
+    let (out, _) = gen(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--source-ips"), "{stderr}");
+    // Three: every connection opens and every request is answered.
+    let (out, json) = gen(&["--source-ips", "127.0.0.2-127.0.0.4"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_str(&json.expect("a JSON result")).unwrap();
+    assert_eq!(n(&v, "completed"), 5000);
+    // More connections than one address's 200 ports (all 500 normally).
+    assert!(n(&v, "connects") > 200, "{}", v["counters"]);
+    assert_eq!(n(&v, "errors.connect"), 0);
+    assert_balanced(&v);
 }
