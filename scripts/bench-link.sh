@@ -57,9 +57,11 @@ cleanup() {
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  # Deleting a namespace deletes its end of the veth, which deletes the pair and its qdisc.
+  # Deleting a namespace deletes its end of the veth, which deletes the pair and its qdisc;
+  # a pair not yet moved (a failure half-way through the setup) is deleted here.
   ip netns del "$ns_srv" 2>/dev/null || true
   ip netns del "$ns_gen" 2>/dev/null || true
+  ip link del "$veth_srv" 2>/dev/null || true
   rm -rf "$out"
 }
 trap cleanup EXIT
