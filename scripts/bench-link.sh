@@ -167,15 +167,28 @@ PY
   fi
 }
 
+# pair LABEL BODY PATH CEILING_ARGS WRK_ARGS: both tools on one workload; which goes first
+# alternates from pair to pair, so a drift of the shared machine does not favour one.
+turn=0
+pair() {
+  local label=$1 body=$2 path=$3 cargs=$4 wargs=$5
+  # shellcheck disable=SC2086 # the extra arguments are word lists on purpose
+  if [ "$with_wrk" = 1 ] && [ $((turn % 2)) = 1 ]; then
+    row wrk "$label" "$body" "$path" $wargs
+    row ceiling "$label" "$body" "$path" $cargs
+  else
+    row ceiling "$label" "$body" "$path" $cargs
+    [ "$with_wrk" = 1 ] && row wrk "$label" "$body" "$path" $wargs
+  fi
+  turn=$((turn + 1))
+}
+
 {
   for n in $sizes; do
-    row ceiling "/bytes/$n" "$n" "/bytes/$n"
-    [ "$with_wrk" = 1 ] && row wrk "/bytes/$n" "$n" "/bytes/$n" -s "$out/summary.lua"
+    pair "/bytes/$n" "$n" "/bytes/$n" "" "-s $out/summary.lua"
   done
-  row ceiling "/plaintext" 13 /plaintext
-  [ "$with_wrk" = 1 ] && row wrk "/plaintext" 13 /plaintext -s "$out/summary.lua"
-  row ceiling "/plaintext,p16" 13 /plaintext -p 16
-  [ "$with_wrk" = 1 ] && row wrk "/plaintext,p16" 13 /plaintext -s "$out/pipeline.lua"
+  pair /plaintext 13 /plaintext "" "-s $out/summary.lua"
+  pair /plaintext,p16 13 /plaintext "-p 16" "-s $out/pipeline.lua"
   true
 } >"$out/rows"
 
@@ -183,12 +196,16 @@ echo
 echo "link: veth between two namespaces, tbf rate $rate (burst 256kb, latency 10ms) on both egresses, MTU $mtu"
 echo "server: ceiling serve --cpus $server_cpu (taskset -c $server_cpu); generator: CPU $gen_cpu (taskset -c $gen_cpu), -t1 -c$conns, ${duration}s per row"
 echo "machine: $(uname -srm), nproc $(nproc --all), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
-python3 - "$out/rows" "$rate" <<'PY'
+python3 - "$out/rows" "$rate" "$mtu" <<'PY'
 import sys, re
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 m = re.fullmatch(r"([0-9.]+)([kmg]?)bit", sys.argv[2].lower())
 link = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2)] / 1e9 if m else 1.0
-print("%-8s %-16s %8s %10s %15s %12s %10s %10s %10s" % ("tool", "path", "body B", "req/s", "goodput Gbit/s", "wire Gbit/s", "% of link", "gen CPU", "srv CPU"))
+# The most TCP payload the link carries: MTU - IPv4 (20) - TCP with timestamps (32) per
+# frame of MTU + Ethernet header (14), which is what tbf counts.
+mtu = int(sys.argv[3])
+tcp_max = link * (mtu - 52) / (mtu + 14)
+print("%-8s %-16s %8s %10s %15s %12s %10s %10s %10s %10s" % ("tool", "path", "body B", "req/s", "goodput Gbit/s", "wire Gbit/s", "% of link", "% TCP max", "gen CPU", "srv CPU"))
 for tool, *rest in rows:
     # tool, label (no spaces), then numbers.
     body, head, reqs, nbytes, secs, cpu, srv = rest[-7:]
@@ -199,7 +216,10 @@ for tool, *rest in rows:
     wire = nbytes * 8 / secs / 1e9
     # Body bytes among all bytes read, partial responses at the stop included.
     good = wire * body / (body + head)
-    pct = "%9.1f%%" % (100 * good / link) if sys.argv[2] != "off" else "%10s" % "-"
-    print("%-8s %-16s %8d %10.0f %15.3f %12.3f %s %9.0f%% %9.0f%%" % (tool, label, body, rps, good, wire, pct, 100 * cpu / secs, 100 * srv / secs))
+    on = sys.argv[2] != "off"
+    pct = "%9.1f%%" % (100 * good / link) if on else "%10s" % "-"
+    pct_tcp = "%9.1f%%" % (100 * good / tcp_max) if on else "%10s" % "-"
+    print("%-8s %-16s %8d %10.0f %15.3f %12.3f %s %s %9.0f%% %9.0f%%" % (tool, label, body, rps, good, wire, pct, pct_tcp, 100 * cpu / secs, 100 * srv / secs))
+print("%% TCP max: goodput over the most TCP payload the link carries at MTU %d (%.1f%% of it)" % (mtu, 100 * tcp_max / link))
 print("gen CPU, srv CPU: user+sys of the generator and of the server over the row, % of one core")
 PY
