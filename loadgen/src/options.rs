@@ -605,6 +605,50 @@ mod tests {
     }
 
     #[test]
+    fn connections_beyond_somaxconn_warn_for_a_local_target() {
+        let Some(max) = somaxconn() else { return };
+        let c = (max + 1).to_string();
+        // Only where the other limits allow that many connections.
+        if let Ok(p) = try_plan(&["-t1", "-c", &c, "http://127.0.0.1:1/"]) {
+            assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+            assert!(
+                p.warnings[0].contains("net.core.somaxconn"),
+                "{:?}",
+                p.warnings
+            );
+            assert!(!p.warnings[0].contains('\n'));
+        }
+        let p = try_plan(&["-t1", "-c", "2", "http://127.0.0.1:1/"]).unwrap();
+        assert!(p.warnings.is_empty());
+    }
+
+    #[test]
+    fn pipeline_mode_and_source_ips_reach_the_plan() {
+        let p = try_plan(&[
+            "-t1",
+            "-c4",
+            "-p4",
+            "--pipeline-mode",
+            "batch",
+            "--source-ips",
+            "127.0.0.2-127.0.0.3",
+            "http://127.0.0.1:1/",
+        ])
+        .unwrap();
+        assert_eq!(p.pipeline_mode, PipelineMode::Batch);
+        let sources: Vec<_> = (0..4)
+            .map(|i| p.source_of(i).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            sources,
+            ["127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.3"]
+        );
+        let p = try_plan(&["-t1", "-c1", "http://127.0.0.1:1/"]).unwrap();
+        assert_eq!(p.pipeline_mode, PipelineMode::Refill);
+        assert_eq!(p.source_of(0), None);
+    }
+
+    #[test]
     fn more_threads_than_cpus_share_round_robin() {
         let p = try_plan(&["-t3", "-c3", "--cpus", "0", "http://127.0.0.1:1/"]).unwrap();
         assert_eq!(p.cpus, vec![0, 0, 0]);
