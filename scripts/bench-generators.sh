@@ -13,6 +13,8 @@
 #   CONNS=64      connections
 #   SERVER=ceiling|nginx
 # Installs wrk and GNU time (and nginx-light with SERVER=nginx) with apt-get when missing.
+# oha is a row when it is on PATH: `cargo install oha --locked` adds it (--locked: its newest
+# dependencies may want a newer rustc than the one here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -157,9 +159,14 @@ print(r["requests_per_sec"], r["counters"]["completed"])' "$out/ceiling.json")
   fi
 
   if command -v oha >/dev/null; then
-    if run oha taskset -c "$gen_cpu" oha --no-tui -c "$conns" -z "${duration}s" "$url"; then
-      rps=$(awk '/Requests\/sec:/ { print $2; exit }' "$out/oha.out")
-      reqs=$(awk -v r="$rps" -v d="$duration" 'BEGIN { printf "%.0f", r * d }')
+    if run oha taskset -c "$gen_cpu" oha --no-tui --output-format json -c "$conns" -z "${duration}s" "$url"; then
+      # Responses received (any status), and requests/s over oha's own total time.
+      read -r rps reqs < <(python3 -c '
+import json, sys
+t = open(sys.argv[1]).read()
+r = json.loads(t[t.index("{"):])
+n = sum(r["statusCodeDistribution"].values())
+print(n / r["summary"]["total"], n)' "$out/oha.out")
       rows+=("oha $round $rps $reqs $(cpu_of oha)")
     fi
   fi

@@ -2,10 +2,13 @@
 # Generator cost beyond the 64-connection case, ceiling vs wrk in one run against the
 # same `ceiling serve` pinned to CPU 0, each generator pinned to CPU 1 (one thread):
 #   plain-64      64 connections, /plaintext
-#   pipelined-16  64 connections, 16 requests in flight each (wrk: its pipeline Lua script)
+#   pipelined-16  64 connections, 16 requests in flight each (wrk: its pipeline Lua script;
+#                 ceiling: -p 16 refill, and pipelined-16-batch: --pipeline-mode batch, wrk's shape)
 #   conns-1000    1,000 connections
 #   conns-10000   10,000 connections (under the 20,000 open-files cap)
 #   bytes-1MiB    64 connections, /bytes/1048576
+# oha joins as a third tool when it is on PATH (`cargo install oha --locked`); it has no HTTP/1.1
+# pipelining, so it has no pipelined-16 row.
 # Prints requests (or bytes) per generator CPU-second (user+sys, GNU time), peak RSS and
 # RSS per connection, and ceiling/wrk ratios.
 # Usage: DURATION=5 scripts/bench-scale.sh
@@ -41,6 +44,14 @@ measure() {
   if [ "$tool" = wrk ]; then
     /usr/bin/time -f '%U %S %M' -o "$out/t" taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" "$@" "$base$path" >"$out/o"
     reqs=$(awk '/requests in/ { print $1 }' "$out/o")
+  elif [ "$tool" = oha ]; then
+    /usr/bin/time -f '%U %S %M' -o "$out/t" taskset -c 1 oha --no-tui --output-format json -c "$conns" \
+      -z "${duration}s" "$@" "$base$path" >"$out/o"
+    # Responses received, any status (requests cut off at the deadline are not in it).
+    reqs=$(python3 -c '
+import json, sys
+t = open(sys.argv[1]).read()
+print(sum(json.loads(t[t.index("{"):])["statusCodeDistribution"].values()))' "$out/o")
   else
     /usr/bin/time -f '%U %S %M' -o "$out/t" taskset -c 1 "$bin" --cpus 1 -t1 -c"$conns" -d"${duration}s" "$@" \
       --json "$out/j" --quiet "$base$path"
@@ -50,13 +61,17 @@ measure() {
   echo "$scenario $tool $conns $reqs $(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.3f", u + s }') $rss"
 }
 
+tools="wrk ceiling"
+command -v oha >/dev/null && tools="$tools oha"
 {
-  for tool in wrk ceiling; do
+  for tool in $tools; do
     measure "$tool" plain-64 64 /plaintext
     if [ "$tool" = wrk ]; then
       measure wrk pipelined-16 64 /plaintext -s "$out/pipeline.lua"
-    else
+    elif [ "$tool" = ceiling ]; then
       measure ceiling pipelined-16 64 /plaintext -p 16
+      # wrk's pipeline.lua is batch-shaped: this row is the like-for-like one.
+      measure ceiling pipelined-16-batch 64 /plaintext -p 16 --pipeline-mode batch
     fi
     measure "$tool" conns-1000 1000 /plaintext
     measure "$tool" conns-10000 10000 /plaintext
@@ -70,11 +85,11 @@ python3 - "$out/rows" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
 by = {(r[0], r[1]): r for r in rows}
-print("%-13s %-8s %7s %12s %10s %16s %10s %12s %9s" % ("scenario", "tool", "conns", "requests", "gen CPU-s", "req/gen CPU-s", "RSS MiB", "RSS/conn KiB", "vs wrk"))
+print("%-18s %-8s %7s %12s %10s %16s %10s %12s %9s" % ("scenario", "tool", "conns", "requests", "gen CPU-s", "req/gen CPU-s", "RSS MiB", "RSS/conn KiB", "vs wrk"))
 for (scen, tool), r in by.items():
     conns, reqs, cpu, rss = int(r[2]), int(r[3]), float(r[4]), int(r[5])
     per = reqs / cpu if cpu else 0
-    w = by.get((scen, "wrk"))
+    w = by.get((scen, "wrk")) or by.get((scen.replace("-batch", ""), "wrk"))
     ratio = per / (int(w[3]) / float(w[4])) if w and float(w[4]) else 0
-    print("%-13s %-8s %7d %12d %10.2f %16.0f %10.1f %12.2f %8.2fx" % (scen, tool, conns, reqs, cpu, per, rss / 1024, rss / conns, ratio))
+    print("%-18s %-8s %7d %12d %10.2f %16.0f %10.1f %12.2f %8.2fx" % (scen, tool, conns, reqs, cpu, per, rss / 1024, rss / conns, ratio))
 PY

@@ -14,6 +14,7 @@ mod progress;
 pub mod report;
 pub mod result;
 pub mod run;
+mod source;
 pub mod sysctl;
 mod worker;
 
@@ -45,6 +46,9 @@ pub fn main(args: &[OsString]) -> u8 {
             return EXIT_USAGE;
         }
     };
+    for line in &plan.warnings {
+        eprintln!("ceiling: {line}");
+    }
     if plan.engine.fell_back() {
         eprintln!("ceiling: {}", plan.engine.describe());
     }

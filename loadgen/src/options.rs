@@ -1,7 +1,7 @@
 //! argv -> a validated [`Plan`]. Every mistake is caught here, with one clear line,
 //! before any load is sent (the caller exits 2).
 
-use crate::plan::{split, Arrivals, JsonOut, Load, Pacing, Plan, Share, Target};
+use crate::plan::{split, Arrivals, JsonOut, Load, Pacing, PipelineMode, Plan, Share, Target};
 use clap::Parser;
 use shared::runtime::{choose_engine, raise_open_files, resolve_cpus, IoEngine};
 use shared::wire::request::{format_request, RequestSpec};
@@ -50,6 +50,14 @@ pub(crate) struct Args {
     /// Requests in flight per connection (HTTP/1.1 pipelining)
     #[arg(short, long, default_value_t = 1)]
     pipeline: usize,
+    /// With -p: refill (keep N in flight, refilling as responses arrive) or batch
+    /// (wrk's pipeline.lua: send N, wait for all N, send N again)
+    #[arg(long, default_value = "refill")]
+    pipeline_mode: String,
+    /// Bind outgoing connections round-robin to these local addresses: an IPv4
+    /// range 127.0.0.2-127.0.0.40, or a comma list (IPv6 too)
+    #[arg(long, value_name = "LIST")]
+    source_ips: Option<String>,
     /// Send exactly N requests, then stop (instead of a duration)
     #[arg(short = 'n', long = "requests")]
     requests: Option<u64>,
@@ -109,7 +117,7 @@ pub(crate) struct Args {
 
 /// The flags that shape the load: with --plan they come from the file, so a node
 /// may not give them.
-pub(crate) const LOAD_IDS: [&str; 15] = [
+pub(crate) const LOAD_IDS: [&str; 16] = [
     "threads",
     "connections",
     "duration",
@@ -119,6 +127,7 @@ pub(crate) const LOAD_IDS: [&str; 15] = [
     "body",
     "body_file",
     "pipeline",
+    "pipeline_mode",
     "requests",
     "urls_file",
     "rate",
@@ -140,6 +149,8 @@ pub(crate) struct Local {
     pub json: Option<String>,
     pub out: Option<String>,
     pub quiet: bool,
+    /// `--source-ips` as given (each node binds its own addresses).
+    pub source_ips: Option<String>,
 }
 
 /// Whether the plan is for running here, or only to describe a run (`ceiling
@@ -262,6 +273,7 @@ pub(crate) fn local_of(a: &Args) -> Local {
         json: a.json.clone(),
         out: a.out.clone(),
         quiet: a.quiet,
+        source_ips: a.source_ips.clone(),
     }
 }
 
@@ -309,6 +321,15 @@ pub(crate) fn load_of(a: &Args) -> Result<Load, UsageError> {
     if a.pipeline == 0 {
         return Err(usage("-p/--pipeline must be at least 1"));
     }
+    let pipeline_mode = match a.pipeline_mode.as_str() {
+        "refill" => PipelineMode::Refill,
+        "batch" => PipelineMode::Batch,
+        other => {
+            return Err(usage(format!(
+                "--pipeline-mode {other:?}: use refill or batch"
+            )))
+        }
+    };
     if a.requests == Some(0) {
         return Err(usage("-n/--requests must be at least 1"));
     }
@@ -347,6 +368,7 @@ pub(crate) fn load_of(a: &Args) -> Result<Load, UsageError> {
         duration_ms: duration.map(|d| d.as_millis() as u64),
         requests: a.requests,
         pipeline: a.pipeline,
+        pipeline_mode,
         timeout_ms: timeout.as_millis() as u64,
         rate: a.rate,
         arrivals,
@@ -417,8 +439,19 @@ pub(crate) fn build(
             share.count, share.count
         )));
     }
+    let source_ips = match &local.source_ips {
+        None => Vec::new(),
+        Some(text) => {
+            let ips = crate::source::parse(text).map_err(usage)?;
+            if mode == Mode::Run {
+                crate::source::validate(&ips, addr).map_err(usage)?;
+            }
+            ips
+        }
+    };
+    let mut warnings = Vec::new();
     if mode == Mode::Run {
-        preflight(connections)?;
+        preflight(connections, &source_ips, addr, &mut warnings)?;
     }
     let allowed = resolve_cpus(local.cpus.as_deref()).map_err(|e| usage(format!("--cpus: {e}")))?;
     let threads = match load.threads {
@@ -476,6 +509,9 @@ pub(crate) fn build(
         duration: load.duration_ms.map(Duration::from_millis),
         requests,
         pipeline: load.pipeline,
+        pipeline_mode: load.pipeline_mode,
+        source_ips,
+        warnings,
         timeout: Duration::from_millis(load.timeout_ms),
         engine,
         pacing,
@@ -508,7 +544,12 @@ fn output(flag: &str, given: Option<&str>) -> Result<Option<JsonOut>, UsageError
 }
 
 /// Limits of this machine a run of `connections` would hit, found before any load.
-fn preflight(connections: usize) -> Result<(), UsageError> {
+fn preflight(
+    connections: usize,
+    source_ips: &[std::net::IpAddr],
+    addr: SocketAddr,
+    warnings: &mut Vec<String>,
+) -> Result<(), UsageError> {
     // One descriptor per connection, plus the runtime's own (rings, timers, stdio).
     let open_files = raise_open_files();
     if connections as u64 + 64 > open_files {
@@ -517,13 +558,33 @@ fn preflight(connections: usize) -> Result<(), UsageError> {
              raise `ulimit -n`, or split the connections over several processes"
         )));
     }
-    // Every connection to one address:port takes a local port from this range.
+    // Every connection from one source address to one address:port takes a local
+    // port from this range; each source address has the whole range.
     if let Some(ports) = local_ports() {
-        if connections as u64 > ports {
+        let sources = source_ips.len().max(1) as u64;
+        if connections as u64 > ports * sources {
+            let more = if sources > 1 {
+                format!("{sources} source addresses x {ports} ports")
+            } else {
+                format!("{ports}")
+            };
             return Err(usage(format!(
-                "-c {connections} needs more local ports than net.ipv4.ip_local_port_range gives ({ports}): \
-                 widen it (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\") or use fewer connections"
+                "-c {connections} needs more local ports than net.ipv4.ip_local_port_range gives ({more}): \
+                 widen it (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"), add --source-ips, \
+                 or use fewer connections"
             )));
+        }
+    }
+    // The server's accept queue is capped by somaxconn: a burst of connects beyond
+    // it waits for SYN retries (1 s and more). Only knowable for a local target.
+    if let Some(max) = somaxconn() {
+        if connections as u64 > max && crate::source::is_local(addr.ip()) {
+            warnings.push(format!(
+                "warning: -c {connections} exceeds net.core.somaxconn ({max}), the most a listen backlog on this \
+                 machine can hold: connects may stall while the server accepts; raise it \
+                 (sysctl -w net.core.somaxconn={}) and restart the server",
+                connections.next_power_of_two()
+            ));
         }
     }
     Ok(())
@@ -533,6 +594,15 @@ fn preflight(connections: usize) -> Result<(), UsageError> {
 /// net.ipv4.ip_local_port_range (None when it cannot be read).
 fn local_ports() -> Option<u64> {
     ports_in(&std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?)
+}
+
+/// net.core.somaxconn (None when it cannot be read).
+fn somaxconn() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// "32768\t60999" -> 28232.
@@ -744,6 +814,50 @@ mod tests {
         assert_eq!(ports_in("1024 65535"), Some(64512));
         assert_eq!(ports_in("garbage"), None);
         assert_eq!(ports_in("5 4"), None);
+    }
+
+    #[test]
+    fn connections_beyond_somaxconn_warn_for_a_local_target() {
+        let Some(max) = somaxconn() else { return };
+        let c = (max + 1).to_string();
+        // Only where the other limits allow that many connections.
+        if let Ok(p) = try_plan(&["-t1", "-c", &c, "http://127.0.0.1:1/"]) {
+            assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+            assert!(
+                p.warnings[0].contains("net.core.somaxconn"),
+                "{:?}",
+                p.warnings
+            );
+            assert!(!p.warnings[0].contains('\n'));
+        }
+        let p = try_plan(&["-t1", "-c", "2", "http://127.0.0.1:1/"]).unwrap();
+        assert!(p.warnings.is_empty());
+    }
+
+    #[test]
+    fn pipeline_mode_and_source_ips_reach_the_plan() {
+        let p = try_plan(&[
+            "-t1",
+            "-c4",
+            "-p4",
+            "--pipeline-mode",
+            "batch",
+            "--source-ips",
+            "127.0.0.2-127.0.0.3",
+            "http://127.0.0.1:1/",
+        ])
+        .unwrap();
+        assert_eq!(p.pipeline_mode, PipelineMode::Batch);
+        let sources: Vec<_> = (0..4)
+            .map(|i| p.source_of(i).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            sources,
+            ["127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.3"]
+        );
+        let p = try_plan(&["-t1", "-c1", "http://127.0.0.1:1/"]).unwrap();
+        assert_eq!(p.pipeline_mode, PipelineMode::Refill);
+        assert_eq!(p.source_of(0), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! decided here, before any worker starts.
 
 use shared::runtime::EngineChoice;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,6 +30,26 @@ pub enum Arrivals {
     Constant,
     /// Exponential gaps at the same mean rate, from a fixed seed.
     Poisson,
+}
+
+/// How `-p N` keeps requests in flight on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PipelineMode {
+    /// N in flight at all times: each response frees a slot that is refilled.
+    #[default]
+    Refill,
+    /// wrk's pipeline.lua: send N, wait for all N, send N again.
+    Batch,
+}
+
+impl PipelineMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Refill => "refill",
+            Self::Batch => "batch",
+        }
+    }
 }
 
 /// Open-loop pacing: a total rate, split evenly over connections.
@@ -67,6 +87,8 @@ pub struct Load {
     /// Total requests under -n (of every node together).
     pub requests: Option<u64>,
     pub pipeline: usize,
+    #[serde(default)]
+    pub pipeline_mode: PipelineMode,
     pub timeout_ms: u64,
     /// Total rate under -R (of every node together).
     pub rate: Option<f64>,
@@ -105,6 +127,12 @@ pub struct Plan {
     pub requests: Option<u64>,
     /// Requests in flight per connection.
     pub pipeline: usize,
+    pub pipeline_mode: PipelineMode,
+    /// Local addresses outgoing connections bind to, round-robin by connection
+    /// (`--source-ips`); empty: the kernel chooses.
+    pub source_ips: Vec<IpAddr>,
+    /// Lines for stderr before the run (things that may limit it but are not errors).
+    pub warnings: Vec<String>,
     pub timeout: Duration,
     pub engine: EngineChoice,
     /// Open-loop pacing (`-R`); None: closed loop, each connection sends as fast as
@@ -144,6 +172,11 @@ impl Plan {
     /// Request budget of worker `i` under `-n` (None: unlimited).
     pub fn requests_of(&self, i: usize) -> Option<u64> {
         self.requests.map(|n| split(n, self.threads(), i))
+    }
+
+    /// The source address of connection `conn` (numbered over the whole run).
+    pub fn source_of(&self, conn: usize) -> Option<IpAddr> {
+        (!self.source_ips.is_empty()).then(|| self.source_ips[conn % self.source_ips.len()])
     }
 
     pub fn json_stdout(&self) -> bool {

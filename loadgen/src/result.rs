@@ -3,10 +3,11 @@
 //! runs can be merged and compared later.
 
 use crate::meta::Meta;
-use crate::plan::{Arrivals, Pacing, Plan};
+use crate::plan::{Arrivals, Pacing, PipelineMode, Plan};
 use serde::{Deserialize, Serialize};
 use shared::stats::codec::encode_base64;
 use shared::stats::{Counters, Histogram};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Schema tag of the JSON result; bumped on any incompatible change.
@@ -27,6 +28,9 @@ pub struct RunResult {
     pub first_invalid: Option<String>,
     pub requests_per_sec: f64,
     pub bytes_read_per_sec: f64,
+    /// The same rate in gigabits per second (10^9 bit/s), as links are rated.
+    #[serde(default)]
+    pub gbit_read_per_sec: f64,
     pub latency: Latency,
     /// Requests/sec of each worker thread, sampled every 100 ms (wrk's Req/Sec row).
     pub req_per_sec: Spread,
@@ -227,6 +231,13 @@ pub struct Config {
     pub duration_s: Option<f64>,
     pub requests: Option<u64>,
     pub pipeline: usize,
+    /// How -p kept requests in flight: refill or batch.
+    #[serde(default)]
+    pub pipeline_mode: PipelineMode,
+    /// Local addresses the connections were bound to, round-robin (`--source-ips`);
+    /// empty when the kernel chose.
+    #[serde(default)]
+    pub source_ips: Vec<IpAddr>,
     pub timeout_ms: u64,
 }
 
@@ -387,6 +398,8 @@ impl RunResult {
                 duration_s: plan.duration.map(|d| d.as_secs_f64()),
                 requests: plan.requests,
                 pipeline: plan.pipeline,
+                pipeline_mode: plan.pipeline_mode,
+                source_ips: plan.source_ips.clone(),
                 timeout_ms: plan.timeout.as_millis() as u64,
             },
             duration_s: secs,
@@ -394,6 +407,7 @@ impl RunResult {
             first_invalid,
             requests_per_sec: per_sec(counters.completed),
             bytes_read_per_sec: per_sec(counters.bytes_read),
+            gbit_read_per_sec: per_sec(counters.bytes_read) * 8.0 / 1e9,
             latency: Latency::of(&histogram),
             req_per_sec: Spread::of(samples),
             threads,

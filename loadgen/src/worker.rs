@@ -14,7 +14,7 @@
 //! latency from the actual send is kept in a second histogram.
 
 use crate::pacing::Schedule;
-use crate::plan::Plan;
+use crate::plan::{PipelineMode, Plan};
 use crate::progress::{Board, Published};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -382,7 +382,7 @@ async fn connection(w: Rc<Worker>, index: usize) {
     let mut backoff = BACKOFF_MIN;
     let mut refused_since: Option<Instant> = None;
     while !w.finished_sending() {
-        let stream = match connect(&w).await {
+        let stream = match connect(&w, w.plan.source_of(index)).await {
             Ok(s) => s,
             Err(()) => {
                 w.fail(ErrorClass::Connect, 1);
@@ -455,15 +455,16 @@ async fn wait_for_start(w: &Worker) -> bool {
     }
 }
 
-/// Connects within --timeout (and not past the end of the run).
-async fn connect(w: &Worker) -> Result<TcpStream, ()> {
+/// Connects within --timeout (and not past the end of the run), from `source`
+/// when `--source-ips` gave one.
+async fn connect(w: &Worker, source: Option<std::net::IpAddr>) -> Result<TcpStream, ()> {
     let now = Instant::now();
     let mut limit = w.plan.timeout;
     if let Some(end) = w.end {
         limit = limit.min(end.saturating_duration_since(now) + TICK);
     }
     monoio::select! {
-        r = TcpStream::connect(w.plan.addr) => r.map_err(|_| ()),
+        r = crate::source::connect(w.plan.addr, source) => r.map_err(|_| ()),
         _ = monoio::time::sleep(limit) => Err(()),
     }
 }
@@ -552,7 +553,10 @@ impl Conn {
             // Top the pipeline up: every request formatted before the run, copied.
             let now = Instant::now();
             let mut queued = 0u64;
-            while self.framer.outstanding() < plan.pipeline {
+            // Batch mode (wrk's pipeline.lua) sends the next N only once all N are answered.
+            let refill =
+                plan.pipeline_mode == PipelineMode::Refill || self.framer.outstanding() == 0;
+            while refill && self.framer.outstanding() < plan.pipeline {
                 let intended = match &self.schedule {
                     None => now,
                     // Sends due within the timer's resolution go now, together:

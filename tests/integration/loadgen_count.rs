@@ -22,7 +22,7 @@ fn ceiling(args: &[&str]) -> Out {
     run_ceiling(args, WATCHDOG)
 }
 
-fn json_path() -> String {
+pub(crate) fn json_path() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     std::env::temp_dir()
         .join(format!(
@@ -35,7 +35,7 @@ fn json_path() -> String {
 }
 
 /// Runs the generator with `--json FILE` and returns the parsed result.
-fn run_json(args: &[&str]) -> (Out, Value) {
+pub(crate) fn run_json(args: &[&str]) -> (Out, Value) {
     let path = json_path();
     let mut argv = vec!["--json", &path];
     argv.extend_from_slice(args);
@@ -52,7 +52,7 @@ fn run_json(args: &[&str]) -> (Out, Value) {
 }
 
 /// The server's request count (it does not count its stats requests).
-fn served(server: &Server) -> u64 {
+pub(crate) fn served(server: &Server) -> u64 {
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"GET /__ceiling/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -64,14 +64,14 @@ fn served(server: &Server) -> u64 {
     v["requests"].as_u64().expect("requests")
 }
 
-fn n(v: &Value, path: &str) -> u64 {
+pub(crate) fn n(v: &Value, path: &str) -> u64 {
     path.split('.')
         .fold(&v["counters"], |v, k| &v[k])
         .as_u64()
         .unwrap_or_else(|| panic!("counters.{path} missing in {v}"))
 }
 
-fn assert_balanced(v: &Value) {
+pub(crate) fn assert_balanced(v: &Value) {
     let accounted = n(v, "completed")
         + n(v, "errors.read")
         + n(v, "errors.write")
@@ -87,6 +87,10 @@ fn assert_balanced(v: &Value) {
 }
 
 fn exact_count(engine: &str, pipeline: &str) {
+    exact_count_with(engine, pipeline, "refill");
+}
+
+fn exact_count_with(engine: &str, pipeline: &str, mode: &str) {
     let server = start_server(&["--io-engine", engine]);
     let url = format!("{}/plaintext", server.url());
     let before = served(&server);
@@ -99,6 +103,8 @@ fn exact_count(engine: &str, pipeline: &str) {
         "10000",
         "-p",
         pipeline,
+        "--pipeline-mode",
+        mode,
         "--io-engine",
         engine,
         &url,
@@ -117,6 +123,11 @@ fn exact_count(engine: &str, pipeline: &str) {
     let p50 = v["latency"]["percentiles"][0]["value_us"].as_u64().unwrap();
     assert!(p50 > 0, "latency recorded");
     assert!(out.stdout.contains("10000 requests in"), "{}", out.stdout);
+    assert_eq!(v["config"]["pipeline_mode"], mode);
+    if pipeline != "1" {
+        let shown = format!(", pipeline {pipeline} ({mode})");
+        assert!(out.stdout.contains(&shown), "{}", out.stdout);
+    }
 }
 
 #[test]
@@ -140,6 +151,16 @@ fn exact_count_pipelined_epoll() {
 }
 
 #[test]
+fn exact_count_pipelined_batch_uring() {
+    exact_count_with("uring", "16", "batch");
+}
+
+#[test]
+fn exact_count_pipelined_batch_epoll() {
+    exact_count_with("epoll", "16", "batch");
+}
+
+#[test]
 fn duration_run_balances_and_prints_wrk_layout() {
     let server = start_server(&[]);
     let url = format!("{}/json", server.url());
@@ -160,6 +181,7 @@ fn duration_run_balances_and_prints_wrk_layout() {
         " requests in ",
         "Requests/sec: ",
         "Transfer/sec: ",
+        "Gbit/s\n",
     ] {
         assert!(
             out.stdout.contains(line),
@@ -167,6 +189,10 @@ fn duration_run_balances_and_prints_wrk_layout() {
             out.stdout
         );
     }
+    // The link rate beside wrk's MB/s, in the JSON too.
+    let gbit = v["gbit_read_per_sec"].as_f64().unwrap();
+    let bytes = v["bytes_read_per_sec"].as_f64().unwrap();
+    assert!((gbit - bytes * 8.0 / 1e9).abs() < 1e-9, "{gbit} vs {bytes}");
     // The histogram travels with the result, to be merged later.
     let h = v["latency"]["histogram"].as_str().unwrap();
     assert!(!h.is_empty());
@@ -240,6 +266,11 @@ fn bad_usage_exits_2_with_one_line_and_sends_nothing() {
         &["--json", "/nonexistent-dir/result.json", &url],
         &["--io-engine", "fast", &url],
         &["--no-such-flag", &url],
+        &["--pipeline-mode", "burst", &url],
+        &["--source-ips", "127.0.0.9-127.0.0.2", &url],
+        &["--source-ips", "::1", &url],
+        &["--source-ips", "203.0.113.7", &url],
+        &["--source-ips", "127.0.0.2,nope", &url],
     ];
     for args in bad {
         let out = ceiling(args);

@@ -11,5 +11,6 @@ mod distributed;
 mod loadgen_count;
 mod loadgen_misbehave;
 mod loadgen_rate;
+mod loadgen_scale;
 mod machine;
 mod server;

@@ -222,6 +222,7 @@ mod tests {
             duration_ms: Some(10_000),
             requests: None,
             pipeline: 1,
+            pipeline_mode: Default::default(),
             timeout_ms: 2000,
             rate: Some(3000.0),
             arrivals: Arrivals::Constant,

@@ -42,13 +42,14 @@ struct PlanArgs {
 }
 
 /// Flags that belong to a node's command line or to `ceiling merge`, not to the plan.
-const NOT_IN_A_PLAN: [(&str, &str); 11] = [
+const NOT_IN_A_PLAN: [(&str, &str); 12] = [
     ("plan", "--plan"),
     ("node_index", "--node-index"),
     ("node_count", "--node-count"),
     ("out", "--out"),
     ("cpus", "--cpus"),
     ("io_engine", "--io-engine"),
+    ("source_ips", "--source-ips"),
     ("json", "--json"),
     ("html", "--html"),
     ("hgrm", "--hgrm"),

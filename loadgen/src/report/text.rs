@@ -16,14 +16,19 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
     let _ = writeln!(s, "Running {what} @ {}", r.config.url);
     let _ = writeln!(
         s,
-        "  {} threads and {} connections{}",
+        "  {} threads and {} connections{}{}",
         r.config.threads,
         r.config.connections,
         if r.config.pipeline > 1 {
-            format!(", pipeline {}", r.config.pipeline)
+            format!(
+                ", pipeline {} ({})",
+                r.config.pipeline,
+                r.config.pipeline_mode.name()
+            )
         } else {
             String::new()
-        }
+        },
+        sources(&r.config.source_ips)
     );
     let _ = writeln!(
         s,
@@ -142,7 +147,13 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
     }
     nodes(&mut s, r);
     let _ = writeln!(s, "Requests/sec: {:>9.2}", r.requests_per_sec);
-    let _ = writeln!(s, "Transfer/sec: {:>10}B", binary(r.bytes_read_per_sec));
+    // wrk's line, then the rate in link units (appended, so wrk parsers still read it).
+    let _ = writeln!(
+        s,
+        "Transfer/sec: {:>10}B  {}",
+        binary(r.bytes_read_per_sec),
+        gbit(r.gbit_read_per_sec)
+    );
     s
 }
 
@@ -180,6 +191,20 @@ fn nodes(s: &mut String, r: &RunResult) {
     for w in &r.warnings {
         let _ = writeln!(s, "  Warning: {w}");
     }
+}
+
+/// `, from 3 source addresses (127.0.0.2 .. 127.0.0.4)`, or nothing.
+fn sources(ips: &[std::net::IpAddr]) -> String {
+    match ips {
+        [] => String::new(),
+        [one] => format!(", from {one}"),
+        [first, .., last] => format!(", from {} source addresses ({first} .. {last})", ips.len()),
+    }
+}
+
+/// Gbit/s with three significant decimals: "9.412Gbit/s", "0.015Gbit/s".
+fn gbit(g: f64) -> String {
+    format!("{g:.3}Gbit/s")
 }
 
 /// wrk2's distribution block: its percentiles, then the full .hgrm spectrum.
