@@ -54,6 +54,10 @@ struct Args {
     cpus: Option<String>,
     #[arg(long)]
     io_engine: Option<String>,
+    /// Bind the generator's connections round-robin to these local addresses
+    /// (127.0.0.2-127.0.0.40, or a list): more connections than one address's ports
+    #[arg(long, value_name = "LIST")]
+    source_ips: Option<String>,
     #[command(flatten)]
     out: Outputs,
 }
@@ -135,6 +139,7 @@ fn generator_args(a: &Args, connections: usize, url: &str) -> Vec<String> {
     opt("--timeout", a.timeout.clone());
     opt("--cpus", a.cpus.clone());
     opt("--io-engine", a.io_engine.clone());
+    opt("--source-ips", a.source_ips.clone());
     for h in &a.headers {
         v.push("-H".into());
         v.push(h.clone());

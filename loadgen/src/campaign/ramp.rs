@@ -91,6 +91,10 @@ struct Args {
     /// auto, uring or epoll
     #[arg(long)]
     io_engine: Option<String>,
+    /// Bind the generator's connections round-robin to these local addresses
+    /// (127.0.0.2-127.0.0.40, or a list): more connections than one address's ports
+    #[arg(long, value_name = "LIST")]
+    source_ips: Option<String>,
     /// Requests in flight per connection
     #[arg(short, long)]
     pipeline: Option<usize>,
@@ -402,6 +406,7 @@ fn generator_args(a: &Args, s: &Setup, level: u64) -> Vec<String> {
     opt("-m", a.method.clone());
     opt("--body", a.body.clone());
     opt("--io-engine", a.io_engine.clone());
+    opt("--source-ips", a.source_ips.clone());
     opt("-p", a.pipeline.map(|p| p.to_string()));
     for h in &a.headers {
         v.push("-H".into());
