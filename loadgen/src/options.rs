@@ -59,7 +59,8 @@ struct Args {
     /// CPUs to pin workers to, e.g. 0-3,6 [default: every CPU the process may use]
     #[arg(long)]
     cpus: Option<String>,
-    /// auto (io_uring, falling back to epoll), uring or epoll
+    /// auto (io_uring, falling back to epoll), uring, monoio (io_uring through
+    /// monoio, not the direct loop) or epoll
     #[arg(long, default_value = "auto")]
     io_engine: String,
     /// Write the full result as JSON to FILE, or - for stdout
@@ -288,6 +289,8 @@ fn plan(a: Args, command_line: String) -> Result<Plan, UsageError> {
             seed: a.seed,
         }),
     };
+    // Closed-loop io_uring runs get the direct loop when the kernel allows it.
+    let engine = crate::direct::choose(engine, pacing.is_some());
     for path in [&a.hgrm, &a.hlog, &a.html].into_iter().flatten() {
         std::fs::File::create(path)
             .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
