@@ -49,9 +49,12 @@ use std::time::{Duration, Instant};
 const BUF_SIZE: usize = 64 * 1024;
 /// Buffers per worker: enough for one turn's completions of many connections; a
 /// turn that needs more ends some receives with ENOBUFS and they are re-armed.
-/// Few, because every buffer's first page ends up resident.
+/// Few, because every buffer's first page ends up resident (256 pages: 1 MiB).
 const BUFS_MIN: usize = 128;
-const BUFS_MAX: usize = 512;
+const BUFS_MAX: usize = 256;
+/// Submission queue entries at most: a fuller turn submits early (one more
+/// syscall per this many operations); every entry's page ends up resident.
+const SQ_MAX: u32 = 2048;
 const BGID: u16 = 0;
 
 // What a completion is for: the low byte of user_data; the connection above it.
@@ -347,7 +350,7 @@ pub fn run(
     let conns = plan.connections_of(index);
     let flags = plan.engine.ring_flags.unwrap_or(RingFlags::None);
     // Room for every connection's operations of a turn; a fuller turn submits early.
-    let sq = (conns as u32 * 2 + 64).next_power_of_two().min(4096);
+    let sq = (conns as u32 * 2 + 64).next_power_of_two().min(SQ_MAX);
     let mut builder = flags.builder();
     builder.setup_cqsize(sq * 4).setup_submit_all();
     let ring = builder.build(sq)?;
