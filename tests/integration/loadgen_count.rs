@@ -157,11 +157,25 @@ fn large_bodies_complete_on_every_engine() {
     let server = start_server(&[]);
     let url = format!("{}/bytes/1048576", server.url());
     for engine in ["auto", "monoio", "epoll"] {
-        let (out, v) = run_json(&["-t", "1", "-c", "4", "-n", "40", "--io-engine", engine, &url]);
+        let (out, v) = run_json(&[
+            "-t",
+            "1",
+            "-c",
+            "4",
+            "-n",
+            "40",
+            "--io-engine",
+            engine,
+            &url,
+        ]);
         assert_eq!(out.code, Some(0), "{engine}: stderr: {}", out.stderr);
         assert_eq!(n(&v, "completed"), 40, "{engine}: {}", v["counters"]);
         assert_eq!(n(&v, "status.success"), 40, "{engine}");
-        assert!(n(&v, "bytes_read") >= 40 * 1_048_576, "{engine}: {}", v["counters"]);
+        assert!(
+            n(&v, "bytes_read") >= 40 * 1_048_576,
+            "{engine}: {}",
+            v["counters"]
+        );
         assert_balanced(&v);
     }
 }
