@@ -136,3 +136,41 @@ fn recv_once(ring: &mut io_uring::IoUring, fds: [i32; 2], armed: &mut bool) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::runtime::choose_engine;
+
+    #[test]
+    fn epoll_and_monoio_never_run_direct() {
+        let epoll = choose(choose_engine(IoEngine::Epoll).unwrap(), false);
+        assert!(!epoll.direct);
+        if let Ok(c) = choose_engine(IoEngine::Monoio) {
+            assert!(!choose(c, false).direct);
+        }
+    }
+
+    #[test]
+    fn paced_runs_stay_on_monoio_and_say_why() {
+        if let Ok(c) = choose_engine(IoEngine::Uring) {
+            let c = choose(c, true);
+            assert!(!c.direct);
+            assert!(c.reason.contains("-R"), "{}", c.reason);
+        }
+    }
+
+    #[test]
+    fn closed_loop_uring_is_direct_when_the_probe_passes() {
+        if let Ok(c) = choose_engine(IoEngine::Uring) {
+            let probed = probe(c.ring_flags.unwrap());
+            let c = choose(c, false);
+            assert_eq!(c.direct, probed.is_ok(), "{}", c.reason);
+            assert!(c.describe().contains(if c.direct {
+                "direct loop"
+            } else {
+                "unavailable"
+            }));
+        }
+    }
+}
