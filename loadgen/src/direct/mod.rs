@@ -321,7 +321,6 @@ struct Direct {
     /// Completions of this turn (copied out so handlers may submit).
     cqes: Vec<(u64, i32, u32)>,
     tick_due: bool,
-    tick_armed: bool,
 }
 
 impl Drop for Direct {
@@ -422,7 +421,6 @@ pub fn run(
         ops: 0,
         cqes: Vec::with_capacity(sq as usize * 4),
         tick_due: false,
-        tick_armed: false,
     };
     let (samples, seconds) = d.run(start, &board.workers[index]);
     let stopped_at = d.book.stopped_at.unwrap_or_else(Instant::now);
@@ -538,7 +536,6 @@ impl Direct {
             .user_data(user_data(OP_TICK, 0));
         // SAFETY: the timespec lives in `pinned`.
         unsafe { self.push(&e) };
-        self.tick_armed = true;
     }
 
     fn complete(&mut self, ud: u64, res: i32, flags: u32, now: Instant) {
@@ -546,7 +543,6 @@ impl Direct {
         let i = (ud >> 8) as usize;
         if op == OP_TICK {
             self.ops -= 1;
-            self.tick_armed = false;
             self.tick_due = true;
             return;
         }
@@ -892,13 +888,13 @@ impl Direct {
     }
 
     /// The peer closed its side.
-    fn closed(&mut self, i: usize, _now: Instant) {
+    fn closed(&mut self, i: usize, now: Instant) {
         let b = &mut self.book;
         let c = &mut self.pinned.conns[i];
         if !(c.timed_out || b.stopping) {
             // Closed between responses, or mid-response: what is left was cut off.
             if let Ok(Some(done)) = c.framer.finish_on_eof(&c.rbuf) {
-                b.record(&mut c.sent_at, done, Instant::now());
+                b.record(&mut c.sent_at, done, now);
             }
         }
         let end = b.failed(c, ErrorClass::Read);
