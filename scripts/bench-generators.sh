@@ -12,6 +12,8 @@
 #   ROUNDS=3      rounds; tools alternate within a round, the table shows medians
 #   CONNS=64      connections
 #   SERVER=ceiling|nginx
+#   ENGINES="auto"  ceiling's --io-engine values, one row each (auto: the direct io_uring
+#                   loop; monoio: monoio's io_uring driver; epoll), e.g. ENGINES="auto monoio epoll"
 # Installs wrk and GNU time (and nginx-light with SERVER=nginx) with apt-get when missing.
 # oha is a row when it is on PATH: `cargo install oha --locked` adds it (--locked: its newest
 # dependencies may want a newer rustc than the one here).
@@ -22,6 +24,7 @@ duration=${DURATION:-10}
 rounds=${ROUNDS:-3}
 conns=${CONNS:-64}
 server_kind=${SERVER:-ceiling}
+engines=${ENGINES:-auto}
 server_cpu=0
 gen_cpu=1
 
@@ -149,14 +152,18 @@ for round in $(seq "$rounds"); do
     rows+=("wrk $round $rps $reqs $(cpu_of wrk)")
   fi
 
-  if run ceiling taskset -c "$gen_cpu" "$bin" --cpus "$gen_cpu" -t 1 -c "$conns" -d "${duration}s" \
-    --json "$out/ceiling.json" "$url"; then
-    read -r rps reqs < <(python3 -c '
+  for engine in $engines; do
+    name=ceiling
+    [ "$engine" = auto ] || name=ceiling-$engine
+    if run "$name" taskset -c "$gen_cpu" "$bin" --cpus "$gen_cpu" -t 1 -c "$conns" -d "${duration}s" \
+      --io-engine "$engine" --json "$out/$name.json" "$url"; then
+      read -r rps reqs < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(r["requests_per_sec"], r["counters"]["completed"])' "$out/ceiling.json")
-    rows+=("ceiling $round $rps $reqs $(cpu_of ceiling)")
-  fi
+print(r["requests_per_sec"], r["counters"]["completed"])' "$out/$name.json")
+      rows+=("$name $round $rps $reqs $(cpu_of "$name")")
+    fi
+  done
 
   if command -v oha >/dev/null; then
     if run oha taskset -c "$gen_cpu" oha --no-tui --output-format json -c "$conns" -z "${duration}s" "$url"; then
@@ -185,7 +192,7 @@ echo
 echo "server: $server_desc at $url; generators: CPU $gen_cpu, $conns connections, ${duration}s each, $rounds rounds"
 echo "machine: $(uname -srm), $(nproc --all) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 echo "per round (tool round rps requests gen-CPU-s req/gen-CPU-s):"
-printf '%s\n' "${rows[@]}" | awk '{ printf "  %-8s %2d %12.0f %10d %8.2f %12.0f\n", $1, $2, $3, $4, $5, ($5 > 0) ? $4 / $5 : 0 }'
+printf '%s\n' "${rows[@]}" | awk '{ printf "  %-15s %2d %12.0f %10d %8.2f %12.0f\n", $1, $2, $3, $4, $5, ($5 > 0) ? $4 / $5 : 0 }'
 printf '%s\n' "${rows[@]}" | python3 -c '
 import sys, statistics
 per, rps, order = {}, {}, []
@@ -196,9 +203,9 @@ for line in sys.stdin:
     per[tool].append(float(reqs) / float(cpu) if float(cpu) > 0 else 0.0)
     rps[tool].append(float(r))
 base = statistics.median(per["wrk"]) if "wrk" in per else 0
-print("%-8s %12s %20s %10s" % ("tool", "median rps", "median req/gen-CPU-s", "vs wrk"))
+print("%-15s %12s %20s %10s" % ("tool", "median rps", "median req/gen-CPU-s", "vs wrk"))
 for t in order:
     m = statistics.median(per[t])
     ratio = "%.2fx" % (m / base) if base else "n/a"
-    print("%-8s %12.0f %20.0f %10s" % (t, statistics.median(rps[t]), m, ratio))
+    print("%-15s %12.0f %20.0f %10s" % (t, statistics.median(rps[t]), m, ratio))
 '

@@ -5,6 +5,7 @@
 //! framing, recording) -> `result` (the one `RunResult` model) -> `report` (text, JSON).
 
 pub mod campaign;
+mod direct;
 pub mod distributed;
 pub mod meta;
 pub mod options;

@@ -67,7 +67,8 @@ pub(crate) struct Args {
     /// CPUs to pin workers to, e.g. 0-3,6 [default: every CPU the process may use]
     #[arg(long)]
     cpus: Option<String>,
-    /// auto (io_uring, falling back to epoll), uring or epoll
+    /// auto (io_uring, falling back to epoll), uring, monoio (io_uring through
+    /// monoio, not the direct loop) or epoll
     #[arg(long, default_value = "auto")]
     io_engine: String,
     /// Write the full result as JSON to FILE, or - for stdout
@@ -486,6 +487,8 @@ pub(crate) fn build(
             .map(|i| split(load.connections as u64, share.count, i))
             .sum(),
     });
+    // Closed-loop io_uring runs get the direct loop when the kernel allows it.
+    let engine = crate::direct::choose(engine, pacing.is_some());
     for path in [&local.hgrm, &local.hlog, &local.html]
         .into_iter()
         .flatten()

@@ -1,6 +1,7 @@
 //! Runs a plan: one pinned worker per CPU entry, Ctrl-C handling, and the merge of
 //! the workers' results into one [`RunResult`].
 
+use crate::direct;
 use crate::distributed::node::{
     self, Footer, Header, NodeClock, NodeRecord, PaceRecord, Second, ThreadRecord, NODE_SCHEMA,
 };
@@ -100,7 +101,22 @@ pub fn run_recorded(plan: &Plan) -> Result<(RunResult, NodeRecord), RunError> {
             let plan = plan.clone();
             let stop = stop.clone();
             let board = board.clone();
-            async move { worker::run(plan, ctx.index, ctx.cpu, start, stop, board).await }
+            async move {
+                if plan.engine.direct {
+                    let (p, s, b) = (plan.clone(), stop.clone(), board.clone());
+                    match direct::run(p, ctx.index, ctx.cpu, start, s, b) {
+                        Ok(r) => return r,
+                        // The probe passed, so this is rare (memory): this worker
+                        // runs monoio's worker on the thread's epoll runtime instead.
+                        Err(e) => eprintln!(
+                            "ceiling: worker {}: direct io_uring loop could not start ({e}); \
+                             this worker runs on epoll",
+                            ctx.index
+                        ),
+                    }
+                }
+                worker::run(plan, ctx.index, ctx.cpu, start, stop, board).await
+            }
         })?
     };
     let mut workers = Vec::with_capacity(handles.len());

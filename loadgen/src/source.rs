@@ -96,7 +96,7 @@ fn family(ip: IpAddr) -> &'static str {
 }
 
 /// A non-blocking TCP socket bound to `ip` with the port left to `connect`.
-fn bound_socket(ip: IpAddr) -> io::Result<OwnedFd> {
+pub(crate) fn bound_socket(ip: IpAddr) -> io::Result<OwnedFd> {
     let domain = if ip.is_ipv4() {
         libc::AF_INET
     } else {

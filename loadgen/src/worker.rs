@@ -32,17 +32,17 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TICK: Duration = Duration::from_millis(10);
+pub(crate) const TICK: Duration = Duration::from_millis(10);
 /// Req/Sec sampling period (wrk samples per thread on the same scale).
-const SAMPLE: Duration = Duration::from_millis(100);
+pub(crate) const SAMPLE: Duration = Duration::from_millis(100);
 /// Read room of a new connection: small, so 10,000 idle-ish connections cost
 /// little memory. A read that fills the room doubles it, up to READ_MAX, so large
 /// bodies still arrive in few reads. (Heads larger than the room grow the buffer
 /// as they arrive; the framer bounds them.)
 const READ_MIN: usize = 1024;
 const READ_MAX: usize = 256 * 1024;
-const BACKOFF_MIN: Duration = Duration::from_millis(10);
-const BACKOFF_MAX: Duration = Duration::from_millis(200);
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(10);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_millis(200);
 /// A paced send later than this after its intended time counts as late.
 const LATE: Duration = Duration::from_millis(1);
 /// The runtime's timer resolution: a paced send may go out this much before its

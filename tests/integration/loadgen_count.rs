@@ -150,6 +150,75 @@ fn exact_count_pipelined_epoll() {
     exact_count("epoll", "16");
 }
 
+// `uring` runs the generator's direct io_uring loop; `monoio` the monoio worker on
+// io_uring: the same exact counts on both.
+#[test]
+fn exact_count_monoio() {
+    exact_count("monoio", "1");
+}
+
+#[test]
+fn exact_count_pipelined_monoio() {
+    exact_count("monoio", "16");
+}
+
+/// 1 MiB bodies span many receive buffers: every byte is counted, every response completes.
+#[test]
+fn large_bodies_complete_on_every_engine() {
+    let server = start_server(&[]);
+    let url = format!("{}/bytes/1048576", server.url());
+    for engine in ["auto", "monoio", "epoll"] {
+        let (out, v) = run_json(&[
+            "-t",
+            "1",
+            "-c",
+            "4",
+            "-n",
+            "40",
+            "--io-engine",
+            engine,
+            &url,
+        ]);
+        assert_eq!(out.code, Some(0), "{engine}: stderr: {}", out.stderr);
+        assert_eq!(n(&v, "completed"), 40, "{engine}: {}", v["counters"]);
+        assert_eq!(n(&v, "status.success"), 40, "{engine}");
+        assert!(
+            n(&v, "bytes_read") >= 40 * 1_048_576,
+            "{engine}: {}",
+            v["counters"]
+        );
+        assert_balanced(&v);
+    }
+}
+
+/// The result says which loop ran: the direct loop for closed-loop io_uring runs,
+/// monoio's driver when asked for with `monoio` or under -R, epoll when asked for.
+#[test]
+fn engine_choice_is_recorded() {
+    if shared::runtime::choose_engine(shared::runtime::IoEngine::Uring).is_err() {
+        return;
+    }
+    let server = start_server(&[]);
+    let url = format!("{}/plaintext", server.url());
+    let cases: [(&[&str], bool); 4] = [
+        (&["--io-engine", "uring"], true),
+        (&["--io-engine", "monoio"], false),
+        (&["--io-engine", "uring", "-R", "2000"], false),
+        (&["--io-engine", "epoll"], false),
+    ];
+    for (extra, direct) in cases {
+        let mut args = vec!["-t", "1", "-c", "2", "-n", "200"];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        let (out, v) = run_json(&args);
+        assert_eq!(out.code, Some(0), "{extra:?}: stderr: {}", out.stderr);
+        assert_eq!(n(&v, "completed"), 200, "{extra:?}");
+        let engine = &v["meta"]["engine"];
+        assert_eq!(engine["direct"], direct, "{extra:?}: {engine}");
+        assert!(!engine["reason"].as_str().unwrap_or("").is_empty());
+    }
+}
+
 #[test]
 fn exact_count_pipelined_batch_uring() {
     exact_count_with("uring", "16", "batch");

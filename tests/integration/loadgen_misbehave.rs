@@ -342,17 +342,28 @@ fn assert_invalid_run(run: &Run) {
     );
 }
 
-#[test]
-fn valid_control() {
+fn valid_control_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::Valid);
-    let run = run_for(&[], &server.url());
+    let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "success");
 }
 
 #[test]
-fn valid_exact_count_pipelined() {
+fn valid_control() {
+    valid_control_on("auto");
+}
+
+#[test]
+fn valid_control_monoio() {
+    valid_control_on("monoio");
+}
+
+fn valid_exact_count_pipelined_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::Valid);
-    let run = ceiling(&["-c", "2", "-p", "4", "-n", "200"], &server.url());
+    let run = ceiling(
+        &["--io-engine", engine, "-c", "2", "-p", "4", "-n", "200"],
+        &server.url(),
+    );
     assert_valid_run(&run, &server, "success");
     assert_counts(
         &run,
@@ -373,10 +384,29 @@ fn valid_exact_count_pipelined() {
 }
 
 #[test]
-fn reset_after_request_is_read_error() {
+fn valid_exact_count_pipelined() {
+    valid_exact_count_pipelined_on("auto");
+}
+
+#[test]
+fn valid_exact_count_pipelined_monoio() {
+    valid_exact_count_pipelined_on("monoio");
+}
+
+fn reset_after_request_is_read_error_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::ResetAfterRequest);
-    let run = run_for(&[], &server.url());
+    let run = run_for(&["--io-engine", engine], &server.url());
     reset_checks(&run);
+}
+
+#[test]
+fn reset_after_request_is_read_error() {
+    reset_after_request_is_read_error_on("auto");
+}
+
+#[test]
+fn reset_after_request_is_read_error_monoio() {
+    reset_after_request_is_read_error_on("monoio");
 }
 
 #[test]
@@ -400,25 +430,52 @@ fn reset_checks(run: &Run) {
     );
 }
 
+fn garbage_is_invalid_on(engine: &str) {
+    let server = Misbehaving::start(Behaviour::Garbage);
+    let run = run_for(&["--io-engine", engine], &server.url());
+    assert_invalid_run(&run);
+}
+
 #[test]
 fn garbage_is_invalid() {
-    let server = Misbehaving::start(Behaviour::Garbage);
-    let run = run_for(&[], &server.url());
+    garbage_is_invalid_on("auto");
+}
+
+#[test]
+fn garbage_is_invalid_monoio() {
+    garbage_is_invalid_on("monoio");
+}
+
+fn invalid_chunk_size_is_invalid_on(engine: &str) {
+    let server = Misbehaving::start(Behaviour::InvalidChunkSize);
+    let run = run_for(&["--io-engine", engine], &server.url());
     assert_invalid_run(&run);
 }
 
 #[test]
 fn invalid_chunk_size_is_invalid() {
-    let server = Misbehaving::start(Behaviour::InvalidChunkSize);
-    let run = run_for(&[], &server.url());
-    assert_invalid_run(&run);
+    invalid_chunk_size_is_invalid_on("auto");
+}
+
+#[test]
+fn invalid_chunk_size_is_invalid_monoio() {
+    invalid_chunk_size_is_invalid_on("monoio");
+}
+
+fn never_answers_times_out_including_at_the_stop_on(engine: &str) {
+    let server = Misbehaving::start(Behaviour::NeverAnswers);
+    let run = run_for(&["--io-engine", engine], &server.url());
+    assert_all_time_out(&run, 1);
 }
 
 #[test]
 fn never_answers_times_out_including_at_the_stop() {
-    let server = Misbehaving::start(Behaviour::NeverAnswers);
-    let run = run_for(&[], &server.url());
-    assert_all_time_out(&run, 1);
+    never_answers_times_out_including_at_the_stop_on("auto");
+}
+
+#[test]
+fn never_answers_times_out_including_at_the_stop_monoio() {
+    never_answers_times_out_including_at_the_stop_on("monoio");
 }
 
 #[test]
@@ -428,33 +485,59 @@ fn never_answers_times_out_epoll() {
     assert_all_time_out(&run, 1);
 }
 
-#[test]
-fn never_answers_pipelined_times_out_every_request() {
+fn never_answers_pipelined_times_out_every_request_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::NeverAnswers);
-    let run = run_for(&["-p", "4"], &server.url());
+    let run = run_for(&["--io-engine", engine, "-p", "4"], &server.url());
     assert_all_time_out(&run, 4);
 }
 
 #[test]
-fn never_accepted_backlog_times_out() {
+fn never_answers_pipelined_times_out_every_request() {
+    never_answers_pipelined_times_out_every_request_on("auto");
+}
+
+#[test]
+fn never_answers_pipelined_times_out_every_request_monoio() {
+    never_answers_pipelined_times_out_every_request_on("monoio");
+}
+
+fn never_accepted_backlog_times_out_on(engine: &str) {
     let listener = Unaccepted::bind();
-    let run = run_for(&[], &listener.url());
+    let run = run_for(&["--io-engine", engine], &listener.url());
+    assert_all_time_out(&run, 1);
+}
+
+#[test]
+fn never_accepted_backlog_times_out() {
+    never_accepted_backlog_times_out_on("auto");
+}
+
+#[test]
+fn never_accepted_backlog_times_out_monoio() {
+    never_accepted_backlog_times_out_on("monoio");
+}
+
+fn trickle_is_timeout_not_idle_on(engine: &str) {
+    // One byte every 100 ms never leaves the connection idle for 500 ms, but the response
+    // takes seconds: the timeout is per request, not per read.
+    let server = Misbehaving::start(Behaviour::Trickle);
+    let run = run_for(&["--io-engine", engine], &server.url());
     assert_all_time_out(&run, 1);
 }
 
 #[test]
 fn trickle_is_timeout_not_idle() {
-    // One byte every 100 ms never leaves the connection idle for 500 ms, but the response
-    // takes seconds: the timeout is per request, not per read.
-    let server = Misbehaving::start(Behaviour::Trickle);
-    let run = run_for(&[], &server.url());
-    assert_all_time_out(&run, 1);
+    trickle_is_timeout_not_idle_on("auto");
 }
 
 #[test]
-fn body_cut_short_is_read_error() {
+fn trickle_is_timeout_not_idle_monoio() {
+    trickle_is_timeout_not_idle_on("monoio");
+}
+
+fn body_cut_short_is_read_error_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::BodyCutShort);
-    let run = run_for(&[], &server.url());
+    let run = run_for(&["--io-engine", engine], &server.url());
     assert_sane(&run, 0);
     assert_positive(&run, &["errors.read", "reconnects"]);
     assert_counts(
@@ -469,40 +552,85 @@ fn body_cut_short_is_read_error() {
 }
 
 #[test]
-fn not_modified_with_length_has_no_body() {
+fn body_cut_short_is_read_error() {
+    body_cut_short_is_read_error_on("auto");
+}
+
+#[test]
+fn body_cut_short_is_read_error_monoio() {
+    body_cut_short_is_read_error_on("monoio");
+}
+
+fn not_modified_with_length_has_no_body_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::NotModifiedWithLength);
-    let run = run_for(&[], &server.url());
+    let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "redirect");
 }
 
 #[test]
-fn head_with_length_has_no_body() {
+fn not_modified_with_length_has_no_body() {
+    not_modified_with_length_has_no_body_on("auto");
+}
+
+#[test]
+fn not_modified_with_length_has_no_body_monoio() {
+    not_modified_with_length_has_no_body_on("monoio");
+}
+
+fn head_with_length_has_no_body_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::HeadWithLength);
-    let run = run_for(&["-m", "HEAD"], &server.url());
+    let run = run_for(&["--io-engine", engine, "-m", "HEAD"], &server.url());
     assert_valid_run(&run, &server, "success");
 }
 
 #[test]
-fn http10_close_delimited_completes_and_reconnects() {
+fn head_with_length_has_no_body() {
+    head_with_length_has_no_body_on("auto");
+}
+
+#[test]
+fn head_with_length_has_no_body_monoio() {
+    head_with_length_has_no_body_on("monoio");
+}
+
+fn http10_close_delimited_completes_and_reconnects_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::Http10CloseDelimited);
-    let run = run_for(&[], &server.url());
+    let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "success");
     assert_positive(&run, &["reconnects"]);
 }
 
 #[test]
-fn continue_100_then_200_completes() {
+fn http10_close_delimited_completes_and_reconnects() {
+    http10_close_delimited_completes_and_reconnects_on("auto");
+}
+
+#[test]
+fn http10_close_delimited_completes_and_reconnects_monoio() {
+    http10_close_delimited_completes_and_reconnects_on("monoio");
+}
+
+fn continue_100_then_200_completes_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::Continue100);
-    let run = run_for(&[], &server.url());
+    let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "success");
     // shared::stats::StatusCounts: 1xx interim responses are counted in `informational`.
     assert_positive(&run, &["status.informational"]);
 }
 
 #[test]
-fn huge_headers_complete() {
+fn continue_100_then_200_completes() {
+    continue_100_then_200_completes_on("auto");
+}
+
+#[test]
+fn continue_100_then_200_completes_monoio() {
+    continue_100_then_200_completes_on("monoio");
+}
+
+fn huge_headers_complete_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::HugeHeaders);
-    let run = run_for(&[], &server.url());
+    let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "success");
     assert!(
         run.n("bytes_read") >= run.n("completed") * HUGE_HEADERS_BYTES as u64,
@@ -512,9 +640,18 @@ fn huge_headers_complete() {
 }
 
 #[test]
-fn accept_then_close_is_read_or_write_error() {
+fn huge_headers_complete() {
+    huge_headers_complete_on("auto");
+}
+
+#[test]
+fn huge_headers_complete_monoio() {
+    huge_headers_complete_on("monoio");
+}
+
+fn accept_then_close_is_read_or_write_error_on(engine: &str) {
     let server = Misbehaving::start(Behaviour::AcceptThenClose);
-    let run = run_for(&[], &server.url());
+    let run = run_for(&["--io-engine", engine], &server.url());
     assert_sane(&run, 0);
     assert_positive(&run, &["connects"]);
     assert_counts(
@@ -533,9 +670,18 @@ fn accept_then_close_is_read_or_write_error() {
 }
 
 #[test]
-fn refused_port_exits_1_and_reports_connect_errors() {
+fn accept_then_close_is_read_or_write_error() {
+    accept_then_close_is_read_or_write_error_on("auto");
+}
+
+#[test]
+fn accept_then_close_is_read_or_write_error_monoio() {
+    accept_then_close_is_read_or_write_error_on("monoio");
+}
+
+fn refused_port_exits_1_and_reports_connect_errors_on(engine: &str) {
     let port = RefusedPort::bind();
-    let run = run_for(&[], &port.url());
+    let run = run_for(&["--io-engine", engine], &port.url());
     assert_sane(&run, 1);
     assert_positive(&run, &["errors.connect"]);
     assert_counts(&run, &[("connects", 0), ("sent", 0), ("completed", 0)]);
@@ -544,6 +690,16 @@ fn refused_port_exits_1_and_reports_connect_errors() {
         "exit 1 should say why on stderr\n{}",
         run.describe()
     );
+}
+
+#[test]
+fn refused_port_exits_1_and_reports_connect_errors() {
+    refused_port_exits_1_and_reports_connect_errors_on("auto");
+}
+
+#[test]
+fn refused_port_exits_1_and_reports_connect_errors_monoio() {
+    refused_port_exits_1_and_reports_connect_errors_on("monoio");
 }
 
 /// The misbehaving server itself, talked to with std TcpStream (no generator needed).

@@ -1,5 +1,7 @@
 //! Which I/O engine runs: io_uring with explicit ring flags, or monoio's legacy
 //! epoll driver. `auto` probes io_uring once and falls back to epoll, saying why.
+//! The generator may further run its closed loop on its own ring (`direct`)
+//! instead of monoio's io_uring driver; `monoio` asks for the latter explicitly.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -15,6 +17,9 @@ pub enum IoEngine {
     Auto,
     /// io_uring or fail.
     Uring,
+    /// io_uring through monoio's driver, never the generator's direct loop (to
+    /// compare the two); the server has only this one.
+    Monoio,
     /// monoio's legacy (epoll) driver.
     Epoll,
 }
@@ -25,9 +30,10 @@ impl FromStr for IoEngine {
         match s {
             "auto" => Ok(Self::Auto),
             "uring" | "io_uring" | "io-uring" => Ok(Self::Uring),
+            "monoio" => Ok(Self::Monoio),
             "epoll" | "legacy" => Ok(Self::Epoll),
             other => Err(format!(
-                "unknown io engine {other:?}: use auto, uring or epoll"
+                "unknown io engine {other:?}: use auto, uring, monoio or epoll"
             )),
         }
     }
@@ -38,6 +44,7 @@ impl fmt::Display for IoEngine {
         f.write_str(match self {
             Self::Auto => "auto",
             Self::Uring => "uring",
+            Self::Monoio => "monoio",
             Self::Epoll => "epoll",
         })
     }
@@ -101,12 +108,19 @@ pub struct EngineChoice {
     pub ring_entries: u32,
     /// Why this engine runs (the probe's finding), one line.
     pub reason: String,
+    /// The generator's closed loop runs on its own io_uring ring (multishot
+    /// receive, provided buffers, registered files) rather than on monoio.
+    #[serde(default)]
+    pub direct: bool,
 }
 
 impl EngineChoice {
     /// The one-line description printed at start-up.
     pub fn describe(&self) -> String {
         match self.ring_flags {
+            Some(flags) if self.direct => {
+                format!("io_uring direct loop ({}): {}", flags.name(), self.reason)
+            }
             Some(flags) => format!("io_uring ({}): {}", flags.name(), self.reason),
             None => format!("epoll: {}", self.reason),
         }
@@ -136,6 +150,7 @@ pub fn choose(requested: IoEngine) -> Result<EngineChoice, EngineError> {
         ring_flags: None,
         ring_entries: 0,
         reason,
+        direct: false,
     };
     if requested == IoEngine::Epoll {
         return Ok(epoll("asked for with --io-engine epoll".into()));
@@ -146,11 +161,13 @@ pub fn choose(requested: IoEngine) -> Result<EngineChoice, EngineError> {
             engine: IoEngine::Uring,
             ring_flags: Some(flags),
             ring_entries: DEFAULT_RING_ENTRIES,
-            reason: if requested == IoEngine::Uring {
-                "asked for with --io-engine uring".into()
-            } else {
-                "io_uring available".into()
+            reason: match requested {
+                IoEngine::Uring | IoEngine::Monoio => {
+                    format!("asked for with --io-engine {requested}")
+                }
+                _ => "io_uring available".into(),
             },
+            direct: false,
         }),
         Err(why) if requested == IoEngine::Auto => Ok(epoll(format!(
             "io_uring unavailable ({why}), fell back to epoll"
@@ -219,6 +236,7 @@ mod tests {
     fn parses_names() {
         assert_eq!("uring".parse::<IoEngine>().unwrap(), IoEngine::Uring);
         assert_eq!("epoll".parse::<IoEngine>().unwrap(), IoEngine::Epoll);
+        assert_eq!("monoio".parse::<IoEngine>().unwrap(), IoEngine::Monoio);
         assert!("kqueue".parse::<IoEngine>().is_err());
     }
 }

@@ -95,7 +95,8 @@ pub fn join_all<T>(handles: Vec<JoinHandle<Result<T, SpawnError>>>) -> Vec<Resul
 }
 
 /// Builds the engine's runtime on the current thread (with timers) and runs the
-/// future made by `make` on it.
+/// future made by `make` on it. A generator on its direct io_uring loop drives its
+/// own ring; its thread gets monoio's cheap epoll runtime only to run the future.
 pub fn block_on<T, F, Fut>(engine: &EngineChoice, index: usize, make: F) -> Result<T, SpawnError>
 where
     F: FnOnce() -> Fut,
@@ -107,7 +108,7 @@ where
         source,
     };
     match engine.ring_flags {
-        Some(flags) => {
+        Some(flags) if !engine.direct => {
             let mut rt = RuntimeBuilder::<TimeDriver<IoUringDriver>>::new()
                 .with_entries(engine.ring_entries.max(256))
                 .uring_builder(flags.builder())
@@ -115,7 +116,7 @@ where
                 .map_err(err)?;
             Ok(rt.block_on(make()))
         }
-        None => {
+        _ => {
             let mut rt = RuntimeBuilder::<TimeDriver<LegacyDriver>>::new()
                 .build()
                 .map_err(err)?;
