@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde_json::Value;
 use shared::stats::codec::decode_base64;
 
-use crate::support::{ceiling_bin, exclusive, run_ceiling, served, start_server, start_server_on};
+use crate::support::{
+    ceiling_bin, exclusive, run_ceiling, served, server_stats, start_server, start_server_on,
+};
 
 const WATCHDOG: Duration = Duration::from_secs(60);
 
@@ -416,6 +418,132 @@ fn nodes_refuse_bad_plans_and_late_starts() {
         out.stderr
     );
     assert_eq!(served(server.addr), 0);
+}
+
+/// T0 from a plan file, as a wall-clock instant.
+fn t0_of(plan: &Path) -> std::time::SystemTime {
+    let p: Value = serde_json::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
+    std::time::UNIX_EPOCH + Duration::from_millis(p["start_unix_ms"].as_u64().unwrap())
+}
+
+/// Starts node 0 of `plan` on `engine` and waits until the server sees its
+/// connections open (readiness, not a sleep).
+fn start_node_connected(
+    plan: &Path,
+    out: &Path,
+    engine: &str,
+    server: &crate::support::Server,
+) -> std::process::Child {
+    let child = Command::new(ceiling_bin())
+        .args(["run", "--plan", s(plan), "--node-index", "0", "--cpus", "1"])
+        .args(["--io-engine", engine, "--quiet", "--out", s(out)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn a node");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server_stats(server.addr)["connections_open"]
+        .as_u64()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never connected"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn a_node_connects_before_t0_and_sends_nothing_until_then() {
+    let _serial = exclusive();
+    for engine in ["auto", "monoio", "epoll"] {
+        let server = start_server(&["--cpus", "0"]);
+        let dir = scratch(&format!("t0-{engine}"));
+        let url = format!("{}/plaintext", server.url());
+        let plan = plan(
+            &dir,
+            &[
+                "--nodes",
+                "1",
+                "--start-in",
+                "3s",
+                "-c",
+                "2",
+                "-d",
+                "1s",
+                &url,
+            ],
+        );
+        let out = dir.join("node.jsonl");
+        let child = start_node_connected(&plan, &out, engine, &server);
+        let before = std::time::SystemTime::now();
+        let early = served(server.addr);
+        let o = wait_bounded(child);
+        assert!(
+            o.status.success(),
+            "{engine}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if before + Duration::from_millis(200) < t0_of(&plan) {
+            assert_eq!(early, 0, "{engine}: requests were sent before T0");
+        }
+        let footer = lines(&out).pop().unwrap();
+        let sent = footer["counters"]["sent"].as_u64().unwrap();
+        assert!(sent > 0, "{engine}: nothing sent after T0");
+        // The measured interval is the planned second from T0, not from launch.
+        let d = footer["duration_s"].as_f64().unwrap();
+        assert!((0.99..1.5).contains(&d), "{engine}: ran {d} s from T0");
+    }
+}
+
+#[test]
+fn ctrl_c_before_t0_ends_at_once_and_writes_the_node_file() {
+    let _serial = exclusive();
+    for engine in ["auto", "monoio"] {
+        let server = start_server(&["--cpus", "0"]);
+        let dir = scratch(&format!("int-{engine}"));
+        let url = format!("{}/plaintext", server.url());
+        let plan = plan(
+            &dir,
+            &[
+                "--nodes",
+                "1",
+                "--start-in",
+                "60s",
+                "-c",
+                "2",
+                "-d",
+                "1s",
+                &url,
+            ],
+        );
+        let out = dir.join("node.jsonl");
+        let child = start_node_connected(&plan, &out, engine, &server);
+        let asked = std::time::Instant::now();
+        // SAFETY: kill(2) on the child this test started and has not waited for.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        let o = wait_bounded(child);
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{engine}: a node waiting for T0 took {:?} to stop",
+            asked.elapsed()
+        );
+        assert!(
+            o.status.success(),
+            "{engine}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let footer = lines(&out).pop().unwrap();
+        assert_eq!(footer["type"], "footer");
+        assert_eq!(footer["interrupted"], true, "{engine}");
+        assert_eq!(footer["counters"]["sent"], 0, "{engine}");
+        assert_eq!(served(server.addr), 0, "{engine}");
+    }
 }
 
 #[test]

@@ -141,6 +141,11 @@ pub fn start_server_on(bind: &str, extra: &[&str]) -> Server {
 
 /// The server's request count from `/__ceiling/stats` (which it does not count).
 pub fn served(addr: SocketAddr) -> u64 {
+    server_stats(addr)["requests"].as_u64().expect("requests")
+}
+
+/// The server's `/__ceiling/stats` document.
+pub fn server_stats(addr: SocketAddr) -> serde_json::Value {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect to the server");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -149,6 +154,5 @@ pub fn served(addr: SocketAddr) -> u64 {
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let body = text.split_once("\r\n\r\n").expect("a response").1;
-    let v: serde_json::Value = serde_json::from_str(body).expect("stats JSON");
-    v["requests"].as_u64().expect("requests")
+    serde_json::from_str(body).expect("stats JSON")
 }
