@@ -8,6 +8,7 @@
 //! caller's buffer. At EOF call [`ResponseFramer::finish_on_eof`].
 
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 
 use thiserror::Error;
 
@@ -342,13 +343,15 @@ impl ResponseFramer {
     #[allow(clippy::type_complexity)]
     fn parse_head(&self, input: &[u8]) -> Result<Option<(usize, Option<HeadFacts>)>, FrameError> {
         let is_head = *self.pending.front().expect("checked by the caller");
-        let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        // Uninitialised: httparse writes only the fields it finds, so a response
+        // with five headers does not pay for zeroing thirty-two.
+        let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
         match self.parse_with(input, &mut stack, is_head) {
             Err(FrameError::Head("too many headers"))
                 if self.limits.max_headers > STACK_HEADERS =>
             {
                 // Rare: a head with many fields. Parse again with the full allowance.
-                let mut heap = vec![httparse::EMPTY_HEADER; self.limits.max_headers];
+                let mut heap = vec![MaybeUninit::uninit(); self.limits.max_headers];
                 match self.parse_with(input, &mut heap, is_head) {
                     Err(FrameError::Head("too many headers")) => Err(FrameError::HeadTooLarge),
                     other => other,
@@ -363,11 +366,13 @@ impl ResponseFramer {
     fn parse_with<'b>(
         &self,
         input: &'b [u8],
-        headers: &mut [httparse::Header<'b>],
+        headers: &mut [MaybeUninit<httparse::Header<'b>>],
         is_head: bool,
     ) -> Result<Option<(usize, Option<HeadFacts>)>, FrameError> {
-        let mut resp = httparse::Response::new(headers);
-        let n = match resp.parse(input) {
+        let mut resp = httparse::Response::new(&mut []);
+        let n = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut resp, input, headers,
+        ) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => {
                 if input.len() > self.limits.max_head_bytes {
