@@ -370,9 +370,9 @@ impl ResponseFramer {
         is_head: bool,
     ) -> Result<Option<(usize, Option<HeadFacts>)>, FrameError> {
         let mut resp = httparse::Response::new(&mut []);
-        let n = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-            &mut resp, input, headers,
-        ) {
+        let n = match httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, input, headers)
+        {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => {
                 if input.len() > self.limits.max_head_bytes {
