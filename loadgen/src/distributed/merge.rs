@@ -17,6 +17,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "ceiling merge",
+    bin_name = "ceiling merge",
     after_help = "Refuses files of different plans or histogram layouts, duplicate or missing node indices and truncated files, unless --allow-partial (the report then says PARTIAL). Exit codes: 0 merged; 1 an output could not be written; 2 the files do not make one run."
 )]
 struct MergeArgs {

@@ -14,7 +14,11 @@ use std::time::{Duration, SystemTime};
 
 /// A plan: the generator's load options, plus how many nodes share them and when they start.
 #[derive(Debug, Parser)]
-#[command(name = "ceiling plan")]
+#[command(
+    name = "ceiling plan",
+    bin_name = "ceiling plan",
+    after_help = "The load options below are totals for the whole run. Flags that belong to one machine (--cpus, --io-engine, --source-ips, --out, --json, --html, --hgrm, --hlog, --latency, --plan, --node-index, --node-count) are refused here: give them on each node's command line or to `ceiling merge`. See docs/distributed.md."
+)]
 struct PlanArgs {
     /// Generator machines sharing the load (connections, -n and -R are totals)
     #[arg(long)]
