@@ -1,5 +1,7 @@
 //! `ceiling`: subcommand dispatch only. `ceiling serve ...` runs the ceiling server;
 //! `ceiling machine ...` measures this machine's ceiling (server and generator together);
+//! `ramp`, `compare`, `matrix` and `tune` are campaigns of generator runs; `plan` and
+//! `merge` split one run over several machines (`run --plan` runs a node's share);
 //! anything else is a load-generator run with wrk-compatible flags (`ceiling [OPTIONS] URL`).
 //!
 //! Exit codes: 0 the run happened; 1 it could not complete; 2 bad usage (nothing sent).

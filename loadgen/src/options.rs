@@ -16,7 +16,7 @@ use thiserror::Error;
 #[command(
     name = "ceiling",
     version,
-    about = "HTTP/1.1 load generator with wrk's flags. Subcommands: `ceiling serve` (the ceiling server), `ceiling machine` (this machine's ceiling), `ceiling ramp`, `ceiling compare`, `ceiling matrix`, `ceiling tune`; each takes --help",
+    about = "HTTP/1.1 load generator with wrk's flags. Subcommands: `ceiling serve` (the ceiling server), `ceiling machine` (this machine's ceiling), `ceiling ramp`, `ceiling compare`, `ceiling matrix`, `ceiling tune`, `ceiling plan` and `ceiling merge` (several generator machines); each takes --help",
     after_help = "Exit codes: 0 the run happened; 1 it could not complete; 2 bad usage."
 )]
 pub(crate) struct Args {
