@@ -650,15 +650,22 @@ fn ip(args: &[&str]) {
 }
 
 impl Namespaces {
-    /// `n` namespaces at 10.213.K.(10+i)/24, the bridge (root namespace) at .1.
-    fn create(n: usize, k: u32) -> Self {
+    /// `n` namespaces at 10.213.K.(10+i)/24, the bridge (root namespace) at .1;
+    /// None when this kernel or container cannot make a bridge at all.
+    fn create(n: usize, k: u32) -> Option<Self> {
         let pid = std::process::id() % 100_000;
         let bridge = format!("cb{pid}");
         let mut me = Self {
             names: Vec::new(),
             bridge: bridge.clone(),
         };
-        ip(&["link", "add", &bridge, "type", "bridge"]);
+        let made = Command::new("ip")
+            .args(["link", "add", &bridge, "type", "bridge"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !made {
+            return None;
+        }
         ip(&["addr", "add", &format!("10.213.{k}.1/24"), "dev", &bridge]);
         ip(&["link", "set", &bridge, "up"]);
         for i in 0..n {
@@ -677,7 +684,7 @@ impl Namespaces {
             ip(&["-n", &ns, "link", "set", &peer, "up"]);
             ip(&["-n", &ns, "link", "set", "lo", "up"]);
         }
-        me
+        Some(me)
     }
 }
 
@@ -701,7 +708,10 @@ fn three_generator_namespaces_merge_to_the_servers_count() {
     }
     let _serial = exclusive();
     let k = 100 + std::process::id() % 100;
-    let spaces = Namespaces::create(3, k);
+    let Some(spaces) = Namespaces::create(3, k) else {
+        eprintln!("skipped: this kernel or container cannot create a bridge for the namespaces");
+        return;
+    };
     let server = start_server_on(&format!("10.213.{k}.1:0"), &["--cpus", "0"]);
     let dir = scratch("netns");
     let url = format!("{}/plaintext", server.url());
