@@ -53,14 +53,18 @@ pub fn main(args: &[OsString]) -> u8 {
     if plan.engine.fell_back() {
         eprintln!("ceiling: {}", plan.engine.describe());
     }
-    let (result, record) = match run::run_recorded(&plan) {
+    let (result, _, out_error) = match run::run_recorded(&plan) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ceiling: {e}");
             return EXIT_FAILED;
         }
     };
-    let mut code = emit(&plan, &result, Some(&record));
+    let mut code = emit(&plan, &result);
+    if let Some(e) = out_error {
+        eprintln!("ceiling: could not write --out: {e}");
+        code = EXIT_FAILED;
+    }
     if result.counters.connects == 0 && result.counters.errors.connect > 0 {
         eprintln!(
             "ceiling: could not connect to {} ({} connect errors): is the server running?",
@@ -73,11 +77,7 @@ pub fn main(args: &[OsString]) -> u8 {
 
 /// Prints the text report and writes every output the plan asks for; the exit
 /// code says whether all of it could be written.
-pub(crate) fn emit(
-    plan: &plan::Plan,
-    result: &result::RunResult,
-    record: Option<&distributed::node::NodeRecord>,
-) -> u8 {
+pub(crate) fn emit(plan: &plan::Plan, result: &result::RunResult) -> u8 {
     let mut code = EXIT_OK;
     if !plan.quiet {
         let text = report::text::render(plan, result);
@@ -109,12 +109,6 @@ pub(crate) fn emit(
     if let Some(path) = &plan.hlog {
         if let Err(e) = report::hlog::write(path, result) {
             eprintln!("ceiling: could not write --hlog {}: {e}", path.display());
-            code = EXIT_FAILED;
-        }
-    }
-    if let (Some(out), Some(record)) = (&plan.out, record) {
-        if let Err(e) = record.write(out) {
-            eprintln!("ceiling: could not write --out: {e}");
             code = EXIT_FAILED;
         }
     }

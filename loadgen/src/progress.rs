@@ -8,12 +8,31 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// A closed second of one worker, for a node file written as the run goes:
+/// (worker, second, sample).
+pub type ClosedSecond = (usize, usize, crate::worker::SecondSample);
+
 /// One worker's published totals, alone on its cache line.
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct Published {
     pub completed: AtomicU64,
     pub errors: AtomicU64,
+    /// Where closed seconds go when `--out` streams (set before the workers start,
+    /// taken away after they end so the writer sees the channel close).
+    pub sink: std::sync::Mutex<Option<(usize, std::sync::mpsc::Sender<ClosedSecond>)>>,
+}
+
+impl Published {
+    /// Hands second `index` on to the node file, if one is being written (once a
+    /// second per worker, never per request).
+    pub fn second_closed(&self, index: usize, sample: &crate::worker::SecondSample) {
+        let sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((worker, tx)) = sink.as_ref() {
+            // A writer that has gone away only loses the streaming, not the run.
+            let _ = tx.send((*worker, index, sample.clone()));
+        }
+    }
 }
 
 /// Totals of every worker, shared with the reporter.
@@ -24,6 +43,20 @@ pub struct Board {
 }
 
 impl Board {
+    /// Sends every worker's closed seconds to `stream` (a node file being written).
+    pub fn stream_to(&self, stream: &crate::distributed::node::Streamer) {
+        for (i, p) in self.workers.iter().enumerate() {
+            *p.sink.lock().unwrap_or_else(|e| e.into_inner()) = Some((i, stream.sender()));
+        }
+    }
+
+    /// Drops the workers' senders, so the writer can finish.
+    pub fn end_stream(&self) {
+        for p in &self.workers {
+            p.sink.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
+    }
+
     pub fn new(workers: usize) -> Arc<Self> {
         Arc::new(Self {
             workers: (0..workers).map(|_| Published::default()).collect(),

@@ -3,7 +3,8 @@
 
 use crate::direct;
 use crate::distributed::node::{
-    self, Footer, Header, NodeClock, NodeRecord, PaceRecord, Second, ThreadRecord, NODE_SCHEMA,
+    self, Footer, Header, NodeClock, NodeRecord, PaceRecord, Second, Streamer, ThreadRecord,
+    NODE_SCHEMA,
 };
 use crate::distributed::{unix_ms, ClockStatus, Layout, PlanFile};
 use crate::meta::Meta;
@@ -27,6 +28,8 @@ pub enum RunError {
     Late { late: Duration, tolerance: Duration },
     #[error("{0}")]
     Record(String),
+    #[error("could not write --out: {0}")]
+    Out(std::io::Error),
 }
 
 /// Child processes (campaigns' embedded servers) to stop if the process has to
@@ -77,20 +80,59 @@ pub fn ctrl_c() -> Stop {
 
 /// Runs `plan` to its end (duration, request count or Ctrl-C) and merges the result.
 pub fn run(plan: &Plan) -> Result<RunResult, RunError> {
-    run_recorded(plan).map(|(r, _)| r)
+    run_recorded(plan).map(|(r, _, _)| r)
 }
 
 /// Runs `plan` and returns its report with the node record it came from (what
-/// `--out` writes and `ceiling merge` reads).
-pub fn run_recorded(plan: &Plan) -> Result<(RunResult, NodeRecord), RunError> {
+/// `--out` writes and `ceiling merge` reads), and the error writing `--out` hit,
+/// if any (the report is still printed: nothing measured is lost for it).
+#[allow(clippy::type_complexity)]
+pub fn run_recorded(
+    plan: &Plan,
+) -> Result<(RunResult, NodeRecord, Option<std::io::Error>), RunError> {
     let stop = ctrl_c();
     let meta = Meta::collect(plan);
     let clock = ClockStatus::read();
     let launched = SystemTime::now();
     let (start, late) = start_instant(plan, launched)?;
+    let t0 = match &plan.distributed {
+        Some(p) => p.file.start(),
+        // A run of its own starts when launched.
+        None => launched,
+    };
+    let mut header = Header {
+        schema: NODE_SCHEMA.into(),
+        run_id: String::new(),
+        plan_hash: String::new(),
+        node_index: plan.share.index,
+        node_count: plan.share.count,
+        plan: match &plan.distributed {
+            Some(p) => p.file.clone(),
+            None => PlanFile::new(plan.load.clone(), 1, t0, Duration::ZERO),
+        },
+        histogram: Layout::current(),
+        clock: NodeClock {
+            status: clock,
+            t0_unix_ms: unix_ms(t0),
+            launched_unix_ms: unix_ms(launched),
+            late_ms: late.as_secs_f64() * 1e3,
+        },
+        meta,
+    };
+    header.plan_hash = header.plan.hash();
+    header.run_id.clone_from(&header.plan.run_id);
     let plan = Arc::new(plan.clone());
     let cpu_before = cpu_times();
     let board = Board::new(plan.threads());
+    // --out streams: the header now, each second as it closes, the footer at the end.
+    let stream = match &plan.out {
+        Some(out) => {
+            let s = Streamer::start(out, &header, plan.threads()).map_err(RunError::Out)?;
+            board.stream_to(&s);
+            Some(s)
+        }
+        None => None,
+    };
     let reporter = Reporter::start(board.clone(), plan.duration, plan.quiet);
     let handles = {
         let plan = plan.clone();
@@ -122,40 +164,18 @@ pub fn run_recorded(plan: &Plan) -> Result<(RunResult, NodeRecord), RunError> {
     let mut workers = Vec::with_capacity(handles.len());
     let joined = join_all(handles);
     reporter.finish();
+    board.end_stream();
     for r in joined {
         workers.push(r?);
     }
     let (user, sys) = cpu_times();
     let cpu = (user - cpu_before.0, sys - cpu_before.1);
-    let t0 = match &plan.distributed {
-        Some(p) => p.file.start(),
-        // A run of its own starts when launched.
-        None => launched,
-    };
-    let header = Header {
-        schema: NODE_SCHEMA.into(),
-        run_id: String::new(),
-        plan_hash: String::new(),
-        node_index: plan.share.index,
-        node_count: plan.share.count,
-        plan: match &plan.distributed {
-            Some(p) => p.file.clone(),
-            None => PlanFile::new(plan.load.clone(), 1, t0, Duration::ZERO),
-        },
-        histogram: Layout::current(),
-        clock: NodeClock {
-            status: clock,
-            t0_unix_ms: unix_ms(t0),
-            launched_unix_ms: unix_ms(launched),
-            late_ms: late.as_secs_f64() * 1e3,
-        },
-        meta,
-    };
     let record = record(header, start, workers, cpu, stop.is_triggered());
+    let out_error = stream.and_then(|s| s.finish(&record).err());
     // The whole run's description: for a node, its own share.
     let result = node::result(&plan, std::slice::from_ref(&record), false, Vec::new())
         .map_err(RunError::Record)?;
-    Ok((result, record))
+    Ok((result, record, out_error))
 }
 
 /// The monotonic instant the run starts at: now, or the plan's T0 (a node
@@ -196,14 +216,12 @@ fn cpu_times() -> (f64, f64) {
 
 /// The workers' results as this node's record.
 fn record(
-    mut header: Header,
+    header: Header,
     start: Instant,
     workers: Vec<WorkerResult>,
     (user_s, sys_s): (f64, f64),
     interrupted: bool,
 ) -> NodeRecord {
-    header.plan_hash = header.plan.hash();
-    header.run_id.clone_from(&header.plan.run_id);
     let mut counters = Counters::default();
     let mut histogram = new_histogram();
     let mut lag = new_histogram();

@@ -321,7 +321,9 @@ async fn tick(w: &Worker, start: Instant, board: &Published) -> (Vec<f64>, Vec<S
                 .store(c.request_errors() + c.errors.connect, Relaxed);
         }
         if now.duration_since(start) >= Duration::from_secs(seconds.len() as u64 + 1) {
-            seconds.push(close_second(w, &mut second_counts, Duration::from_secs(1)));
+            let sample = close_second(w, &mut second_counts, Duration::from_secs(1));
+            board.second_closed(seconds.len(), &sample);
+            seconds.push(sample);
         }
     }
     if w.stopped_at.get().is_none() {

@@ -547,6 +547,54 @@ fn ctrl_c_before_t0_ends_at_once_and_writes_the_node_file() {
 }
 
 #[test]
+fn a_killed_node_keeps_the_seconds_it_wrote() {
+    let _serial = exclusive();
+    for engine in ["auto", "monoio"] {
+        let server = start_server(&["--cpus", "0"]);
+        let dir = scratch(&format!("killed-{engine}"));
+        let out = dir.join("node.jsonl");
+        let url = format!("{}/plaintext", server.url());
+        let mut child = Command::new(ceiling_bin())
+            .args(["-c", "4", "-t", "1", "--cpus", "1", "-d", "60s", "--quiet"])
+            .args(["--io-engine", engine, "--out", s(&out), &url])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ceiling");
+        // The header comes at once, then one line per second as the run goes.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&out).map_or(0, |t| t.lines().count()) < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{engine}: no seconds streamed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let written = lines(&out);
+        assert_eq!(written[0]["type"], "header");
+        assert!(
+            written[1..].iter().all(|l| l["type"] == "second"),
+            "{engine}"
+        );
+        let (m, text) = merge(&[out], &["--allow-partial"]);
+        assert_eq!(m["partial"], true);
+        let streamed: u64 = written[1..]
+            .iter()
+            .map(|l| l["completed"].as_u64().unwrap())
+            .sum();
+        assert!(streamed > 0, "{engine}");
+        assert_eq!(
+            m["counters"]["completed"].as_u64(),
+            Some(streamed),
+            "{engine}"
+        );
+        assert!(text.contains("TRUNCATED"), "{text}");
+    }
+}
+
+#[test]
 fn the_kubernetes_manifest_is_an_indexed_job() {
     use yaml_rust2::YamlLoader;
     let dir = scratch("k8s");

@@ -1088,6 +1088,7 @@ impl Clock {
         }
         if now.duration_since(self.start) >= Duration::from_secs(self.seconds.len() as u64 + 1) {
             let s = b.close_second(&mut self.second_counts, Duration::from_secs(1));
+            board.second_closed(self.seconds.len(), &s);
             self.seconds.push(s);
         }
     }

@@ -110,7 +110,7 @@ pub fn main(args: &[OsString]) -> u8 {
         }
     };
     match node::result(&plan, &records, partial, warnings) {
-        Ok(result) => crate::emit(&plan, &result, None),
+        Ok(result) => crate::emit(&plan, &result),
         Err(e) => {
             eprintln!("ceiling merge: {e}");
             EXIT_FAILED

@@ -11,6 +11,7 @@
 use super::{ClockStatus, Layout, PlanFile};
 use crate::meta::Meta;
 use crate::plan::{JsonOut, Plan};
+use crate::progress::ClosedSecond;
 use crate::result::{GeneratorCpu, RateReport, RunResult, ThreadResult, TimePoint};
 use serde::{Deserialize, Serialize};
 use shared::stats::codec::decode_base64;
@@ -114,30 +115,6 @@ pub struct NodeRecord {
 }
 
 impl NodeRecord {
-    /// Writes the file (to stdout for `-`), one JSON object per line.
-    pub fn write(&self, out: &JsonOut) -> std::io::Result<()> {
-        let mut text = String::new();
-        let mut line = |l: &Line| {
-            text.push_str(&serde_json::to_string(l).expect("node lines serialize"));
-            text.push('\n');
-        };
-        line(&Line::Header(Box::new(self.header.clone())));
-        for s in &self.seconds {
-            line(&Line::Second(s.clone()));
-        }
-        if let Some(f) = &self.footer {
-            line(&Line::Footer(Box::new(f.clone())));
-        }
-        match out {
-            JsonOut::Stdout => {
-                let mut o = std::io::stdout().lock();
-                o.write_all(text.as_bytes())?;
-                o.flush()
-            }
-            JsonOut::File(path) => std::fs::write(path, text),
-        }
-    }
-
     /// Reads a node file; the error is one line naming the file and the line.
     pub fn read(path: &Path) -> Result<Self, String> {
         let name = path.display();
@@ -216,6 +193,100 @@ impl NodeRecord {
             None => self.seconds.iter().map(|s| s.length_s).sum(),
         }
     }
+}
+
+/// Writes a node file while the run goes: the header at once, each second as
+/// soon as every worker has closed it, the rest and the footer at the end. A node
+/// that dies (SIGKILL, out of memory) keeps what it wrote, for `merge --allow-partial`.
+pub struct Streamer {
+    tx: Option<std::sync::mpsc::Sender<ClosedSecond>>,
+    thread: Option<std::thread::JoinHandle<Written>>,
+}
+
+/// What the writer thread hands back: the output, and how many seconds it wrote.
+type Written = std::io::Result<(Box<dyn Write + Send>, usize)>;
+
+impl Streamer {
+    /// Writes the header and starts the writer; give each worker `sender()`.
+    pub fn start(out: &JsonOut, header: &Header, workers: usize) -> std::io::Result<Self> {
+        let mut w: Box<dyn Write + Send> = match out {
+            JsonOut::Stdout => Box::new(std::io::stdout()),
+            JsonOut::File(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        };
+        write_line(&mut w, &Line::Header(Box::new(header.clone())))?;
+        let (tx, rx) = std::sync::mpsc::channel::<ClosedSecond>();
+        let thread = std::thread::Builder::new()
+            .name("ceiling-out".into())
+            .spawn(move || {
+                // Second index -> (workers reported, the sum so far).
+                let mut pending: std::collections::BTreeMap<usize, (usize, Second, Histogram)> =
+                    std::collections::BTreeMap::new();
+                let mut written = 0;
+                for (_, index, sample) in rx {
+                    let e = pending.entry(index).or_insert_with(|| {
+                        let s = Second {
+                            second: index,
+                            length_s: 0.0,
+                            completed: 0,
+                            errors: 0,
+                            histogram: String::new(),
+                        };
+                        (0, s, new_histogram())
+                    });
+                    e.0 += 1;
+                    e.1.length_s = e.1.length_s.max(sample.length.as_secs_f64());
+                    e.1.completed += sample.completed;
+                    e.1.errors += sample.errors;
+                    if let Ok(h) = decode_base64(&sample.histogram) {
+                        let _ = e.2.add(&h);
+                    }
+                    // In order, and only once every worker has closed it.
+                    while pending.get(&written).is_some_and(|(n, _, _)| *n == workers) {
+                        let (_, mut s, h) = pending.remove(&written).expect("checked");
+                        s.histogram = shared::stats::codec::encode_base64(&h);
+                        write_line(&mut w, &Line::Second(s))?;
+                        written += 1;
+                    }
+                }
+                Ok((w, written))
+            })?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// A sender for one worker's closed seconds.
+    pub fn sender(&self) -> std::sync::mpsc::Sender<ClosedSecond> {
+        self.tx.clone().expect("not finished")
+    }
+
+    /// Writes the seconds not yet written and the footer, from the final record
+    /// (its seconds are the same sums as the streamed ones).
+    pub fn finish(mut self, record: &NodeRecord) -> std::io::Result<()> {
+        drop(self.tx.take());
+        let (mut w, written) = self
+            .thread
+            .take()
+            .expect("finished once")
+            .join()
+            .map_err(|_| std::io::Error::other("the node file writer panicked"))??;
+        for s in record.seconds.iter().skip(written) {
+            write_line(&mut w, &Line::Second(s.clone()))?;
+        }
+        if let Some(f) = &record.footer {
+            write_line(&mut w, &Line::Footer(Box::new(f.clone())))?;
+        }
+        w.flush()
+    }
+}
+
+/// One line, flushed: what is written survives the process.
+fn write_line(w: &mut dyn Write, line: &Line) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(line).expect("node lines serialize");
+    text.push('\n');
+    w.write_all(text.as_bytes())?;
+    w.flush()
 }
 
 /// What one node contributed, in the merged result.
@@ -417,7 +488,7 @@ pub fn result(
         timeseries,
         interrupted,
     );
-    if nodes.len() > 1 {
+    if nodes.len() > 1 || partial {
         r.nodes = summaries;
         r.config.connections = plan.load.connections;
         r.config.requests = plan.load.requests;
