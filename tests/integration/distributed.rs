@@ -675,6 +675,55 @@ fn the_kubernetes_manifest_is_an_indexed_job() {
         !shipped.to_string().contains("\"io_uring_setup\""),
         "io_uring is not denied"
     );
+    // Without a claim the node file is the pod's stdout.
+    assert_eq!(cmd[4..], ["--out", "-", "--quiet"]);
+
+    // With --results-pvc: the node files go to the claim's volume, one per index.
+    let manifest = dir.join("pvc.yaml");
+    let out = run_ceiling(
+        &[
+            "plan",
+            "-o",
+            s(&dir.join("p2.json")),
+            "--manifest",
+            s(&manifest),
+            "--nodes",
+            "2",
+            "--results-pvc",
+            "ceiling-results",
+            "-c",
+            "4",
+            "http://svc:8080/",
+        ],
+        WATCHDOG,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let docs = YamlLoader::load_from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let pod = &docs[1]["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let cmd: Vec<&str> = c["command"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let at = cmd.iter().position(|a| *a == "--out").unwrap();
+    assert!(
+        cmd[at + 1].starts_with("/results/") && cmd[at + 1].contains("$(JOB_COMPLETION_INDEX)"),
+        "{cmd:?}"
+    );
+    let env = &c["env"][0];
+    assert_eq!(env["name"].as_str(), Some("JOB_COMPLETION_INDEX"));
+    assert_eq!(
+        env["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+        Some("metadata.annotations['batch.kubernetes.io/job-completion-index']")
+    );
+    assert_eq!(c["volumeMounts"][1]["mountPath"].as_str(), Some("/results"));
+    assert_eq!(c["volumeMounts"][1]["name"], pod["volumes"][1]["name"]);
+    assert_eq!(
+        pod["volumes"][1]["persistentVolumeClaim"]["claimName"].as_str(),
+        Some("ceiling-results")
+    );
 }
 
 fn is_root() -> bool {

@@ -41,6 +41,10 @@ struct PlanArgs {
     /// Kubernetes namespace, for the manifest
     #[arg(long, default_value = "default")]
     namespace: String,
+    /// For the manifest: write the node files to this PersistentVolumeClaim
+    /// (ReadWriteMany) instead of the pods' stdout
+    #[arg(long, value_name = "CLAIM")]
+    results_pvc: Option<String>,
     #[command(flatten)]
     load: Args,
 }
@@ -140,7 +144,16 @@ fn plan(args: &[OsString]) -> Result<Option<String>, Failure> {
         .manifest
         .clone()
         .unwrap_or_else(|| a.output.with_extension("k8s.yaml"));
-    let manifest = kubernetes(&file, &json, &a.image, &a.namespace, &a.output);
+    let manifest = kubernetes(
+        &file,
+        &json,
+        &Pod {
+            image: &a.image,
+            namespace: &a.namespace,
+            results_pvc: a.results_pvc.as_deref(),
+        },
+        &a.output,
+    );
     std::fs::write(&manifest_path, &manifest)
         .map_err(|e| Failure::Write(format!("cannot write {}: {e}", manifest_path.display())))?;
     let planned = Planned {
@@ -152,11 +165,18 @@ fn plan(args: &[OsString]) -> Result<Option<String>, Failure> {
         &a.output,
         &manifest_path,
         &manifest,
+        a.results_pvc.as_deref(),
     )))
 }
 
 /// What each node gets, and the command lines that start them.
-fn instructions(p: &Planned, path: &Path, manifest_path: &Path, manifest: &str) -> String {
+fn instructions(
+    p: &Planned,
+    path: &Path,
+    manifest_path: &Path,
+    manifest: &str,
+    results_pvc: Option<&str>,
+) -> String {
     let f = &p.file;
     let n = f.nodes;
     let name = path.display();
@@ -181,6 +201,17 @@ fn instructions(p: &Planned, path: &Path, manifest_path: &Path, manifest: &str) 
         .duration_since(SystemTime::now())
         .map_or(0, |d| d.as_secs());
     let last = n - 1;
+    let collect = match results_pvc {
+        Some(claim) => format!(
+            "the node files land on the volume of claim {claim} as ceiling-{}-node-I.jsonl; copy them out (kubectl cp from any pod that mounts it)",
+            f.run_id
+        ),
+        None => format!(
+            "for i in {}; do kubectl logs -n NAMESPACE -l ceiling/run={},batch.kubernetes.io/job-completion-index=$i | grep '^{{\"type\"' > node-$i.jsonl; done",
+            (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(" "),
+            f.run_id
+        ),
+    };
     format!(
         "Plan {run} (hash {hash}) written to {name}: {n} nodes, {per_node} connections each{rate}{requests}.
 T0 = {t0} (in {secs_to_t0} s; a node later than {tol} ms refuses to start). Copy {name} to every node and start them before T0.
@@ -200,7 +231,7 @@ Slurm (the index comes from $SLURM_PROCID):
 
 Kubernetes Indexed Job (the index comes from $JOB_COMPLETION_INDEX), written to {manifest_name}:
   kubectl apply -f {manifest_name}
-  for i in {indices}; do kubectl logs -n NAMESPACE -l ceiling/run={run},batch.kubernetes.io/job-completion-index=$i | grep '^{{\"type\"' > node-$i.jsonl; done
+  {collect}
 
 Then: ceiling merge node-*.jsonl
 
@@ -214,14 +245,48 @@ Then: ceiling merge node-*.jsonl
     )
 }
 
+/// Where the Job's pods run and what they write to.
+struct Pod<'a> {
+    image: &'a str,
+    namespace: &'a str,
+    /// Node files to this claim's volume; None: to the pods' stdout.
+    results_pvc: Option<&'a str>,
+}
+
 /// A ConfigMap with the plan and an Indexed Job running one generator per node.
-fn kubernetes(f: &PlanFile, json: &str, image: &str, namespace: &str, path: &Path) -> String {
+fn kubernetes(f: &PlanFile, json: &str, pod: &Pod, path: &Path) -> String {
+    let (image, namespace) = (pod.image, pod.namespace);
     let run = &f.run_id;
     let n = f.nodes;
     let plan_name = path
         .file_name()
         .map_or("plan.json".into(), |s| s.to_string_lossy().into_owned());
     let indented: String = json.lines().map(|l| format!("    {l}\n")).collect();
+    // Kubernetes expands $(VAR) in a command from the container's env, so the index
+    // is declared from the Job's annotation rather than relying on the injected one.
+    let (out, env, mount, volume) = match pod.results_pvc {
+        None => ("-".to_string(), String::new(), String::new(), String::new()),
+        Some(claim) => (
+            format!("/results/ceiling-{run}-node-$(JOB_COMPLETION_INDEX).jsonl"),
+            "          env:
+            - name: JOB_COMPLETION_INDEX
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.annotations['batch.kubernetes.io/job-completion-index']
+"
+            .to_string(),
+            "            - name: results
+              mountPath: /results
+"
+            .to_string(),
+            format!(
+                "        - name: results
+          persistentVolumeClaim:
+            claimName: {claim}
+"
+            ),
+        ),
+    };
     format!(
         "# ceiling plan {run}: {n} generator nodes, T0 {t0}. Apply before T0.
 # The pods need io_uring: the seccomp profile below (deploy/kubernetes/ceiling-io-uring.json
@@ -272,16 +337,16 @@ spec:
       containers:
         - name: ceiling
           image: {image}
-          command: [\"ceiling\", \"run\", \"--plan\", \"/etc/ceiling/{plan_name}\", \"--out\", \"-\", \"--quiet\"]
-          volumeMounts:
+          command: [\"ceiling\", \"run\", \"--plan\", \"/etc/ceiling/{plan_name}\", \"--out\", \"{out}\", \"--quiet\"]
+{env}          volumeMounts:
             - name: plan
               mountPath: /etc/ceiling
               readOnly: true
-      volumes:
+{mount}      volumes:
         - name: plan
           configMap:
             name: ceiling-plan-{run}
-",
+{volume}",
         t0 = crate::meta::rfc3339(f.start()),
     )
 }
@@ -299,14 +364,19 @@ mod tests {
             Duration::from_secs(1),
         );
         let json = serde_json::to_string_pretty(&file).unwrap();
-        let m = kubernetes(&file, &json, "img", "ns", Path::new("plan.json"));
+        let pod = Pod {
+            image: "img",
+            namespace: "ns",
+            results_pvc: None,
+        };
+        let m = kubernetes(&file, &json, &pod, Path::new("plan.json"));
         assert!(m.contains("completionMode: Indexed"));
         assert!(m.contains(&format!("ceiling-plan-{}", file.run_id)));
         let p = Planned {
             hash: file.hash(),
             file,
         };
-        let text = instructions(&p, Path::new("plan.json"), Path::new("p.yaml"), &m);
+        let text = instructions(&p, Path::new("plan.json"), Path::new("p.yaml"), &m, None);
         for needle in [
             "pdsh",
             "parallel",
