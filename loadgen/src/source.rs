@@ -129,47 +129,12 @@ pub(crate) fn bound_socket(ip: IpAddr) -> io::Result<OwnedFd> {
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    let (storage, len) = sockaddr(SocketAddr::new(ip, 0));
-    // SAFETY: storage holds a sockaddr of `len` bytes.
-    if unsafe { libc::bind(raw, (&storage as *const libc::sockaddr_storage).cast(), len) } < 0 {
+    let a = socket2::SockAddr::from(SocketAddr::new(ip, 0));
+    // SAFETY: `a` holds a sockaddr of `a.len()` bytes.
+    if unsafe { libc::bind(raw, a.as_ptr(), a.len()) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(fd)
-}
-
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }
 
 /// Connects to `addr`, from `source` when given (its port chosen by the kernel at
@@ -179,15 +144,9 @@ pub async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Tcp
         return TcpStream::connect_addr(addr).await;
     };
     let fd = bound_socket(ip)?;
-    let (storage, len) = sockaddr(addr);
-    // SAFETY: storage holds a sockaddr of `len` bytes; fd is a socket.
-    let r = unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
+    let a = socket2::SockAddr::from(addr);
+    // SAFETY: `a` holds a sockaddr of `a.len()` bytes; fd is a socket.
+    let r = unsafe { libc::connect(fd.as_raw_fd(), a.as_ptr(), a.len()) };
     let pending = if r < 0 {
         let e = io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EINPROGRESS) {

@@ -55,8 +55,9 @@ fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     // Accepted sockets inherit TCP_NODELAY on Linux; the connection sets it again
     // anyway so the behaviour does not hang on that.
     set_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
-    let (storage, len) = sockaddr(addr);
-    cvt(unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) })?;
+    let a = socket2::SockAddr::from(addr);
+    // SAFETY: `a` holds a sockaddr of `a.len()` bytes; fd is our socket.
+    cvt(unsafe { libc::bind(fd, a.as_ptr(), a.len()) })?;
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     cvt(unsafe { libc::listen(fd, backlog) })?;
     Ok(TcpListener::from(owned))
@@ -73,39 +74,6 @@ fn set_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
         )
     })
     .map(|_| ())
-}
-
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // Zeroed storage is a valid (unspecified) sockaddr.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }
 
 fn cvt(ret: i32) -> io::Result<i32> {

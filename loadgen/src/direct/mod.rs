@@ -258,49 +258,22 @@ impl Book {
     }
 }
 
-/// The socket address a connect reads.
+/// The socket address a connect reads (kept where the kernel may read it until
+/// the connect completes).
 struct Address {
-    storage: libc::sockaddr_storage,
-    len: libc::socklen_t,
+    addr: socket2::SockAddr,
     family: i32,
 }
 
 impl Address {
     fn new(addr: SocketAddr) -> Self {
-        // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let (len, family) = match addr {
-            SocketAddr::V4(a) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(a.ip().octets()),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
-                (std::mem::size_of::<libc::sockaddr_in>(), libc::AF_INET)
-            }
-            SocketAddr::V6(a) => {
-                let sin6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: a.port().to_be(),
-                    sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: a.ip().octets(),
-                    },
-                    sin6_scope_id: a.scope_id(),
-                };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
-                (std::mem::size_of::<libc::sockaddr_in6>(), libc::AF_INET6)
-            }
+        let family = if addr.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
         };
         Self {
-            storage,
-            len: len as libc::socklen_t,
+            addr: socket2::SockAddr::from(addr),
             family,
         }
     }
@@ -637,14 +610,10 @@ impl Direct {
         c.connect_limit = types::Timespec::from(limit);
         c.ops += 2;
         let a = &self.pinned.address;
-        let connect = opcode::Connect::new(
-            types::Fd(fd),
-            (&a.storage as *const libc::sockaddr_storage).cast(),
-            a.len,
-        )
-        .build()
-        .flags(squeue::Flags::IO_LINK)
-        .user_data(user_data(OP_CONNECT, i));
+        let connect = opcode::Connect::new(types::Fd(fd), a.addr.as_ptr(), a.addr.len())
+            .build()
+            .flags(squeue::Flags::IO_LINK)
+            .user_data(user_data(OP_CONNECT, i));
         let timeout = opcode::LinkTimeout::new(&self.pinned.conns[i].connect_limit)
             .build()
             .user_data(user_data(OP_LINK_TIMEOUT, i));
