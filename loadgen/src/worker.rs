@@ -489,6 +489,31 @@ struct Conn {
     free_since: Instant,
 }
 
+/// One response completed at `now`: its latency (from the intended send, or the
+/// actual one when it went out early; under -R also the uncorrected one) and status.
+fn record(
+    w: &Worker,
+    sent_at: &mut VecDeque<Sent>,
+    paced: bool,
+    free_since: &mut Instant,
+    done: Completed,
+    now: Instant,
+) {
+    let sent = sent_at.pop_front().expect("framer and queue agree");
+    let from = sent.intended.min(sent.actual);
+    let us = now.saturating_duration_since(from).as_micros() as u64;
+    record_clamped(&mut w.second.borrow_mut(), us);
+    if paced {
+        let us = now.saturating_duration_since(sent.actual).as_micros() as u64;
+        record_clamped(&mut w.uncorrected.borrow_mut(), us);
+    }
+    *free_since = now;
+    let mut c = w.counters.borrow_mut();
+    c.completed += 1;
+    c.status.record(done.status);
+    c.status.informational += u64::from(done.interim);
+}
+
 /// When an outstanding request should have gone out, and when it did.
 #[derive(Debug, Clone, Copy)]
 struct Sent {
@@ -686,23 +711,18 @@ impl Conn {
     /// Frames what is in the read buffer; records every completed response with
     /// `now`. Ok(false): the server closes after the last one.
     fn frame(&mut self, w: &Worker, now: Instant) -> Result<bool, FrameError> {
-        let mut pos = 0;
-        let result = loop {
-            match self.framer.feed(&self.rbuf[pos..]) {
-                Ok(p) => {
-                    pos += p.consumed;
-                    if let Some(done) = p.completed {
-                        self.record(w, done, now);
-                        if !done.keep_alive {
-                            break Ok(false);
-                        }
-                    } else if p.consumed == 0 {
-                        break Ok(true);
-                    }
-                }
-                Err(e) => break Err(e),
-            }
-        };
+        let Conn {
+            framer,
+            rbuf,
+            sent_at,
+            schedule,
+            free_since,
+            ..
+        } = self;
+        let paced = schedule.is_some();
+        let (pos, result) = framer.feed_all(rbuf, |done| {
+            record(w, sent_at, paced, free_since, done, now);
+        });
         if result.is_ok() {
             if pos == self.rbuf.len() {
                 self.rbuf.clear();
@@ -721,20 +741,8 @@ impl Conn {
     /// from the actual send goes to the uncorrected histogram.
     #[inline]
     fn record(&mut self, w: &Worker, done: Completed, now: Instant) {
-        let sent = self.sent_at.pop_front().expect("framer and queue agree");
-        // From the intended send, or from the actual one when it went out early.
-        let from = sent.intended.min(sent.actual);
-        let us = now.saturating_duration_since(from).as_micros() as u64;
-        record_clamped(&mut w.second.borrow_mut(), us);
-        if self.schedule.is_some() {
-            let us = now.saturating_duration_since(sent.actual).as_micros() as u64;
-            record_clamped(&mut w.uncorrected.borrow_mut(), us);
-        }
-        self.free_since = now;
-        let mut c = w.counters.borrow_mut();
-        c.completed += 1;
-        c.status.record(done.status);
-        c.status.informational += u64::from(done.interim);
+        let paced = self.schedule.is_some();
+        record(w, &mut self.sent_at, paced, &mut self.free_since, done, now);
     }
 
     /// The peer closed its side.

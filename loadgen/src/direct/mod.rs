@@ -1100,23 +1100,7 @@ fn frame(
     input: &[u8],
     now: Instant,
 ) -> (Result<bool, FrameError>, usize) {
-    let mut pos = 0;
-    let r = loop {
-        match framer.feed(&input[pos..]) {
-            Ok(p) => {
-                pos += p.consumed;
-                if let Some(done) = p.completed {
-                    b.record(sent_at, done, now);
-                    if !done.keep_alive {
-                        break Ok(false);
-                    }
-                } else if p.consumed == 0 {
-                    break Ok(true);
-                }
-            }
-            Err(e) => break Err(e),
-        }
-    };
+    let (pos, r) = framer.feed_all(input, |done| b.record(sent_at, done, now));
     (r, pos)
 }
 

@@ -287,6 +287,35 @@ impl ResponseFramer {
         }
     }
 
+    /// Feeds all of `input`, calling `done` for every response that completes,
+    /// and stops after one that closes the connection. Returns the bytes consumed
+    /// and Ok(false) when the connection closes after the last response, Ok(true)
+    /// when it stays open (the unconsumed rest is an incomplete head), or the error.
+    #[inline]
+    pub fn feed_all(
+        &mut self,
+        input: &[u8],
+        mut done: impl FnMut(Completed),
+    ) -> (usize, Result<bool, FrameError>) {
+        let mut pos = 0;
+        loop {
+            match self.feed(&input[pos..]) {
+                Ok(p) => {
+                    pos += p.consumed;
+                    if let Some(c) = p.completed {
+                        done(c);
+                        if !c.keep_alive {
+                            return (pos, Ok(false));
+                        }
+                    } else if p.consumed == 0 {
+                        return (pos, Ok(true));
+                    }
+                }
+                Err(e) => return (pos, Err(e)),
+            }
+        }
+    }
+
     /// The peer closed: completes a close-delimited body, else `Truncated` when a
     /// response was under way (or bytes were left unconsumed), else `Ok(None)`.
     pub fn finish_on_eof(&mut self, unconsumed: &[u8]) -> Result<Option<Completed>, FrameError> {
