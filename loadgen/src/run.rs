@@ -3,8 +3,8 @@
 
 use crate::direct;
 use crate::distributed::node::{
-    self, Footer, Header, NodeClock, NodeRecord, PaceRecord, Second, Streamer, ThreadRecord,
-    NODE_SCHEMA,
+    self, Footer, Header, NodeClock, NodeRecord, PaceRecord, Second, SecondSum, Streamer,
+    ThreadRecord, NODE_SCHEMA,
 };
 use crate::distributed::{unix_ms, ClockStatus, Layout, PlanFile};
 use crate::meta::Meta;
@@ -13,8 +13,8 @@ use crate::progress::{Board, Reporter};
 use crate::result::{GeneratorCpu, RunResult};
 use crate::worker::{self, WorkerResult};
 use shared::runtime::{join_all, spawn_workers, SpawnError, Stop};
-use shared::stats::codec::{decode_base64, encode_base64};
-use shared::stats::{new_histogram, Counters, Histogram};
+use shared::stats::codec::encode_base64;
+use shared::stats::{new_histogram, Counters};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
@@ -232,10 +232,7 @@ fn record(
     let mut threads = Vec::with_capacity(workers.len());
     let mut end = start;
     let n = workers.iter().map(|w| w.seconds.len()).max().unwrap_or(0);
-    // (length, completed, errors, histogram) per second, all workers added.
-    let mut series: Vec<(Duration, u64, u64, Histogram)> = (0..n)
-        .map(|_| (Duration::ZERO, 0, 0, new_histogram()))
-        .collect();
+    let mut series: Vec<SecondSum> = (0..n).map(|_| SecondSum::new()).collect();
     for w in workers {
         counters += w.counters;
         // Same layout everywhere, so adding is exact.
@@ -259,25 +256,15 @@ fn record(
             requests: w.counters.completed,
             samples: w.samples,
         });
-        for (slot, s) in series.iter_mut().zip(&w.seconds) {
-            slot.0 = slot.0.max(s.length);
-            slot.1 += s.completed;
-            slot.2 += s.errors;
-            if let Ok(h) = decode_base64(&s.histogram) {
-                slot.3.add(&h).expect("one layout");
-            }
+        for (sum, s) in series.iter_mut().zip(&w.seconds) {
+            // The worker encoded it a moment ago: it decodes.
+            sum.add_sample(s).expect("a worker's own histogram");
         }
     }
     let seconds: Vec<Second> = series
         .iter()
         .enumerate()
-        .map(|(i, (len, completed, errors, h))| Second {
-            second: i,
-            length_s: len.as_secs_f64(),
-            completed: *completed,
-            errors: *errors,
-            histogram: encode_base64(h),
-        })
+        .map(|(i, sum)| sum.to_second(i))
         .collect();
     let footer = Footer {
         duration_s: end.saturating_duration_since(start).as_secs_f64(),

@@ -195,6 +195,52 @@ impl NodeRecord {
     }
 }
 
+/// One second added up over workers or nodes; exact, since every histogram has
+/// the one layout.
+#[derive(Debug)]
+pub(crate) struct SecondSum {
+    pub length_s: f64,
+    pub completed: u64,
+    pub errors: u64,
+    pub histogram: Histogram,
+}
+
+impl SecondSum {
+    pub fn new() -> Self {
+        Self {
+            length_s: 0.0,
+            completed: 0,
+            errors: 0,
+            histogram: new_histogram(),
+        }
+    }
+
+    pub fn add(&mut self, length_s: f64, completed: u64, errors: u64, h: &Histogram) {
+        self.length_s = self.length_s.max(length_s);
+        self.completed += completed;
+        self.errors += errors;
+        self.histogram.add(h).expect("one histogram layout");
+    }
+
+    /// Adds a worker's closed second.
+    pub fn add_sample(&mut self, s: &crate::worker::SecondSample) -> Result<(), String> {
+        let h = histogram(&s.histogram, "a worker's second")?;
+        self.add(s.length.as_secs_f64(), s.completed, s.errors, &h);
+        Ok(())
+    }
+
+    /// The record of second `index`.
+    pub fn to_second(&self, index: usize) -> Second {
+        Second {
+            second: index,
+            length_s: self.length_s,
+            completed: self.completed,
+            errors: self.errors,
+            histogram: shared::stats::codec::encode_base64(&self.histogram),
+        }
+    }
+}
+
 /// Writes a node file while the run goes: the header at once, each second as
 /// soon as every worker has closed it, the rest and the footer at the end. A node
 /// that dies (SIGKILL, out of memory) keeps what it wrote, for `merge --allow-partial`.
@@ -219,32 +265,19 @@ impl Streamer {
             .name("ceiling-out".into())
             .spawn(move || {
                 // Second index -> (workers reported, the sum so far).
-                let mut pending: std::collections::BTreeMap<usize, (usize, Second, Histogram)> =
+                let mut pending: std::collections::BTreeMap<usize, (usize, SecondSum)> =
                     std::collections::BTreeMap::new();
                 let mut written = 0;
                 for (_, index, sample) in rx {
-                    let e = pending.entry(index).or_insert_with(|| {
-                        let s = Second {
-                            second: index,
-                            length_s: 0.0,
-                            completed: 0,
-                            errors: 0,
-                            histogram: String::new(),
-                        };
-                        (0, s, new_histogram())
-                    });
+                    let e = pending
+                        .entry(index)
+                        .or_insert_with(|| (0, SecondSum::new()));
                     e.0 += 1;
-                    e.1.length_s = e.1.length_s.max(sample.length.as_secs_f64());
-                    e.1.completed += sample.completed;
-                    e.1.errors += sample.errors;
-                    if let Ok(h) = decode_base64(&sample.histogram) {
-                        let _ = e.2.add(&h);
-                    }
+                    e.1.add_sample(&sample).map_err(std::io::Error::other)?;
                     // In order, and only once every worker has closed it.
-                    while pending.get(&written).is_some_and(|(n, _, _)| *n == workers) {
-                        let (_, mut s, h) = pending.remove(&written).expect("checked");
-                        s.histogram = shared::stats::codec::encode_base64(&h);
-                        write_line(&mut w, &Line::Second(s))?;
+                    while pending.get(&written).is_some_and(|(n, _)| *n == workers) {
+                        let (_, sum) = pending.remove(&written).expect("checked");
+                        write_line(&mut w, &Line::Second(sum.to_second(written)))?;
                         written += 1;
                     }
                 }
@@ -332,18 +365,13 @@ pub fn result(
     let mut interrupted = false;
     let mut summaries = Vec::with_capacity(nodes.len());
     let seconds = nodes.iter().map(|n| n.seconds.len()).max().unwrap_or(0);
-    // (length, completed, errors, histogram) per second, all nodes added.
-    let mut series: Vec<(f64, u64, u64, Histogram)> =
-        (0..seconds).map(|_| (0.0, 0, 0, new_histogram())).collect();
+    let mut series: Vec<SecondSum> = (0..seconds).map(|_| SecondSum::new()).collect();
     let mut window: f64 = 0.0;
     for node in nodes {
         let who = format!("node {}", node.header.node_index);
-        for (slot, s) in series.iter_mut().zip(&node.seconds) {
-            slot.0 = slot.0.max(s.length_s);
-            slot.1 += s.completed;
-            slot.2 += s.errors;
+        for (sum, s) in series.iter_mut().zip(&node.seconds) {
             let h = histogram(&s.histogram, &format!("{who} second {}", s.second))?;
-            slot.3.add(&h).map_err(|e| format!("{who}: {e:?}"))?;
+            sum.add(s.length_s, s.completed, s.errors, &h);
         }
         window = window.max(node.duration_s());
         let node_counters;
@@ -446,7 +474,7 @@ pub fn result(
     let timeseries = series
         .iter()
         .enumerate()
-        .map(|(i, (len, completed, errors, h))| TimePoint::new(i, *len, *completed, *errors, h))
+        .map(|(i, s)| TimePoint::new(i, s.length_s, s.completed, s.errors, &s.histogram))
         .collect();
     let generator_cpu = GeneratorCpu {
         user_s,
