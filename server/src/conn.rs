@@ -2,16 +2,22 @@
 //! into one write buffer), write once, repeat. Buffers are owned by the loop and
 //! reused, so a keep-alive request costs no allocation; they move into monoio's
 //! read and write calls and come back (its rent-style API).
+//!
+//! The loop is generic over its [`Transport`]: the plain socket, or TLS after
+//! a handshake ([`serve_tls`]).
 
 use crate::routes::{self, Action, Ctx};
 use crate::stats::Counter;
+use crate::tls::{HandshakeEnd, TlsStream};
+use crate::transport::Transport;
 use crate::worker::{deadline, millis, Slot, Worker, NEVER};
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncReadRent;
 use monoio::net::TcpStream;
+use rustls::server::ServerConfig;
 use shared::wire::server_request::{parse, Parsed, Reject};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Starting read buffer size; it grows only while a request within the limits
@@ -42,18 +48,79 @@ enum End {
     Io,
     /// A refused request was answered; the connection lingers, then closes.
     Refused(Reject),
+    /// TLS failed (a bad record, an alert); our alert has been sent.
+    Tls,
+    /// Plain HTTP on the TLS port: answered 400 in clear, then lingers.
+    PlainOnTls,
 }
 
-/// Serves one accepted connection to its end.
+/// Serves one accepted plain-HTTP connection to its end.
 pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
     let reg = worker.register(stream.as_raw_fd());
     let end = drive(&worker, &reg.slot, &mut stream).await;
+    finish(&worker, &reg.slot, &mut stream, end).await;
+    // Deregister before the socket closes: the tick must never see a reused fd.
+    drop(reg);
+    drop(stream);
+}
+
+/// Serves one accepted `--tls` connection: the handshake, bounded by
+/// --header-timeout, then the same loop as plain HTTP over TLS.
+pub async fn serve_tls(worker: Rc<Worker>, stream: TcpStream, config: Arc<ServerConfig>) {
+    let reg = worker.register(stream.as_raw_fd());
     let stats = worker.my_stats();
+    let mut tls = match TlsStream::new(stream, config) {
+        Ok(t) => t,
+        Err(_) => {
+            stats.add(Counter::Tls, 1);
+            return;
+        }
+    };
+    // No request is in flight during the handshake: a stop closes it at once.
+    let slot = &reg.slot;
+    slot.idle.set(true);
+    slot.deadline.set(deadline(
+        worker.now_ms.get(),
+        millis(worker.cfg.header_timeout),
+    ));
+    let end = match tls.handshake(stats).await {
+        Ok(()) => {
+            slot.idle.set(false);
+            drive(&worker, slot, &mut tls).await
+        }
+        // The tick shut it at the deadline: a read of 0 or an error alike.
+        Err(_) if slot.timed_out.get() => End::Io,
+        Err(HandshakeEnd::Closed) => End::Clean,
+        Err(HandshakeEnd::Io) if worker.stopping.get() => End::Clean,
+        Err(HandshakeEnd::Io) => End::Io,
+        Err(HandshakeEnd::Tls) => End::Tls,
+        Err(HandshakeEnd::PlainHttp) => {
+            tls.answer_plain_http(stats).await;
+            End::PlainOnTls
+        }
+    };
+    finish(&worker, slot, &mut tls, end).await;
+    drop(reg);
+    drop(tls);
+}
+
+/// Counts how the connection ended, ends the stream politely where it still
+/// can, and lingers where unread input could turn the close into a reset.
+async fn finish<T: Transport>(w: &Worker, slot: &Slot, t: &mut T, end: End) {
+    let stats = w.my_stats();
     match end {
-        End::Clean => {}
-        End::CloseWithInput => linger(&worker, &reg.slot, &mut stream).await,
-        End::Io if reg.slot.timed_out.get() => stats.add(Counter::Timeouts, 1),
+        End::Clean => t.close(stats).await,
+        End::CloseWithInput => {
+            t.close(stats).await;
+            linger(w, slot, t.socket()).await
+        }
+        End::Io if slot.timed_out.get() => stats.add(Counter::Timeouts, 1),
         End::Io => stats.add(Counter::Io, 1),
+        End::Tls => stats.add(Counter::Tls, 1),
+        End::PlainOnTls => {
+            stats.add(Counter::Tls, 1);
+            linger(w, slot, t.socket()).await
+        }
         End::Refused(why) => {
             stats.add(
                 match why {
@@ -63,15 +130,13 @@ pub async fn serve(worker: Rc<Worker>, mut stream: TcpStream) {
                 },
                 1,
             );
-            linger(&worker, &reg.slot, &mut stream).await;
+            t.close(stats).await;
+            linger(w, slot, t.socket()).await;
         }
     }
-    // Deregister before the socket closes: the tick must never see a reused fd.
-    drop(reg);
-    drop(stream);
 }
 
-async fn drive(w: &Worker, slot: &Slot, stream: &mut TcpStream) -> End {
+async fn drive<T: Transport>(w: &Worker, slot: &Slot, stream: &mut T) -> End {
     let limits = w.cfg.limits;
     let header_ms = millis(w.cfg.header_timeout);
     let idle_ms = millis(w.cfg.idle_timeout);
@@ -204,11 +269,7 @@ async fn drive(w: &Worker, slot: &Slot, stream: &mut TcpStream) -> End {
         if rbuf.capacity() - rbuf.len() < BUF / 4 {
             rbuf.reserve(BUF.max(rbuf.len()));
         }
-        // Read into the spare capacity only: a plain Vec would be overwritten
-        // from its start (monoio reads at the Vec's base pointer).
-        let (len, cap) = (rbuf.len(), rbuf.capacity());
-        let (res, slice) = stream.read(rbuf.slice_mut(len..cap)).await;
-        rbuf = slice.into_inner();
+        let res = stream.read_more(&mut rbuf, stats).await;
         slot.idle.set(false);
         match res {
             Ok(0) => {
@@ -218,47 +279,42 @@ async fn drive(w: &Worker, slot: &Slot, stream: &mut TcpStream) -> End {
                     End::Clean
                 }
             }
-            Ok(n) => stats.add(Counter::BytesRead, n as u64),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return End::Tls,
             Err(_) => return End::Io,
         }
     }
 }
 
 /// Writes the whole write buffer and empties it (keeping its capacity).
-async fn flush(
+async fn flush<T: Transport>(
     w: &Worker,
     slot: &Slot,
-    stream: &mut TcpStream,
+    stream: &mut T,
     wbuf: &mut Vec<u8>,
 ) -> Result<(), ()> {
     // A client that stops reading is closed after the idle timeout.
     slot.deadline
         .set(deadline(w.now_ms.get(), millis(w.cfg.idle_timeout)));
-    let buf = std::mem::take(wbuf);
-    let (res, mut buf) = stream.write_all(buf).await;
-    buf.clear();
-    *wbuf = buf;
-    match res {
-        Ok(n) => {
-            w.my_stats().add(Counter::BytesWritten, n as u64);
-            Ok(())
-        }
-        Err(_) => Err(()),
-    }
+    stream.write_buf(wbuf, w.my_stats()).await.map_err(|_| ())
 }
 
 /// Streams `n` filler bytes in bounded pieces: memory stays constant for any n.
-async fn stream_body(w: &Worker, slot: &Slot, stream: &mut TcpStream, n: u64) -> Result<(), ()> {
+async fn stream_body<T: Transport>(
+    w: &Worker,
+    slot: &Slot,
+    stream: &mut T,
+    n: u64,
+) -> Result<(), ()> {
     let idle_ms = millis(w.cfg.idle_timeout);
     let mut left = n;
     while left > 0 {
         let k = left.min(CHUNK as u64) as usize;
         slot.deadline.set(deadline(w.now_ms.get(), idle_ms));
-        let (res, _) = stream.write_all(&FILL[..k]).await;
-        match res {
-            Ok(written) => w.my_stats().add(Counter::BytesWritten, written as u64),
-            Err(_) => return Err(()),
-        }
+        stream
+            .write_static(&FILL[..k], w.my_stats())
+            .await
+            .map_err(|_| ())?;
         left -= k as u64;
     }
     Ok(())

@@ -8,6 +8,8 @@ mod options;
 mod routes;
 mod shutdown;
 mod stats;
+mod tls;
+mod transport;
 mod worker;
 
 use clap::Parser;
@@ -75,6 +77,17 @@ fn raise_nofile_limit() {
     }
 }
 
+/// The start-up line's TLS part: which certificate, and its fingerprint for a
+/// client to pin or compare (`openssl x509 -fingerprint -sha256`).
+fn tls_note(t: &tls::Setup) -> String {
+    let made = if t.self_signed { "self-signed " } else { "" };
+    format!(
+        "; TLS 1.3/1.2 ({}), {made}certificate SHA-256 {}",
+        shared::tls::provider_name(),
+        t.fingerprint
+    )
+}
+
 fn run(cfg: Config) -> Result<(), String> {
     raise_nofile_limit();
     let engine = choose_engine(cfg.io_engine).map_err(|e| e.to_string())?;
@@ -137,9 +150,13 @@ fn run(cfg: Config) -> Result<(), String> {
         _ => "epoll".to_string(),
     };
     let mut out = std::io::stdout().lock();
+    let (scheme, cert) = match &cfg.tls {
+        None => ("http", String::new()),
+        Some(t) => ("https", tls_note(t)),
+    };
     let _ = writeln!(
         out,
-        "ceiling serve: listening on http://{addr} ({} workers on CPUs {}, {engine_name})",
+        "ceiling serve: listening on {scheme}://{addr} ({} workers on CPUs {}, {engine_name}){cert}",
         cfg.cpus.len(),
         format_cpu_list(&cfg.cpus)
     );

@@ -49,6 +49,8 @@ pub struct Options {
     /// Write the shutdown summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsOptions,
 }
 
 /// Everything the workers need, decided before they start.
@@ -64,6 +66,8 @@ pub struct Config {
     pub max_conns_per_worker: usize,
     pub grace: Duration,
     pub json: Option<PathBuf>,
+    /// HTTPS (`--tls`): the rustls configuration and certificate fingerprint.
+    pub tls: Option<crate::tls::Setup>,
 }
 
 impl Options {
@@ -115,6 +119,7 @@ impl Options {
             max_conns_per_worker: self.max_conns_per_worker,
             grace: self.grace,
             json: self.json,
+            tls: self.tls.setup().map_err(|e| e.to_string())?,
         })
     }
 }

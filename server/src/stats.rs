@@ -14,12 +14,14 @@ pub struct WorkerStats {
     bytes_written: AtomicU64,
     connections_accepted: AtomicU64,
     connections_open: AtomicU64,
+    tls_handshakes: AtomicU64,
     bad_request: AtomicU64,
     header_too_large: AtomicU64,
     body_too_large: AtomicU64,
     timeouts: AtomicU64,
     rejected: AtomicU64,
     io: AtomicU64,
+    tls: AtomicU64,
 }
 
 /// Which counter to bump.
@@ -29,12 +31,14 @@ pub enum Counter {
     BytesRead,
     BytesWritten,
     ConnectionsAccepted,
+    TlsHandshakes,
     BadRequest,
     HeaderTooLarge,
     BodyTooLarge,
     Timeouts,
     Rejected,
     Io,
+    Tls,
 }
 
 impl WorkerStats {
@@ -44,12 +48,14 @@ impl WorkerStats {
             Counter::BytesRead => &self.bytes_read,
             Counter::BytesWritten => &self.bytes_written,
             Counter::ConnectionsAccepted => &self.connections_accepted,
+            Counter::TlsHandshakes => &self.tls_handshakes,
             Counter::BadRequest => &self.bad_request,
             Counter::HeaderTooLarge => &self.header_too_large,
             Counter::BodyTooLarge => &self.body_too_large,
             Counter::Timeouts => &self.timeouts,
             Counter::Rejected => &self.rejected,
             Counter::Io => &self.io,
+            Counter::Tls => &self.tls,
         }
     }
 
@@ -77,6 +83,7 @@ impl WorkerStats {
                 bytes_written: self.bytes_written.load(Relaxed),
                 connections_accepted: self.connections_accepted.load(Relaxed),
                 connections_open: self.connections_open.load(Relaxed),
+                tls_handshakes: self.tls_handshakes.load(Relaxed),
                 errors: Errors {
                     bad_request: self.bad_request.load(Relaxed),
                     header_too_large: self.header_too_large.load(Relaxed),
@@ -84,6 +91,7 @@ impl WorkerStats {
                     timeouts: self.timeouts.load(Relaxed),
                     rejected: self.rejected.load(Relaxed),
                     io: self.io.load(Relaxed),
+                    tls: self.tls.load(Relaxed),
                 },
             },
         }
@@ -105,6 +113,11 @@ pub struct Errors {
     pub rejected: u64,
     /// Connections ended by a read or write error (reset, broken pipe).
     pub io: u64,
+    /// `--tls` connections that failed the handshake or a record (a bad or
+    /// unexpected message, an alert from the client, plain HTTP on the TLS
+    /// port, which is answered 400); handshakes cut by --header-timeout count
+    /// as timeouts.
+    pub tls: u64,
 }
 
 /// The counters shared by the totals and each worker.
@@ -116,6 +129,8 @@ pub struct Counts {
     pub bytes_written: u64,
     pub connections_accepted: u64,
     pub connections_open: u64,
+    /// TLS handshakes completed (full or resumed); 0 without --tls.
+    pub tls_handshakes: u64,
     pub errors: Errors,
 }
 
@@ -126,12 +141,14 @@ impl std::ops::AddAssign for Counts {
         self.bytes_written += o.bytes_written;
         self.connections_accepted += o.connections_accepted;
         self.connections_open += o.connections_open;
+        self.tls_handshakes += o.tls_handshakes;
         self.errors.bad_request += o.errors.bad_request;
         self.errors.header_too_large += o.errors.header_too_large;
         self.errors.body_too_large += o.errors.body_too_large;
         self.errors.timeouts += o.errors.timeouts;
         self.errors.rejected += o.errors.rejected;
         self.errors.io += o.errors.io;
+        self.errors.tls += o.errors.tls;
     }
 }
 
@@ -198,9 +215,13 @@ mod tests {
         t.workers[0].add(Counter::Requests, 3);
         t.workers[1].add(Counter::Requests, 4);
         t.workers[1].add(Counter::Timeouts, 1);
+        t.workers[0].add(Counter::TlsHandshakes, 2);
+        t.workers[1].add(Counter::Tls, 1);
         let v = serde_json::to_value(t.snapshot()).unwrap();
         assert_eq!(v["requests"], 7);
         assert_eq!(v["errors"]["timeouts"], 1);
+        assert_eq!(v["tls_handshakes"], 2);
+        assert_eq!(v["errors"]["tls"], 1);
         assert_eq!(v["workers"][1]["cpu"], 1);
         assert_eq!(v["workers"][1]["requests"], 4);
         assert_eq!(v["workers"][0]["errors"]["io"], 0);

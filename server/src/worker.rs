@@ -206,7 +206,12 @@ pub async fn run(worker: Rc<Worker>, listener: std::net::TcpListener, stop: Stop
                 worker.my_stats().add(Counter::ConnectionsAccepted, 1);
                 // Responses are written whole, so Nagle would only add delay.
                 let _ = stream.set_nodelay(true);
-                monoio::spawn(conn::serve(worker.clone(), stream));
+                match &worker.cfg.tls {
+                    None => monoio::spawn(conn::serve(worker.clone(), stream)),
+                    Some(tls) => {
+                        monoio::spawn(conn::serve_tls(worker.clone(), stream, tls.config.clone()))
+                    }
+                };
             }
             Err(_) if worker.stopping.get() => break,
             Err(e) => {
