@@ -46,15 +46,24 @@ pub struct TlsOptions {
     #[arg(long)]
     pub tls: bool,
     /// Certificate chain to serve, PEM, leaf first (with --key; implies --tls).
-    #[arg(long, value_name = "FILE", requires = "key")]
+    #[arg(long, value_name = "FILE")]
     pub cert: Option<PathBuf>,
     /// Private key of --cert, PEM (PKCS#8, RSA or EC; implies --tls).
-    #[arg(long, value_name = "FILE", requires = "cert")]
+    #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Another name (DNS name or IP address) for the self-signed certificate;
     /// repeat for more (implies --tls; not with --cert).
     #[arg(long = "tls-name", value_name = "NAME", conflicts_with = "cert")]
     pub tls_names: Vec<String>,
+}
+
+/// Why the TLS flags cannot make a server configuration (bad usage, exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("--cert needs --key (the certificate's private key), and --key needs --cert")]
+    Pair,
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// The server's TLS configuration, made once before the workers start.
@@ -75,13 +84,14 @@ impl TlsOptions {
 
     /// Reads or makes the certificate and builds the rustls configuration;
     /// `None` without TLS flags. Errors name the file and what is wrong.
-    pub fn setup(&self) -> Result<Option<Setup>, TlsError> {
-        if !self.wanted() {
+    pub fn setup(&self) -> Result<Option<Setup>, SetupError> {
+        if !self.wanted() && self.key.is_none() {
             return Ok(None);
         }
         let (chain, key, self_signed) = match (&self.cert, &self.key) {
             (Some(c), Some(k)) => (stls::load_certs(c)?, stls::load_key(k)?, false),
-            _ => {
+            (Some(_), None) | (None, Some(_)) => return Err(SetupError::Pair),
+            (None, None) => {
                 let mut names: Vec<String> =
                     stls::LOOPBACK_NAMES.iter().map(|s| s.to_string()).collect();
                 for n in &self.tls_names {
@@ -95,7 +105,7 @@ impl TlsOptions {
         };
         let fingerprint = stls::sha256_fingerprint(&chain[0]);
         Ok(Some(Setup {
-            config: server_config(chain, key)?,
+            config: server_config(chain, key).map_err(SetupError::Tls)?,
             fingerprint,
             self_signed,
         }))

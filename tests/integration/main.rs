@@ -14,3 +14,4 @@ mod loadgen_rate;
 mod loadgen_scale;
 mod machine;
 mod server;
+mod tls;
