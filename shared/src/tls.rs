@@ -16,14 +16,16 @@ use std::sync::Arc;
 #[cfg(not(any(feature = "tls-aws-lc", feature = "tls-ring")))]
 compile_error!("enable one TLS crypto provider: feature tls-aws-lc or tls-ring of `shared`");
 
-// With both features on (cargo unifies features across a build), aws-lc-rs wins.
-#[cfg(feature = "tls-aws-lc")]
+// aws-lc-rs is the default (see BENCHMARKS.md); with `tls-ring` also on (cargo
+// unifies features, and the default cannot be switched off from the command
+// line without plumbing), ring is used: `--features shared/tls-ring` selects it.
+#[cfg(all(feature = "tls-aws-lc", not(feature = "tls-ring")))]
 use aws_lc_rs as crypto_impl;
-#[cfg(all(feature = "tls-ring", not(feature = "tls-aws-lc")))]
-use ring as crypto_impl;
-#[cfg(feature = "tls-aws-lc")]
+#[cfg(all(feature = "tls-aws-lc", not(feature = "tls-ring")))]
 use rustls::crypto::aws_lc_rs as rustls_provider;
-#[cfg(all(feature = "tls-ring", not(feature = "tls-aws-lc")))]
+#[cfg(feature = "tls-ring")]
+use ring as crypto_impl;
+#[cfg(feature = "tls-ring")]
 use rustls::crypto::ring as rustls_provider;
 
 /// The ALPN protocol both sides offer: HTTP/1.1 only (RFC 7301 id `http/1.1`).
@@ -52,11 +54,11 @@ pub enum TlsError {
 
 /// The crypto provider's name, as recorded in results and benchmarks.
 pub fn provider_name() -> &'static str {
-    #[cfg(feature = "tls-aws-lc")]
+    #[cfg(not(feature = "tls-ring"))]
     {
         "aws-lc-rs"
     }
-    #[cfg(not(feature = "tls-aws-lc"))]
+    #[cfg(feature = "tls-ring")]
     {
         "ring"
     }
