@@ -7,7 +7,10 @@
 #   keepalive  one request at a time per kept-alive TLS connection;
 #   pipelined  wrk's pipeline script, depth 16;
 #   close      `Connection: close`: one request per connection, so each
-#              request pays a full TLS handshake (wrk resumes no sessions).
+#              request pays a full TLS handshake (wrk resumes no sessions);
+#   bulk       GET /bytes/1048576 on kept-alive connections: 1 MiB answers, so
+#              requests per CPU-second are MiB encrypted per CPU-second (nginx
+#              serves a 1 MiB file from its root for the same answer).
 # Server CPU time is utime+stime from /proc/PID/stat (all nginx processes; the
 # ceiling process sums its threads), read before and after each wrk run. The
 # figure of merit is requests per server CPU-second. Rounds alternate between
@@ -139,7 +142,8 @@ done
 
 if [ "$with_nginx" = 1 ]; then
   port=$(free_port)
-  mkdir -p "$tmp/nginx"
+  mkdir -p "$tmp/nginx" "$tmp/www/bytes"
+  head -c 1048576 /dev/zero | tr '\0' x >"$tmp/www/bytes/1048576"
   ssl_listen=""
   ssl_conf=""
   if [ "$tls" = 1 ]; then
@@ -162,6 +166,7 @@ http {
     listen 127.0.0.1:$port$ssl_listen;
     $ssl_conf
     location / { return 200 "Hello, World!"; }
+    location /bytes/ { root $tmp/www; }
   }
 }
 CONF
@@ -190,7 +195,9 @@ for _ in $(seq "$runs"); do
   for mode in $modes; do
     for name in "${names[@]}"; do
       # shellcheck disable=SC2086
-      runs_of[$name,$mode]+="$(measure "$name" "$mode" "${url_of[$name]}/plaintext" ${pids_of[$name]}) "
+      path=/plaintext
+      [ "$mode" = bulk ] && path=/bytes/1048576
+      runs_of[$name,$mode]+="$(measure "$name" "$mode" "${url_of[$name]}$path" ${pids_of[$name]}) "
     done
   done
 done

@@ -21,10 +21,10 @@ compile_error!("enable one TLS crypto provider: feature tls-aws-lc or tls-ring o
 // line without plumbing), ring is used: `--features shared/tls-ring` selects it.
 #[cfg(all(feature = "tls-aws-lc", not(feature = "tls-ring")))]
 use aws_lc_rs as crypto_impl;
-#[cfg(all(feature = "tls-aws-lc", not(feature = "tls-ring")))]
-use rustls::crypto::aws_lc_rs as rustls_provider;
 #[cfg(feature = "tls-ring")]
 use ring as crypto_impl;
+#[cfg(all(feature = "tls-aws-lc", not(feature = "tls-ring")))]
+use rustls::crypto::aws_lc_rs as rustls_provider;
 #[cfg(feature = "tls-ring")]
 use rustls::crypto::ring as rustls_provider;
 
