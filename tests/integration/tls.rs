@@ -252,9 +252,26 @@ fn routes_over_tls(engine: &str) {
             .expect("close_notify, not a truncation");
         assert!(rest.is_empty());
     }
+    // The plain path's limits hold inside TLS: a 20 KiB head is refused (431)
+    // and the connection closed, with close_notify.
+    let mut s = connect(
+        t.server.addr,
+        pinned_config(&t.fingerprint, "1.3"),
+        "localhost",
+    );
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: l\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(20 << 10)
+    );
+    s.write_all(big.as_bytes()).unwrap();
+    let mut pending = Vec::new();
+    assert_eq!(response(&mut s, &mut pending).0, 431);
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("closed with close_notify");
     let v = stats_over_tls(&t);
-    // Two connections above, plus the one asking now.
-    assert_eq!(v["tls_handshakes"], 3);
+    // Three connections above, plus the one asking now.
+    assert_eq!(v["tls_handshakes"], 4);
+    assert_eq!(v["errors"]["header_too_large"], 1);
     assert_eq!(v["requests"], 2 * (3 + 16 + 2 + 1));
     assert_eq!(v["errors"]["tls"], 0);
 }
