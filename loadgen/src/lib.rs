@@ -17,6 +17,7 @@ pub mod result;
 pub mod run;
 mod source;
 pub mod sysctl;
+pub mod tls;
 mod worker;
 
 use std::ffi::OsString;

@@ -453,3 +453,109 @@ macro_rules! per_engine {
 }
 
 per_engine!(uring, epoll);
+
+/// Writes `ck`'s chain and key as PEM files under `dir`; returns their paths.
+fn write_pair(
+    dir: &std::path::Path,
+    name: &str,
+    ck: &shared::tls::CertifiedKey,
+) -> (String, String) {
+    let (c, k) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&c, &ck.cert_pem).unwrap();
+    std::fs::write(&k, &ck.key_pem).unwrap();
+    (c.to_str().unwrap().into(), k.to_str().unwrap().into())
+}
+
+/// The generator's preflight handshake names each cause in one line: an
+/// unknown issuer, a name mismatch, an expired certificate, plain HTTP, a port
+/// that never answers; and records what a good handshake negotiated.
+#[test]
+fn preflight_names_each_cause() {
+    use loadgen::tls::{client_config, preflight, ClientTlsOptions, PreflightError};
+    use shared::tls::{TestCa, Validity};
+    let dir = std::env::temp_dir().join(format!("ceiling-tls-pre-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = TestCa::new().unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.ca_pem()).unwrap();
+    let trusting = |cacert: &std::path::Path| {
+        client_config(&ClientTlsOptions {
+            cacert: Some(cacert.to_path_buf()),
+            resume: true,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let limit = Duration::from_secs(5);
+
+    // The self-signed server: unknown issuer unless -k.
+    let selfsigned = start_tls("epoll", &[]).unwrap();
+    let e = preflight(
+        selfsigned.server.addr,
+        "localhost",
+        trusting(&ca_file),
+        limit,
+    )
+    .unwrap_err();
+    assert!(matches!(e, PreflightError::UnknownIssuer { .. }), "{e}");
+    assert!(e.to_string().contains("-k"), "{e}");
+    let insecure = client_config(&ClientTlsOptions {
+        insecure: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let (neg, took) = preflight(selfsigned.server.addr, "localhost", insecure, limit).unwrap();
+    assert_eq!(neg.version, "TLSv1_3");
+    assert_eq!(neg.alpn.as_deref(), Some("http/1.1"));
+    assert!(
+        neg.cipher_suite.starts_with("TLS13_"),
+        "{}",
+        neg.cipher_suite
+    );
+    assert!(!neg.resumed);
+    assert!(took < limit);
+
+    // A CA-issued certificate for localhost: good by name, refused for another.
+    let leaf = ca.issue(&["localhost".into()], Validity::Long).unwrap();
+    let (c, k) = write_pair(&dir, "good", &leaf);
+    let good = start_tls("epoll", &["--cert", &c, "--key", &k]).unwrap();
+    let (neg, _) = preflight(good.server.addr, "localhost", trusting(&ca_file), limit).unwrap();
+    assert_eq!(neg.alpn.as_deref(), Some("http/1.1"));
+    let e = preflight(good.server.addr, "example.test", trusting(&ca_file), limit).unwrap_err();
+    assert!(matches!(e, PreflightError::NameMismatch { .. }), "{e}");
+
+    // An expired one.
+    let old = ca.issue(&["localhost".into()], Validity::Expired).unwrap();
+    let (c, k) = write_pair(&dir, "old", &old);
+    let expired = start_tls("epoll", &["--cert", &c, "--key", &k]).unwrap();
+    let e = preflight(expired.server.addr, "localhost", trusting(&ca_file), limit).unwrap_err();
+    assert!(matches!(e, PreflightError::Expired { .. }), "{e}");
+
+    // A plain-HTTP server on the port.
+    let plain = crate::support::start_server(&["--cpus", "0"]);
+    let e = preflight(plain.addr, "localhost", trusting(&ca_file), limit).unwrap_err();
+    assert!(matches!(e, PreflightError::PlainHttp { .. }), "{e}");
+    assert!(e.to_string().contains("use http://"), "{e}");
+
+    // A port that accepts and never answers: bounded by the timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let start = Instant::now();
+    let short = Duration::from_millis(300);
+    let e = preflight(
+        silent.local_addr().unwrap(),
+        "localhost",
+        trusting(&ca_file),
+        short,
+    )
+    .unwrap_err();
+    assert!(matches!(e, PreflightError::Timeout { .. }), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
