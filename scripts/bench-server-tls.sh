@@ -144,6 +144,9 @@ if [ "$with_nginx" = 1 ]; then
   port=$(free_port)
   mkdir -p "$tmp/nginx" "$tmp/www/bytes"
   head -c 1048576 /dev/zero | tr '\0' x >"$tmp/www/bytes/1048576"
+  # nginx's workers run as an unprivileged user: let them read the file.
+  chmod 755 "$tmp" "$tmp/www" "$tmp/www/bytes"
+  chmod 644 "$tmp/www/bytes/1048576"
   ssl_listen=""
   ssl_conf=""
   if [ "$tls" = 1 ]; then
