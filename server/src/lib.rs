@@ -77,17 +77,6 @@ fn raise_nofile_limit() {
     }
 }
 
-/// The start-up line's TLS part: which certificate, and its fingerprint for a
-/// client to pin or compare (`openssl x509 -fingerprint -sha256`).
-fn tls_note(t: &tls::Setup) -> String {
-    let made = if t.self_signed { "self-signed " } else { "" };
-    format!(
-        "; TLS 1.3/1.2 ({}), {made}certificate SHA-256 {}",
-        shared::tls::provider_name(),
-        t.fingerprint
-    )
-}
-
 fn run(cfg: Config) -> Result<(), String> {
     raise_nofile_limit();
     let engine = choose_engine(cfg.io_engine).map_err(|e| e.to_string())?;
@@ -152,7 +141,7 @@ fn run(cfg: Config) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     let (scheme, cert) = match &cfg.tls {
         None => ("http", String::new()),
-        Some(t) => ("https", tls_note(t)),
+        Some(t) => ("https", t.startup_note()),
     };
     let _ = writeln!(
         out,

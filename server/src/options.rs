@@ -64,10 +64,10 @@ pub struct Config {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_conns_per_worker: usize,
-    pub grace: Duration,
-    pub json: Option<PathBuf>,
     /// HTTPS (`--tls`): the rustls configuration and certificate fingerprint.
     pub tls: Option<crate::tls::Setup>,
+    pub grace: Duration,
+    pub json: Option<PathBuf>,
 }
 
 impl Options {
@@ -117,9 +117,9 @@ impl Options {
             header_timeout: self.header_timeout,
             idle_timeout: self.idle_timeout,
             max_conns_per_worker: self.max_conns_per_worker,
+            tls: self.tls.setup().map_err(|e| e.to_string())?,
             grace: self.grace,
             json: self.json,
-            tls: self.tls.setup().map_err(|e| e.to_string())?,
         })
     }
 }

@@ -76,6 +76,19 @@ pub struct Setup {
     pub self_signed: bool,
 }
 
+impl Setup {
+    /// The start-up line's TLS part: which certificate, and its fingerprint
+    /// for a client to pin or compare (`openssl x509 -noout -fingerprint -sha256`).
+    pub fn startup_note(&self) -> String {
+        let made = if self.self_signed { "self-signed " } else { "" };
+        format!(
+            "; TLS 1.3/1.2 ({}), {made}certificate SHA-256 {}",
+            stls::provider_name(),
+            self.fingerprint
+        )
+    }
+}
+
 impl TlsOptions {
     /// Whether any TLS flag was given.
     pub fn wanted(&self) -> bool {
