@@ -117,7 +117,7 @@ impl Options {
             header_timeout: self.header_timeout,
             idle_timeout: self.idle_timeout,
             max_conns_per_worker: self.max_conns_per_worker,
-            tls: self.tls.setup().map_err(|e| e.to_string())?,
+            tls: self.tls.setup()?,
             grace: self.grace,
             json: self.json,
         })

@@ -66,6 +66,13 @@ pub enum SetupError {
     Tls(#[from] TlsError),
 }
 
+/// For `validate`'s one-line error (a typed error enum takes it with `#[from]`).
+impl From<SetupError> for String {
+    fn from(e: SetupError) -> String {
+        e.to_string()
+    }
+}
+
 /// The server's TLS configuration, made once before the workers start.
 #[derive(Debug, Clone)]
 pub struct Setup {
