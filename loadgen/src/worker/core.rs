@@ -1,0 +1,868 @@
+//! The worker's semantics, once, with no I/O: the connection core both drivers
+//! run (the direct io_uring loop and the monoio tasks).
+//!
+//! In the style of quinn-proto and of [`crate::pacing`]: the driver passes the time
+//! in (`now`, an `Instant` it read), hands over the bytes a connection received,
+//! and asks what to do; the core answers with decisions ([`Send`]: write these
+//! bytes on connection i, wait, wake at T; [`End`]: close connection i and
+//! reconnect or stop; a pause before reconnecting; which connections to shut down
+//! at a deadline or at the stop). The core never reads a clock, never sleeps and
+//! never touches a socket, so every rule below is tested without one.
+//!
+//! What it owns:
+//! - the `-n` budget, the duration and the stop (the first send past the end
+//!   begins the stop, so the measured interval ends on time);
+//! - the ledger of pending requests (intended and actual send time, oldest first)
+//!   and their deadlines: `--timeout` is checked by [`Core::tick`], every 10 ms,
+//!   per connection (the deadline of its oldest request), not per request;
+//! - pipeline top-up (`-p`, refill and batch modes), the targets' rotation, and
+//!   requests that ask the server to close (`Connection: close`, or HTTP/1.0
+//!   without keep-alive): such a request is the last one its connection carries;
+//! - framing (through `ResponseFramer`) and the error classes;
+//! - each second of the time series, the 100 ms Req/Sec samples and the progress
+//!   board;
+//! - connect give-up and backoff;
+//! - the pacing schedule (`-R`) and its lateness audit.
+//!
+//! The seam for TLS and HTTP/2 (see docs/architecture.md): bytes the core hands
+//! out ([`Send::Write`]) and takes in ([`Core::received`]) are the HTTP/1.1 stream
+//! of one connection. A TLS layer (rustls's sans-IO `ConnectionCommon`:
+//! `read_tls`/`process_new_packets`/`reader()` in, `writer()`/`write_tls` out)
+//! sits between a driver's socket bytes and these calls, per connection; so would
+//! an HTTP/2 codec, turning streams into the same per-request events. Neither
+//! touches the accounting.
+
+use super::{PaceAudit, SecondSample, WorkerResult, BACKOFF_MAX, BACKOFF_MIN, LATE, SAMPLE, TICK};
+use crate::pacing::Schedule;
+use crate::plan::{PipelineMode, Plan};
+use crate::progress::Published;
+use shared::runtime::Stop;
+use shared::stats::codec::encode_base64;
+use shared::stats::layout::record_clamped;
+use shared::stats::{new_histogram, Counters, ErrorClass, Histogram};
+use shared::wire::framing::{Completed, FrameError, FramingLimits, ResponseFramer};
+use shared::wire::request::closes_connection;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a session (one TCP connection's life) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Close the socket, reopen and go on.
+    Reconnect,
+    /// Close the socket; this connection has nothing more to do.
+    Done,
+}
+
+/// What a connection does next, from [`Core::poll_send`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Send<'a> {
+    /// Write these bytes (whole requests), then report [`Core::written`]. They
+    /// stay valid and unchanged until then: the plan's own request bytes, or the
+    /// connection's send buffer, which the core leaves alone while a write is out.
+    Write(&'a [u8]),
+    /// Wait for responses (or for the write in flight).
+    Await,
+    /// Nothing outstanding: the next paced request is due at this instant. Ask
+    /// again then (or sooner: asking early is harmless).
+    Sleep(Instant),
+    /// The session is over: close the socket, then [`Core::closed`].
+    End(End),
+}
+
+/// Per-request hooks (wrk's Lua `request()` and `response()`), called by the core
+/// only when set: a run without them pays one branch per request.
+pub(crate) trait Hooks {
+    /// Writes the bytes of the next request on connection `conn` (plan target
+    /// `target`) into `out` and returns true; false sends the target as planned.
+    fn request(&mut self, conn: usize, target: usize, out: &mut Vec<u8>) -> bool;
+    /// A response completed on connection `conn`.
+    fn response(&mut self, conn: usize, done: &Completed);
+}
+
+/// When an outstanding request should have gone out, and when it did.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    intended: Instant,
+    actual: Instant,
+}
+
+/// One connection's protocol state, kept across reconnects so nothing is
+/// allocated per request or per reconnect.
+struct Conn {
+    framer: ResponseFramer,
+    /// Each outstanding request, oldest first.
+    ledger: VecDeque<Sent>,
+    /// Unframed bytes (a head split across reads); empty on an idle connection.
+    rbuf: Vec<u8>,
+    /// Pipelined requests copied together (one request is sent from the plan).
+    wbuf: Vec<u8>,
+    /// A write was handed out and not yet reported: `wbuf` must not change.
+    writing: bool,
+    /// The last request written asked the server to close the connection:
+    /// nothing more goes on it.
+    last: bool,
+    open: bool,
+    next_target: usize,
+    /// Under -R: when each next request is due.
+    schedule: Option<Schedule>,
+    /// When the connection last had room to send (opened, or a response
+    /// completed): a send due before it was late because the connection was busy.
+    free_since: Instant,
+    /// Deadline of the oldest outstanding request.
+    deadline: Option<Instant>,
+    /// The deadline passed and the core asked for the socket to be shut down.
+    timed_out: bool,
+    opened_before: bool,
+    backoff: Duration,
+    refused_since: Option<Instant>,
+    /// Paced, with room to send: when the next request falls due (a driver with
+    /// its own timers wakes for it; see [`Core::earliest_wake`]).
+    wake: Option<Instant>,
+}
+
+/// The 100 ms samples and the per-second series.
+struct Clock {
+    samples: Vec<f64>,
+    seconds: Vec<SecondSample>,
+    /// (completed, errors) at the last closed second.
+    second_counts: (u64, u64),
+    last_sample: Instant,
+    last_completed: u64,
+}
+
+/// One worker's semantics: its connections' protocol state, budget, counters,
+/// histograms and clock. See the module docs.
+pub(crate) struct Core {
+    plan: Arc<Plan>,
+    start: Instant,
+    end: Option<Instant>,
+    stop: Stop,
+    /// A paced send due within this much goes now (the driver's timer resolution).
+    early: Duration,
+    stopping: bool,
+    stopped_at: Option<Instant>,
+    /// The stop began and the driver has not yet woken every connection.
+    wake_all: bool,
+    /// Requests left to send under `-n` (u64::MAX: no limit).
+    budget: u64,
+    /// Per target: its request asks the server to close after answering.
+    closes: Vec<bool>,
+    counters: Counters,
+    /// The run's latencies: every second folded in as it closes.
+    histogram: Histogram,
+    /// This second's completions (corrected latency), for the time series.
+    second: Histogram,
+    audit: Option<PaceAudit>,
+    first_invalid: Option<String>,
+    conns: Vec<Conn>,
+    /// Index of this worker's first connection in the whole run.
+    first_conn: usize,
+    /// Connections not yet done.
+    live: usize,
+    clock: Clock,
+    hooks: Option<Box<dyn Hooks>>,
+}
+
+impl Core {
+    /// Worker `index` of `plan`, the run starting at `start`. `early`: how much
+    /// before its intended time a paced send may go out (the driver's timer
+    /// resolution; zero with nanosecond timers).
+    pub fn new(plan: Arc<Plan>, index: usize, start: Instant, stop: Stop, early: Duration) -> Self {
+        let n = plan.connections_of(index);
+        let first_conn: usize = (0..index).map(|i| plan.connections_of(i)).sum();
+        let conns = (0..n)
+            .map(|i| Conn {
+                framer: ResponseFramer::new(FramingLimits::default()),
+                ledger: VecDeque::with_capacity(plan.pipeline),
+                rbuf: Vec::new(),
+                wbuf: Vec::new(),
+                writing: false,
+                last: false,
+                open: false,
+                next_target: (first_conn + i) % plan.targets.len(),
+                schedule: plan
+                    .pacing
+                    .map(|p| Schedule::new(&p, start, first_conn + i, plan.connections)),
+                free_since: start,
+                deadline: None,
+                timed_out: false,
+                opened_before: false,
+                backoff: BACKOFF_MIN,
+                refused_since: None,
+                wake: None,
+            })
+            .collect();
+        Self {
+            start,
+            end: plan.duration.map(|d| start.checked_add(d).unwrap_or(start + d.min(YEAR))),
+            stop,
+            early,
+            stopping: false,
+            stopped_at: None,
+            wake_all: false,
+            budget: plan.requests_of(index).unwrap_or(u64::MAX),
+            closes: plan
+                .targets
+                .iter()
+                .map(|t| closes_connection(&t.request))
+                .collect(),
+            counters: Counters::default(),
+            histogram: new_histogram(),
+            second: new_histogram(),
+            audit: plan.pacing.map(|_| PaceAudit {
+                lag: new_histogram(),
+                uncorrected: new_histogram(),
+                late_busy: 0,
+                late_generator: 0,
+                behind: 0,
+            }),
+            first_invalid: None,
+            conns,
+            first_conn,
+            live: n,
+            clock: Clock {
+                samples: Vec::new(),
+                seconds: Vec::new(),
+                second_counts: (0, 0),
+                last_sample: start,
+                last_completed: 0,
+            },
+            hooks: None,
+            plan,
+        }
+    }
+
+    /// Sets the per-request hooks.
+    #[allow(dead_code)] // the seam for per-request scripts; used by tests today
+    pub fn set_hooks(&mut self, hooks: Box<dyn Hooks>) {
+        self.hooks = Some(hooks);
+    }
+
+    // ---- what the driver reads -------------------------------------------
+
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Connections of this worker.
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Index of this worker's connection `i` in the whole run (source addresses).
+    pub fn global(&self, i: usize) -> usize {
+        self.first_conn + i
+    }
+
+    /// Connections not yet done.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// Ctrl-C (or the controller) asked every worker to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.is_triggered()
+    }
+
+    /// No request will be sent any more: `-n` is used up or the run stopped.
+    pub fn finished_sending(&self) -> bool {
+        self.stopping || self.budget == 0
+    }
+
+    /// True once, when the stop began: the driver wakes every connection blocked
+    /// on its socket (and cancels connects, ends pauses).
+    pub fn take_wake_all(&mut self) -> bool {
+        std::mem::take(&mut self.wake_all)
+    }
+
+    /// The time a connect started at `now` may take: --timeout, and not much past
+    /// the end of the run.
+    pub fn connect_limit(&self, now: Instant) -> Duration {
+        match self.end {
+            Some(end) => self
+                .plan
+                .timeout
+                .min(end.saturating_duration_since(now) + TICK),
+            None => self.plan.timeout,
+        }
+    }
+
+    /// Paced: the earliest instant an open connection waits for to send (None:
+    /// closed loop, or nothing due). O(connections): drivers call it once a turn,
+    /// on paced runs only.
+    pub fn earliest_wake(&self) -> Option<Instant> {
+        self.conns
+            .iter()
+            .filter(|c| c.open && !c.writing)
+            .filter_map(|c| c.wake)
+            .min()
+    }
+
+    /// Paced: connection `i` has a send due at `now`.
+    pub fn wants_send(&self, i: usize, now: Instant) -> bool {
+        let c = &self.conns[i];
+        c.open && !c.writing && c.wake.is_some_and(|w| w <= now)
+    }
+
+    // ---- connecting -------------------------------------------------------
+
+    /// Connection `i` opened at `now`.
+    pub fn opened(&mut self, i: usize, now: Instant) {
+        let c = &mut self.conns[i];
+        self.counters.connects += 1;
+        if c.opened_before {
+            self.counters.reconnects += 1;
+        }
+        c.opened_before = true;
+        c.refused_since = None;
+        c.backoff = BACKOFF_MIN;
+        c.open = true;
+        c.timed_out = false;
+        c.deadline = None;
+        c.last = false;
+        c.writing = false;
+        // Sends that fell due while connecting were waiting on the connection.
+        c.free_since = now.max(self.start);
+    }
+
+    /// Connecting `i` failed at `now` (refused, unreachable, timed out): one
+    /// connect error. Returns when to try again, or None: give up (the
+    /// connection is done).
+    pub fn connect_failed(&mut self, i: usize, now: Instant) -> Option<Instant> {
+        self.fail(ErrorClass::Connect, 1);
+        let c = &mut self.conns[i];
+        let since = *c.refused_since.get_or_insert(now);
+        // Under -n with no time limit, a port that has refused for a whole
+        // --timeout is not coming back: give up rather than run forever.
+        if self.end.is_none() && now.saturating_duration_since(since) >= self.plan.timeout {
+            return None;
+        }
+        let pause = match self.end {
+            Some(end) => c.backoff.min(end.saturating_duration_since(now)),
+            None => c.backoff,
+        };
+        c.backoff = (c.backoff * 2).min(BACKOFF_MAX);
+        Some(now + pause)
+    }
+
+    /// Connection `i`'s socket is closed (after an [`End`], or a connect
+    /// cancelled by the stop): forget the session.
+    pub fn closed(&mut self, i: usize) {
+        if !self.conns[i].ledger.is_empty() {
+            // Every driver settles its requests before closing; never lose one.
+            self.failed(i, ErrorClass::Read);
+        }
+        let c = &mut self.conns[i];
+        c.open = false;
+        c.framer.reset();
+        c.rbuf.clear();
+        c.wbuf.clear();
+        c.writing = false;
+        c.last = false;
+        c.deadline = None;
+        c.wake = None;
+    }
+
+    /// Connection `i` has nothing more to do.
+    pub fn done(&mut self, i: usize) {
+        self.conns[i].open = false;
+        self.conns[i].wake = None;
+        self.live -= 1;
+    }
+
+    // ---- sending ----------------------------------------------------------
+
+    /// Takes one request from the budget, unless the run is stopping. `now` is
+    /// the send time: the first send past the end begins the stop.
+    #[inline]
+    fn take(&mut self, now: Instant) -> bool {
+        if self.stopping || self.budget == 0 {
+            return false;
+        }
+        if self.end.is_some_and(|end| now >= end) {
+            self.begin_stop(now);
+            return false;
+        }
+        if self.budget != u64::MAX {
+            self.budget -= 1;
+        }
+        true
+    }
+
+    fn begin_stop(&mut self, now: Instant) {
+        if !self.stopping {
+            self.stopping = true;
+            self.stopped_at = Some(now);
+            self.wake_all = true;
+        }
+    }
+
+    fn next_end(&self) -> End {
+        if self.finished_sending() {
+            End::Done
+        } else {
+            End::Reconnect
+        }
+    }
+
+    /// Tops connection `i`'s pipeline up at `now`: what to do next.
+    pub fn poll_send(&mut self, i: usize, now: Instant) -> Send<'_> {
+        let pipeline = self.plan.pipeline;
+        let c = &mut self.conns[i];
+        if !c.open || c.writing {
+            return Send::Await;
+        }
+        let outstanding = c.framer.outstanding();
+        if c.last {
+            // A close was asked for: the connection carries nothing more.
+            return if outstanding == 0 {
+                Send::End(self.next_end())
+            } else {
+                Send::Await
+            };
+        }
+        // wrk's batch mode: the next N go out only when all N came back.
+        let room = outstanding < pipeline
+            && (self.plan.pipeline_mode == PipelineMode::Refill || outstanding == 0);
+        let mut queued = 0usize;
+        // Exactly one request so far, not copied: sent from the plan's own bytes.
+        let mut from_plan: Option<usize> = None;
+        while room && self.conns[i].framer.outstanding() < pipeline {
+            let c = &self.conns[i];
+            let intended = match &c.schedule {
+                None => now,
+                // Sends due within the timer's resolution go now, together:
+                // waking once per batch, not once per request.
+                Some(s) if s.due() > now + self.early => break,
+                Some(s) => s.due(),
+            };
+            if !self.take(now) {
+                break;
+            }
+            let c = &mut self.conns[i];
+            if let Some(s) = &mut c.schedule {
+                s.advance();
+                if let Some(a) = &mut self.audit {
+                    let lag = now.saturating_duration_since(intended);
+                    record_clamped(&mut a.lag, lag.as_micros() as u64);
+                    if lag > LATE {
+                        if intended < c.free_since {
+                            a.late_busy += 1;
+                        } else {
+                            a.late_generator += 1;
+                        }
+                    }
+                }
+            }
+            let t = c.next_target;
+            c.next_target = if t + 1 == self.plan.targets.len() {
+                0
+            } else {
+                t + 1
+            };
+            let target = &self.plan.targets[t];
+            if queued == 0 {
+                c.wbuf.clear();
+            }
+            if let Some(f) = from_plan.take() {
+                // A second request: the first goes into the buffer too.
+                c.wbuf.extend_from_slice(&self.plan.targets[f].request);
+            }
+            let hooked = match &mut self.hooks {
+                Some(h) => h.request(self.first_conn + i, t, &mut c.wbuf),
+                None => false,
+            };
+            if !hooked {
+                if queued == 0 {
+                    from_plan = Some(t);
+                } else {
+                    c.wbuf.extend_from_slice(&target.request);
+                }
+            }
+            c.framer.expect(target.is_head);
+            c.ledger.push_back(Sent {
+                intended,
+                actual: now,
+            });
+            queued += 1;
+            if self.closes[t] {
+                // RFC 9112 §9.6: nothing may follow a request that asks to close.
+                c.last = true;
+                break;
+            }
+        }
+        let c = &mut self.conns[i];
+        if queued > 0 {
+            self.counters.sent = self.counters.sent.saturating_add(queued as u64);
+            if c.deadline.is_none() {
+                c.deadline = c.ledger.front().map(|t| t.actual + self.plan.timeout);
+            }
+            c.writing = true;
+            c.wake = None;
+            return Send::Write(match from_plan {
+                Some(t) => &self.plan.targets[t].request,
+                None => &self.conns[i].wbuf,
+            });
+        }
+        let outstanding = c.framer.outstanding();
+        let has_room = outstanding < pipeline
+            && (self.plan.pipeline_mode == PipelineMode::Refill || outstanding == 0);
+        let sending = !self.stopping && self.budget > 0;
+        c.wake = match &c.schedule {
+            Some(s) if has_room && sending => Some(s.due().checked_sub(self.early).unwrap_or(now)),
+            _ => None,
+        };
+        if outstanding > 0 {
+            return Send::Await;
+        }
+        let Some(wake) = c.wake else {
+            // Nothing sent and nothing awaited: -n is used up or the run stopped.
+            return Send::End(End::Done);
+        };
+        if self.end.is_some_and(|end| now >= end) {
+            self.conns[i].wake = None;
+            self.begin_stop(now);
+            return Send::End(End::Done);
+        }
+        Send::Sleep(match self.end {
+            Some(end) => wake.min(end),
+            None => wake,
+        })
+    }
+
+    /// The write handed out for connection `i` went out in full: `bytes` long.
+    pub fn written(&mut self, i: usize, bytes: usize) {
+        self.counters.bytes_written = self.counters.bytes_written.saturating_add(bytes as u64);
+        self.conns[i].writing = false;
+    }
+
+    /// The write handed out for connection `i` failed.
+    pub fn write_failed(&mut self, i: usize) -> End {
+        self.conns[i].writing = false;
+        self.failed(i, ErrorClass::Write)
+    }
+
+    // ---- receiving --------------------------------------------------------
+
+    /// Connection `i` received `data` at `now`: frames it and records every
+    /// completed response. None: go on ([`Core::poll_send`] next); Some: the
+    /// session is over (close the socket).
+    pub fn received(&mut self, i: usize, data: &[u8], now: Instant) -> Option<End> {
+        self.counters.bytes_read = self.counters.bytes_read.saturating_add(data.len() as u64);
+        let mut book = Book {
+            counters: &mut self.counters,
+            second: &mut self.second,
+            audit: &mut self.audit,
+            hooks: &mut self.hooks,
+            conn: self.first_conn + i,
+            now,
+        };
+        let c = &mut self.conns[i];
+        let Conn {
+            framer,
+            ledger,
+            rbuf,
+            free_since,
+            ..
+        } = c;
+        let result = if rbuf.is_empty() {
+            // The common case: whole responses, framed in place, nothing copied.
+            let (pos, r) = framer.feed_all(data, |d| book.record(ledger, free_since, d));
+            match &r {
+                Ok(true) if pos < data.len() => rbuf.extend_from_slice(&data[pos..]),
+                Ok(_) => {}
+                Err(e) => note_invalid(&mut self.first_invalid, e, &data[pos..]),
+            }
+            r
+        } else {
+            rbuf.extend_from_slice(data);
+            let (pos, r) = framer.feed_all(rbuf, |d| book.record(ledger, free_since, d));
+            match &r {
+                Ok(_) => {
+                    rbuf.drain(..pos);
+                }
+                Err(e) => note_invalid(&mut self.first_invalid, e, &rbuf[pos..]),
+            }
+            r
+        };
+        match result {
+            Ok(true) => {}
+            // The server closes after this response.
+            Ok(false) => return Some(self.server_closes(i)),
+            Err(_) => {
+                self.fail_all(i, ErrorClass::Invalid);
+                return Some(self.next_end());
+            }
+        }
+        let c = &mut self.conns[i];
+        c.deadline = c.ledger.front().map(|t| t.actual + self.plan.timeout);
+        if self.stopping {
+            self.settle_at_stop(i);
+            return Some(End::Done);
+        }
+        None
+    }
+
+    /// The server announced it closes after the response just completed
+    /// (`Connection: close`, HTTP/1.0 without keep-alive): requests pipelined
+    /// behind it were never read (RFC 9112 §9.6), so they were not sent; they go
+    /// back to the budget and out again on the next connection. Not an error.
+    fn server_closes(&mut self, i: usize) -> End {
+        let c = &mut self.conns[i];
+        let unread = c.ledger.len() as u64;
+        c.ledger.clear();
+        c.deadline = None;
+        self.counters.sent = self.counters.sent.saturating_sub(unread);
+        if self.budget != u64::MAX {
+            self.budget = self.budget.saturating_add(unread);
+        }
+        self.next_end()
+    }
+
+    /// The peer closed its side of connection `i` at `now`.
+    pub fn eof(&mut self, i: usize, now: Instant) -> End {
+        let c = &mut self.conns[i];
+        if !(c.timed_out || self.stopping) {
+            // Closed between responses, or mid-response: what is left was cut off.
+            if let Ok(Some(done)) = c.framer.finish_on_eof(&c.rbuf) {
+                let mut book = Book {
+                    counters: &mut self.counters,
+                    second: &mut self.second,
+                    audit: &mut self.audit,
+                    hooks: &mut self.hooks,
+                    conn: self.first_conn + i,
+                    now,
+                };
+                book.record(&mut c.ledger, &mut c.free_since, done);
+            }
+        }
+        // A close after the last response (the one the request asked for, or an
+        // idle keep-alive timeout) leaves nothing outstanding: no error.
+        self.failed(i, ErrorClass::Read)
+    }
+
+    /// Reading connection `i` failed (reset, or shut down at a deadline or the stop).
+    pub fn read_failed(&mut self, i: usize) -> End {
+        self.failed(i, ErrorClass::Read)
+    }
+
+    /// Connection `i` failed with requests outstanding: decides their class.
+    fn failed(&mut self, i: usize, class: ErrorClass) -> End {
+        if self.conns[i].timed_out {
+            self.fail_all(i, ErrorClass::Timeout);
+        } else if self.stopping {
+            self.settle_at_stop(i);
+        } else {
+            self.fail_all(i, class);
+        }
+        self.next_end()
+    }
+
+    fn fail(&mut self, class: ErrorClass, n: u64) {
+        if n > 0 {
+            self.counters.errors.add(class, n);
+        }
+    }
+
+    /// Every outstanding request of connection `i` ends in `class`.
+    fn fail_all(&mut self, i: usize, class: ErrorClass) {
+        let n = self.conns[i].ledger.len() as u64;
+        self.conns[i].ledger.clear();
+        self.fail(class, n);
+    }
+
+    /// At the stop: requests of connection `i` older than --timeout are
+    /// timeouts, the rest were in flight.
+    fn settle_at_stop(&mut self, i: usize) {
+        let at = self.stopped_at.unwrap_or(self.start);
+        let timeout = self.plan.timeout;
+        let ledger = &mut self.conns[i].ledger;
+        let late = ledger
+            .iter()
+            .filter(|t| at.saturating_duration_since(t.actual) >= timeout)
+            .count() as u64;
+        let young = ledger.len() as u64 - late;
+        ledger.clear();
+        self.fail(ErrorClass::Timeout, late);
+        self.counters.in_flight_at_stop += young;
+    }
+
+    // ---- the clock --------------------------------------------------------
+
+    /// Every [`TICK`]: the stop (Ctrl-C, the duration), deadlines, samples and the
+    /// per-second series. Calls `shut` for each connection past its deadline:
+    /// the driver shuts its socket down, which ends its pending read or write;
+    /// the requests then count as timeouts.
+    pub fn tick(&mut self, now: Instant, board: &Published, mut shut: impl FnMut(usize)) {
+        if !self.stopping && (self.stop.is_triggered() || self.end.is_some_and(|e| now >= e)) {
+            self.begin_stop(now);
+        }
+        for (i, c) in self.conns.iter_mut().enumerate() {
+            if c.open && !c.timed_out && c.deadline.is_some_and(|d| now >= d) {
+                c.timed_out = true;
+                shut(i);
+            }
+        }
+        if !self.stopping {
+            self.sample(now, board);
+        }
+    }
+
+    fn sample(&mut self, now: Instant, board: &Published) {
+        let k = &mut self.clock;
+        if now.saturating_duration_since(k.last_sample) >= SAMPLE {
+            let completed = self.counters.completed;
+            let secs = now.duration_since(k.last_sample).as_secs_f64();
+            k.samples
+                .push(completed.saturating_sub(k.last_completed) as f64 / secs);
+            k.last_completed = completed;
+            k.last_sample = now;
+            board.completed.store(completed, Relaxed);
+            board.errors.store(
+                self.counters.request_errors() + self.counters.errors.connect,
+                Relaxed,
+            );
+        }
+        let closed = self.clock.seconds.len() as u64;
+        if now.saturating_duration_since(self.start) >= Duration::from_secs(closed + 1) {
+            let s = self.close_second(Duration::from_secs(1));
+            board.second_closed(self.clock.seconds.len(), &s);
+            self.clock.seconds.push(s);
+        }
+    }
+
+    /// Adds this second's latencies to the run's histogram; returns them encoded.
+    fn fold_second(&mut self) -> String {
+        let encoded = encode_base64(&self.second);
+        self.histogram
+            .add(&self.second)
+            .expect("one histogram layout");
+        self.second.reset();
+        encoded
+    }
+
+    fn close_second(&mut self, length: Duration) -> SecondSample {
+        let c = self.counters;
+        let errors = c.request_errors() + c.errors.connect;
+        let histogram = self.fold_second();
+        let last = self.clock.second_counts;
+        self.clock.second_counts = (c.completed, errors);
+        SecondSample {
+            completed: c.completed.saturating_sub(last.0),
+            errors: errors.saturating_sub(last.1),
+            length,
+            histogram,
+        }
+    }
+
+    /// Every connection is done (`now`: when the last one ended): the last,
+    /// partial intervals, the schedule's audit, and the result.
+    pub fn finish(&mut self, now: Instant, cpu: Option<usize>) -> WorkerResult {
+        // Ended by -n: the interval ends when the last connection finished.
+        let stopped = *self.stopped_at.get_or_insert(now);
+        for i in 0..self.conns.len() {
+            if !self.conns[i].ledger.is_empty() {
+                self.settle_at_stop(i);
+            }
+        }
+        if let Some(a) = &mut self.audit {
+            // What fell due before the stop and was never sent (-n caps it).
+            let mut cap = self.budget;
+            for c in &self.conns {
+                if let Some(s) = &c.schedule {
+                    let n = s.count_until(stopped, cap);
+                    cap -= n;
+                    a.behind = a.behind.saturating_add(n);
+                }
+            }
+        }
+        let k = &mut self.clock;
+        let secs = stopped
+            .saturating_duration_since(k.last_sample)
+            .as_secs_f64();
+        if secs >= SAMPLE.as_secs_f64() / 4.0 {
+            let completed = self.counters.completed;
+            k.samples
+                .push(completed.saturating_sub(k.last_completed) as f64 / secs);
+        }
+        let done = Duration::from_secs(k.seconds.len() as u64);
+        let rest = stopped
+            .saturating_duration_since(self.start)
+            .saturating_sub(done);
+        if !rest.is_zero() {
+            let s = self.close_second(rest);
+            self.clock.seconds.push(s);
+        } else {
+            // Nothing left to report as a second, but its latencies belong to the run.
+            self.fold_second();
+        }
+        WorkerResult {
+            cpu,
+            counters: self.counters,
+            histogram: std::mem::replace(&mut self.histogram, new_histogram()),
+            samples: std::mem::take(&mut self.clock.samples),
+            first_invalid: self.first_invalid.take(),
+            stopped_at: stopped,
+            seconds: std::mem::take(&mut self.clock.seconds),
+            audit: self.audit.take(),
+        }
+    }
+}
+
+/// A long horizon for a duration too large to add to an `Instant`.
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Where a completed response is recorded (split from `Core` so a connection's
+/// framer and ledger can be borrowed beside it).
+struct Book<'a> {
+    counters: &'a mut Counters,
+    second: &'a mut Histogram,
+    audit: &'a mut Option<PaceAudit>,
+    hooks: &'a mut Option<Box<dyn Hooks>>,
+    /// The connection's index in the whole run.
+    conn: usize,
+    now: Instant,
+}
+
+impl Book<'_> {
+    /// One response completed: its latency from the intended send (the actual
+    /// one when it went out early; under -R also the uncorrected one) and status.
+    #[inline]
+    fn record(&mut self, ledger: &mut VecDeque<Sent>, free_since: &mut Instant, done: Completed) {
+        let sent = ledger.pop_front().expect("framer and ledger agree");
+        let from = sent.intended.min(sent.actual);
+        let us = self.now.saturating_duration_since(from).as_micros() as u64;
+        record_clamped(self.second, us);
+        if let Some(a) = self.audit {
+            let us = self.now.saturating_duration_since(sent.actual).as_micros() as u64;
+            record_clamped(&mut a.uncorrected, us);
+        }
+        *free_since = self.now;
+        let c = &mut *self.counters;
+        c.completed += 1;
+        c.status.record(done.status);
+        c.status.informational += u64::from(done.interim);
+        if let Some(h) = self.hooks {
+            h.response(self.conn, &done);
+        }
+    }
+}
+
+/// Keeps the first invalid response's start for the report (64 bytes, control
+/// characters shown as dots).
+fn note_invalid(first: &mut Option<String>, e: &FrameError, bytes: &[u8]) {
+    if first.is_none() {
+        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(64)])
+            .chars()
+            .map(|c| if c.is_control() { '.' } else { c })
+            .collect();
+        *first = Some(format!("{e}: {shown:?}"));
+    }
+}
