@@ -866,3 +866,7 @@ fn note_invalid(first: &mut Option<String>, e: &FrameError, bytes: &[u8]) {
         *first = Some(format!("{e}: {shown:?}"));
     }
 }
+
+/// The size of one connection's protocol state, bytes (a memory budget test).
+#[cfg(test)]
+pub(crate) const CONN_SIZE: usize = std::mem::size_of::<Conn>();
