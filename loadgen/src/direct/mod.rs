@@ -32,7 +32,7 @@ pub use probe::choose;
 
 use crate::plan::Plan;
 use crate::progress::{Board, Published};
-use crate::worker::core::{Core, End, Send};
+use crate::worker::core::{Core, End, Send, Setup};
 use crate::worker::{WorkerResult, TICK};
 use bufring::BufRing;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -144,6 +144,7 @@ struct Pinned {
 }
 
 struct Direct {
+    plan: Arc<Plan>,
     ring: IoUring,
     pinned: ManuallyDrop<Pinned>,
     /// Operations in flight, all connections and the timers together.
@@ -224,8 +225,9 @@ pub fn run(
             tick: types::Timespec::from(TICK),
             until_start: types::Timespec::from(start.saturating_duration_since(Instant::now())),
             pace: [types::Timespec::new(); PACE_SLOTS],
-            core: Core::new(plan, index, start, stop, Duration::ZERO),
+            core: Core::new(Setup::of(&plan, index), start, stop, Duration::ZERO),
         }),
+        plan,
         ring,
         ops: 0,
         cqes: Vec::with_capacity(sq as usize * 4),
@@ -378,7 +380,10 @@ impl Direct {
             OP_START => self.begin_sending(now),
             OP_START_REMOVE => {}
             OP_PACE => {
-                if self.pace_armed.is_some_and(|(_, generation)| generation == i) {
+                if self
+                    .pace_armed
+                    .is_some_and(|(_, generation)| generation == i)
+                {
                     self.pace_armed = None;
                 }
             }
@@ -408,8 +413,7 @@ impl Direct {
     /// of the run) with a linked timeout.
     fn connect(&mut self, i: usize, now: Instant) {
         let family = self.pinned.address.family;
-        let core = &self.pinned.core;
-        let fd = match core.plan().source_of(core.global(i)) {
+        let fd = match self.plan.source_of(self.pinned.core.global(i)) {
             // --source-ips: bound to its address, the port left to the connect.
             Some(ip) => crate::source::bound_socket(ip).map_or(-1, IntoRawFd::into_raw_fd),
             // SAFETY: plain socket(2); the descriptor is owned by this slot until closed.

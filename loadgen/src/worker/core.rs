@@ -34,7 +34,7 @@
 
 use super::{PaceAudit, SecondSample, WorkerResult, BACKOFF_MAX, BACKOFF_MIN, LATE, SAMPLE, TICK};
 use crate::pacing::Schedule;
-use crate::plan::{PipelineMode, Plan};
+use crate::plan::{Pacing, PipelineMode, Plan, Target};
 use crate::progress::Published;
 use shared::runtime::Stop;
 use shared::stats::codec::encode_base64;
@@ -123,6 +123,48 @@ struct Conn {
     wake: Option<Instant>,
 }
 
+/// What the core needs of the plan, for one worker: derived once at start-up
+/// ([`Setup::of`]), so the core (and its tests) depend on nothing else of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Setup {
+    /// The requests, formatted before the run, rotated per connection.
+    pub targets: Arc<[Target]>,
+    /// This worker's connections.
+    pub connections: usize,
+    /// Index of this worker's first connection in the whole run.
+    pub first_conn: usize,
+    /// Connections of the whole run (this process), for the pacing schedule.
+    pub total_connections: usize,
+    /// Stop after this long (None: only `-n` stops the run).
+    pub duration: Option<Duration>,
+    /// This worker's share of `-n` (None: unlimited).
+    pub requests: Option<u64>,
+    /// Requests in flight per connection (`-p`), at least 1.
+    pub pipeline: usize,
+    pub pipeline_mode: PipelineMode,
+    /// `--timeout`: a request older than this is a timeout.
+    pub timeout: Duration,
+    pub pacing: Option<Pacing>,
+}
+
+impl Setup {
+    /// Worker `index`'s part of `plan`.
+    pub fn of(plan: &Plan, index: usize) -> Self {
+        Self {
+            targets: plan.targets.clone().into(),
+            connections: plan.connections_of(index),
+            first_conn: (0..index).map(|i| plan.connections_of(i)).sum(),
+            total_connections: plan.connections,
+            duration: plan.duration,
+            requests: plan.requests_of(index),
+            pipeline: plan.pipeline.max(1),
+            pipeline_mode: plan.pipeline_mode,
+            timeout: plan.timeout,
+            pacing: plan.pacing,
+        }
+    }
+}
+
 /// The 100 ms samples and the per-second series.
 struct Clock {
     samples: Vec<f64>,
@@ -136,7 +178,7 @@ struct Clock {
 /// One worker's semantics: its connections' protocol state, budget, counters,
 /// histograms and clock. See the module docs.
 pub(crate) struct Core {
-    plan: Arc<Plan>,
+    plan: Setup,
     start: Instant,
     end: Option<Instant>,
     stop: Stop,
@@ -167,12 +209,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Worker `index` of `plan`, the run starting at `start`. `early`: how much
+    /// A worker set up as `plan`, the run starting at `start`. `early`: how much
     /// before its intended time a paced send may go out (the driver's timer
     /// resolution; zero with nanosecond timers).
-    pub fn new(plan: Arc<Plan>, index: usize, start: Instant, stop: Stop, early: Duration) -> Self {
-        let n = plan.connections_of(index);
-        let first_conn: usize = (0..index).map(|i| plan.connections_of(i)).sum();
+    pub fn new(plan: Setup, start: Instant, stop: Stop, early: Duration) -> Self {
+        let n = plan.connections;
+        let first_conn = plan.first_conn;
         let conns = (0..n)
             .map(|i| Conn {
                 framer: ResponseFramer::new(FramingLimits::default()),
@@ -185,7 +227,7 @@ impl Core {
                 next_target: (first_conn + i) % plan.targets.len(),
                 schedule: plan
                     .pacing
-                    .map(|p| Schedule::new(&p, start, first_conn + i, plan.connections)),
+                    .map(|p| Schedule::new(&p, start, first_conn + i, plan.total_connections)),
                 free_since: start,
                 deadline: None,
                 timed_out: false,
@@ -197,13 +239,15 @@ impl Core {
             .collect();
         Self {
             start,
-            end: plan.duration.map(|d| start.checked_add(d).unwrap_or(start + d.min(YEAR))),
+            end: plan
+                .duration
+                .map(|d| start.checked_add(d).unwrap_or(start + d.min(YEAR))),
             stop,
             early,
             stopping: false,
             stopped_at: None,
             wake_all: false,
-            budget: plan.requests_of(index).unwrap_or(u64::MAX),
+            budget: plan.requests.unwrap_or(u64::MAX),
             closes: plan
                 .targets
                 .iter()
@@ -242,10 +286,6 @@ impl Core {
     }
 
     // ---- what the driver reads -------------------------------------------
-
-    pub fn plan(&self) -> &Arc<Plan> {
-        &self.plan
-    }
 
     /// Connections of this worker.
     pub fn connections(&self) -> usize {
@@ -441,6 +481,9 @@ impl Core {
                 // Sends due within the timer's resolution go now, together:
                 // waking once per batch, not once per request.
                 Some(s) if s.due() > now + self.early => break,
+                // The run's window is [start, end): a request due at the end or
+                // later is not the run's (-R 1000 -d 2s sends 2,000).
+                Some(s) if self.end.is_some_and(|e| s.due() >= e) => break,
                 Some(s) => s.due(),
             };
             if !self.take(now) {
@@ -556,15 +599,7 @@ impl Core {
     /// session is over (close the socket).
     pub fn received(&mut self, i: usize, data: &[u8], now: Instant) -> Option<End> {
         self.counters.bytes_read = self.counters.bytes_read.saturating_add(data.len() as u64);
-        let mut book = Book {
-            counters: &mut self.counters,
-            second: &mut self.second,
-            audit: &mut self.audit,
-            hooks: &mut self.hooks,
-            conn: self.first_conn + i,
-            now,
-        };
-        let c = &mut self.conns[i];
+        let (mut book, c) = self.split(i, now);
         let Conn {
             framer,
             ledger,
@@ -578,7 +613,7 @@ impl Core {
             match &r {
                 Ok(true) if pos < data.len() => rbuf.extend_from_slice(&data[pos..]),
                 Ok(_) => {}
-                Err(e) => note_invalid(&mut self.first_invalid, e, &data[pos..]),
+                Err(e) => book.note_invalid(e, &data[pos..]),
             }
             r
         } else {
@@ -588,7 +623,7 @@ impl Core {
                 Ok(_) => {
                     rbuf.drain(..pos);
                 }
-                Err(e) => note_invalid(&mut self.first_invalid, e, &rbuf[pos..]),
+                Err(e) => book.note_invalid(e, &rbuf[pos..]),
             }
             r
         };
@@ -610,6 +645,20 @@ impl Core {
         None
     }
 
+    /// Connection `i` and, beside it, where its responses are recorded.
+    fn split(&mut self, i: usize, now: Instant) -> (Book<'_>, &mut Conn) {
+        let book = Book {
+            counters: &mut self.counters,
+            second: &mut self.second,
+            audit: &mut self.audit,
+            hooks: &mut self.hooks,
+            first_invalid: &mut self.first_invalid,
+            conn: self.first_conn + i,
+            now,
+        };
+        (book, &mut self.conns[i])
+    }
+
     /// The server announced it closes after the response just completed
     /// (`Connection: close`, HTTP/1.0 without keep-alive): requests pipelined
     /// behind it were never read (RFC 9112 §9.6), so they were not sent; they go
@@ -628,18 +677,10 @@ impl Core {
 
     /// The peer closed its side of connection `i` at `now`.
     pub fn eof(&mut self, i: usize, now: Instant) -> End {
-        let c = &mut self.conns[i];
-        if !(c.timed_out || self.stopping) {
+        if !(self.conns[i].timed_out || self.stopping) {
             // Closed between responses, or mid-response: what is left was cut off.
+            let (mut book, c) = self.split(i, now);
             if let Ok(Some(done)) = c.framer.finish_on_eof(&c.rbuf) {
-                let mut book = Book {
-                    counters: &mut self.counters,
-                    second: &mut self.second,
-                    audit: &mut self.audit,
-                    hooks: &mut self.hooks,
-                    conn: self.first_conn + i,
-                    now,
-                };
                 book.record(&mut c.ledger, &mut c.free_since, done);
             }
         }
@@ -704,15 +745,18 @@ impl Core {
         if !self.stopping && (self.stop.is_triggered() || self.end.is_some_and(|e| now >= e)) {
             self.begin_stop(now);
         }
+        if self.stopping {
+            // The stop wakes every connection; what is pending is then split by
+            // age (`settle_at_stop`), not all counted as timeouts.
+            return;
+        }
         for (i, c) in self.conns.iter_mut().enumerate() {
             if c.open && !c.timed_out && c.deadline.is_some_and(|d| now >= d) {
                 c.timed_out = true;
                 shut(i);
             }
         }
-        if !self.stopping {
-            self.sample(now, board);
-        }
+        self.sample(now, board);
     }
 
     fn sample(&mut self, now: Instant, board: &Published) {
@@ -773,11 +817,13 @@ impl Core {
             }
         }
         if let Some(a) = &mut self.audit {
-            // What fell due before the stop and was never sent (-n caps it).
+            // What fell due before the stop (and inside the run's window) and
+            // was never sent; -n caps it.
+            let until = self.end.map_or(stopped, |e| e.min(stopped));
             let mut cap = self.budget;
             for c in &self.conns {
                 if let Some(s) = &c.schedule {
-                    let n = s.count_until(stopped, cap);
+                    let n = s.count_until(until, cap);
                     cap -= n;
                     a.behind = a.behind.saturating_add(n);
                 }
@@ -826,6 +872,7 @@ struct Book<'a> {
     second: &'a mut Histogram,
     audit: &'a mut Option<PaceAudit>,
     hooks: &'a mut Option<Box<dyn Hooks>>,
+    first_invalid: &'a mut Option<String>,
     /// The connection's index in the whole run.
     conn: usize,
     now: Instant,
@@ -853,20 +900,563 @@ impl Book<'_> {
             h.response(self.conn, &done);
         }
     }
-}
 
-/// Keeps the first invalid response's start for the report (64 bytes, control
-/// characters shown as dots).
-fn note_invalid(first: &mut Option<String>, e: &FrameError, bytes: &[u8]) {
-    if first.is_none() {
-        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(64)])
-            .chars()
-            .map(|c| if c.is_control() { '.' } else { c })
-            .collect();
-        *first = Some(format!("{e}: {shown:?}"));
+    /// Keeps the first invalid response's start for the report (64 bytes,
+    /// control characters shown as dots).
+    fn note_invalid(&mut self, e: &FrameError, bytes: &[u8]) {
+        if self.first_invalid.is_none() {
+            let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(64)])
+                .chars()
+                .map(|c| if c.is_control() { '.' } else { c })
+                .collect();
+            *self.first_invalid = Some(format!("{e}: {shown:?}"));
+        }
     }
 }
 
 /// The size of one connection's protocol state, bytes (a memory budget test).
 #[cfg(test)]
 pub(crate) const CONN_SIZE: usize = std::mem::size_of::<Conn>();
+
+#[cfg(test)]
+mod tests {
+    //! The core with no sockets: a scripted driver and server, virtual time.
+    use super::*;
+    use crate::plan::Arrivals;
+    use crate::progress::Board;
+
+    const GET: &str = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    const CLOSE: &str = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    const OK_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+    fn setup(requests: Option<u64>, connections: usize, pipeline: usize, req: &str) -> Setup {
+        Setup {
+            targets: vec![Target {
+                url: "http://t/".into(),
+                request: req.as_bytes().to_vec(),
+                is_head: false,
+            }]
+            .into(),
+            connections,
+            first_conn: 0,
+            total_connections: connections,
+            duration: None,
+            requests,
+            pipeline,
+            pipeline_mode: PipelineMode::Refill,
+            timeout: Duration::from_secs(2),
+            pacing: None,
+        }
+    }
+
+    fn core(s: Setup, t0: Instant) -> Core {
+        Core::new(s, t0, Stop::new(), Duration::ZERO)
+    }
+
+    /// Requests in a write (every test request starts with "GET ").
+    fn requests_in(bytes: &[u8]) -> usize {
+        bytes.windows(4).filter(|w| w == b"GET ").count()
+    }
+
+    fn balanced(c: &Counters) {
+        assert!(c.balanced(), "{c:?}");
+    }
+
+    /// What a scripted run saw.
+    #[derive(Default, Debug)]
+    struct Seen {
+        /// Requests written per session, in order.
+        sessions: Vec<usize>,
+        written: usize,
+    }
+
+    /// Drives every connection like a driver would, against a server that
+    /// answers each request (one response per turn, so refills interleave) with
+    /// `answer(k)` for its k-th request overall, until every connection is done.
+    fn drive(core: &mut Core, now: Instant, answer: impl Fn(usize) -> Vec<u8>) -> Seen {
+        let n = core.connections();
+        let mut seen = Seen::default();
+        let mut open = vec![None::<usize>; n];
+        let mut pending = vec![0usize; n];
+        let mut done = vec![false; n];
+        let mut answered = 0;
+        let mut turns = 0;
+        while done.iter().any(|d| !d) {
+            turns += 1;
+            assert!(turns < 100_000, "the core never ended the run");
+            for i in 0..n {
+                if done[i] {
+                    continue;
+                }
+                if open[i].is_none() {
+                    core.opened(i, now);
+                    open[i] = Some(seen.sessions.len());
+                    seen.sessions.push(0);
+                }
+                let end = match core.poll_send(i, now) {
+                    Send::Write(b) => {
+                        let k = requests_in(b);
+                        let len = b.len();
+                        core.written(i, len);
+                        pending[i] += k;
+                        seen.written += k;
+                        seen.sessions[open[i].unwrap()] += k;
+                        None
+                    }
+                    Send::Await => {
+                        assert!(pending[i] > 0, "awaiting nothing on {i}");
+                        pending[i] -= 1;
+                        answered += 1;
+                        core.received(i, &answer(answered - 1), now)
+                    }
+                    Send::Sleep(_) => panic!("closed loop never sleeps"),
+                    Send::End(e) => Some(e),
+                };
+                if let Some(e) = end {
+                    // The server saw the rest of what was written unanswered.
+                    pending[i] = 0;
+                    core.closed(i);
+                    open[i] = None;
+                    if e == End::Done {
+                        core.done(i);
+                        done[i] = true;
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    fn finish(core: &mut Core, now: Instant) -> WorkerResult {
+        assert_eq!(core.live(), 0);
+        core.finish(now, None)
+    }
+
+    #[test]
+    fn exact_count_with_pipelining_in_both_modes() {
+        for mode in [PipelineMode::Refill, PipelineMode::Batch] {
+            for (n, conns, p) in [(100u64, 2usize, 4usize), (7, 3, 16), (1, 1, 1), (0, 2, 2)] {
+                let t0 = Instant::now();
+                let mut s = setup(Some(n), conns, p, GET);
+                s.pipeline_mode = mode;
+                let mut c = core(s, t0);
+                let seen = drive(&mut c, t0, |_| OK.to_vec());
+                let r = finish(&mut c, t0);
+                assert_eq!(seen.written as u64, n, "{mode:?} n={n} p={p}");
+                assert_eq!((r.counters.sent, r.counters.completed), (n, n));
+                assert_eq!(r.counters.errors.total(), 0);
+                balanced(&r.counters);
+            }
+        }
+    }
+
+    #[test]
+    fn a_request_asking_to_close_is_the_last_on_its_connection() {
+        // -n 100 -c 2 -p 8 -H "Connection: close": 100 sessions of exactly one
+        // request each, no errors, every request sent reached the server.
+        let t0 = Instant::now();
+        let mut c = core(setup(Some(100), 2, 8, CLOSE), t0);
+        let seen = drive(&mut c, t0, |_| OK.to_vec());
+        let r = finish(&mut c, t0);
+        assert_eq!(seen.written, 100);
+        assert_eq!(seen.sessions.len(), 100, "{:?}", seen.sessions);
+        assert!(seen.sessions.iter().all(|&k| k == 1), "{:?}", seen.sessions);
+        assert_eq!((r.counters.sent, r.counters.completed), (100, 100));
+        assert_eq!(r.counters.errors.total(), 0, "{:?}", r.counters.errors);
+        assert_eq!(r.counters.reconnects, 98);
+        balanced(&r.counters);
+    }
+
+    #[test]
+    fn the_server_closing_on_its_own_loses_no_request() {
+        // Every 3rd response says `Connection: close`, with 4 pipelined: what was
+        // written behind it was never read, so it is not counted as sent, goes
+        // out again, and -n stays exact.
+        let t0 = Instant::now();
+        let mut c = core(setup(Some(50), 2, 4, GET), t0);
+        let seen = drive(&mut c, t0, |k| {
+            if k % 3 == 2 { OK_CLOSE } else { OK }.to_vec()
+        });
+        let r = finish(&mut c, t0);
+        assert!(
+            seen.written > 50,
+            "some were written twice: {}",
+            seen.written
+        );
+        assert_eq!((r.counters.sent, r.counters.completed), (50, 50));
+        assert_eq!(r.counters.errors.total(), 0, "{:?}", r.counters.errors);
+        balanced(&r.counters);
+    }
+
+    #[test]
+    fn an_http10_response_without_keep_alive_closes_without_error() {
+        let t0 = Instant::now();
+        let mut c = core(setup(Some(10), 1, 1, GET), t0);
+        let seen = drive(&mut c, t0, |_| {
+            b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx".to_vec()
+        });
+        let r = finish(&mut c, t0);
+        assert_eq!(seen.sessions, vec![1; 10]);
+        assert_eq!((r.counters.completed, r.counters.errors.total()), (10, 0));
+        balanced(&r.counters);
+    }
+
+    /// Opens connection 0 of a fresh core and writes `p` requests on it.
+    fn opened_with(p: usize, n: Option<u64>) -> (Core, Instant) {
+        let t0 = Instant::now();
+        let mut c = core(setup(n, 1, p, GET), t0);
+        c.opened(0, t0);
+        let Send::Write(b) = c.poll_send(0, t0) else {
+            panic!("nothing to write")
+        };
+        assert_eq!(requests_in(b), p);
+        let len = b.len();
+        c.written(0, len);
+        (c, t0)
+    }
+
+    #[test]
+    fn every_error_class() {
+        // Invalid: bytes that are not a response; the first one is kept.
+        let (mut c, t0) = opened_with(3, Some(3));
+        let end = c.received(0, b"SSH-2.0-OpenSSH\r\n\r\n", t0);
+        assert_eq!(end, Some(End::Done));
+        c.closed(0);
+        c.done(0);
+        let r = finish(&mut c, t0);
+        assert_eq!(r.counters.errors.invalid, 3);
+        assert!(r.first_invalid.unwrap().contains("SSH-2.0"));
+        balanced(&r.counters);
+
+        // Read: the peer closed mid-response (one complete, one cut, one unsent).
+        let (mut c, t0) = opened_with(3, None);
+        assert_eq!(c.received(0, OK, t0), None);
+        assert_eq!(c.received(0, &OK[..10], t0), None);
+        assert_eq!(c.eof(0, t0), End::Reconnect);
+        c.closed(0);
+        assert_eq!(
+            (c.counters.completed, c.counters.errors.read),
+            (1, 2),
+            "{:?}",
+            c.counters
+        );
+        balanced(&c.counters);
+
+        // Read: a reset.
+        let (mut c, _) = opened_with(2, None);
+        assert_eq!(c.read_failed(0), End::Reconnect);
+        assert_eq!(c.counters.errors.read, 2);
+
+        // Write: the send failed; the budget used up: the connection is done.
+        let (mut c, _) = opened_with(2, Some(2));
+        assert_eq!(c.write_failed(0), End::Done);
+        assert_eq!(c.counters.errors.write, 2);
+        balanced(&c.counters);
+
+        // Timeout: the tick shuts the socket of a connection past its deadline;
+        // the read that ends counts its requests as timeouts.
+        let (mut c, t0) = opened_with(2, None);
+        let board = Board::new(1);
+        let mut shut = vec![];
+        c.tick(t0 + Duration::from_secs(1), &board.workers[0], |i| {
+            shut.push(i)
+        });
+        assert!(shut.is_empty());
+        c.tick(t0 + Duration::from_secs(2), &board.workers[0], |i| {
+            shut.push(i)
+        });
+        assert_eq!(shut, vec![0]);
+        c.tick(t0 + Duration::from_secs(3), &board.workers[0], |i| {
+            shut.push(i)
+        });
+        assert_eq!(shut, vec![0], "shut once");
+        assert_eq!(c.read_failed(0), End::Reconnect);
+        assert_eq!(c.counters.errors.timeout, 2);
+        balanced(&c.counters);
+
+        // Connect: backoff doubles to its cap; under -n alone, a port refusing
+        // for a whole --timeout is given up.
+        let t0 = Instant::now();
+        let mut c = core(setup(Some(5), 1, 1, GET), t0);
+        let mut at = t0;
+        let mut pauses = vec![];
+        while let Some(next) = c.connect_failed(0, at) {
+            pauses.push(next - at);
+            at = next;
+        }
+        assert_eq!(
+            pauses[..6],
+            [10, 20, 40, 80, 160, 200].map(Duration::from_millis)
+        );
+        assert!(at - t0 >= Duration::from_secs(2));
+        assert_eq!(c.counters.errors.connect as usize, pauses.len() + 1);
+        assert_eq!(c.counters.sent, 0);
+    }
+
+    #[test]
+    fn accounting_at_the_stop() {
+        // A 1 s run, timeout 2 s: at the stop, requests older than the timeout
+        // are timeouts, the younger ones in flight; an answer after the stop is
+        // not counted as completed.
+        let t0 = Instant::now();
+        let mut s = setup(None, 3, 2, GET);
+        s.duration = Some(Duration::from_secs(10));
+        let mut c = core(s, t0);
+        let board = Board::new(1);
+        for i in 0..3 {
+            c.opened(i, t0);
+        }
+        // Connection 0: two requests at t0 (old at the stop).
+        let Send::Write(b) = c.poll_send(0, t0) else {
+            panic!()
+        };
+        let len = b.len();
+        c.written(0, len);
+        // Connection 1 at 9 s, one answered, the other pending.
+        let t9 = t0 + Duration::from_secs(9);
+        let Send::Write(b) = c.poll_send(1, t9) else {
+            panic!()
+        };
+        let len = b.len();
+        c.written(1, len);
+        assert_eq!(c.received(1, OK, t9), None);
+        // Connection 2 has sent nothing when the stop comes.
+        let stop = t0 + Duration::from_secs(10);
+        c.tick(stop, &board.workers[0], |_| {});
+        assert!(c.stopping() && c.take_wake_all() && !c.take_wake_all());
+        // A send after the end is refused and ends the session.
+        assert_eq!(c.poll_send(2, stop), Send::End(End::Done));
+        // The shut-down sockets' reads end.
+        assert_eq!(c.read_failed(0), End::Done);
+        assert_eq!(c.received(1, OK, stop), Some(End::Done));
+        for i in 0..3 {
+            c.closed(i);
+            c.done(i);
+        }
+        let r = finish(&mut c, stop + Duration::from_millis(5));
+        let k = r.counters;
+        assert_eq!(k.sent, 4);
+        // conn 1's late answer still completed (it came before the socket closed).
+        assert_eq!(
+            (k.completed, k.errors.timeout, k.in_flight_at_stop),
+            (2, 2, 0)
+        );
+        balanced(&k);
+        assert_eq!(r.stopped_at, stop);
+        let secs: Duration = r.seconds.iter().map(|s| s.length).sum();
+        assert_eq!(secs, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn requests_pending_at_the_stop_split_by_age() {
+        let t0 = Instant::now();
+        let mut s = setup(None, 1, 4, GET);
+        s.duration = Some(Duration::from_secs(5));
+        s.timeout = Duration::from_secs(3);
+        let mut c = core(s, t0);
+        c.opened(0, t0);
+        // One request at 1 s (4 s old at the stop: a timeout) ...
+        let t1 = t0 + Duration::from_secs(1);
+        let Send::Write(b) = c.poll_send(0, t1) else {
+            panic!()
+        };
+        let len = b.len();
+        c.written(0, len);
+        // ... answered three times, each answer freeing one slot refilled at 4 s.
+        let t4 = t0 + Duration::from_secs(4);
+        for _ in 0..3 {
+            assert_eq!(c.received(0, OK, t4), None);
+        }
+        let Send::Write(b) = c.poll_send(0, t4) else {
+            panic!()
+        };
+        assert_eq!(requests_in(b), 3);
+        let len = b.len();
+        c.written(0, len);
+        let board = Board::new(1);
+        c.tick(t0 + Duration::from_secs(5), &board.workers[0], |_| {});
+        assert_eq!(c.eof(0, t0 + Duration::from_secs(5)), End::Done);
+        c.closed(0);
+        c.done(0);
+        let k = finish(&mut c, t0 + Duration::from_secs(5)).counters;
+        assert_eq!(
+            (k.sent, k.completed, k.errors.timeout, k.in_flight_at_stop),
+            (7, 3, 1, 3),
+            "{k:?}"
+        );
+        balanced(&k);
+    }
+
+    fn paced(rate: f64, connections: usize, secs: u64) -> Setup {
+        let mut s = setup(None, connections, 1, GET);
+        s.duration = Some(Duration::from_secs(secs));
+        s.pacing = Some(Pacing {
+            rate,
+            arrivals: Arrivals::Constant,
+            seed: 1,
+            offset_s: 0.0,
+            first_connection: 0,
+        });
+        s
+    }
+
+    /// Runs a paced core the way the direct loop does, in virtual time: wake at
+    /// the earliest due send, send what is due, answer after `rtt`.
+    fn drive_paced(c: &mut Core, t0: Instant, rtt: Duration, lag: Duration) -> usize {
+        let n = c.connections();
+        for i in 0..n {
+            c.opened(i, t0);
+        }
+        let mut inbox: Vec<(Instant, usize)> = vec![];
+        let mut now = t0;
+        let mut written = 0;
+        let mut live = vec![true; n];
+        loop {
+            for i in 0..n {
+                if !live[i] {
+                    continue;
+                }
+                match c.poll_send(i, now) {
+                    Send::Write(b) => {
+                        written += requests_in(b);
+                        let len = b.len();
+                        c.written(i, len);
+                        inbox.push((now + rtt, i));
+                    }
+                    Send::End(e) => {
+                        assert_eq!(e, End::Done);
+                        c.closed(i);
+                        c.done(i);
+                        live[i] = false;
+                    }
+                    Send::Await | Send::Sleep(_) => {}
+                }
+            }
+            if c.live() == 0 {
+                return written;
+            }
+            // The next event: an answer or a due send (late by `lag`).
+            let wake = c.earliest_wake().map(|w| w + lag);
+            let answer = inbox.iter().map(|a| a.0).min();
+            now = [wake, answer]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("something to wait for");
+            let (ready, rest): (Vec<_>, Vec<_>) = inbox.iter().partition(|a| a.0 <= now);
+            inbox = rest;
+            for (_, i) in ready {
+                assert_eq!(c.received(i, OK, now), None);
+            }
+        }
+    }
+
+    #[test]
+    fn paced_window_is_exact_and_lag_is_audited() {
+        // -R 1000 -d 2s over 10 connections: exactly 2,000 sends, none behind.
+        let t0 = Instant::now();
+        let mut c = core(paced(1000.0, 10, 2), t0);
+        let written = drive_paced(&mut c, t0, Duration::from_micros(200), Duration::ZERO);
+        let r = finish(&mut c, t0 + Duration::from_secs(2));
+        let a = r.audit.unwrap();
+        assert_eq!(
+            (written, r.counters.sent, r.counters.completed),
+            (2000, 2000, 2000)
+        );
+        assert_eq!((a.behind, a.late_busy, a.late_generator), (0, 0, 0));
+        // (Histograms clamp to their lowest value, 1 µs.)
+        assert!(a.lag.max() <= 1, "{}", a.lag.max());
+        // Corrected latency is the answer time from the intended send: 200 µs.
+        assert_eq!(r.histogram.value_at_quantile(0.5), 200);
+
+        // The generator wakes 3 ms late for every send: each is late (the
+        // connection was free), the lag is audited, and latency counts from the
+        // intended time.
+        let t0 = Instant::now();
+        let mut c = core(paced(100.0, 1, 1), t0);
+        drive_paced(
+            &mut c,
+            t0,
+            Duration::from_micros(100),
+            Duration::from_millis(3),
+        );
+        let r = finish(&mut c, t0 + Duration::from_secs(1));
+        let a = r.audit.unwrap();
+        assert_eq!(
+            r.counters.sent + a.behind,
+            100,
+            "{:?} {}",
+            r.counters,
+            a.behind
+        );
+        // (The first send, at the start, went out on time.)
+        assert_eq!(a.late_generator, r.counters.sent - 1);
+        assert_eq!(a.late_busy, 0);
+        let p50 = a.lag.value_at_quantile(0.5);
+        assert!((2990..=3010).contains(&p50), "{p50}");
+        let corrected = r.histogram.value_at_quantile(0.5);
+        assert!((3090..=3110).contains(&corrected), "{corrected}");
+        assert!(a.uncorrected.value_at_quantile(0.5) <= 101);
+
+        // A server slower than the schedule (5 ms answers at 1 ms gaps, one
+        // connection): sends are late because the connection was busy.
+        let t0 = Instant::now();
+        let mut c = core(paced(1000.0, 1, 1), t0);
+        drive_paced(&mut c, t0, Duration::from_millis(5), Duration::ZERO);
+        let r = finish(&mut c, t0 + Duration::from_secs(1));
+        let a = r.audit.unwrap();
+        assert!(a.late_busy > 150, "{}", a.late_busy);
+        assert_eq!(a.late_generator, 0);
+        assert_eq!(
+            r.counters.sent + a.behind,
+            1000,
+            "{:?} {}",
+            r.counters,
+            a.behind
+        );
+    }
+
+    #[test]
+    fn hooks_are_called_only_when_set() {
+        #[derive(Default)]
+        struct Count(std::rc::Rc<std::cell::Cell<(usize, usize)>>);
+        impl Hooks for Count {
+            fn request(&mut self, _conn: usize, _target: usize, out: &mut Vec<u8>) -> bool {
+                let (q, r) = self.0.get();
+                self.0.set((q + 1, r));
+                out.extend_from_slice(b"GET /hooked HTTP/1.1\r\nHost: t\r\n\r\n");
+                true
+            }
+            fn response(&mut self, _conn: usize, done: &Completed) {
+                assert_eq!(done.status, 200);
+                let (q, r) = self.0.get();
+                self.0.set((q, r + 1));
+            }
+        }
+        let t0 = Instant::now();
+        let mut c = core(setup(Some(9), 1, 3, GET), t0);
+        let counts = std::rc::Rc::default();
+        c.set_hooks(Box::new(Count(std::rc::Rc::clone(&counts))));
+        c.opened(0, t0);
+        let Send::Write(b) = c.poll_send(0, t0) else {
+            panic!()
+        };
+        assert_eq!(b.windows(12).filter(|w| w == b"GET /hooked ").count(), 3);
+        let len = b.len();
+        c.written(0, len);
+        assert_eq!(c.received(0, &OK.repeat(3), t0), None);
+        assert_eq!(counts.get(), (3, 3));
+    }
+
+    #[test]
+    fn huge_durations_and_budgets_saturate() {
+        let t0 = Instant::now();
+        let mut s = setup(Some(u64::MAX - 1), 1, 1, GET);
+        s.duration = Some(Duration::MAX);
+        let mut c = core(s, t0);
+        c.opened(0, t0);
+        assert!(matches!(c.poll_send(0, t0), Send::Write(_)));
+        assert!(c.connect_limit(t0) <= Duration::from_secs(2));
+    }
+}

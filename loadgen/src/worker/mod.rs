@@ -11,9 +11,11 @@
 pub(crate) mod core;
 mod monoio;
 
-pub use self::monoio::run;
-
+use crate::plan::Plan;
+use crate::progress::Board;
+use shared::runtime::Stop;
 use shared::stats::{Counters, Histogram};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often a worker looks at its deadlines, the stop and the samples.
@@ -68,4 +70,18 @@ pub struct WorkerResult {
     pub stopped_at: Instant,
     pub seconds: Vec<SecondSample>,
     pub audit: Option<PaceAudit>,
+}
+
+/// Runs worker `index` of `plan` on the current (pinned) monoio runtime: the
+/// monoio driver around a new core.
+pub async fn run(
+    plan: Arc<Plan>,
+    index: usize,
+    cpu: Option<usize>,
+    start: Instant,
+    stop: Stop,
+    board: Arc<Board>,
+) -> WorkerResult {
+    let core = core::Core::new(core::Setup::of(&plan, index), start, stop, monoio::EARLY);
+    monoio::run(plan, core, start, &board.workers[index], cpu).await
 }

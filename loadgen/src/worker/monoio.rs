@@ -11,10 +11,9 @@
 
 use super::core::{Core, End, Send};
 use super::{WorkerResult, TICK};
-use crate::progress::Board;
+use crate::progress::Published;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use shared::runtime::Stop;
 use std::cell::{Cell, RefCell};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -30,13 +29,14 @@ const READ_MIN: usize = 1024;
 const READ_MAX: usize = 256 * 1024;
 /// The runtime's timer resolution: a paced send may go out this much before its
 /// intended time, batched with others, rather than up to this much after it.
-const EARLY: Duration = Duration::from_millis(1);
+pub(super) const EARLY: Duration = Duration::from_millis(1);
 /// Longest sleep of a paced connection or a connection waiting for the start, so
 /// it notices Ctrl-C promptly.
 const NAP: Duration = Duration::from_millis(100);
 
 /// The worker's state shared by its tasks (one thread: no locks).
 struct Worker {
+    plan: Arc<Plan>,
     core: RefCell<Core>,
     /// Each connection's open socket, or -1 (for shutting it down).
     fds: Box<[Cell<i32>]>,
@@ -54,18 +54,18 @@ impl Worker {
     }
 }
 
-/// Runs worker `index` of `plan` on the current (pinned) runtime.
-pub async fn run(
+/// Drives `core` (of `plan`, starting at `start`) on the current runtime until
+/// every connection is done; publishes to `board`.
+pub(super) async fn run(
     plan: Arc<Plan>,
-    index: usize,
-    cpu: Option<usize>,
+    core: Core,
     start: Instant,
-    stop: Stop,
-    board: Arc<Board>,
+    board: &Published,
+    cpu: Option<usize>,
 ) -> WorkerResult {
-    let core = Core::new(plan, index, start, stop, EARLY);
     let n = core.connections();
     let w = Rc::new(Worker {
+        plan,
         core: RefCell::new(core),
         fds: (0..n).map(|_| Cell::new(-1)).collect(),
         start,
@@ -78,9 +78,7 @@ pub async fn run(
         monoio::time::sleep(TICK).await;
         w.core
             .borrow_mut()
-            .tick(Instant::now(), &board.workers[index], |i| {
-                shutdown(w.fds[i].get())
-            });
+            .tick(Instant::now(), board, |i| shutdown(w.fds[i].get()));
         w.wake_at_stop();
     }
     for h in handles {
@@ -97,16 +95,13 @@ async fn connection(w: Rc<Worker>, i: usize) {
     let mut room = READ_MIN;
     let mut wbuf = Vec::new();
     while !w.core.borrow().finished_sending() {
-        let (limit, source) = {
+        let (limit, global) = {
             let core = w.core.borrow();
-            (
-                core.connect_limit(Instant::now()),
-                core.plan().source_of(core.global(i)),
-            )
+            (core.connect_limit(Instant::now()), core.global(i))
         };
-        let addr = w.core.borrow().plan().addr;
+        let source = w.plan.source_of(global);
         let connected = monoio::select! {
-            r = crate::source::connect(addr, source) => r.ok(),
+            r = crate::source::connect(w.plan.addr, source) => r.ok(),
             _ = monoio::time::sleep(limit) => None,
         };
         let Some(mut stream) = connected else {

@@ -196,12 +196,27 @@ mod tests {
             text.replacen("HTTP/1.1", version, 1).into_bytes()
         };
         assert!(!closes_connection(&with("HTTP/1.1", &[])));
-        assert!(closes_connection(&with("HTTP/1.1", &[("Connection", "close")])));
-        assert!(closes_connection(&with("HTTP/1.1", &[("connection", "Keep-Alive, CLOSE")])));
-        assert!(!closes_connection(&with("HTTP/1.1", &[("Connection", "keep-alive")])));
-        assert!(!closes_connection(&with("HTTP/1.1", &[("X-Connection", "close")])));
+        assert!(closes_connection(&with(
+            "HTTP/1.1",
+            &[("Connection", "close")]
+        )));
+        assert!(closes_connection(&with(
+            "HTTP/1.1",
+            &[("connection", "Keep-Alive, CLOSE")]
+        )));
+        assert!(!closes_connection(&with(
+            "HTTP/1.1",
+            &[("Connection", "keep-alive")]
+        )));
+        assert!(!closes_connection(&with(
+            "HTTP/1.1",
+            &[("X-Connection", "close")]
+        )));
         assert!(closes_connection(&with("HTTP/1.0", &[])));
-        assert!(!closes_connection(&with("HTTP/1.0", &[("Connection", "keep-alive")])));
+        assert!(!closes_connection(&with(
+            "HTTP/1.0",
+            &[("Connection", "keep-alive")]
+        )));
         assert!(!closes_connection(b"not a request"));
     }
 }
