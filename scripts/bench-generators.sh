@@ -14,6 +14,9 @@
 #   SERVER=ceiling|nginx
 #   ENGINES="auto"  ceiling's --io-engine values, one row each (auto: the direct io_uring
 #                   loop; monoio: monoio's io_uring driver; epoll), e.g. ENGINES="auto monoio epoll"
+#   BASELINE=PATH   another ceiling binary (e.g. a release build of the commit before a
+#                   change) run right after each ceiling row, as rows "base-ENGINE", so a
+#                   change is measured against its baseline in the same rounds
 # Installs wrk and GNU time (and nginx-light with SERVER=nginx) with apt-get when missing.
 # oha is a row when it is on PATH: `cargo install oha --locked` adds it (--locked: its newest
 # dependencies may want a newer rustc than the one here).
@@ -162,6 +165,14 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 print(r["requests_per_sec"], r["counters"]["completed"])' "$out/$name.json")
       rows+=("$name $round $rps $reqs $(cpu_of "$name")")
+    fi
+    if [ -n "${BASELINE:-}" ] && run "base-$engine" taskset -c "$gen_cpu" "$BASELINE" --cpus "$gen_cpu" -t 1 \
+      -c "$conns" -d "${duration}s" --io-engine "$engine" --json "$out/base-$engine.json" "$url"; then
+      read -r rps reqs < <(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["requests_per_sec"], r["counters"]["completed"])' "$out/base-$engine.json")
+      rows+=("base-$engine $round $rps $reqs $(cpu_of "base-$engine")")
     fi
   done
 

@@ -390,7 +390,7 @@ impl Direct {
             _ => {
                 match op {
                     OP_RECV => self.on_recv(i, res, flags, now),
-                    OP_SEND => self.on_send(i, res),
+                    OP_SEND => self.on_send(i, res, now),
                     OP_CONNECT => self.on_connect(i, res, now),
                     _ => {
                         // Linked timeouts and cancels only end.
@@ -563,7 +563,7 @@ impl Direct {
         unsafe { self.push(&e) };
     }
 
-    fn on_send(&mut self, i: usize, res: i32) {
+    fn on_send(&mut self, i: usize, res: i32, now: Instant) {
         self.ops -= 1;
         let c = &mut self.pinned.conns[i];
         c.ops -= 1;
@@ -584,7 +584,7 @@ impl Direct {
         let len = c.send_len;
         self.pinned.core.written(i, len);
         // Responses that completed while the send was in flight left room.
-        self.top_up(i, Instant::now());
+        self.top_up(i, now);
     }
 
     // ---- receiving --------------------------------------------------------

@@ -554,30 +554,31 @@ impl Core {
                 None => &self.conns[i].wbuf,
             });
         }
+        if c.schedule.is_some() && self.end.is_some_and(|e| now >= e) {
+            // A paced connection woke at the end: the run is over.
+            self.begin_stop(now);
+        }
+        let c = &mut self.conns[i];
         let outstanding = c.framer.outstanding();
         let has_room = outstanding < pipeline
             && (self.plan.pipeline_mode == PipelineMode::Refill || outstanding == 0);
         let sending = !self.stopping && self.budget > 0;
         c.wake = match &c.schedule {
-            Some(s) if has_room && sending => Some(s.due().checked_sub(self.early).unwrap_or(now)),
+            Some(s) if has_room && sending => {
+                let wake = s.due().checked_sub(self.early).unwrap_or(now);
+                // Nothing past the end is sent: wake at the end at the latest.
+                Some(self.end.map_or(wake, |e| wake.min(e)))
+            }
             _ => None,
         };
         if outstanding > 0 {
             return Send::Await;
         }
-        let Some(wake) = c.wake else {
+        match c.wake {
+            Some(wake) => Send::Sleep(wake),
             // Nothing sent and nothing awaited: -n is used up or the run stopped.
-            return Send::End(End::Done);
-        };
-        if self.end.is_some_and(|end| now >= end) {
-            self.conns[i].wake = None;
-            self.begin_stop(now);
-            return Send::End(End::Done);
+            None => Send::End(End::Done),
         }
-        Send::Sleep(match self.end {
-            Some(end) => wake.min(end),
-            None => wake,
-        })
     }
 
     /// The write handed out for connection `i` went out in full: `bytes` long.
