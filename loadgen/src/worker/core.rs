@@ -444,6 +444,15 @@ impl Core {
         }
     }
 
+    /// The session of connection `i` ends (its socket is to be closed): it
+    /// sends nothing more and wakes for nothing until it is opened again.
+    fn ends(&mut self, i: usize) -> End {
+        let c = &mut self.conns[i];
+        c.open = false;
+        c.wake = None;
+        self.next_end()
+    }
+
     fn next_end(&self) -> End {
         if self.finished_sending() {
             End::Done
@@ -463,7 +472,7 @@ impl Core {
         if c.last {
             // A close was asked for: the connection carries nothing more.
             return if outstanding == 0 {
-                Send::End(self.next_end())
+                Send::End(self.ends(i))
             } else {
                 Send::Await
             };
@@ -577,7 +586,7 @@ impl Core {
         match c.wake {
             Some(wake) => Send::Sleep(wake),
             // Nothing sent and nothing awaited: -n is used up or the run stopped.
-            None => Send::End(End::Done),
+            None => Send::End(self.ends(i)),
         }
     }
 
@@ -634,14 +643,14 @@ impl Core {
             Ok(false) => return Some(self.server_closes(i)),
             Err(_) => {
                 self.fail_all(i, ErrorClass::Invalid);
-                return Some(self.next_end());
+                return Some(self.ends(i));
             }
         }
         let c = &mut self.conns[i];
         c.deadline = c.ledger.front().map(|t| t.actual + self.plan.timeout);
         if self.stopping {
             self.settle_at_stop(i);
-            return Some(End::Done);
+            return Some(self.ends(i));
         }
         None
     }
@@ -673,7 +682,7 @@ impl Core {
         if self.budget != u64::MAX {
             self.budget = self.budget.saturating_add(unread);
         }
-        self.next_end()
+        self.ends(i)
     }
 
     /// The peer closed its side of connection `i` at `now`.
@@ -704,7 +713,7 @@ impl Core {
         } else {
             self.fail_all(i, class);
         }
-        self.next_end()
+        self.ends(i)
     }
 
     fn fail(&mut self, class: ErrorClass, n: u64) {
@@ -1314,8 +1323,8 @@ mod tests {
         let mut written = 0;
         let mut live = vec![true; n];
         loop {
-            for i in 0..n {
-                if !live[i] {
+            for (i, alive) in live.iter_mut().enumerate() {
+                if !*alive {
                     continue;
                 }
                 match c.poll_send(i, now) {
@@ -1329,7 +1338,7 @@ mod tests {
                         assert_eq!(e, End::Done);
                         c.closed(i);
                         c.done(i);
-                        live[i] = false;
+                        *alive = false;
                     }
                     Send::Await | Send::Sleep(_) => {}
                 }
