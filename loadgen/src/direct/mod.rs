@@ -39,7 +39,6 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use shared::runtime::{RingFlags, Stop};
 use std::io;
 use std::mem::ManuallyDrop;
-use std::net::SocketAddr;
 use std::os::fd::IntoRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,33 +105,13 @@ struct Conn {
     connect_limit: types::Timespec,
 }
 
-/// The socket address a connect reads (kept where the kernel may read it until
-/// the connect completes).
-struct Address {
-    addr: socket2::SockAddr,
-    family: i32,
-}
-
-impl Address {
-    fn new(addr: SocketAddr) -> Self {
-        let family = if addr.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
-        };
-        Self {
-            addr: socket2::SockAddr::from(addr),
-            family,
-        }
-    }
-}
-
 /// Memory the kernel may read or write while an operation is in flight: freed
 /// only when none is (see [`Direct`]'s Drop).
 struct Pinned {
     conns: Box<[Conn]>,
     pool: BufRing,
-    address: Address,
+    /// The address every connect reads (until it completes).
+    address: socket2::SockAddr,
     tick: types::Timespec,
     /// From the loop's first turn to the run's start (zero: already started).
     until_start: types::Timespec,
@@ -221,7 +200,7 @@ pub fn run(
         pinned: ManuallyDrop::new(Pinned {
             conns: slots,
             pool,
-            address: Address::new(plan.addr),
+            address: socket2::SockAddr::from(plan.addr),
             tick: types::Timespec::from(TICK),
             until_start: types::Timespec::from(start.saturating_duration_since(Instant::now())),
             pace: [types::Timespec::new(); PACE_SLOTS],
@@ -412,34 +391,15 @@ impl Direct {
     /// Opens a socket and submits its connect, bounded by --timeout (and the end
     /// of the run) with a linked timeout.
     fn connect(&mut self, i: usize, now: Instant) {
-        let family = self.pinned.address.family;
-        let fd = match self.plan.source_of(self.pinned.core.global(i)) {
+        let socket = match self.plan.source_of(self.pinned.core.global(i)) {
             // --source-ips: bound to its address, the port left to the connect.
-            Some(ip) => crate::source::bound_socket(ip).map_or(-1, IntoRawFd::into_raw_fd),
-            // SAFETY: plain socket(2); the descriptor is owned by this slot until closed.
-            None => unsafe {
-                libc::socket(
-                    family,
-                    libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                    0,
-                )
-            },
+            Some(ip) => crate::source::bound_socket(ip),
+            None => crate::source::tcp_socket(self.plan.addr.is_ipv4()),
         };
-        if fd < 0 {
+        let Ok(fd) = socket.map(IntoRawFd::into_raw_fd) else {
             self.connect_failed(i, now);
             return;
-        }
-        let one: libc::c_int = 1;
-        // SAFETY: setsockopt on our socket with a c_int option value.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        };
         let limit = self.pinned.core.connect_limit(now);
         let c = &mut self.pinned.conns[i];
         c.fd = fd;
@@ -447,7 +407,7 @@ impl Direct {
         c.connect_limit = types::Timespec::from(limit);
         c.ops += 2;
         let a = &self.pinned.address;
-        let connect = opcode::Connect::new(types::Fd(fd), a.addr.as_ptr(), a.addr.len())
+        let connect = opcode::Connect::new(types::Fd(fd), a.as_ptr(), a.len())
             .build()
             .flags(squeue::Flags::IO_LINK)
             .user_data(user_data(OP_CONNECT, i));
