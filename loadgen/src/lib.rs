@@ -13,8 +13,10 @@ pub mod pacing;
 pub mod plan;
 mod progress;
 pub mod report;
+pub mod requests_file;
 pub mod result;
 pub mod run;
+pub mod script;
 mod source;
 pub mod sysctl;
 mod worker;
@@ -61,6 +63,11 @@ pub fn main(args: &[OsString]) -> u8 {
         }
     };
     let mut code = emit(&plan, &result);
+    // wrk calls done() after printing its report.
+    if let Err(e) = script::done(&plan, &result) {
+        eprintln!("ceiling: {e}");
+        code = EXIT_FAILED;
+    }
     if let Some(e) = out_error {
         eprintln!("ceiling: could not write --out: {e}");
         code = EXIT_FAILED;

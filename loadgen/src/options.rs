@@ -112,13 +112,27 @@ pub(crate) struct Args {
     /// Write the node result file (JSON Lines, for `ceiling merge`) to FILE, or - for stdout
     #[arg(long, value_name = "FILE")]
     out: Option<String>,
-    /// Target URL (http://host[:port][/path]); optional with --urls-file
+    /// wrk Lua script (wrk's SCRIPTING interface; see docs/scripts.md); what
+    /// follows `--` goes to its init(args)
+    #[arg(short = 's', long, value_name = "FILE", conflicts_with = "requests_file")]
+    script: Option<PathBuf>,
+    /// Several whole requests in vegeta's http targets format, with `# weight: N`
+    /// and {{seq}}, {{rand A B}}, {{line FILE}}, {{uuid}} (see docs/scripts.md)
+    #[arg(long, value_name = "FILE")]
+    requests_file: Option<PathBuf>,
+    /// With --requests-file: rotate (by weight, per connection) or random (by weight)
+    #[arg(long, default_value = "rotate", requires = "requests_file")]
+    requests_order: String,
+    /// Target URL (http://host[:port][/path]); optional with --urls-file or --requests-file
     url: Option<String>,
+    /// Arguments for the script's init(args), after `--`
+    #[arg(last = true, value_name = "SCRIPT_ARGS")]
+    script_args: Vec<String>,
 }
 
 /// The flags that shape the load: with --plan they come from the file, so a node
 /// may not give them.
-pub(crate) const LOAD_IDS: [&str; 16] = [
+pub(crate) const LOAD_IDS: [&str; 20] = [
     "threads",
     "connections",
     "duration",
@@ -135,6 +149,10 @@ pub(crate) const LOAD_IDS: [&str; 16] = [
     "arrivals",
     "seed",
     "url",
+    "script",
+    "requests_file",
+    "requests_order",
+    "script_args",
 ];
 
 /// What the machine running a load decides for itself: where, how, and what it writes.
@@ -302,11 +320,41 @@ pub(crate) fn load_of(a: &Args) -> Result<Load, UsageError> {
             return Err(usage(format!("--urls-file {} has no URLs", path.display())));
         }
     }
+    let requests_file = match &a.requests_file {
+        None => None,
+        Some(path) => {
+            let order = match a.requests_order.as_str() {
+                "rotate" => crate::requests_file::Order::Rotate,
+                "random" => crate::requests_file::Order::Random,
+                other => {
+                    return Err(usage(format!(
+                        "--requests-order {other:?}: use rotate or random"
+                    )))
+                }
+            };
+            let src = crate::requests_file::RequestsSource::read(path, order, a.seed)
+                .map_err(|e| usage(e.to_string()))?;
+            if urls.is_empty() {
+                urls.push(src.requests[0].url.clone());
+            }
+            Some(src)
+        }
+    };
     if urls.is_empty() {
         return Err(usage(
             "no URL given: ceiling [OPTIONS] http://host[:port]/path",
         ));
     }
+    if !a.script_args.is_empty() && a.script.is_none() {
+        return Err(usage("arguments after -- are for a script: give -s FILE"));
+    }
+    let script = match &a.script {
+        None => None,
+        Some(path) => Some(
+            crate::script::ScriptSource::read(path, a.script_args.clone())
+                .map_err(|e| usage(e.to_string()))?,
+        ),
+    };
     for h in &a.headers {
         parse_header(h)?;
     }
@@ -374,6 +422,8 @@ pub(crate) fn load_of(a: &Args) -> Result<Load, UsageError> {
         rate: a.rate,
         arrivals,
         seed: a.seed,
+        script,
+        requests_file,
     })
 }
 
@@ -468,6 +518,7 @@ pub(crate) fn build(
     }
     // More threads than CPUs share CPUs round-robin.
     let cpus = (0..threads).map(|i| allowed[i % allowed.len()]).collect();
+    let dynamic = dynamic_of(load, &headers, &body, addr, threads, &mut targets)?;
 
     let engine: IoEngine = local
         .io_engine
@@ -529,7 +580,72 @@ pub(crate) fn build(
         share,
         distributed: None,
         out,
+        dynamic,
     })
+}
+
+/// A script or requests file, checked and prepared for `threads` workers (any
+/// script error here is bad usage: exit 2 before any load). The targets become
+/// what is sent when no per-request work remains (the fast path).
+fn dynamic_of(
+    load: &Load,
+    headers: &[(String, String)],
+    body: &[u8],
+    addr: SocketAddr,
+    threads: usize,
+    targets: &mut Vec<Target>,
+) -> Result<Option<crate::script::Dynamic>, UsageError> {
+    use crate::script::Dynamic;
+    use std::sync::Arc;
+    if let Some(src) = &load.script {
+        let url = url::Url::parse(&load.urls[0]).map_err(|e| usage(format!("{e}")))?;
+        let start = crate::script::start_of(src.clone(), &url, &load.method, headers, body, addr);
+        let p = crate::script::prepare(start, threads).map_err(|e| usage(e.to_string()))?;
+        if let Some(bytes) = &p.static_request {
+            let is_head = bytes.starts_with(b"HEAD ");
+            targets.truncate(1);
+            targets[0].request = bytes.clone();
+            targets[0].is_head = is_head;
+        }
+        return Ok(Some(Dynamic::Lua(Arc::new(p))));
+    }
+    if let Some(src) = &load.requests_file {
+        let c = crate::requests_file::Compiled::new(src, |u| {
+            let p = parse_url(u).ok()?;
+            Some((p.target, p.host_header))
+        })
+        .map_err(|e| usage(format!("--requests-file {}: {e}", src.name)))?;
+        for r in &src.requests {
+            let p = parse_url(&r.url)?;
+            let a = parse_url(&load.urls[0])?;
+            if (p.host.as_str(), p.port) != (a.host.as_str(), a.port) {
+                return Err(usage(format!(
+                    "--requests-file {}: every request must go to {}:{}, not {}",
+                    src.name, a.host, a.port, r.url
+                )));
+            }
+        }
+        let first_url = targets.first().map(|t| t.url.clone()).unwrap_or_default();
+        let target = |bytes: Vec<u8>| Target {
+            url: first_url.clone(),
+            is_head: bytes.starts_with(b"HEAD "),
+            request: bytes,
+        };
+        if let Some(rotation) = c.static_rotation() {
+            *targets = rotation.into_iter().map(target).collect();
+            return Ok(None);
+        }
+        // The core's HEAD handling follows the targets: requests drawn at random
+        // or rendered per request may not be HEAD.
+        if src.requests.iter().any(|r| r.method == "HEAD") {
+            return Err(usage(format!(
+                "--requests-file {}: HEAD requests only with --requests-order rotate and no substitutions",
+                src.name
+            )));
+        }
+        return Ok(Some(Dynamic::Requests(Arc::new(c))));
+    }
+    Ok(None)
 }
 
 /// An output flag's destination, found writable now rather than after the run.

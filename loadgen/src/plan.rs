@@ -94,6 +94,13 @@ pub struct Load {
     pub rate: Option<f64>,
     pub arrivals: Arrivals,
     pub seed: u64,
+    /// `-s FILE [-- ARGS]`: the script's text travels, not its path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<crate::script::ScriptSource>,
+    /// `--requests-file FILE`: the requests, read and checked, with what their
+    /// substitutions need (the files' lines), so a node reads no file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_file: Option<crate::requests_file::RequestsSource>,
 }
 
 /// Which part of a run this process takes: node `index` of `count`.
@@ -157,6 +164,9 @@ pub struct Plan {
     pub distributed: Option<crate::distributed::Planned>,
     /// Write the node result file (JSON Lines) here.
     pub out: Option<JsonOut>,
+    /// Per-request work: a Lua script's hooks, or a requests file's (None: the
+    /// targets as formatted).
+    pub dynamic: Option<crate::script::Dynamic>,
 }
 
 impl Plan {

@@ -227,6 +227,8 @@ mod tests {
             rate: Some(3000.0),
             arrivals: Arrivals::Constant,
             seed: 1,
+            script: None,
+            requests_file: None,
         }
     }
 

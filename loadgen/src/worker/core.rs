@@ -72,14 +72,45 @@ pub(crate) enum Send<'a> {
     End(End),
 }
 
-/// Per-request hooks (wrk's Lua `request()` and `response()`), called by the core
-/// only when set: a run without them pays one branch per request.
+/// What a [`Hooks::request`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hooked {
+    /// Nothing: send the plan's target.
+    Planned,
+    /// One whole request was appended to the buffer.
+    Written,
+    /// The hook failed (a script error, counted by the hooks): nothing is sent
+    /// and this worker stops.
+    Failed,
+}
+
+/// Per-request hooks (wrk's Lua `request()`, `response()` and `delay()`, or a
+/// requests file), called by the core only when set: a run without them pays
+/// one branch per request. Connection numbers are over the whole run.
 pub(crate) trait Hooks {
     /// Writes the bytes of the next request on connection `conn` (plan target
-    /// `target`) into `out` and returns true; false sends the target as planned.
-    fn request(&mut self, conn: usize, target: usize, out: &mut Vec<u8>) -> bool;
+    /// `target`) into `out`.
+    fn request(&mut self, conn: usize, target: usize, out: &mut Vec<u8>) -> Hooked;
     /// A response completed on connection `conn`.
     fn response(&mut self, conn: usize, done: &Completed);
+    /// Bytes connection `conn` received, before framing (so the hooks can hand
+    /// a response's head and body to a script).
+    fn received(&mut self, _conn: usize, _data: &[u8]) {}
+    /// Connection `conn`'s socket closed: bytes of a cut-off response are void.
+    fn closed(&mut self, _conn: usize) {}
+    /// Closed loop: the next request on `conn` waits until this instant
+    /// (wrk's `delay()`); None: it may go now. Not asked under -R.
+    fn hold(&mut self, _conn: usize, _now: Instant) -> Option<Instant> {
+        None
+    }
+    /// The hooks asked this worker to stop (`thread:stop()`, a failed request()).
+    fn stopped(&self) -> bool {
+        false
+    }
+    /// Script errors so far (the `script` error class).
+    fn script_errors(&self) -> u64 {
+        0
+    }
 }
 
 /// When an outstanding request should have gone out, and when it did.
@@ -145,6 +176,10 @@ pub(crate) struct Setup {
     /// `--timeout`: a request older than this is a timeout.
     pub timeout: Duration,
     pub pacing: Option<Pacing>,
+    /// Per-request scripts or a requests file (None: the plan's targets as they are).
+    pub dynamic: Option<crate::script::Dynamic>,
+    /// This worker's index.
+    pub index: usize,
 }
 
 impl Setup {
@@ -161,6 +196,8 @@ impl Setup {
             pipeline_mode: plan.pipeline_mode,
             timeout: plan.timeout,
             pacing: plan.pacing,
+            dynamic: plan.dynamic.clone(),
+            index,
         }
     }
 }
@@ -274,13 +311,16 @@ impl Core {
                 last_sample: start,
                 last_completed: 0,
             },
-            hooks: None,
+            hooks: plan
+                .dynamic
+                .as_ref()
+                .and_then(|d| d.hooks(plan.index, first_conn, n)),
             plan,
         }
     }
 
     /// Sets the per-request hooks.
-    #[allow(dead_code)] // the seam for per-request scripts; used by tests today
+    #[allow(dead_code)] // Core::new sets the plan's; tests set their own
     pub fn set_hooks(&mut self, hooks: Box<dyn Hooks>) {
         self.hooks = Some(hooks);
     }
@@ -399,6 +439,9 @@ impl Core {
             // Every driver settles its requests before closing; never lose one.
             self.failed(i, ErrorClass::Read);
         }
+        if let Some(h) = &mut self.hooks {
+            h.closed(self.first_conn + i);
+        }
         let c = &mut self.conns[i];
         c.open = false;
         c.framer.reset();
@@ -464,6 +507,12 @@ impl Core {
     /// Tops connection `i`'s pipeline up at `now`: what to do next.
     pub fn poll_send(&mut self, i: usize, now: Instant) -> Send<'_> {
         let pipeline = self.plan.pipeline;
+        if let Some(h) = &self.hooks {
+            if h.stopped() {
+                // thread:stop(): this worker sends nothing more.
+                self.begin_stop(now);
+            }
+        }
         let c = &mut self.conns[i];
         if !c.open || c.writing {
             return Send::Await;
@@ -483,7 +532,18 @@ impl Core {
         let mut queued = 0usize;
         // Exactly one request so far, not copied: sent from the plan's own bytes.
         let mut from_plan: Option<usize> = None;
+        // wrk's delay(): closed loop only (under -R the schedule decides).
+        let mut held: Option<Instant> = None;
         while room && self.conns[i].framer.outstanding() < pipeline {
+            let c = &self.conns[i];
+            if c.schedule.is_none() && !self.stopping && self.budget > 0 {
+                if let Some(h) = &mut self.hooks {
+                    held = h.hold(self.first_conn + i, now);
+                    if held.is_some() {
+                        break;
+                    }
+                }
+            }
             let c = &self.conns[i];
             let intended = match &c.schedule {
                 None => now,
@@ -529,9 +589,21 @@ impl Core {
             }
             let hooked = match &mut self.hooks {
                 Some(h) => h.request(self.first_conn + i, t, &mut c.wbuf),
-                None => false,
+                None => Hooked::Planned,
             };
-            if !hooked {
+            if hooked == Hooked::Failed {
+                // Nothing was sent for this one: back to the budget; the
+                // worker stops (see `Hooks::stopped`).
+                if self.budget != u64::MAX {
+                    self.budget += 1;
+                }
+                if queued == 0 {
+                    c.wbuf.clear();
+                }
+                self.begin_stop(now);
+                break;
+            }
+            if hooked == Hooked::Planned {
                 if queued == 0 {
                     from_plan = Some(t);
                 } else {
@@ -578,6 +650,7 @@ impl Core {
                 // Nothing past the end is sent: wake at the end at the latest.
                 Some(self.end.map_or(wake, |e| wake.min(e)))
             }
+            None if sending => held.map(|h| self.end.map_or(h, |e| h.min(e))),
             _ => None,
         };
         if outstanding > 0 {
@@ -609,6 +682,9 @@ impl Core {
     /// session is over (close the socket).
     pub fn received(&mut self, i: usize, data: &[u8], now: Instant) -> Option<End> {
         self.counters.bytes_read = self.counters.bytes_read.saturating_add(data.len() as u64);
+        if let Some(h) = &mut self.hooks {
+            h.received(self.first_conn + i, data);
+        }
         let (mut book, c) = self.split(i, now);
         let Conn {
             framer,
@@ -859,6 +935,9 @@ impl Core {
             // Nothing left to report as a second, but its latencies belong to the run.
             self.fold_second();
         }
+        if let Some(h) = &self.hooks {
+            self.counters.errors.script += h.script_errors();
+        }
         WorkerResult {
             cpu,
             counters: self.counters,
@@ -957,6 +1036,8 @@ mod tests {
             pipeline_mode: PipelineMode::Refill,
             timeout: Duration::from_secs(2),
             pacing: None,
+            dynamic: None,
+            index: 0,
         }
     }
 
@@ -1432,11 +1513,11 @@ mod tests {
         #[derive(Default)]
         struct Count(std::rc::Rc<std::cell::Cell<(usize, usize)>>);
         impl Hooks for Count {
-            fn request(&mut self, _conn: usize, _target: usize, out: &mut Vec<u8>) -> bool {
+            fn request(&mut self, _conn: usize, _target: usize, out: &mut Vec<u8>) -> Hooked {
                 let (q, r) = self.0.get();
                 self.0.set((q + 1, r));
                 out.extend_from_slice(b"GET /hooked HTTP/1.1\r\nHost: t\r\n\r\n");
-                true
+                Hooked::Written
             }
             fn response(&mut self, _conn: usize, done: &Completed) {
                 assert_eq!(done.status, 200);
