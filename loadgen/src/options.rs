@@ -114,7 +114,12 @@ pub(crate) struct Args {
     out: Option<String>,
     /// wrk Lua script (wrk's SCRIPTING interface; see docs/scripts.md); what
     /// follows `--` goes to its init(args)
-    #[arg(short = 's', long, value_name = "FILE", conflicts_with = "requests_file")]
+    #[arg(
+        short = 's',
+        long,
+        value_name = "FILE",
+        conflicts_with = "requests_file"
+    )]
     script: Option<PathBuf>,
     /// Several whole requests in vegeta's http targets format, with `# weight: N`
     /// and {{seq}}, {{rand A B}}, {{line FILE}}, {{uuid}} (see docs/scripts.md)

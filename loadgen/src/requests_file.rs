@@ -85,7 +85,13 @@ impl RequestsSource {
             line: 0,
             message: format!("cannot read: {e}"),
         })?;
-        Self::parse(&name, &text, path.parent().unwrap_or(Path::new(".")), order, seed)
+        Self::parse(
+            &name,
+            &text,
+            path.parent().unwrap_or(Path::new(".")),
+            order,
+            seed,
+        )
     }
 
     /// Parses `text` (files named in it are relative to `dir`).
@@ -115,7 +121,12 @@ impl RequestsSource {
                         .parse::<u32>()
                         .ok()
                         .filter(|w| *w > 0)
-                        .ok_or_else(|| err(n, format!("weight {:?}: give a whole number of at least 1", w.trim())))?;
+                        .ok_or_else(|| {
+                            err(
+                                n,
+                                format!("weight {:?}: give a whole number of at least 1", w.trim()),
+                            )
+                        })?;
                 }
                 continue;
             }
@@ -127,9 +138,9 @@ impl RequestsSource {
             }
             match &mut current {
                 None => {
-                    let (method, url) = line
-                        .split_once(' ')
-                        .ok_or_else(|| err(n, format!("{line:?}: a target starts with METHOD URL")))?;
+                    let (method, url) = line.split_once(' ').ok_or_else(|| {
+                        err(n, format!("{line:?}: a target starts with METHOD URL"))
+                    })?;
                     let method = method.trim().to_ascii_uppercase();
                     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
                         return Err(err(n, format!("invalid method {method:?}")));
@@ -149,8 +160,9 @@ impl RequestsSource {
                 Some(r) => {
                     if let Some(file) = line.strip_prefix('@') {
                         let p = dir.join(file.trim());
-                        let bytes = std::fs::read(&p)
-                            .map_err(|e| err(n, format!("cannot read body {}: {e}", p.display())))?;
+                        let bytes = std::fs::read(&p).map_err(|e| {
+                            err(n, format!("cannot read body {}: {e}", p.display()))
+                        })?;
                         r.body = String::from_utf8(bytes).map_err(|_| {
                             err(n, format!("body {} is not UTF-8 text", p.display()))
                         })?;
@@ -183,7 +195,10 @@ impl RequestsSource {
                         if !lines.iter().any(|(k, _)| *k == f) {
                             let p = dir.join(&f);
                             let text = std::fs::read_to_string(&p).map_err(|e| {
-                                err(0, format!("{{{{line {f}}}}}: cannot read {}: {e}", p.display()))
+                                err(
+                                    0,
+                                    format!("{{{{line {f}}}}}: cannot read {}: {e}", p.display()),
+                                )
                             })?;
                             let ls: Vec<String> = text
                                 .lines()
@@ -191,7 +206,10 @@ impl RequestsSource {
                                 .map(String::from)
                                 .collect();
                             if ls.is_empty() {
-                                return Err(err(0, format!("{{{{line {f}}}}}: {} has no lines", p.display())));
+                                return Err(err(
+                                    0,
+                                    format!("{{{{line {f}}}}}: {} has no lines", p.display()),
+                                ));
                             }
                             lines.push((f, ls));
                         }
@@ -233,6 +251,30 @@ impl RequestsSource {
             })
             .collect()
     }
+}
+
+/// `t` with each `{{...}}` replaced by a token a URL parser leaves alone.
+fn mask(t: &str) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut subs = Vec::new();
+    let mut rest = t;
+    while let Some(a) = rest.find("{{") {
+        let Some(b) = rest[a..].find("}}") else { break };
+        out.push_str(&rest[..a]);
+        out.push_str(&format!("zzceilingsub{}zz", subs.len()));
+        subs.push(rest[a..a + b + 2].to_string());
+        rest = &rest[a + b + 2..];
+    }
+    out.push_str(rest);
+    (out, subs)
+}
+
+fn unmask(t: &str, subs: &[String]) -> String {
+    let mut out = t.to_string();
+    for (i, s) in subs.iter().enumerate() {
+        out = out.replace(&format!("zzceilingsub{i}zz"), s);
+    }
+    out
 }
 
 fn has_parts(t: &str) -> bool {
@@ -322,7 +364,12 @@ impl Compiled {
     ) -> Result<Self, String> {
         let mut ready = Vec::new();
         for r in &src.requests {
-            let (target, host) = target_of(&r.url).ok_or_else(|| format!("invalid URL {}", r.url))?;
+            // A URL parser would percent-encode the substitutions' braces and
+            // spaces: they stand aside as plain tokens while it runs.
+            let (masked, subs) = mask(&r.url);
+            let (target, host) =
+                target_of(&masked).ok_or_else(|| format!("invalid URL {}", r.url))?;
+            let target = unmask(&target, &subs);
             let plain = !has_parts(&r.url)
                 && !has_parts(&r.body)
                 && !r.headers.iter().any(|(_, v)| has_parts(v));
@@ -401,7 +448,11 @@ impl Compiled {
                 }
                 Part::Rand(lo, hi) => {
                     let span = hi - lo;
-                    let v = if span == u64::MAX { rng.next() } else { lo + rng.below(span + 1) };
+                    let v = if span == u64::MAX {
+                        rng.next()
+                    } else {
+                        lo + rng.below(span + 1)
+                    };
                     let _ = write!(out, "{v}");
                 }
                 Part::Line(f) => {
@@ -588,7 +639,10 @@ mod tests {
             assert_eq!(&id[14..15], "4", "{id}");
             assert!("89ab".contains(&id[19..20]), "{id}");
         }
-        let all: std::collections::HashSet<_> = reqs.iter().map(|r| r.split("?r=").nth(1).unwrap()[..1].to_string()).collect();
+        let all: std::collections::HashSet<_> = reqs
+            .iter()
+            .map(|r| r.split("?r=").nth(1).unwrap()[..1].to_string())
+            .collect();
         assert_eq!(all.len(), 3, "every value of the range shows up");
     }
 
@@ -605,7 +659,10 @@ mod tests {
 
     #[test]
     fn plain_rotation_is_static() {
-        let c = compiled("GET http://h:1/a\n\n# weight: 2\nGET http://h:1/b\n", Order::Rotate);
+        let c = compiled(
+            "GET http://h:1/a\n\n# weight: 2\nGET http://h:1/b\n",
+            Order::Rotate,
+        );
         let r = c.static_rotation().unwrap();
         assert_eq!(r.len(), 3);
     }
@@ -615,12 +672,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ceiling-rf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("names"), "alice\nbob\n\n").unwrap();
-        let s = RequestsSource::parse("t", "GET http://h:1/u/{{line names}}\n", &dir, Order::Rotate, 1)
-            .unwrap();
+        let s = RequestsSource::parse(
+            "t",
+            "GET http://h:1/u/{{line names}}\n",
+            &dir,
+            Order::Rotate,
+            1,
+        )
+        .unwrap();
         assert_eq!(s.lines[0].1, vec!["alice", "bob"]);
         let c = Arc::new(
-            Compiled::new(&s, |u| Some((u.trim_start_matches("http://h:1").into(), "h:1".into())))
-                .unwrap(),
+            Compiled::new(&s, |u| {
+                Some((u.trim_start_matches("http://h:1").into(), "h:1".into()))
+            })
+            .unwrap(),
         );
         let reqs = send(&c, 100);
         assert!(reqs.iter().any(|r| r.starts_with("GET /u/alice ")));

@@ -13,4 +13,5 @@ mod loadgen_misbehave;
 mod loadgen_rate;
 mod loadgen_scale;
 mod machine;
+mod scripts;
 mod server;

@@ -75,7 +75,9 @@ impl UserData for ThreadObj {
             let s = match v {
                 Value::String(s) => s.to_str()?.to_string(),
                 Value::UserData(_) | Value::Table(_) => {
-                    return Err(mlua::Error::runtime("thread.addr: give an \"ip:port\" string"))
+                    return Err(mlua::Error::runtime(
+                        "thread.addr: give an \"ip:port\" string",
+                    ))
                 }
                 other => other.to_string()?,
             };
@@ -226,7 +228,10 @@ fn install(lua: &Lua, start: &Start) -> mlua::Result<()> {
                     _ => return Ok(Value::Nil),
                 },
             };
-            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
             let t = lua.create_table()?;
             match (host.as_str(), port).to_socket_addrs() {
                 Ok(addrs) => {
@@ -298,8 +303,19 @@ pub(crate) fn init_and_format(lua: &Lua, args: &[String]) -> Result<Vec<u8>, Scr
 /// values that may travel (functions, userdata and the libraries are left out).
 pub(crate) fn snapshot(lua: &Lua) -> BTreeMap<String, Carry> {
     const SKIP: [&str; 13] = [
-        "_G", "wrk", "string", "table", "math", "io", "os", "debug", "coroutine", "package",
-        "bit", "jit", "_VERSION",
+        "_G",
+        "wrk",
+        "string",
+        "table",
+        "math",
+        "io",
+        "os",
+        "debug",
+        "coroutine",
+        "package",
+        "bit",
+        "jit",
+        "_VERSION",
     ];
     let mut out = BTreeMap::new();
     for (k, v) in lua.globals().pairs::<Value, Value>().flatten() {

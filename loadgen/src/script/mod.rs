@@ -225,7 +225,12 @@ pub(crate) fn prepare(start: Start, threads: usize) -> Result<LuaPlan, ScriptErr
     }
     let setup_values = objs
         .iter()
-        .map(|t| t.carried.as_ref().map(|m| m.borrow().clone()).unwrap_or_default())
+        .map(|t| {
+            t.carried
+                .as_ref()
+                .map(|m| m.borrow().clone())
+                .unwrap_or_default()
+        })
         .collect();
     MAIN.with(|m| *m.borrow_mut() = Some((threads, lua, objs)));
     Ok(LuaPlan {
@@ -248,7 +253,9 @@ pub(crate) fn set_thread(lua: &mlua::Lua, t: &ThreadObj, start: &Start) -> Resul
     };
     if let Some(map) = &t.carried {
         for (k, v) in map.borrow().iter() {
-            lua.globals().set(k.as_str(), v.to_lua(lua).map_err(err)?).map_err(err)?;
+            lua.globals()
+                .set(k.as_str(), v.to_lua(lua).map_err(err)?)
+                .map_err(err)?;
         }
     }
     let wrk: mlua::Table = lua.globals().get("wrk").map_err(err)?;
@@ -268,7 +275,13 @@ pub(crate) fn check_request(bytes: &[u8]) -> Result<(), ScriptError> {
                 .headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+                .and_then(|h| {
+                    std::str::from_utf8(h.value)
+                        .ok()?
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                })
                 .unwrap_or(0);
             if n + len < bytes.len() {
                 return Err(ScriptError::Load(
@@ -278,7 +291,8 @@ pub(crate) fn check_request(bytes: &[u8]) -> Result<(), ScriptError> {
             Ok(())
         }
         Ok(httparse::Status::Partial) => Err(ScriptError::Load(
-            "the script's request is not a whole HTTP request (no blank line after the headers)".into(),
+            "the script's request is not a whole HTTP request (no blank line after the headers)"
+                .into(),
         )),
         Err(e) => Err(ScriptError::Load(format!(
             "the script's request is not valid HTTP: {e}"
@@ -354,7 +368,12 @@ fn latency_stats(encoded: &str) -> StatsObj {
         .unwrap_or_else(|_| shared::stats::new_histogram());
     let values: Vec<(f64, u64)> = h
         .iter_recorded()
-        .map(|v| (h.highest_equivalent(v.value_iterated_to()) as f64, v.count_at_value()))
+        .map(|v| {
+            (
+                h.highest_equivalent(v.value_iterated_to()) as f64,
+                v.count_at_value(),
+            )
+        })
         .collect();
     let h2 = h.clone();
     StatsObj {
@@ -372,11 +391,7 @@ fn latency_stats(encoded: &str) -> StatsObj {
 /// so `min`, `percentile(p)` and indexing use each thread's mean rate instead.
 fn requests_stats(result: &crate::result::RunResult) -> StatsObj {
     let s = &result.req_per_sec;
-    let mut rates: Vec<f64> = result
-        .threads
-        .iter()
-        .map(|t| t.req_per_sec.mean)
-        .collect();
+    let mut rates: Vec<f64> = result.threads.iter().map(|t| t.req_per_sec.mean).collect();
     rates.sort_by(f64::total_cmp);
     let min = rates.first().copied().unwrap_or(0.0);
     let values = rates.iter().map(|r| (*r, 1)).collect();

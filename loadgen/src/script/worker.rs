@@ -43,7 +43,14 @@ impl LuaHooks {
             response: None,
             delay: None,
             stop: Rc::clone(&stop),
-            bytes: vec![Vec::new(); if plan.defined.response { connections } else { 0 }],
+            bytes: vec![
+                Vec::new();
+                if plan.defined.response {
+                    connections
+                } else {
+                    0
+                }
+            ],
             hold: vec![None; connections],
             errors: 0,
             plan,
@@ -196,7 +203,11 @@ impl Hooks for LuaHooks {
                         0.0
                     }
                 };
-                let ms = if ms.is_finite() { ms.clamp(0.0, 3.6e6) } else { 0.0 };
+                let ms = if ms.is_finite() {
+                    ms.clamp(0.0, 3.6e6)
+                } else {
+                    0.0
+                };
                 let at = now + Duration::from_micros((ms * 1000.0) as u64);
                 self.hold[i] = Some(at);
                 at
