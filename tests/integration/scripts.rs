@@ -32,7 +32,7 @@ impl Got {
 }
 
 /// A thread-per-connection HTTP/1.1 server that records what it got. `/login`
-/// answers `{"token":"t-42"}` with `X-Token: t-42`; other paths answer `ok:PATH`.
+/// and `/authenticate` answer `{"token":"t-42"}` with `X-Token: t-42`; other paths answer `ok:PATH`.
 struct Recorder {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Got>>>,
@@ -98,7 +98,7 @@ fn serve(s: TcpStream, got: Arc<Mutex<Vec<Got>>>) {
         if r.read_exact(&mut body).is_err() {
             return;
         }
-        let answer = if path == "/login" {
+        let answer = if path == "/login" || path == "/authenticate" {
             "HTTP/1.1 200 OK\r\nX-Token: t-42\r\nContent-Length: 16\r\n\r\n{\"token\":\"t-42\"}"
                 .to_string()
         } else {
@@ -833,4 +833,176 @@ fn requests_file_substitutions() {
     assert_eq!(rands, [10, 11, 12].into_iter().collect());
     assert_eq!(users.len(), 3);
     assert_eq!(ids.len(), 60);
+}
+
+/// wrk's own example scripts, as Debian's wrk package ships them (skipped where
+/// they are not installed): run unchanged, with exact counts.
+#[test]
+fn wrk_example_scripts_run_unchanged() {
+    let dir = std::path::Path::new("/usr/share/doc/wrk/examples/scripts");
+    if !dir.join("counter.lua").exists() {
+        eprintln!("wrk's example scripts are not installed: skipped");
+        return;
+    }
+    let ex = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let rec = Recorder::start();
+    // counter.lua: a path and an X-Counter header per request, one counter per thread.
+    let (out, j) = run_json(&[
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-n",
+        "30",
+        "-s",
+        &ex("counter.lua"),
+        &rec.url("/"),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(completed(&j), 30);
+    let got = rec.got();
+    for (k, g) in got.iter().enumerate() {
+        assert_eq!(g.path, format!("/{k}"));
+        assert_eq!(g.header("x-counter"), Some(k.to_string().as_str()));
+    }
+    // auth.lua: the token from /authenticate's X-Token header on every later request.
+    let rec = Recorder::start();
+    let out = ceiling(&[
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-n",
+        "10",
+        "-s",
+        &ex("auth.lua"),
+        &rec.url("/"),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let got = rec.got();
+    assert_eq!(got[0].path, "/authenticate");
+    assert_eq!(got.len(), 10);
+    for g in &got[1..] {
+        assert_eq!(g.path, "/resource");
+        assert_eq!(g.header("x-token"), Some("t-42"));
+    }
+
+    let server = start_server(&["--cpus", "0"]);
+    // setup.lua: threads' counts read back in done() through thread:get.
+    let out = ceiling(&[
+        "-c",
+        "4",
+        "-t",
+        "2",
+        "-n",
+        "400",
+        "-s",
+        &ex("setup.lua"),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("thread 1 made 200 requests and got 200 responses"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("thread 2 made 200 requests and got 200 responses"),
+        "{}",
+        out.stdout
+    );
+    // pipeline.lua: three requests per request() call, each counted.
+    let (out, j) = run_json(&[
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-n",
+        "300",
+        "-s",
+        &ex("pipeline.lua"),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(completed(&j), 300);
+    assert_eq!(j["counters"]["errors"]["invalid"].as_u64(), Some(0));
+    // post.lua against /echo.
+    let (out, j) = run_json(&[
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-n",
+        "100",
+        "-s",
+        &ex("post.lua"),
+        &format!("{}/echo", server.url()),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(completed(&j), 100);
+    // report.lua: percentiles as CSV after the report.
+    let out = ceiling(&[
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-n",
+        "200",
+        "-s",
+        &ex("report.lua"),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for p in ["50%,", "90%,", "99%,", "99.999%,"] {
+        assert!(out.stdout.contains(p), "{}", out.stdout);
+    }
+    // stop.lua: the thread stops after its 100th response.
+    let (out, j) = run_json(&[
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-d",
+        "20s",
+        "-s",
+        &ex("stop.lua"),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(completed(&j), 100);
+    // delay.lua: a random 10-50 ms before each request.
+    let (out, j) = run_json(&[
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-d",
+        "1s",
+        "-s",
+        &ex("delay.lua"),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!((15..=100).contains(&completed(&j)), "{}", completed(&j));
+    // addr.lua: setup() looks the host up and keeps the address.
+    let out = ceiling(&[
+        "-c",
+        "2",
+        "-t",
+        "2",
+        "-n",
+        "20",
+        "-s",
+        &ex("addr.lua"),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("thread addr: {}", server.addr)),
+        "{}",
+        out.stdout
+    );
 }

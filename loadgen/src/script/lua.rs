@@ -42,6 +42,10 @@ function wrk.format(method, path, headers, body)
   lines[#lines + 1] = body or ""
   return table.concat(lines, "\r\n")
 end
+-- Older scripts call wrk.init(args) from their init(): Host is already set.
+function wrk.init(args) end
+-- The request the wrk table describes (set again after init()).
+function wrk.request() return wrk.format() end
 "#;
 
 /// The first line of a Lua error: "file.lua:LINE: message", without the traceback.
@@ -287,7 +291,16 @@ pub(crate) fn init_and_format(lua: &Lua, args: &[String]) -> Result<Vec<u8>, Scr
         .get("format")
         .map_err(|_| ScriptError::Load("the script removed wrk.format".into()))?;
     match format.call::<Value>(()) {
-        Ok(Value::String(s)) => Ok(s.as_bytes().to_vec()),
+        Ok(Value::String(s)) => {
+            // As wrk: wrk.request() returns the request formatted after init().
+            let r = s.clone();
+            let f = lua
+                .create_function(move |_, ()| Ok(r.clone()))
+                .map_err(|e| ScriptError::Load(message(&e)))?;
+            wrk.set("request", f)
+                .map_err(|e| ScriptError::Load(message(&e)))?;
+            Ok(s.as_bytes().to_vec())
+        }
         Ok(other) => Err(ScriptError::Load(format!(
             "wrk.format() returned a {}, not a string",
             other.type_name()

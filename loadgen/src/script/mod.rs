@@ -300,6 +300,45 @@ pub(crate) fn check_request(bytes: &[u8]) -> Result<(), ScriptError> {
     }
 }
 
+/// How many whole HTTP/1.x requests `bytes` holds (wrk's pipeline.lua returns
+/// several in one string); an error names what is wrong.
+pub(crate) fn count_requests(mut bytes: &[u8]) -> Result<u32, String> {
+    let mut n = 0u32;
+    while !bytes.is_empty() {
+        let mut headers = [httparse::EMPTY_HEADER; 128];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(bytes) {
+            Ok(httparse::Status::Complete(head)) => {
+                let len = req
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| {
+                        std::str::from_utf8(h.value)
+                            .ok()?
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                    })
+                    .unwrap_or(0);
+                bytes = &bytes[(head + len).min(bytes.len())..];
+                n += 1;
+            }
+            Ok(httparse::Status::Partial) => {
+                return Err(
+                    "the request is not a whole HTTP request (no blank line after the headers)"
+                        .into(),
+                )
+            }
+            Err(e) => return Err(format!("the request is not valid HTTP: {e}")),
+        }
+    }
+    if n == 0 {
+        return Err("request() returned an empty string".into());
+    }
+    Ok(n)
+}
+
 /// Calls the script's `done(summary, latency, requests)` after the run, in the
 /// main state when this thread built the plan (else a fresh one with the
 /// script's top level run again), with wrk's summary table and statistics.

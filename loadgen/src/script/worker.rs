@@ -29,6 +29,9 @@ pub(crate) struct LuaHooks {
     /// Per connection: the instant delay() asked to wait until.
     hold: Vec<Option<Instant>>,
     errors: u64,
+    /// Requests in request()'s string, counted on its first call (as wrk
+    /// does once at start-up) and assumed from then on.
+    per_call: Option<u32>,
 }
 
 impl LuaHooks {
@@ -53,6 +56,7 @@ impl LuaHooks {
             ],
             hold: vec![None; connections],
             errors: 0,
+            per_call: None,
             plan,
         };
         match h.build() {
@@ -83,14 +87,9 @@ impl LuaHooks {
             stop: Rc::clone(&self.stop),
         };
         set_thread(&lua, &t, start)?;
-        // init(args) as wrk runs it in each thread.
-        if let Some(init) = global_fn(&lua, "init") {
-            let args = lua
-                .create_sequence_from(start.source.args.iter().map(String::as_str))
-                .map_err(|e| super::ScriptError::Load(lua::message(&e)))?;
-            init.call::<()>(args)
-                .map_err(|e| super::ScriptError::Load(lua::message(&e)))?;
-        }
+        // init(args) as wrk runs it in each thread; then wrk.request() is the
+        // request the wrk table describes.
+        lua::init_and_format(&lua, &start.source.args)?;
         // After init, as wrk: a hook init removed (or added) counts as it is now.
         self.request = global_fn(&lua, "request").filter(|_| self.plan.defined.request);
         self.response = global_fn(&lua, "response");
@@ -124,8 +123,24 @@ impl Hooks for LuaHooks {
         self.calls.set(self.calls.get().wrapping_add(1));
         match f.call::<Value>(()) {
             Ok(Value::String(s)) => {
-                out.extend_from_slice(&s.as_bytes());
-                Hooked::Written
+                let bytes = s.as_bytes();
+                let n = match self.per_call {
+                    Some(n) => n,
+                    None => match super::count_requests(&bytes) {
+                        Ok(n) => *self.per_call.insert(n),
+                        Err(m) => {
+                            self.error("request()", &m);
+                            self.stop.set(true);
+                            return Hooked::Failed;
+                        }
+                    },
+                };
+                out.extend_from_slice(&bytes);
+                if n == 1 {
+                    Hooked::Written
+                } else {
+                    Hooked::WrittenMany(n)
+                }
             }
             Ok(other) => {
                 let m = format!("request() returned a {}, not a string", other.type_name());

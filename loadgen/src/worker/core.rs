@@ -79,6 +79,9 @@ pub(crate) enum Hooked {
     Planned,
     /// One whole request was appended to the buffer.
     Written,
+    /// Several whole requests were appended (wrk's pipeline.lua returns three
+    /// in one string): each is one request of the budget and one response.
+    WrittenMany(u32),
     /// The hook failed (a script error, counted by the hooks): nothing is sent
     /// and this worker stops.
     Failed,
@@ -616,6 +619,21 @@ impl Core {
                 actual: now,
             });
             queued += 1;
+            if let Hooked::WrittenMany(n) = hooked {
+                // The rest of the script's string: already written, so sent
+                // even past -n's count (which they use up).
+                for _ in 1..n {
+                    if self.budget != u64::MAX {
+                        self.budget = self.budget.saturating_sub(1);
+                    }
+                    c.framer.expect(target.is_head);
+                    c.ledger.push_back(Sent {
+                        intended,
+                        actual: now,
+                    });
+                    queued += 1;
+                }
+            }
             if self.closes[t] {
                 // RFC 9112 §9.6: nothing may follow a request that asks to close.
                 c.last = true;
