@@ -1,4 +1,4 @@
-//! The closed-loop generator on its own io_uring ring, one per pinned worker:
+//! The generator's io_uring driver: its own ring, one per pinned worker, for
 //! what monoio's fixed operation set cannot give.
 //!
 //! - One `submit_and_wait` per loop turn carries every connection's sends, and
@@ -9,7 +9,6 @@
 //! - Sockets are registered (fixed) files: no file-table lookup per operation.
 //! - Requests are sent from the bytes formatted before the run (the plan's target
 //!   itself when one request goes out, else `depth` copies in one send).
-//!
 //! - Paced runs (-R) wake on the ring: one timeout operation to the earliest
 //!   due send (nanosecond deadline, timer slack of 1 ns), none while nothing is
 //!   due; no spinning.
