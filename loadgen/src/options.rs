@@ -524,6 +524,11 @@ pub(crate) fn build(
     // More threads than CPUs share CPUs round-robin.
     let cpus = (0..threads).map(|i| allowed[i % allowed.len()]).collect();
     let dynamic = dynamic_of(load, &headers, &body, addr, threads, &mut targets)?;
+    if load.rate.is_some() && dynamic.as_ref().is_some_and(|d| d.has_delay()) {
+        warnings.push(
+            "the script's delay() is not called under -R: the schedule decides each send (as in wrk2)".into(),
+        );
+    }
 
     let engine: IoEngine = local
         .io_engine

@@ -260,9 +260,12 @@ impl Drop for LuaHooks {
     }
 }
 
+/// A response header: name and value, as received.
+pub(crate) type Header = (Vec<u8>, Vec<u8>);
+
 /// A whole response's bytes (1xx interim heads first, if any) -> the final
 /// head's headers (name, value) and the body (de-chunked when chunked).
-pub(crate) fn split_response(bytes: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>) {
+pub(crate) fn split_response(bytes: &[u8]) -> (Vec<Header>, Vec<u8>) {
     let mut at = 0;
     loop {
         let mut hs = [httparse::EMPTY_HEADER; 128];
@@ -275,7 +278,7 @@ pub(crate) fn split_response(bytes: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>)
             at += n;
             continue;
         }
-        let headers: Vec<(Vec<u8>, Vec<u8>)> = r
+        let headers: Vec<Header> = r
             .headers
             .iter()
             .map(|h| (h.name.as_bytes().to_vec(), h.value.to_vec()))

@@ -597,9 +597,8 @@ impl Core {
             if hooked == Hooked::Failed {
                 // Nothing was sent for this one: back to the budget; the
                 // worker stops (see `Hooks::stopped`).
-                if self.budget != u64::MAX {
-                    self.budget += 1;
-                }
+                // u64::MAX (no -n) stays as it is.
+                self.budget = self.budget.saturating_add(1);
                 if queued == 0 {
                     c.wbuf.clear();
                 }
