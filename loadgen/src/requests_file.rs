@@ -79,9 +79,8 @@ pub struct RequestsSource {
 impl RequestsSource {
     /// Reads and checks `path`.
     pub fn read(path: &Path, order: Order, seed: u64) -> Result<Self, RequestsFileError> {
-        let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| RequestsFileError {
-            file: name.clone(),
+            file: path.display().to_string(),
             line: 0,
             message: format!("cannot read: {e}"),
         })?;

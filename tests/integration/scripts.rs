@@ -719,28 +719,58 @@ fn script_args_reach_init() {
 }
 
 #[test]
-fn a_plan_file_carries_the_script_text() {
-    let s = Temp::new("post.lua", POST_JSON);
+fn a_plan_file_carries_the_script_text_and_nodes_run_it() {
+    let rec = Recorder::start();
+    let text = "n = 0\nfunction request()\n  n = n + 1\n  return wrk.format('POST', '/node/' .. n, nil, 'x')\nend\n";
+    let s = Temp::new("node.lua", text);
     let plan = Temp::new("plan.json", "");
     let out = ceiling(&[
         "plan",
         "--nodes",
         "2",
+        "--start-in",
+        "2s",
         "-o",
         plan.path(),
         "-c",
-        "4",
+        "2",
         "-d",
         "1s",
+        "-R",
+        "100",
         "-s",
         s.path(),
-        "http://127.0.0.1:9/",
+        &rec.url("/"),
     ]);
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
-    let text = std::fs::read_to_string(plan.path()).unwrap();
-    let v: Value = serde_json::from_str(&text).unwrap();
-    let script = &v["load"]["script"];
-    assert_eq!(script["text"].as_str(), Some(POST_JSON), "{text}");
+    let file = std::fs::read_to_string(plan.path()).unwrap();
+    let v: Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(v["load"]["script"]["text"].as_str(), Some(text), "{file}");
+    assert!(!file.contains(s.path()), "the path does not travel");
+    // The nodes run the text: the script file is gone by then.
+    std::fs::remove_file(&s.0).unwrap();
+    let path = plan.path().to_string();
+    let nodes: Vec<_> = (0..2)
+        .map(|i| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let i = i.to_string();
+                ceiling(&["run", "--plan", &path, "--node-index", &i, "-q"])
+            })
+        })
+        .collect();
+    for n in nodes {
+        let out = n.join().unwrap();
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    let got = rec.got();
+    // 100 req/s for 1 s over two nodes, each node's thread counting its own.
+    assert!((95..=100).contains(&got.len()), "{}", got.len());
+    assert!(got.iter().all(|g| g.method == "POST" && g.body == b"x"));
+    assert!(
+        got.iter().any(|g| g.path == "/node/50"),
+        "each node's counter runs to 50"
+    );
 }
 
 fn requests_file(text: &str, extra: &[&str], n: &str, rec: &Recorder) -> Vec<Got> {

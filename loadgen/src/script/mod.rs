@@ -31,7 +31,8 @@ use thiserror::Error;
 /// the same bytes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScriptSource {
-    /// The file name given to -s (for messages: "name:line: ...").
+    /// The script's file name without its directories (for messages:
+    /// "name:line: ..."): no path travels in a plan file.
     pub name: String,
     pub text: String,
     /// What followed `--` on the command line: `init(args)`'s table.
@@ -44,11 +45,11 @@ impl ScriptSource {
     pub fn read(path: &std::path::Path, args: Vec<String>) -> Result<Self, ScriptError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ScriptError::Load(format!("cannot read {}: {e}", path.display())))?;
-        Ok(Self {
-            name: path.display().to_string(),
-            text,
-            args,
-        })
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        Ok(Self { name, text, args })
     }
 }
 
