@@ -84,6 +84,11 @@ impl RequestsSource {
             line: 0,
             message: format!("cannot read: {e}"),
         })?;
+        // The name, not the path, travels in plan files.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
         Self::parse(
             &name,
             &text,
