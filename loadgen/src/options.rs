@@ -325,41 +325,22 @@ pub(crate) fn load_of(a: &Args) -> Result<Load, UsageError> {
             return Err(usage(format!("--urls-file {} has no URLs", path.display())));
         }
     }
-    let requests_file = match &a.requests_file {
-        None => None,
-        Some(path) => {
-            let order = match a.requests_order.as_str() {
-                "rotate" => crate::requests_file::Order::Rotate,
-                "random" => crate::requests_file::Order::Random,
-                other => {
-                    return Err(usage(format!(
-                        "--requests-order {other:?}: use rotate or random"
-                    )))
-                }
-            };
-            let src = crate::requests_file::RequestsSource::read(path, order, a.seed)
-                .map_err(|e| usage(e.to_string()))?;
-            if urls.is_empty() {
-                urls.push(src.requests[0].url.clone());
-            }
-            Some(src)
-        }
-    };
+    let (script, requests_file) = crate::script::sources(
+        a.script.as_deref(),
+        &a.script_args,
+        a.requests_file.as_deref(),
+        &a.requests_order,
+        a.seed,
+    )
+    .map_err(usage)?;
+    if let (true, Some(rf)) = (urls.is_empty(), &requests_file) {
+        urls.push(rf.requests[0].url.clone());
+    }
     if urls.is_empty() {
         return Err(usage(
             "no URL given: ceiling [OPTIONS] http://host[:port]/path",
         ));
     }
-    if !a.script_args.is_empty() && a.script.is_none() {
-        return Err(usage("arguments after -- are for a script: give -s FILE"));
-    }
-    let script = match &a.script {
-        None => None,
-        Some(path) => Some(
-            crate::script::ScriptSource::read(path, a.script_args.clone())
-                .map_err(|e| usage(e.to_string()))?,
-        ),
-    };
     for h in &a.headers {
         parse_header(h)?;
     }
@@ -523,11 +504,10 @@ pub(crate) fn build(
     }
     // More threads than CPUs share CPUs round-robin.
     let cpus = (0..threads).map(|i| allowed[i % allowed.len()]).collect();
-    let dynamic = dynamic_of(load, &headers, &body, addr, threads, &mut targets)?;
+    let dynamic = crate::script::dynamic_of(load, &headers, &body, addr, threads, &mut targets)
+        .map_err(usage)?;
     if load.rate.is_some() && dynamic.as_ref().is_some_and(|d| d.has_delay()) {
-        warnings.push(
-            "the script's delay() is not called under -R: the schedule decides each send (as in wrk2)".into(),
-        );
+        warnings.push(crate::script::DELAY_UNDER_RATE.into());
     }
 
     let engine: IoEngine = local
@@ -592,70 +572,6 @@ pub(crate) fn build(
         out,
         dynamic,
     })
-}
-
-/// A script or requests file, checked and prepared for `threads` workers (any
-/// script error here is bad usage: exit 2 before any load). The targets become
-/// what is sent when no per-request work remains (the fast path).
-fn dynamic_of(
-    load: &Load,
-    headers: &[(String, String)],
-    body: &[u8],
-    addr: SocketAddr,
-    threads: usize,
-    targets: &mut Vec<Target>,
-) -> Result<Option<crate::script::Dynamic>, UsageError> {
-    use crate::script::Dynamic;
-    use std::sync::Arc;
-    if let Some(src) = &load.script {
-        let url = url::Url::parse(&load.urls[0]).map_err(|e| usage(format!("{e}")))?;
-        let start = crate::script::start_of(src.clone(), &url, &load.method, headers, body, addr);
-        let p = crate::script::prepare(start, threads).map_err(|e| usage(e.to_string()))?;
-        if let Some(bytes) = &p.static_request {
-            let is_head = bytes.starts_with(b"HEAD ");
-            targets.truncate(1);
-            targets[0].request = bytes.clone();
-            targets[0].is_head = is_head;
-        }
-        return Ok(Some(Dynamic::Lua(Arc::new(p))));
-    }
-    if let Some(src) = &load.requests_file {
-        let c = crate::requests_file::Compiled::new(src, |u| {
-            let p = parse_url(u).ok()?;
-            Some((p.target, p.host_header))
-        })
-        .map_err(|e| usage(format!("--requests-file {}: {e}", src.name)))?;
-        for r in &src.requests {
-            let p = parse_url(&r.url)?;
-            let a = parse_url(&load.urls[0])?;
-            if (p.host.as_str(), p.port) != (a.host.as_str(), a.port) {
-                return Err(usage(format!(
-                    "--requests-file {}: every request must go to {}:{}, not {}",
-                    src.name, a.host, a.port, r.url
-                )));
-            }
-        }
-        let first_url = targets.first().map(|t| t.url.clone()).unwrap_or_default();
-        let target = |bytes: Vec<u8>| Target {
-            url: first_url.clone(),
-            is_head: bytes.starts_with(b"HEAD "),
-            request: bytes,
-        };
-        if let Some(rotation) = c.static_rotation() {
-            *targets = rotation.into_iter().map(target).collect();
-            return Ok(None);
-        }
-        // The core's HEAD handling follows the targets: requests drawn at random
-        // or rendered per request may not be HEAD.
-        if src.requests.iter().any(|r| r.method == "HEAD") {
-            return Err(usage(format!(
-                "--requests-file {}: HEAD requests only with --requests-order rotate and no substitutions",
-                src.name
-            )));
-        }
-        return Ok(Some(Dynamic::Requests(Arc::new(c))));
-    }
-    Ok(None)
 }
 
 /// An output flag's destination, found writable now rather than after the run.

@@ -16,7 +16,10 @@
 //! thread, as `thread:stop()` would, since it would fail again for every request.
 
 mod lua;
+mod plan;
 mod worker;
+
+pub use plan::{dynamic_of, sources, DELAY_UNDER_RATE};
 
 use crate::plan::Plan;
 use crate::worker::core::Hooks;
