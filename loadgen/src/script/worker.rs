@@ -168,19 +168,12 @@ impl Hooks for LuaHooks {
         let Some(f) = &self.response else { return };
         let i = self.local(conn);
         let len = ((done.head_bytes + done.body_bytes) as usize).min(self.bytes[i].len());
-        let bytes = std::mem::take(&mut self.bytes[i]);
-        let (head, body) = split_response(&bytes[..len]);
-        self.bytes[i] = bytes[len..].to_vec();
         let Some(lua) = &self.lua else { return };
         self.calls.set(self.calls.get().wrapping_add(1));
-        let result = (|| -> mlua::Result<()> {
-            let headers = lua.create_table()?;
-            for (k, v) in &head {
-                headers.set(lua.create_string(k)?, lua.create_string(v)?)?;
-            }
-            let body = lua.create_string(&body)?;
-            f.call::<()>((done.status, headers, body))
-        })();
+        let result = lua_response(lua, &self.bytes[i][..len])
+            .and_then(|(headers, body)| f.call::<()>((done.status, headers, body)));
+        // What follows this response (the next one's start) stays.
+        self.bytes[i].drain(..len);
         if let Err(e) = result {
             let m = lua::message(&e);
             self.error("response()", &m);
@@ -260,38 +253,42 @@ impl Drop for LuaHooks {
     }
 }
 
-/// A response header: name and value, as received.
-pub(crate) type Header = (Vec<u8>, Vec<u8>);
-
 /// A whole response's bytes (1xx interim heads first, if any) -> the final
-/// head's headers (name, value) and the body (de-chunked when chunked).
-pub(crate) fn split_response(bytes: &[u8]) -> (Vec<Header>, Vec<u8>) {
+/// head's headers as a Lua table (names as received) and the body as a Lua
+/// string (de-chunked when chunked), made straight from the bytes.
+fn lua_response(lua: &Lua, bytes: &[u8]) -> mlua::Result<(mlua::Table, mlua::String)> {
     let mut at = 0;
     loop {
         let mut hs = [httparse::EMPTY_HEADER; 128];
         let mut r = httparse::Response::new(&mut hs);
-        let Ok(httparse::Status::Complete(n)) = r.parse(&bytes[at..]) else {
-            return (Vec::new(), Vec::new());
+        let n = match r.parse(&bytes[at..]) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => return Ok((lua.create_table()?, lua.create_string("")?)),
         };
         let code = r.code.unwrap_or(0);
         if (100..200).contains(&code) && code != 101 {
             at += n;
             continue;
         }
-        let headers: Vec<Header> = r
-            .headers
-            .iter()
-            .map(|h| (h.name.as_bytes().to_vec(), h.value.to_vec()))
-            .collect();
-        let chunked = r.headers.iter().any(|h| {
-            h.name.eq_ignore_ascii_case("transfer-encoding")
-                && String::from_utf8_lossy(h.value)
-                    .to_ascii_lowercase()
-                    .contains("chunked")
-        });
+        let headers = lua.create_table_with_capacity(0, r.headers.len())?;
+        let mut chunked = false;
+        for h in r.headers.iter() {
+            if h.name.eq_ignore_ascii_case("transfer-encoding")
+                && h.value
+                    .windows(7)
+                    .any(|w| w.eq_ignore_ascii_case(b"chunked"))
+            {
+                chunked = true;
+            }
+            headers.raw_set(lua.create_string(h.name)?, lua.create_string(h.value)?)?;
+        }
         let raw = &bytes[at + n..];
-        let body = if chunked { dechunk(raw) } else { raw.to_vec() };
-        return (headers, body);
+        let body = if chunked {
+            lua.create_string(dechunk(raw))?
+        } else {
+            lua.create_string(raw)?
+        };
+        return Ok((headers, body));
     }
 }
 
