@@ -31,7 +31,7 @@ pub use probe::choose;
 
 use crate::plan::Plan;
 use crate::progress::{Board, Published};
-use crate::worker::core::{Core, End, Send, Setup};
+use crate::worker::core::{Core, End, Next, Setup};
 use crate::worker::{WorkerResult, TICK};
 use bufring::BufRing;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -486,15 +486,15 @@ impl Direct {
             return;
         }
         match p.core.poll_send(i, now) {
-            Send::Write(bytes) => {
+            Next::Write(bytes) => {
                 c.send_ptr = bytes.as_ptr();
                 c.send_len = bytes.len();
                 c.send_done = 0;
                 self.send(i);
             }
             // A paced connection waits for `pace`'s timeout.
-            Send::Await | Send::Sleep(_) => {}
-            Send::End(end) => self.end_session(i, end),
+            Next::Await | Next::Sleep(_) => {}
+            Next::End(end) => self.end_session(i, end),
         }
         if self.pinned.core.take_wake_all() {
             self.wake_all_at_stop();
