@@ -106,8 +106,9 @@ struct Conn {
     last: bool,
     open: bool,
     next_target: usize,
-    /// Under -R: when each next request is due.
-    schedule: Option<Schedule>,
+    /// Under -R: when each next request is due (boxed: a closed-loop connection
+    /// stays small).
+    schedule: Option<Box<Schedule>>,
     /// When the connection last had room to send (opened, or a response
     /// completed): a send due before it was late because the connection was busy.
     free_since: Instant,
@@ -225,9 +226,14 @@ impl Core {
                 last: false,
                 open: false,
                 next_target: (first_conn + i) % plan.targets.len(),
-                schedule: plan
-                    .pacing
-                    .map(|p| Schedule::new(&p, start, first_conn + i, plan.total_connections)),
+                schedule: plan.pacing.map(|p| {
+                    Box::new(Schedule::new(
+                        &p,
+                        start,
+                        first_conn + i,
+                        plan.total_connections,
+                    ))
+                }),
                 free_since: start,
                 deadline: None,
                 timed_out: false,
