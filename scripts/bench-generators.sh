@@ -22,6 +22,8 @@
 # dependencies may want a newer rustc than the one here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 
 duration=${DURATION:-10}
 rounds=${ROUNDS:-3}
@@ -31,10 +33,7 @@ engines=${ENGINES:-auto}
 server_cpu=0
 gen_cpu=1
 
-if [ "$(nproc --all)" -lt 2 ]; then
-  echo "bench-generators: needs at least 2 CPUs (server on CPU 0, generator on CPU 1)" >&2
-  exit 1
-fi
+need_two_cpus bench-generators
 
 apt_install() {
   local sudo=
@@ -69,16 +68,7 @@ trap 'exit 130' INT TERM
 # --- the server, pinned to CPU 0 -----------------------------------------------------------
 case "$server_kind" in
   ceiling)
-    "$bin" serve --bind 127.0.0.1:0 --cpus "$server_cpu" >"$out/serve.log" 2>&1 &
-    server_pid=$!
-    addr=
-    for _ in $(seq 200); do
-      addr=$(grep -o 'listening on http://[^ ]*' "$out/serve.log" | head -n1 | sed 's/listening on //' || true)
-      [ -n "$addr" ] && break
-      kill -0 "$server_pid" 2>/dev/null || { cat "$out/serve.log" >&2; exit 1; }
-      sleep 0.1
-    done
-    [ -n "$addr" ] || { echo "ceiling serve did not print its address within 20 s" >&2; exit 1; }
+    start_ceiling_serve "$bin" "$server_cpu" "$out/serve.log"
     server_desc="ceiling serve --cpus $server_cpu"
     ;;
   nginx)

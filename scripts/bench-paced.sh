@@ -17,6 +17,8 @@
 #   ENGINE=auto    --io-engine for every run (auto: the direct io_uring loop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 
 duration=${DURATION:-5}
 rounds=${ROUNDS:-3}
@@ -24,10 +26,7 @@ engine=${ENGINE:-auto}
 server_cpu=0
 gen_cpu=1
 
-if [ "$(nproc --all)" -lt 2 ]; then
-  echo "bench-paced: needs at least 2 CPUs (server on CPU 0, generator on CPU 1)" >&2
-  exit 1
-fi
+need_two_cpus bench-paced
 [ -x /usr/bin/time ] || { echo "bench-paced: needs GNU time (/usr/bin/time)" >&2; exit 1; }
 
 cargo build --release --quiet --bin ceiling
@@ -42,16 +41,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$bin" serve --bind 127.0.0.1:0 --cpus "$server_cpu" >"$out/serve.log" 2>&1 &
-server_pid=$!
-addr=
-for _ in $(seq 200); do
-  addr=$(grep -o 'listening on http://[^ ]*' "$out/serve.log" | head -n1 | sed 's/listening on //' || true)
-  [ -n "$addr" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$out/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "ceiling serve did not print its address within 20 s" >&2; exit 1; }
+start_ceiling_serve "$bin" "$server_cpu" "$out/serve.log"
 url="$addr/plaintext"
 
 # gen NAME BIN ARGS...: one pinned run; appends "NAME json cpu_s" to $out/rows.

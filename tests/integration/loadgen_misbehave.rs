@@ -348,27 +348,29 @@ fn valid_control(engine: &str) {
     assert_valid_run(&run, &server, "success");
 }
 
-fn valid_exact_count_pipelined(engine: &str) {
-    let server = Misbehaving::start(Behaviour::Valid);
-    let run = ceiling(
-        &["--io-engine", engine, "-c", "2", "-p", "4", "-n", "200"],
-        &server.url(),
-    );
+/// `-c 2 -n N` plus `extra` against `behaviour`: a valid run, exactly N sent and completed,
+/// none in flight, and the server answered exactly N.
+fn exact_count(engine: &str, behaviour: Behaviour, n: u64, extra: &[&str]) -> (Run, Misbehaving) {
+    let server = Misbehaving::start(behaviour);
+    let n_text = n.to_string();
+    let mut args = vec!["--io-engine", engine, "-c", "2", "-n", &n_text];
+    args.extend_from_slice(extra);
+    let run = ceiling(&args, &server.url());
     assert_valid_run(&run, &server, "success");
     assert_counts(
         &run,
-        &[("sent", 200), ("completed", 200), ("in_flight_at_stop", 0)],
+        &[("sent", n), ("completed", n), ("in_flight_at_stop", 0)],
     );
+    assert_eq!(server.answered(), n, "server answered\n{}", run.describe());
+    (run, server)
+}
+
+fn valid_exact_count_pipelined(engine: &str) {
+    let (run, server) = exact_count(engine, Behaviour::Valid, 200, &["-p", "4"]);
     assert_eq!(
         server.received(),
         200,
         "server received\n{}",
-        run.describe()
-    );
-    assert_eq!(
-        server.answered(),
-        200,
-        "server answered\n{}",
         run.describe()
     );
 }
@@ -523,26 +525,11 @@ fn refused_port_exits_1_and_reports_connect_errors(engine: &str) {
 /// server, and the close it asked for is never an error.
 fn client_close_exact_count(engine: &str) {
     for p in ["1", "4"] {
-        let server = Misbehaving::start(Behaviour::ClosesWhenAsked);
-        let run = ceiling(
-            &[
-                "--io-engine",
-                engine,
-                "-c",
-                "2",
-                "-n",
-                "100",
-                "-p",
-                p,
-                "-H",
-                "Connection: close",
-            ],
-            &server.url(),
-        );
-        assert_valid_run(&run, &server, "success");
-        assert_counts(
-            &run,
-            &[("sent", 100), ("completed", 100), ("in_flight_at_stop", 0)],
+        let (run, server) = exact_count(
+            engine,
+            Behaviour::ClosesWhenAsked,
+            100,
+            &["-p", p, "-H", "Connection: close"],
         );
         assert_eq!(
             server.received(),
@@ -584,17 +571,7 @@ fn client_close_for_a_duration(engine: &str) {
 /// that answer were never read, so they are sent again on the next connection and `-n` stays
 /// exact, with no error.
 fn server_close_exact_count(engine: &str) {
-    let server = Misbehaving::start(Behaviour::AnswersClose);
-    let run = ceiling(
-        &["--io-engine", engine, "-c", "2", "-p", "4", "-n", "60"],
-        &server.url(),
-    );
-    assert_valid_run(&run, &server, "success");
-    assert_counts(
-        &run,
-        &[("sent", 60), ("completed", 60), ("in_flight_at_stop", 0)],
-    );
-    assert_eq!(server.answered(), 60, "server answered\n{}", run.describe());
+    exact_count(engine, Behaviour::AnswersClose, 60, &["-p", "4"]);
 }
 
 /// Every case above, once per engine: `direct` (the io_uring loop, `--io-engine auto`),

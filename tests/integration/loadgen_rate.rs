@@ -199,21 +199,11 @@ fn the_scheduled_count_is_exact_on_every_engine() {
     let url = format!("{}/plaintext", server.url());
     for engine in ["auto", "monoio", "epoll"] {
         for arrivals in ["constant", "poisson"] {
-            let (code, stdout, v) = run(&[
-                "-t",
-                "1",
-                "-c",
-                "10",
-                "-R",
-                "1000",
-                "--arrivals",
-                arrivals,
-                "-d",
-                "2s",
-                "--io-engine",
-                engine,
-                &url,
-            ]);
+            let args =
+                format!("-t 1 -c 10 -R 1000 -d 2s --arrivals {arrivals} --io-engine {engine}");
+            let mut argv: Vec<&str> = args.split(' ').collect();
+            argv.push(&url);
+            let (code, stdout, v) = run(&argv);
             assert_eq!(code, 0, "{stdout}");
             let r = &v["rate"];
             let c = &v["counters"];

@@ -31,7 +31,7 @@ pub use probe::choose;
 
 use crate::plan::Plan;
 use crate::progress::{Board, Published};
-use crate::worker::core::{Core, End, Send, Setup};
+use crate::worker::core::{Core, End, Next, Setup};
 use crate::worker::{WorkerResult, TICK};
 use bufring::BufRing;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -487,15 +487,15 @@ impl Direct {
             return;
         }
         match p.core.poll_send(i, now) {
-            Send::Write(bytes) => {
+            Next::Write(bytes) => {
                 c.send_ptr = bytes.as_ptr();
                 c.send_len = bytes.len();
                 c.send_done = 0;
                 self.send(i);
             }
             // A paced connection waits for `pace`'s timeout.
-            Send::Await | Send::Sleep(_) => {}
-            Send::End(end) => self.end_session(i, end),
+            Next::Await | Next::Sleep(_) => {}
+            Next::End(end) => self.end_session(i, end),
         }
         if self.pinned.core.take_wake_all() {
             self.wake_all_at_stop();
@@ -714,11 +714,11 @@ mod tests {
 
     /// 10,000 connections must fit in ~1 KiB of RSS each, pool and rings included:
     /// a connection's own state (the driver's slot and the core's) stays a few
-    /// hundred bytes (304 when written, before the core was split out).
+    /// hundred bytes (304 when written; 352 with the core split out).
     #[test]
     fn connection_state_stays_small() {
         let size = std::mem::size_of::<Conn>() + crate::worker::core::CONN_SIZE;
-        assert!(size <= 400, "{size}");
+        assert!(size <= 360, "{size}");
     }
 
     #[test]

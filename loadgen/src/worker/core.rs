@@ -3,7 +3,7 @@
 //!
 //! In the style of quinn-proto and of [`crate::pacing`]: the driver passes the time
 //! in (`now`, an `Instant` it read), hands over the bytes a connection received,
-//! and asks what to do; the core answers with decisions ([`Send`]: write these
+//! and asks what to do; the core answers with decisions ([`Next`]: write these
 //! bytes on connection i, wait, wake at T; [`End`]: close connection i and
 //! reconnect or stop; a pause before reconnecting; which connections to shut down
 //! at a deadline or at the stop). The core never reads a clock, never sleeps and
@@ -25,7 +25,7 @@
 //! - the pacing schedule (`-R`) and its lateness audit.
 //!
 //! The seam for TLS and HTTP/2 (see docs/architecture.md): bytes the core hands
-//! out ([`Send::Write`]) and takes in ([`Core::received`]) are the HTTP/1.1 stream
+//! out ([`Next::Write`]) and takes in ([`Core::received`]) are the HTTP/1.1 stream
 //! of one connection. A TLS layer (rustls's sans-IO `ConnectionCommon`:
 //! `read_tls`/`process_new_packets`/`reader()` in, `writer()`/`write_tls` out)
 //! sits between a driver's socket bytes and these calls, per connection; so would
@@ -58,7 +58,7 @@ pub(crate) enum End {
 
 /// What a connection does next, from [`Core::poll_send`].
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Send<'a> {
+pub(crate) enum Next<'a> {
     /// Write these bytes (whole requests), then report [`Core::written`]. They
     /// stay valid and unchanged until then: the plan's own request bytes, or the
     /// connection's send buffer, which the core leaves alone while a write is out.
@@ -140,8 +140,9 @@ struct Conn {
     last: bool,
     open: bool,
     next_target: usize,
-    /// Under -R: when each next request is due.
-    schedule: Option<Schedule>,
+    /// Under -R: when each next request is due (boxed: a closed-loop connection
+    /// stays small).
+    schedule: Option<Box<Schedule>>,
     /// When the connection last had room to send (opened, or a response
     /// completed): a send due before it was late because the connection was busy.
     free_since: Instant,
@@ -265,9 +266,14 @@ impl Core {
                 last: false,
                 open: false,
                 next_target: (first_conn + i) % plan.targets.len(),
-                schedule: plan
-                    .pacing
-                    .map(|p| Schedule::new(&p, start, first_conn + i, plan.total_connections)),
+                schedule: plan.pacing.map(|p| {
+                    Box::new(Schedule::new(
+                        &p,
+                        start,
+                        first_conn + i,
+                        plan.total_connections,
+                    ))
+                }),
                 free_since: start,
                 deadline: None,
                 timed_out: false,
@@ -508,7 +514,7 @@ impl Core {
     }
 
     /// Tops connection `i`'s pipeline up at `now`: what to do next.
-    pub fn poll_send(&mut self, i: usize, now: Instant) -> Send<'_> {
+    pub fn poll_send(&mut self, i: usize, now: Instant) -> Next<'_> {
         let pipeline = self.plan.pipeline;
         if let Some(h) = &self.hooks {
             if h.stopped() {
@@ -518,15 +524,15 @@ impl Core {
         }
         let c = &mut self.conns[i];
         if !c.open || c.writing {
-            return Send::Await;
+            return Next::Await;
         }
         let outstanding = c.framer.outstanding();
         if c.last {
             // A close was asked for: the connection carries nothing more.
             return if outstanding == 0 {
-                Send::End(self.ends(i))
+                Next::End(self.ends(i))
             } else {
-                Send::Await
+                Next::Await
             };
         }
         // wrk's batch mode: the next N go out only when all N came back.
@@ -647,7 +653,7 @@ impl Core {
             }
             c.writing = true;
             c.wake = None;
-            return Send::Write(match from_plan {
+            return Next::Write(match from_plan {
                 Some(t) => &self.plan.targets[t].request,
                 None => &self.conns[i].wbuf,
             });
@@ -671,12 +677,12 @@ impl Core {
             _ => None,
         };
         if outstanding > 0 {
-            return Send::Await;
+            return Next::Await;
         }
         match c.wake {
-            Some(wake) => Send::Sleep(wake),
+            Some(wake) => Next::Sleep(wake),
             // Nothing sent and nothing awaited: -n is used up or the run stopped.
-            None => Send::End(self.ends(i)),
+            None => Next::End(self.ends(i)),
         }
     }
 
@@ -1103,7 +1109,7 @@ mod tests {
                     seen.sessions.push(0);
                 }
                 let end = match core.poll_send(i, now) {
-                    Send::Write(b) => {
+                    Next::Write(b) => {
                         let k = requests_in(b);
                         let len = b.len();
                         core.written(i, len);
@@ -1112,14 +1118,14 @@ mod tests {
                         seen.sessions[open[i].unwrap()] += k;
                         None
                     }
-                    Send::Await => {
+                    Next::Await => {
                         assert!(pending[i] > 0, "awaiting nothing on {i}");
                         pending[i] -= 1;
                         answered += 1;
                         core.received(i, &answer(answered - 1), now)
                     }
-                    Send::Sleep(_) => panic!("closed loop never sleeps"),
-                    Send::End(e) => Some(e),
+                    Next::Sleep(_) => panic!("closed loop never sleeps"),
+                    Next::End(e) => Some(e),
                 };
                 if let Some(e) = end {
                     // The server saw the rest of what was written unanswered.
@@ -1215,7 +1221,7 @@ mod tests {
         let t0 = Instant::now();
         let mut c = core(setup(n, 1, p, GET), t0);
         c.opened(0, t0);
-        let Send::Write(b) = c.poll_send(0, t0) else {
+        let Next::Write(b) = c.poll_send(0, t0) else {
             panic!("nothing to write")
         };
         assert_eq!(requests_in(b), p);
@@ -1316,14 +1322,14 @@ mod tests {
             c.opened(i, t0);
         }
         // Connection 0: two requests at t0 (old at the stop).
-        let Send::Write(b) = c.poll_send(0, t0) else {
+        let Next::Write(b) = c.poll_send(0, t0) else {
             panic!()
         };
         let len = b.len();
         c.written(0, len);
         // Connection 1 at 9 s, one answered, the other pending.
         let t9 = t0 + Duration::from_secs(9);
-        let Send::Write(b) = c.poll_send(1, t9) else {
+        let Next::Write(b) = c.poll_send(1, t9) else {
             panic!()
         };
         let len = b.len();
@@ -1334,7 +1340,7 @@ mod tests {
         c.tick(stop, &board.workers[0], |_| {});
         assert!(c.stopping() && c.take_wake_all() && !c.take_wake_all());
         // A send after the end is refused and ends the session.
-        assert_eq!(c.poll_send(2, stop), Send::End(End::Done));
+        assert_eq!(c.poll_send(2, stop), Next::End(End::Done));
         // The shut-down sockets' reads end.
         assert_eq!(c.read_failed(0), End::Done);
         assert_eq!(c.received(1, OK, stop), Some(End::Done));
@@ -1366,7 +1372,7 @@ mod tests {
         c.opened(0, t0);
         // One request at 1 s (4 s old at the stop: a timeout) ...
         let t1 = t0 + Duration::from_secs(1);
-        let Send::Write(b) = c.poll_send(0, t1) else {
+        let Next::Write(b) = c.poll_send(0, t1) else {
             panic!()
         };
         let len = b.len();
@@ -1376,7 +1382,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(c.received(0, OK, t4), None);
         }
-        let Send::Write(b) = c.poll_send(0, t4) else {
+        let Next::Write(b) = c.poll_send(0, t4) else {
             panic!()
         };
         assert_eq!(requests_in(b), 3);
@@ -1426,19 +1432,19 @@ mod tests {
                     continue;
                 }
                 match c.poll_send(i, now) {
-                    Send::Write(b) => {
+                    Next::Write(b) => {
                         written += requests_in(b);
                         let len = b.len();
                         c.written(i, len);
                         inbox.push((now + rtt, i));
                     }
-                    Send::End(e) => {
+                    Next::End(e) => {
                         assert_eq!(e, End::Done);
                         c.closed(i);
                         c.done(i);
                         *alive = false;
                     }
-                    Send::Await | Send::Sleep(_) => {}
+                    Next::Await | Next::Sleep(_) => {}
                 }
             }
             if c.live() == 0 {
@@ -1547,7 +1553,7 @@ mod tests {
         let counts = std::rc::Rc::default();
         c.set_hooks(Box::new(Count(std::rc::Rc::clone(&counts))));
         c.opened(0, t0);
-        let Send::Write(b) = c.poll_send(0, t0) else {
+        let Next::Write(b) = c.poll_send(0, t0) else {
             panic!()
         };
         assert_eq!(b.windows(12).filter(|w| w == b"GET /hooked ").count(), 3);
@@ -1564,7 +1570,7 @@ mod tests {
         s.duration = Some(Duration::MAX);
         let mut c = core(s, t0);
         c.opened(0, t0);
-        assert!(matches!(c.poll_send(0, t0), Send::Write(_)));
+        assert!(matches!(c.poll_send(0, t0), Next::Write(_)));
         assert!(c.connect_limit(t0) <= Duration::from_secs(2));
     }
 }

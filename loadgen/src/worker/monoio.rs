@@ -9,7 +9,7 @@
 //! send is due (the runtime's timer has millisecond resolution, so a send due
 //! within `EARLY` goes out at once).
 
-use super::core::{Core, End, Send};
+use super::core::{Core, End, Next};
 use super::{WorkerResult, TICK};
 use crate::progress::Published;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -167,14 +167,14 @@ async fn session(
     loop {
         let now = Instant::now();
         let step = match w.core.borrow_mut().poll_send(i, now) {
-            Send::Write(bytes) => {
+            Next::Write(bytes) => {
                 wbuf.clear();
                 wbuf.extend_from_slice(bytes);
                 Step::Write
             }
-            Send::Await => Step::Read,
-            Send::Sleep(at) => Step::Sleep(at),
-            Send::End(end) => return end,
+            Next::Await => Step::Read,
+            Next::Sleep(at) => Step::Sleep(at),
+            Next::End(end) => return end,
         };
         w.wake_at_stop();
         match step {
