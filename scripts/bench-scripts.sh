@@ -13,6 +13,9 @@
 # Usage: DURATION=5 ROUNDS=3 CONNS=64 scripts/bench-scripts.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
+need_two_cpus bench-scripts
 duration=${DURATION:-5}
 rounds=${ROUNDS:-3}
 conns=${CONNS:-64}
@@ -44,10 +47,8 @@ response = function(status, headers, body)
 end
 LUA
 
-taskset -c 0 "$bin" serve --bind 127.0.0.1:0 --cpus 0 > "$out/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 200); do grep -q "listening on" "$out/server.log" && break; sleep 0.05; done
-url=$(grep -o 'http://[0-9.:]*' "$out/server.log" | head -1)/plaintext
+start_ceiling_serve "$bin" 0 "$out/server.log"
+url=$addr/plaintext
 
 # run NAME CMD...: prints "NAME requests cpu_s req_per_cpu_s req_per_s"
 run() {
