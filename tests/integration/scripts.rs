@@ -274,6 +274,7 @@ fn wrk_sends_the_same_requests_for_the_same_script() {
     let theirs = wrk_rec.got();
     assert!(!theirs.is_empty());
     let norm = |g: &Got| {
+        // Each recorder has its own port: Host is checked against it below.
         let mut h: Vec<(String, String)> = g
             .headers
             .iter()
@@ -284,6 +285,11 @@ fn wrk_sends_the_same_requests_for_the_same_script() {
         (g.method.clone(), g.path.clone(), h, g.body.clone())
     };
     assert_eq!(norm(&ours[0]), norm(&theirs[0]));
+    assert_eq!(ours[0].header("host"), Some(rec.addr.to_string().as_str()));
+    assert_eq!(
+        theirs[0].header("host"),
+        Some(wrk_rec.addr.to_string().as_str())
+    );
 }
 
 #[test]
@@ -1034,5 +1040,87 @@ fn wrk_example_scripts_run_unchanged() {
             .contains(&format!("thread addr: {}", server.addr)),
         "{}",
         out.stdout
+    );
+}
+
+/// The same script on every engine and under -R: the hooks live in the one core.
+#[test]
+fn scripts_and_requests_files_run_on_every_engine_and_paced() {
+    let s = Temp::new(
+        "rot.lua",
+        "n = 0\nfunction request()\n  n = n + 1\n  return wrk.format(nil, '/e/' .. (n % 3))\nend\nfunction response(s, h, b)\n  if b ~= 'ok:/e/' .. (n % 3) then error('out of order: ' .. b) end\nend\n",
+    );
+    for engine in ["uring", "monoio", "epoll"] {
+        let rec = Recorder::start();
+        let (out, j) = run_json(&[
+            "--io-engine",
+            engine,
+            "-c",
+            "1",
+            "-t",
+            "1",
+            "-n",
+            "30",
+            "-s",
+            s.path(),
+            &rec.url("/"),
+        ]);
+        assert_eq!(out.code, Some(0), "{engine}: {}", out.stderr);
+        assert_eq!(completed(&j), 30, "{engine}");
+        assert_eq!(script_errors(&j), 0, "{engine}: {}", out.stderr);
+        let got = rec.got();
+        for k in 0..3 {
+            assert_eq!(
+                got.iter().filter(|g| g.path == format!("/e/{k}")).count(),
+                10,
+                "{engine}"
+            );
+        }
+    }
+    // Paced: -R 100 for 1 s sends 100, whatever rotates them.
+    let rec = Recorder::start();
+    let (out, j) = run_json(&[
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-d",
+        "1s",
+        "-R",
+        "100",
+        "-s",
+        s.path(),
+        &rec.url("/"),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(j["counters"]["sent"].as_u64(), Some(100));
+    let rec = Recorder::start();
+    let f = Temp::new(
+        "t.http",
+        &format!("GET {}\n\nGET {}\n", rec.url("/x/{{seq}}"), rec.url("/y")),
+    );
+    let (out, j) = run_json(&[
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-d",
+        "1s",
+        "-R",
+        "100",
+        "--requests-file",
+        f.path(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(j["counters"]["sent"].as_u64(), Some(100));
+    let got = rec.got();
+    assert_eq!(
+        got.iter().filter(|g| g.path == "/y").count()
+            + got.iter().filter(|g| g.path.starts_with("/x/")).count(),
+        got.len()
+    );
+    assert!(
+        got.iter().filter(|g| g.path == "/y").count() >= 45,
+        "rotation under -R"
     );
 }
