@@ -118,12 +118,12 @@ pub(crate) struct Args {
         short = 's',
         long,
         value_name = "FILE",
-        conflicts_with = "requests_file"
+        conflicts_with_all = ["requests_file", "urls_file"]
     )]
     script: Option<PathBuf>,
     /// Several whole requests in vegeta's http targets format, with `# weight: N`
     /// and {{seq}}, {{rand A B}}, {{line FILE}}, {{uuid}} (see docs/scripts.md)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "urls_file")]
     requests_file: Option<PathBuf>,
     /// With --requests-file: rotate (by weight, per connection) or random (by weight)
     #[arg(long, default_value = "rotate", requires = "requests_file")]

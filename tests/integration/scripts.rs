@@ -1124,3 +1124,74 @@ fn scripts_and_requests_files_run_on_every_engine_and_paced() {
         "rotation under -R"
     );
 }
+
+#[test]
+fn bad_script_and_requests_file_usage_exits_2() {
+    let rec = Recorder::start();
+    let s = Temp::new("ok.lua", "wrk.path = '/'\n");
+    let bad = Temp::new("bad.http", "GET http://127.0.0.1:1/{{nope}}\n");
+    let other = Temp::new("other.http", "GET http://127.0.0.1:1/a\n");
+    let urls = Temp::new("urls.txt", &rec.url("/"));
+    let url = rec.url("/");
+    for (args, want) in [
+        (
+            vec![
+                "-n",
+                "1",
+                "-s",
+                s.path(),
+                "--urls-file",
+                urls.path(),
+                url.as_str(),
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "-n",
+                "1",
+                "-s",
+                s.path(),
+                "--requests-file",
+                other.path(),
+                url.as_str(),
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["-n", "1", url.as_str(), "--", "x"],
+            "arguments after -- are for a script",
+        ),
+        (vec!["-n", "1", "--requests-file", bad.path()], "{{nope}}"),
+        (
+            vec!["-n", "1", "--requests-file", other.path(), url.as_str()],
+            "every request must go to",
+        ),
+        (
+            vec!["-n", "1", "-s", "/nonexistent/x.lua", url.as_str()],
+            "cannot read",
+        ),
+        (
+            vec![
+                "-n",
+                "1",
+                "--requests-file",
+                other.path(),
+                "--requests-order",
+                "shuffle",
+            ],
+            "use rotate or random",
+        ),
+    ] {
+        let out = ceiling(&args);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(want), "{args:?}: {}", out.stderr);
+        assert_eq!(
+            out.stderr.trim().lines().count(),
+            1,
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(rec.got().is_empty());
+}
