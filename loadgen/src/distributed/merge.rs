@@ -5,9 +5,9 @@
 
 use super::node::{self, NodeRecord};
 use super::Layout;
-use crate::options::{self, Local, Mode};
-use crate::plan::Share;
-use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::error::{CliError, Failed};
+use crate::options::{self, DisplayArgs, OutputArgs, Parsed, UsageError};
+use crate::plan::{build, Machine, Mode, Outputs, Share};
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -27,95 +27,42 @@ struct MergeArgs {
     /// Merge what is there when nodes are missing or truncated, labelled PARTIAL
     #[arg(long)]
     allow_partial: bool,
-    /// Print the latency distribution
-    #[arg(long)]
-    latency: bool,
-    /// Also print the uncorrected latency distribution (-R runs)
-    #[arg(long = "u_latency", alias = "u-latency")]
-    u_latency: bool,
-    /// Write the merged result as JSON to FILE, or - for stdout
-    #[arg(long, value_name = "FILE")]
-    json: Option<String>,
-    /// Write a self-contained HTML page with charts to FILE
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
-    /// Write the latency percentile spectrum (HdrHistogram .hgrm) to FILE
-    #[arg(long, value_name = "FILE")]
-    hgrm: Option<PathBuf>,
-    /// Write per-second latency histograms as an HdrHistogram interval log to FILE
-    #[arg(long, value_name = "FILE")]
-    hlog: Option<PathBuf>,
-    /// Print nothing but errors
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    display: DisplayArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
-pub fn main(args: &[OsString]) -> u8 {
-    let command_line = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let a = match MergeArgs::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            return match options::info_or_usage(e) {
-                Ok(options::Parsed::Info(text)) => {
-                    print!("{text}");
-                    EXIT_OK
-                }
-                Ok(options::Parsed::Plan(_)) => EXIT_OK,
-                Err(e) => {
-                    eprintln!("ceiling merge: {e}");
-                    EXIT_USAGE
-                }
-            }
+/// `ceiling merge ARGS` (args[0] is "merge").
+pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    let a = match options::parse_args::<MergeArgs>(args)? {
+        Parsed::Args(a) => a,
+        Parsed::Info(text) => {
+            print!("{text}");
+            return Ok(());
         }
     };
-    let records = match a
+    let records = a
         .files
         .iter()
         .map(|f| NodeRecord::read(f))
         .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ceiling merge: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let (records, partial, warnings) = match check(&a.files, records, a.allow_partial) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ceiling merge: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let local = Local {
-        latency: a.latency,
-        u_latency: a.u_latency,
-        hgrm: a.hgrm,
-        html: a.html,
-        hlog: a.hlog,
-        json: a.json,
-        quiet: a.quiet,
-        ..Local::default()
-    };
+        .map_err(UsageError::NotOneRun)?;
+    let (records, partial, warnings) =
+        check(&a.files, records, a.allow_partial).map_err(UsageError::NotOneRun)?;
+    let outputs = Outputs::of(&a.output, &a.display, None);
     let load = &records[0].header.plan.load;
-    let plan = match options::build(load, &local, Share::WHOLE, Mode::Describe, command_line) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ceiling merge: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    match node::result(&plan, &records, partial, warnings) {
-        Ok(result) => crate::emit(&plan, &result),
-        Err(e) => {
-            eprintln!("ceiling merge: {e}");
-            EXIT_FAILED
-        }
-    }
+    let plan = build(
+        load,
+        &Machine::default(),
+        &outputs,
+        Share::WHOLE,
+        Mode::Describe,
+        &crate::command_line(args),
+    )?;
+    let result = node::result(&plan, &records, partial, warnings).map_err(Failed::Merge)?;
+    crate::emit(&plan, &result)?;
+    Ok(())
 }
 
 /// The records sorted by node index, whether the merge is partial, and what it

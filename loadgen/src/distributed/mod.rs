@@ -207,7 +207,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::Arrivals;
 
@@ -216,14 +216,14 @@ mod tests {
             urls: vec!["http://10.0.0.1:8080/".into()],
             method: "GET".into(),
             headers: vec![],
-            body: String::new(),
+            body: Vec::new(),
             connections: 30,
             threads: Some(2),
-            duration_ms: Some(10_000),
+            duration: Some(Duration::from_secs(10)),
             requests: None,
             pipeline: 1,
             pipeline_mode: Default::default(),
-            timeout_ms: 2000,
+            timeout: Duration::from_secs(2),
             rate: Some(3000.0),
             arrivals: Arrivals::Constant,
             seed: 1,

@@ -1,0 +1,145 @@
+//! Request headers checked alone and against the rest of the request: a header a
+//! server must answer with 400, or that leaves it waiting for bytes Ceiling will
+//! never send, is refused before any load (RFC 9110 §5, RFC 9112 §6).
+
+use crate::options::{is_tchar, HeaderError};
+
+/// `"Name: value"` -> (name, value trimmed). Refuses a missing colon, a name that
+/// is not a token, and a value with control characters (CR/LF would split the
+/// request; NUL and the others are invalid in a field value, RFC 9110 §5.5).
+pub fn parse_header(h: &str) -> Result<(String, String), HeaderError> {
+    // A malformed credential header is quoted by its first word only.
+    let quoted = || {
+        let first = h.split([' ', ':']).next().unwrap_or_default();
+        if crate::redact::is_secret(first) {
+            format!("{first} {}", crate::redact::MASK)
+        } else {
+            h.to_string()
+        }
+    };
+    let (name, value) = h
+        .split_once(':')
+        .ok_or_else(|| HeaderError::Shape(quoted()))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(HeaderError::Shape(quoted()));
+    }
+    if !name.bytes().all(is_tchar) {
+        return Err(HeaderError::Name(name.to_string()));
+    }
+    let value = value.trim_matches([' ', '\t']);
+    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(HeaderError::Value {
+            name: name.to_string(),
+        });
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// Refuses headers that contradict each other or the request: two Hosts, two
+/// Content-Lengths, a Content-Length other than the body's, any Transfer-Encoding
+/// (Ceiling sends a body with a Content-Length, never chunked, RFC 9112 §6.1),
+/// and a body on TRACE (RFC 9110 §9.3.8).
+pub fn check_headers(
+    method: &str,
+    headers: &[(String, String)],
+    body_len: usize,
+) -> Result<(), HeaderError> {
+    let named = |n: &str| {
+        headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
+    for name in ["Host", "Content-Length"] {
+        let n = named(name).len();
+        if n > 1 {
+            return Err(HeaderError::Twice {
+                name: name.to_string(),
+                count: n,
+            });
+        }
+    }
+    if let Some(te) = named("Transfer-Encoding").first() {
+        return Err(HeaderError::TransferEncoding(te.to_string()));
+    }
+    if let Some(cl) = named("Content-Length").first() {
+        if cl.parse::<u64>().ok() != Some(body_len as u64)
+            || !cl.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(HeaderError::Length {
+                given: cl.to_string(),
+                actual: body_len,
+            });
+        }
+    }
+    if method == "TRACE" && body_len > 0 {
+        return Err(HeaderError::BodyNotAllowed {
+            method: method.to_string(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(list: &[&str]) -> Vec<(String, String)> {
+        list.iter().map(|x| parse_header(x).unwrap()).collect()
+    }
+
+    #[test]
+    fn contradictions_are_refused() {
+        assert!(check_headers("GET", &h(&["Host: a", "X: 1"]), 0).is_ok());
+        assert!(check_headers("POST", &h(&["Content-Length: 2"]), 2).is_ok());
+        for (method, list, body, what) in [
+            ("GET", &["Host: a", "host: b"][..], 0, "Host"),
+            ("POST", &["Content-Length: 3"], 2, "contradicts"),
+            (
+                "POST",
+                &["Content-Length: 2", "Content-Length: 2"],
+                2,
+                "2 times",
+            ),
+            ("POST", &["Content-Length: +2"], 2, "contradicts"),
+            ("POST", &["Transfer-Encoding: chunked"], 2, "never chunks"),
+            ("GET", &["Transfer-Encoding: chunked"], 0, "never chunks"),
+            (
+                "POST",
+                &["Transfer-Encoding: chunked", "Content-Length: 2"],
+                2,
+                "never chunks",
+            ),
+            ("TRACE", &[], 1, "no body"),
+        ] {
+            let e = check_headers(method, &h(list), body).unwrap_err();
+            assert!(e.to_string().contains(what), "{list:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn malformed_headers_are_refused() {
+        assert_eq!(
+            parse_header("X-A:  1 ").unwrap(),
+            ("X-A".into(), "1".into())
+        );
+        for bad in [
+            "novalue",
+            ": v",
+            "X A: 1",
+            "X\u{e9}: 1",
+            "X: a\rb",
+            "X: a\nb",
+            "X: a\0b",
+        ] {
+            assert!(parse_header(bad).is_err(), "{bad:?}");
+        }
+        // The credential in a malformed Authorization header is not repeated.
+        let e = parse_header("Authorization Bearer s3cret").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        let e = parse_header("Authorization: s3cret\r\nX: y").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+}
