@@ -21,6 +21,9 @@ mod source;
 pub mod sysctl;
 mod worker;
 
+#[cfg(test)]
+mod cli_proptest;
+
 pub use error::{CliError, Failed};
 
 use options::{Parsed, RunArgs};
@@ -38,14 +41,24 @@ pub fn command_line(args: &[OsString]) -> String {
 /// Runs one generator invocation; `args[0]` is the program name (or `run`).
 /// Ok: the run happened (even with server errors, which are reported).
 pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, campaign::Reach::Whole)
+}
+
+/// `main` as far as `reach` goes (its checks build the plan and send nothing).
+pub fn command(args: &[OsString], reach: campaign::Reach) -> Result<(), CliError> {
     let a = match RunArgs::parse_from(args)? {
         Parsed::Args(a) => a,
         Parsed::Info(text) => {
-            print!("{text}");
+            if reach == campaign::Reach::Whole {
+                print!("{text}");
+            }
             return Ok(());
         }
     };
     let plan = plan::build::for_run(&a, &command_line(args))?;
+    if reach == campaign::Reach::Checks {
+        return Ok(());
+    }
     for line in &plan.warnings {
         eprintln!("ceiling: {line}");
     }

@@ -113,28 +113,35 @@ pub fn info_or_usage(e: clap::Error) -> Result<String, UsageError> {
 /// lines), with the next one when it ends in a colon (the missing argument's name).
 pub fn usage_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut line = lines
-        .next()
-        .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ")
-        .to_string();
-    if line.ends_with(':') {
-        if let Some(next) = lines.next() {
-            line = format!("{line} {next}");
+    // The first paragraph says what is wrong; a value quoted in it keeps its
+    // CR/LF escaped, so the message stays one line.
+    let head = text.split("\n\n").next().unwrap_or("invalid arguments");
+    let mut line = String::new();
+    for l in head.lines() {
+        let l = l.trim_start_matches("error: ");
+        if line.is_empty() {
+            line.push_str(l);
+        } else if line.ends_with(':') {
+            // "required arguments were not provided:" and their names.
+            line.push(' ');
+            line.push_str(l.trim());
+        } else {
+            line.push_str("\\n");
+            line.push_str(l);
         }
     }
-    crate::redact::command_line(&line)
+    let line = line.replace('\r', "\\r");
+    crate::redact::command_line(line.trim())
 }
 
 /// What each request is: method, headers, body, and how long one may take.
 #[derive(Debug, Clone, Args)]
 pub struct RequestArgs {
     /// Request method (a token: GET, POST, PURGE...)
-    #[arg(short, long, default_value = "GET", value_parser = method_value)]
+    #[arg(short, long, default_value = "GET", value_parser = method_value, allow_hyphen_values = true)]
     pub method: String,
     /// Extra request header "Name: value" (repeatable)
-    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header_value)]
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header_value, allow_hyphen_values = true)]
     pub headers: Vec<String>,
     /// Request body
     #[arg(long, conflicts_with = "body_file")]
@@ -144,10 +151,10 @@ pub struct RequestArgs {
     pub body_file: Option<PathBuf>,
     /// A request not answered within this is a timeout (also those pending at the
     /// end); 10ms to 1h
-    #[arg(long, default_value = "2s", value_parser = timeout_value)]
+    #[arg(long, default_value = "2s", value_parser = timeout_value, allow_hyphen_values = true)]
     pub timeout: Duration,
     /// Requests in flight per connection (HTTP/1.1 pipelining), 1 to 1024
-    #[arg(short, long, default_value_t = 1, value_parser = pipeline_value)]
+    #[arg(short, long, default_value_t = 1, value_parser = pipeline_value, allow_hyphen_values = true)]
     pub pipeline: usize,
     /// With -p: refill (keep N in flight, refilling as responses arrive) or batch
     /// (wrk's pipeline.lua: send N, wait for all N, send N again)
@@ -160,11 +167,11 @@ pub struct RequestArgs {
 pub struct ConnArgs {
     /// Worker threads, each pinned to its own CPU from --cpus [default: CPUs in
     /// --cpus, at most -c]
-    #[arg(short, long, value_parser = threads_value)]
+    #[arg(short, long, value_parser = threads_value, allow_hyphen_values = true)]
     pub threads: Option<usize>,
     /// Total connections, spread exactly over the threads [default: 10 for a run,
     /// 64 per generator CPU for a campaign]
-    #[arg(short, long, value_parser = connections_value)]
+    #[arg(short, long, value_parser = connections_value, allow_hyphen_values = true)]
     pub connections: Option<usize>,
 }
 
@@ -173,10 +180,10 @@ pub struct ConnArgs {
 pub struct StopArgs {
     /// Run time: 10s, 500ms, 5m, 1h (a bare number is seconds), 10ms to 30 days
     /// [default: 10s, or none with -n]
-    #[arg(short, long, value_parser = run_length_value)]
+    #[arg(short, long, value_parser = run_length_value, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
     /// Send exactly N requests, then stop (instead of a duration)
-    #[arg(short = 'n', long = "requests", value_parser = requests_value)]
+    #[arg(short = 'n', long = "requests", value_parser = requests_value, allow_hyphen_values = true)]
     pub requests: Option<u64>,
 }
 
@@ -185,7 +192,7 @@ pub struct StopArgs {
 pub struct RateArgs {
     /// Constant request rate, all connections together (wrk2's -R), 0.001 to 1e9
     /// req/s; latency then counts from each request's intended send time
-    #[arg(short = 'R', long, value_parser = rate_value)]
+    #[arg(short = 'R', long, value_parser = rate_value, allow_hyphen_values = true)]
     pub rate: Option<f64>,
     /// Arrival process under -R
     #[arg(long, value_enum, default_value_t = Arrivals::Constant, requires = "rate")]
@@ -277,10 +284,10 @@ pub struct NodeArgs {
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
     /// This node's index in the plan [default: $JOB_COMPLETION_INDEX, $SLURM_PROCID]
-    #[arg(long, requires = "plan", value_parser = node_index_value)]
+    #[arg(long, requires = "plan", value_parser = node_index_value, allow_hyphen_values = true)]
     pub node_index: Option<usize>,
     /// Nodes in the plan, checked against the file [default: the file's]
-    #[arg(long, requires = "plan", value_parser = nodes_value)]
+    #[arg(long, requires = "plan", value_parser = nodes_value, allow_hyphen_values = true)]
     pub node_count: Option<usize>,
     /// Write the node result file (JSON Lines, for `ceiling merge`) to FILE, or - for stdout
     #[arg(long, value_name = "FILE")]

@@ -59,22 +59,22 @@ pub struct Options {
     #[arg(long, value_name = "ENGINE", default_value = "auto")]
     pub io_engine: IoEngine,
     /// Listen backlog per worker socket, 1 to 2147483647 (default: /proc/sys/net/core/somaxconn).
-    #[arg(long, value_name = "N", value_parser = backlog_value)]
+    #[arg(long, value_name = "N", value_parser = backlog_value, allow_hyphen_values = true)]
     pub backlog: Option<u32>,
     /// Largest request body in bytes (suffixes k, KiB, M, MiB...), at most 1 GiB; larger gets 413.
-    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = max_body_value)]
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = max_body_value, allow_hyphen_values = true)]
     pub max_body: u64,
     /// A request head not complete within this is closed (slowloris); 1ms to 7 days.
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = timeout_value)]
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = timeout_value, allow_hyphen_values = true)]
     pub header_timeout: Duration,
     /// A connection silent this long between requests (or inside a body) is closed; 1ms to 7 days.
-    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = timeout_value)]
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = timeout_value, allow_hyphen_values = true)]
     pub idle_timeout: Duration,
     /// Connections per worker, 1 to 10000000; more are accepted and closed at once (counted as rejected).
-    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = conns_value)]
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = conns_value, allow_hyphen_values = true)]
     pub max_conns_per_worker: usize,
     /// On SIGINT/SIGTERM, how long in-flight responses may take to finish; 0 to 1h.
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = grace_value)]
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = grace_value, allow_hyphen_values = true)]
     pub grace: Duration,
     /// Join a port other listeners already hold with SO_REUSEPORT, on purpose: the
     /// kernel then splits new connections between them. Without it a port in use
@@ -270,6 +270,94 @@ mod tests {
             ("--max-body", "18446744073709551615G"),
         ] {
             assert!(parse(&[flag, value]).is_err(), "{flag} {value}");
+        }
+    }
+
+    mod every_flag {
+        use super::*;
+        use clap::{ArgAction, CommandFactory};
+        use proptest::prelude::*;
+
+        const EXTREMES: [&str; 16] = [
+            "0",
+            "-1",
+            "1e20",
+            "1e20s",
+            "NaN",
+            "inf",
+            "-5s",
+            "",
+            "18446744073709551616",
+            "99999999999999999999s",
+            "4294967296",
+            "2147483648",
+            "1ns",
+            "584942417355y",
+            "18446744073709551615G",
+            "1GiB",
+        ];
+
+        /// A value for `arg`: --bind only on loopback (no name lookups), files
+        /// only in the temp directory, anything else random or extreme.
+        fn value_for(arg: &clap::Arg) -> BoxedStrategy<String> {
+            match arg.get_id().as_str() {
+                "bind" => prop_oneof![
+                    Just("127.0.0.1:0".to_string()),
+                    Just("[::1]:0".to_string()),
+                    Just("127.0.0.1:99999".to_string()),
+                    Just("nonsense".to_string()),
+                ]
+                .boxed(),
+                "json" => Just(std::env::temp_dir().join("ceiling-serve-flags.json"))
+                    .prop_map(|p| p.to_string_lossy().into_owned())
+                    .boxed(),
+                _ => prop_oneof![
+                    proptest::sample::select(&EXTREMES[..]).prop_map(String::from),
+                    "\\PC{0,12}",
+                    any::<u64>().prop_map(|n| n.to_string()),
+                    any::<f64>().prop_map(|f| f.to_string()),
+                ]
+                .boxed(),
+            }
+        }
+
+        fn flags() -> BoxedStrategy<Vec<String>> {
+            let args: Vec<clap::Arg> = Options::command()
+                .get_arguments()
+                .filter(|a| !matches!(a.get_action(), ArgAction::Help | ArgAction::Version))
+                .cloned()
+                .collect();
+            let one = proptest::sample::select(args).prop_flat_map(|arg| {
+                let flag = format!("--{}", arg.get_long().expect("every serve flag is long"));
+                if arg.get_action().takes_values() {
+                    value_for(&arg)
+                        .prop_map(move |v| vec![flag.clone(), v])
+                        .boxed()
+                } else {
+                    Just(vec![flag]).boxed()
+                }
+            });
+            proptest::collection::vec(one, 1..=4)
+                .prop_map(|v| v.into_iter().flatten().collect())
+                .boxed()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Every flag with random and extreme values: a config or one
+            /// refusal, never a panic (nothing is bound: validation only).
+            #[test]
+            fn no_value_panics(flags in flags()) {
+                let argv = std::iter::once("serve".to_string()).chain(flags.iter().cloned());
+                if let Ok(o) = Options::try_parse_from(argv) {
+                    if let Ok(c) = o.validate() {
+                        // What the server adds to these at run time stays in range.
+                        let _ = std::time::Instant::now() + c.grace + c.idle_timeout + c.header_timeout;
+                        prop_assert!(c.max_conns_per_worker >= 1 && c.backlog >= 1);
+                    }
+                }
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ mod campaign_matrix;
 mod campaign_ramp;
 mod campaign_tune;
 mod distributed;
+mod inputs;
 mod loadgen_count;
 mod loadgen_misbehave;
 mod loadgen_rate;

@@ -5,7 +5,7 @@
 //! within the run-to-run noise.
 
 use super::stats::{self, ratio, times, Ratio};
-use super::{parse_target, plan_for, run_load, Renderers, ReportFiles};
+use super::{parse_target, plan_for, run_load, Reach, Renderers, ReportFiles};
 use crate::error::CliError;
 use crate::meta::Meta;
 use crate::options::{
@@ -26,19 +26,19 @@ use std::time::Duration;
     about = "The same workload against several servers, interleaved over rounds, with confidence intervals",
     after_help = "Exit codes: 0 the comparison ran; 1 it could not complete; 2 bad usage."
 )]
-struct Args {
+pub(crate) struct Args {
     /// Targets as NAME=URL (at least two)
     #[arg(required = true, num_args = 2.., value_name = "NAME=URL")]
     targets: Vec<String>,
     /// Rounds, 1 to 1000; each runs every target once, in a rotating order (2 or
     /// more give a noise estimate)
-    #[arg(long, default_value_t = 3, value_parser = options::usize_value::<1, 1000>)]
+    #[arg(long, default_value_t = 3, value_parser = options::usize_value::<1, 1000>, allow_hyphen_values = true)]
     repeats: usize,
     /// The target the others are compared with [default: the first]
     #[arg(long)]
     baseline: Option<String>,
     /// Compare at several connection counts, e.g. 10,20,40 (a winner per level)
-    #[arg(long, value_delimiter = ',', conflicts_with = "connections", value_parser = options::connections_value)]
+    #[arg(long, value_delimiter = ',', conflicts_with = "connections", value_parser = options::connections_value, allow_hyphen_values = true)]
     levels: Vec<usize>,
     #[command(flatten)]
     conn: ConnArgs,
@@ -101,14 +101,21 @@ pub struct Level {
 
 /// `ceiling compare ARGS` (args[0] is "compare").
 pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     let a = match options::parse_args::<Args>(args)? {
         Parsed::Args(a) => a,
         Parsed::Info(text) => {
-            print!("{text}");
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
             return Ok(());
         }
     };
-    run(a)
+    run(a, reach)
 }
 
 /// The load of one run: `url` at `connections`.
@@ -125,7 +132,7 @@ fn load_for(a: &Args, url: &str, connections: usize) -> Result<Load, CliError> {
     Ok(load)
 }
 
-fn run(a: Args) -> Result<(), CliError> {
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let machine = Machine::of(&a.machine)?;
     let mut targets: Vec<(String, String)> = Vec::new();
     for t in &a.targets {
@@ -153,6 +160,9 @@ fn run(a: Args) -> Result<(), CliError> {
         }
     }
     a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
+    }
 
     let mut done = Vec::with_capacity(levels.len());
     for &connections in &levels {

@@ -4,7 +4,7 @@
 //! and prints the ceiling table; with `--target NAME=URL` it runs the user's
 //! servers too and shows each as a share of the ceiling.
 
-use super::{parse_target, plan_for, run_load, Placement, Renderers, ReportFiles};
+use super::{parse_target, plan_for, run_load, Placement, Reach, Renderers, ReportFiles};
 use crate::error::{CliError, Failed};
 use crate::meta::Meta;
 use crate::options::{self, ConnArgs, Parsed, ValueError};
@@ -27,17 +27,17 @@ use std::time::Duration;
     about = "This machine's HTTP ceiling: ceiling serve and the generator on disjoint CPUs, plaintext, json and a large body",
     after_help = "Exit codes: 0 the tests ran; 1 they could not complete; 2 bad usage."
 )]
-struct Args {
+pub(crate) struct Args {
     /// Length of each test (10ms to 30 days)
-    #[arg(short, long, default_value = "5s", value_parser = options::run_length_value)]
+    #[arg(short, long, default_value = "5s", value_parser = options::run_length_value, allow_hyphen_values = true)]
     duration: Duration,
     #[command(flatten)]
     conn: ConnArgs,
     /// Unreported warm-up before each server's tests (connections, caches); 0 to skip
-    #[arg(long, default_value = "1s", value_parser = warmup_value)]
+    #[arg(long, default_value = "1s", value_parser = warmup_value, allow_hyphen_values = true)]
     warmup: Duration,
     /// Body size of the large-body test (/bytes/N), 0 to 1 GiB
-    #[arg(long, default_value_t = 65536, value_parser = options::count_value::<0, { 1 << 30 }>)]
+    #[arg(long, default_value_t = 65536, value_parser = options::count_value::<0, { 1 << 30 }>, allow_hyphen_values = true)]
     bytes: u64,
     /// CPUs of the server [default: the first half of the allowed CPUs]
     #[arg(long)]
@@ -99,14 +99,21 @@ pub struct MachineReport {
 
 /// `ceiling machine ARGS` (args[0] is "machine").
 pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     let a = match options::parse_args::<Args>(args)? {
         Parsed::Args(a) => a,
         Parsed::Info(text) => {
-            print!("{text}");
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
             return Ok(());
         }
     };
-    run(a)
+    run(a, reach)
 }
 
 /// A plain GET of `url` over `connections` for `duration`.
@@ -134,7 +141,7 @@ pub(super) fn get(
     }
 }
 
-fn run(a: Args) -> Result<(), CliError> {
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let place = Placement::new(a.server_cpus.as_deref(), a.generator_cpus.as_deref())?;
     let machine = place.machine(a.io_engine, Vec::new());
     let connections = place.connections(a.conn.connections);
@@ -150,6 +157,9 @@ fn run(a: Args) -> Result<(), CliError> {
         plan_for(&load(url, a.duration), &machine)?;
     }
     a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
+    }
 
     // Catch Ctrl-C before the server starts, so even a second one stops it.
     let _ = crate::run::ctrl_c();

@@ -20,7 +20,7 @@
 //! args = ["-c", "2000"]
 //! ```
 
-use super::{plan_for, run_load, Renderers, ReportFiles};
+use super::{plan_for, run_load, Reach, Renderers, ReportFiles};
 use crate::error::CliError;
 use crate::meta::Meta;
 use crate::options::{self, Parsed, RunArgs, UsageError};
@@ -40,7 +40,7 @@ use std::path::PathBuf;
     about = "Runs every target x endpoint x setup of FILE.toml (see docs/campaigns.md) and prints one table per endpoint",
     after_help = "Each cell's `args` are generator flags (as `ceiling run` takes them). Exit codes: 0 the matrix ran; 1 it could not complete; 2 bad usage."
 )]
-struct Args {
+pub(crate) struct Args {
     /// The matrix file
     file: PathBuf,
     #[command(flatten)]
@@ -110,14 +110,21 @@ pub struct MatrixReport {
 
 /// `ceiling matrix ARGS` (args[0] is "matrix").
 pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     let a = match options::parse_args::<Args>(args)? {
         Parsed::Args(a) => a,
         Parsed::Info(text) => {
-            print!("{text}");
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
             return Ok(());
         }
     };
-    run(a)
+    run(a, reach)
 }
 
 /// A cell's generator flags as typed values: parsed as `ceiling run` parses them.
@@ -142,7 +149,7 @@ fn cell_load(argv: &[String]) -> Result<(Load, Machine), UsageError> {
     Ok((load_of(&a.load)?, Machine::of(&a.machine)?))
 }
 
-fn run(a: Args) -> Result<(), CliError> {
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let file = &a.file;
     let bad_file = |reason: String| UsageError::File {
         path: file.display().to_string(),
@@ -198,6 +205,9 @@ fn run(a: Args) -> Result<(), CliError> {
         }
     }
     a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
+    }
 
     let total = cells.len();
     let mut done = Vec::with_capacity(total);

@@ -21,6 +21,15 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How far a command goes: its checks only (arguments, files, every run's
+/// plan, output files created; nothing sent, no server started, no setting
+/// changed), or the whole way. The property test of every flag uses `Checks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Checks,
+    Whole,
+}
+
 /// The report files every campaign can write.
 #[derive(Debug, Default, clap::Args)]
 pub struct ReportFiles {

@@ -14,7 +14,7 @@ pub use sampler::ServerUsage;
 pub use slo::Slo;
 pub use verdict::{first_break, Limits, Observed, Search};
 
-use super::{plan_for, run_load, Renderers, ReportFiles};
+use super::{plan_for, run_load, Reach, Renderers, ReportFiles};
 use crate::error::{CliError, Failed};
 use crate::meta::Meta;
 use crate::options::{self, ConnArgs, MachineArgs, Parsed, RequestArgs, UsageError};
@@ -42,35 +42,35 @@ const MAX_RATE_LEVEL: u64 = 1_000_000_000;
     about = "One run per concurrency (or rate) level: throughput, errors, latency and the server's CPU and memory per level, and where it breaks",
     after_help = "Examples:\n  ceiling ramp http://127.0.0.1:8080/ --from 10 --to 60 --step 10 --step-duration 30s --server-pid 1234\n  ceiling ramp http://127.0.0.1:8080/ --rate-from 1000 --rate-to 5000 --rate-step 1000 -c 64\n  ceiling ramp http://127.0.0.1:8080/ --rate-search --slo 'p99<50ms' -c 64\n\nExit codes: 0 the ramp ran (a breaking point is a finding, not a failure); 1 it could not complete; 2 bad usage."
 )]
-struct Args {
+pub(crate) struct Args {
     /// Target URL (http://[user:password@]host[:port][/path])
     url: String,
     /// First concurrency level (connections)
-    #[arg(long, value_parser = options::count_value::<1, { options::MAX_CONNECTIONS }>)]
+    #[arg(long, value_parser = options::count_value::<1, { options::MAX_CONNECTIONS }>, allow_hyphen_values = true)]
     from: Option<u64>,
     /// Last concurrency level (always run, even off the step)
-    #[arg(long, value_parser = options::count_value::<1, { options::MAX_CONNECTIONS }>)]
+    #[arg(long, value_parser = options::count_value::<1, { options::MAX_CONNECTIONS }>, allow_hyphen_values = true)]
     to: Option<u64>,
     /// Connections added per level
-    #[arg(long, default_value_t = 10, value_parser = options::count_value::<1, { options::MAX_CONNECTIONS }>)]
+    #[arg(long, default_value_t = 10, value_parser = options::count_value::<1, { options::MAX_CONNECTIONS }>, allow_hyphen_values = true)]
     step: u64,
     /// First rate level in requests/s (a rate ramp; the start of --rate-search) [search default: 100]
-    #[arg(long, value_parser = options::count_value::<1, MAX_RATE_LEVEL>)]
+    #[arg(long, value_parser = options::count_value::<1, MAX_RATE_LEVEL>, allow_hyphen_values = true)]
     rate_from: Option<u64>,
     /// Last rate level (the bound of --rate-search) [search default: 1000000]
-    #[arg(long, value_parser = options::count_value::<1, MAX_RATE_LEVEL>)]
+    #[arg(long, value_parser = options::count_value::<1, MAX_RATE_LEVEL>, allow_hyphen_values = true)]
     rate_to: Option<u64>,
     /// Requests/s added per rate level [default: --rate-from]
-    #[arg(long, value_parser = options::count_value::<1, MAX_RATE_LEVEL>)]
+    #[arg(long, value_parser = options::count_value::<1, MAX_RATE_LEVEL>, allow_hyphen_values = true)]
     rate_step: Option<u64>,
     /// Search the highest rate meeting --slo, --max-errors and the schedule: double, then bisect
     #[arg(long)]
     rate_search: bool,
     /// Bisection probes of --rate-search after the first failure, 0 to 64
-    #[arg(long, default_value_t = 6, value_parser = options::usize_value::<0, 64>)]
+    #[arg(long, default_value_t = 6, value_parser = options::usize_value::<0, 64>, allow_hyphen_values = true)]
     search_steps: usize,
     /// Length of each level's run (10ms to 30 days)
-    #[arg(long, default_value = "10s", value_parser = options::run_length_value)]
+    #[arg(long, default_value = "10s", value_parser = options::run_length_value, allow_hyphen_values = true)]
     step_duration: Duration,
     /// Connections of a rate ramp or search (a concurrency ramp sets them per
     /// level) and generator threads
@@ -84,7 +84,7 @@ struct Args {
     #[arg(long = "server-pid", value_name = "PID")]
     server_pids: Vec<i32>,
     /// Error budget in percent, 0 to 100: a level above it is a breaking point
-    #[arg(long, default_value_t = 1.0, value_name = "PCT", value_parser = pct_value)]
+    #[arg(long, default_value_t = 1.0, value_name = "PCT", value_parser = pct_value, allow_hyphen_values = true)]
     max_errors: f64,
     /// Latency objective, e.g. p99<50ms (p50, p90, p95, p99, p99.9; us, ms, s)
     #[arg(long)]
@@ -233,14 +233,21 @@ pub fn error_rate(c: &Counters) -> (u64, f64) {
 
 /// `ceiling ramp ARGS` (args[0] is "ramp").
 pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     let a = match options::parse_args::<Args>(args)? {
         Parsed::Args(a) => a,
         Parsed::Info(text) => {
-            print!("{text}");
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
             return Ok(());
         }
     };
-    run(a)
+    run(a, reach)
 }
 
 /// The levels from `from` to `to` by `step`, `to` included even off the step.
@@ -388,7 +395,7 @@ impl Progress {
     }
 }
 
-fn run(a: Args) -> Result<(), CliError> {
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let s = setup(&a)?;
     // The extremes of the levels stand for all of them: only -c, -t and -R vary.
     for &level in [s.levels[0], *s.levels.last().expect("one level")].iter() {
@@ -396,6 +403,9 @@ fn run(a: Args) -> Result<(), CliError> {
     }
     sampler::check(&a.server_pids).map_err(|e| UsageError::Conflict(e.to_string()))?;
     a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
+    }
 
     let progress = Progress {
         on: !a.quiet && std::io::stderr().is_terminal(),

@@ -20,7 +20,7 @@
 
 use super::machine::EmbeddedServer;
 use super::stats::{self, ratio, times, Ratio};
-use super::{plan_for, run_load, Placement, Renderers, ReportFiles};
+use super::{plan_for, run_load, Placement, Reach, Renderers, ReportFiles};
 use crate::error::{CliError, Failed};
 use crate::meta::Meta;
 use crate::options::{self, ConnArgs, MachineArgs, Parsed, RequestArgs, StopArgs, UsageError};
@@ -43,7 +43,7 @@ use std::time::Duration;
     about = "Compare kernel-setting profiles: apply, measure, restore; interleaved rounds, noise-aware",
     after_help = "Exit codes: 0 the profiles ran; 1 it could not complete (or a setting could not be restored); 2 bad usage."
 )]
-struct Args {
+pub(crate) struct Args {
     /// The profiles file ([profiles.NAME] tables of sysctl = value)
     file: PathBuf,
     /// Measure this server instead of the embedded ceiling server
@@ -51,7 +51,7 @@ struct Args {
     target: Option<String>,
     /// Rounds, 1 to 1000; each runs every profile once, in a rotating order (2 or
     /// more give a noise estimate)
-    #[arg(long, default_value_t = 3, value_parser = options::usize_value::<1, 1000>)]
+    #[arg(long, default_value_t = 3, value_parser = options::usize_value::<1, 1000>, allow_hyphen_values = true)]
     repeats: usize,
     #[command(flatten)]
     conn: ConnArgs,
@@ -109,14 +109,21 @@ pub struct TuneReport {
 
 /// `ceiling tune ARGS` (args[0] is "tune").
 pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     let a = match options::parse_args::<Args>(args)? {
         Parsed::Args(a) => a,
         Parsed::Info(text) => {
-            print!("{text}");
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
             return Ok(());
         }
     };
-    run(a)
+    run(a, reach)
 }
 
 fn value_text(v: &toml::Value) -> Option<String> {
@@ -203,7 +210,7 @@ fn load(path: &PathBuf) -> Result<(String, Vec<Profile>), UsageError> {
     Ok((baseline, profiles))
 }
 
-fn run(a: Args) -> Result<(), CliError> {
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let (baseline, profiles) = load(&a.file)?;
     let names: Vec<&str> = profiles
         .iter()
@@ -235,6 +242,9 @@ fn run(a: Args) -> Result<(), CliError> {
         &machine,
     )?;
     a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
+    }
     // Catch Ctrl-C from here on: a first one ends the current run (then the
     // profile is restored and the report written), a second exits at once after
     // restoring.

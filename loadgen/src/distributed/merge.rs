@@ -5,6 +5,7 @@
 
 use super::node::{self, NodeRecord};
 use super::Layout;
+use crate::campaign::Reach;
 use crate::error::{CliError, Failed};
 use crate::options::{self, DisplayArgs, OutputArgs, Parsed, UsageError};
 use crate::plan::{build, Machine, Mode, Outputs, Share};
@@ -20,7 +21,7 @@ use std::path::PathBuf;
     bin_name = "ceiling merge",
     after_help = "Refuses files of different plans or histogram layouts, duplicate or missing node indices and truncated files, unless --allow-partial (the report then says PARTIAL). Exit codes: 0 merged; 1 an output could not be written; 2 the files do not make one run."
 )]
-struct MergeArgs {
+pub(crate) struct MergeArgs {
     /// Node files (JSON Lines)
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -35,10 +36,17 @@ struct MergeArgs {
 
 /// `ceiling merge ARGS` (args[0] is "merge").
 pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes (its checks read the node files, write nothing).
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     let a = match options::parse_args::<MergeArgs>(args)? {
         Parsed::Args(a) => a,
         Parsed::Info(text) => {
-            print!("{text}");
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
             return Ok(());
         }
     };
@@ -50,6 +58,9 @@ pub fn main(args: &[OsString]) -> Result<(), CliError> {
         .map_err(UsageError::NotOneRun)?;
     let (records, partial, warnings) =
         check(&a.files, records, a.allow_partial).map_err(UsageError::NotOneRun)?;
+    if reach == Reach::Checks {
+        return Ok(());
+    }
     let outputs = Outputs::of(&a.output, &a.display, None);
     let load = &records[0].header.plan.load;
     let plan = build(

@@ -4,6 +4,7 @@
 //! Slurm, a Kubernetes Indexed Job).
 
 use super::{PlanFile, Planned};
+use crate::campaign::Reach;
 use crate::error::{CliError, Failed};
 use crate::options::{
     self, DisplayArgs, LoadArgs, MachineArgs, NodeArgs, OutputArgs, UsageError, ValueError,
@@ -24,15 +25,15 @@ const MAX_START_IN: Duration = Duration::from_secs(30 * 86_400);
     bin_name = "ceiling plan",
     after_help = "The load options below are totals for the whole run. Flags that belong to one machine (--cpus, --io-engine, --source-ips, --out, --json, --html, --hgrm, --hlog, --latency, --plan, --node-index, --node-count) are refused here: give them on each node's command line or to `ceiling merge`. See docs/distributed.md."
 )]
-struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// Generator machines sharing the load (connections, -n and -R are totals), 1 to 100000
-    #[arg(long, value_parser = options::nodes_value)]
+    #[arg(long, value_parser = options::nodes_value, allow_hyphen_values = true)]
     nodes: usize,
     /// T0, the wall-clock instant every node starts sending, from now (up to 30 days)
-    #[arg(long, default_value = "60s", value_parser = start_in_value)]
+    #[arg(long, default_value = "60s", value_parser = start_in_value, allow_hyphen_values = true)]
     start_in: Duration,
     /// A node reaching T0 later than this refuses to start (1ms to 1h)
-    #[arg(long, default_value = "1s", value_parser = tolerance_value)]
+    #[arg(long, default_value = "1s", value_parser = tolerance_value, allow_hyphen_values = true)]
     start_tolerance: Duration,
     /// Write the plan file here
     #[arg(short = 'o', long, value_name = "FILE")]
@@ -64,17 +65,28 @@ fn tolerance_value(t: &str) -> Result<Duration, ValueError> {
 
 /// `ceiling plan ARGS` (args[0] is "plan").
 pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes (its checks write no file).
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     let a = match PlanArgs::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {
             if let Some(u) = not_in_a_plan(&e) {
                 return Err(u.into());
             }
-            print!("{}", options::info_or_usage(e)?);
+            let text = options::info_or_usage(e)?;
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
             return Ok(());
         }
     };
-    print!("{}", plan(&a)?);
+    let text = plan(&a, reach)?;
+    if reach == Reach::Whole {
+        print!("{text}");
+    }
     Ok(())
 }
 
@@ -102,7 +114,7 @@ fn not_in_a_plan(e: &clap::Error) -> Option<UsageError> {
     })
 }
 
-fn plan(a: &PlanArgs) -> Result<String, CliError> {
+fn plan(a: &PlanArgs, reach: Reach) -> Result<String, CliError> {
     let load = load_of(&a.load)?;
     // The smallest share must still be a valid run: every node needs a connection.
     build(
@@ -116,6 +128,9 @@ fn plan(a: &PlanArgs) -> Result<String, CliError> {
         Mode::Describe,
         "",
     )?;
+    if reach == Reach::Checks {
+        return Ok(String::new());
+    }
     // T0 on a whole second, so people can read it.
     let t0 = super::unix_ms(SystemTime::now() + a.start_in).div_ceil(1000) * 1000;
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_millis(t0);
