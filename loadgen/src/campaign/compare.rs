@@ -370,8 +370,12 @@ pub fn render_text(r: &CompareReport) -> String {
     let m = &r.meta;
     let _ = writeln!(
         s,
-        "{} rounds, interleaved; {} ({} CPUs, {}); each run: `{}`",
-        r.repeats, m.kernel, m.nproc, m.cpu_model, r.levels[0].targets[0].runs[0].meta.command_line
+        "{}, interleaved; {} ({} CPUs, {}); each run: `{}`",
+        super::rounds(r.repeats),
+        m.kernel,
+        m.nproc,
+        m.cpu_model,
+        r.levels[0].targets[0].runs[0].meta.command_line
     );
     for level in &r.levels {
         if r.levels.len() > 1 {
@@ -604,4 +608,92 @@ pub fn render_csv(r: &CompareReport) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::fixture::result;
+
+    fn report(rounds: &[(f64, f64)]) -> CompareReport {
+        let targets = vec![
+            (
+                "slow".to_string(),
+                "http://127.0.0.1:8081/delay/5".to_string(),
+            ),
+            (
+                "fast".to_string(),
+                "http://u:pw@127.0.0.1:8080/plaintext".to_string(),
+            ),
+        ];
+        let runs = vec![
+            rounds.iter().map(|r| result(r.0, 5200, 6100, 0)).collect(),
+            rounds.iter().map(|r| result(r.1, 40, 180, 2)).collect(),
+        ];
+        let level = level_of(&targets, "slow", 16, runs);
+        CompareReport {
+            schema: "ceiling.compare/1".into(),
+            meta: level.targets[0].runs[0].meta.clone(),
+            repeats: rounds.len(),
+            baseline: "slow".into(),
+            levels: vec![level],
+        }
+    }
+
+    /// The text layout, pinned: three rounds, a winner beyond the noise.
+    #[test]
+    fn text_layout_with_three_rounds() {
+        let r = report(&[(3000.0, 30000.0), (3100.0, 31000.0), (2950.0, 29500.0)]);
+        assert_eq!(
+            render_text(&r),
+            "\
+3 rounds, interleaved; Linux 6.1.0 x86_64 (4 CPUs, Fixture CPU); each run: `ceiling -t 1 -c 1 -d 1s http://127.0.0.1:8080/plaintext`
+target             median rps          min          max         mean ± 95%        p99   errors  vs slow
+slow                     3000         2950         3100         3017 ± 190     6.10ms    0.00%  baseline
+fast                    30000        29500        31000       30167 ± 1897   180.00us    0.20%  10.00x faster [10.00, 10.00]
+winner: fast (10.00x faster vs slow, 95% interval 10.00..10.00)
+"
+        );
+        assert!(!serde_json::to_string(&r).unwrap().contains("pw@"));
+    }
+
+    /// One round: no interval, no claim about the noise, no inf.
+    #[test]
+    fn text_layout_with_one_round() {
+        let r = report(&[(1000.0, 2800.0)]);
+        assert_eq!(
+            render_text(&r),
+            "\
+1 round, interleaved; Linux 6.1.0 x86_64 (4 CPUs, Fixture CPU); each run: `ceiling -t 1 -c 1 -d 1s http://127.0.0.1:8080/plaintext`
+target             median rps          min          max         mean ± 95%        p99   errors  vs slow
+slow                     1000         1000         1000         1000 ± n/a     6.10ms    0.00%  baseline
+fast                     2800         2800         2800         2800 ± n/a   180.00us    0.20%  2.80x faster: no noise estimate (1 round)
+no verdict: fast ahead of slow by 180.0% (ratio 2.800), but no noise estimate from 1 round: --repeats 2 or more gives one (3+ advised)
+"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        let vs = &json["levels"][0]["targets"][1]["vs_baseline"];
+        assert_eq!(vs["within_noise"], serde_json::Value::Null);
+        assert_eq!(vs["low"], serde_json::Value::Null);
+        assert_eq!(json["levels"][0]["winner"], serde_json::Value::Null);
+    }
+
+    /// A target that completed nothing: no ratio, never inf or NaN.
+    #[test]
+    fn zero_throughput_has_no_ratio() {
+        let r = report(&[(0.0, 2800.0), (0.0, 2900.0)]);
+        let text = render_text(&r);
+        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
+        assert!(
+            text.contains("winner: fast (slow completed no requests)"),
+            "{text}"
+        );
+        let r = report(&[(0.0, 0.0), (0.0, 0.0)]);
+        let text = render_text(&r);
+        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
+        assert!(
+            text.contains("no winner: no target completed a request"),
+            "{text}"
+        );
+    }
 }

@@ -538,3 +538,53 @@ pub fn render_html(r: &MachineReport) -> String {
     );
     page("This machine's HTTP ceiling", &body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::fixture::{result, snapshot};
+
+    /// The text, Markdown and CSV layouts of `ceiling machine`, pinned.
+    #[test]
+    fn layouts_of_the_ceiling_table() {
+        let mut ceiling = vec![
+            Row::of(
+                "plaintext",
+                "http://127.0.0.1:8080/plaintext",
+                result(250_000.0, 120, 410, 0),
+            ),
+            Row::of(
+                "json",
+                "http://127.0.0.1:8080/json",
+                result(230_000.0, 130, 450, 0),
+            ),
+            Row::of(
+                "bytes/65536",
+                "http://127.0.0.1:8080/bytes/65536",
+                result(41_000.0, 700, 2100, 0),
+            ),
+        ];
+        for (row, srv) in ceiling.iter_mut().zip([3.9, 4.2, 11.5]) {
+            row.server_us_per_request = Some(srv);
+        }
+        let mut target = Row::of(
+            "mine",
+            "http://u:pw@127.0.0.1:9000/",
+            result(50_000.0, 600, 3000, 12),
+        );
+        target.pct_of_ceiling = Some(20.0);
+        let report = MachineReport {
+            schema: "ceiling.machine/1".into(),
+            meta: ceiling[0].result.meta.clone(),
+            server_cpus: vec![0],
+            generator_cpus: vec![1],
+            ceiling,
+            targets: vec![target],
+        };
+        let text = render_text(&report);
+        assert!(!serde_json::to_string(&report).unwrap().contains("pw@"));
+        snapshot("machine", &text);
+        snapshot("machine.md", &render_markdown(&report));
+        snapshot("machine.csv", &render_csv(&report));
+    }
+}

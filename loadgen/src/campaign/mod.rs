@@ -99,6 +99,11 @@ impl ReportFiles {
     }
 }
 
+/// "1 round", "3 rounds".
+pub fn rounds(n: usize) -> String {
+    format!("{n} round{}", if n == 1 { "" } else { "s" })
+}
+
 /// Prints a campaign's text report; Err when stdout is gone.
 pub fn print(text: &str) -> Result<(), Failed> {
     use std::io::Write as _;
@@ -224,4 +229,55 @@ pub fn run_load(load: &Load, machine: &Machine) -> Result<(Plan, RunResult), Cli
     let plan = plan_for(load, machine)?;
     let result = run::run(&plan).map_err(Failed::Run)?;
     Ok((plan, result))
+}
+
+/// Fixed run results for the campaigns' snapshot tests: `testdata/run.json` (a
+/// real result, its machine facts replaced) with the figures a campaign reads set.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use crate::result::RunResult;
+
+    /// A result of `rps` requests/s, p50/p99 (and p99.9 = 2 x p99) in µs, and
+    /// `errors` read errors out of 1000 sent.
+    pub(crate) fn result(rps: f64, p50_us: u64, p99_us: u64, errors: u64) -> RunResult {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/run.json")).expect("fixture");
+        v["requests_per_sec"] = rps.into();
+        v["bytes_read_per_sec"] = (rps * 132.0).into();
+        v["gbit_read_per_sec"] = (rps * 132.0 * 8.0 / 1e9).into();
+        v["latency"]["mean"] = (p50_us as f64 * 1.25).into();
+        for p in v["latency"]["percentiles"].as_array_mut().expect("list") {
+            let value = match p["percentile"].as_f64().expect("number") {
+                x if x <= 50.0 => p50_us,
+                x if x < 99.0 => (p50_us + p99_us) / 2,
+                x if x == 99.0 => p99_us,
+                _ => 2 * p99_us,
+            };
+            p["value_us"] = value.into();
+        }
+        v["counters"]["sent"] = 1000.into();
+        v["counters"]["completed"] = (1000 - errors).into();
+        v["counters"]["status"]["success"] = (1000 - errors).into();
+        v["counters"]["errors"]["read"] = errors.into();
+        v["generator_cpu"]["us_per_request"] = 4.5.into();
+        serde_json::from_value(v).expect("the fixture is a RunResult")
+    }
+
+    /// Compares `actual` with `testdata/NAME.txt`; with CEILING_UPDATE_SNAPSHOTS=1
+    /// in the environment, writes it there instead (review the diff, then commit).
+    pub(crate) fn snapshot(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/campaign/testdata")
+            .join(format!("{name}.txt"));
+        if std::env::var_os("CEILING_UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, actual).expect("write the snapshot");
+            return;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            want == actual,
+            "{name} layout changed (CEILING_UPDATE_SNAPSHOTS=1 rewrites {}):\n--- want\n{want}\n--- got\n{actual}",
+            path.display()
+        );
+    }
 }

@@ -784,4 +784,85 @@ mod tests {
             "ceiling -t 4 -c 8 -d 250ms --timeout 1s -H A: b http://h:1/"
         );
     }
+
+    fn step(n: usize, level: u64, rps: f64, p99: u64, errors: u64, failures: &[&str]) -> Step {
+        let result = crate::campaign::fixture::result(rps, p99 / 4, p99, errors);
+        let (errors, error_pct) = error_rate(&result.counters);
+        Step {
+            step: n,
+            level,
+            connections: level as usize,
+            threads: 1,
+            command: format!("ceiling -t 1 -c {level} -d 1s http://127.0.0.1:8080/"),
+            requests_per_sec: rps,
+            errors,
+            error_pct,
+            avg_us: result.latency.mean,
+            p50_us: result.latency.at(50.0),
+            p95_us: result.latency.at(90.0),
+            p99_us: result.latency.at(99.0),
+            slo_value_us: Some(p99),
+            achieved_pct: None,
+            server: Some(ServerUsage {
+                avg_cpu_pct: 40.0 * n as f64,
+                peak_cpu_pct: 45.0 * n as f64,
+                avg_rss_mib: 12.5,
+                peak_rss_mib: 13.0,
+                samples: 5,
+                exited: Vec::new(),
+            }),
+            failures: failures.iter().map(|f| f.to_string()).collect(),
+            result,
+        }
+    }
+
+    /// The text, Markdown and CSV layouts of a concurrency ramp, pinned.
+    #[test]
+    fn layouts_of_a_concurrency_ramp() {
+        let steps = vec![
+            step(1, 10, 9000.0, 900, 0, &[]),
+            step(2, 20, 15000.0, 1500, 0, &[]),
+            step(
+                3,
+                30,
+                15500.0,
+                60_000,
+                30,
+                &["errors 3.00% > 1%", "p99 60.00ms > 50ms"],
+            ),
+        ];
+        let report = RampReport {
+            schema: SCHEMA.into(),
+            meta: steps[0].result.meta.clone(),
+            config: RampConfig {
+                url: crate::redact::url("http://u:pw@127.0.0.1:8080/"),
+                mode: Mode::Connections,
+                levels: vec![10, 20, 30],
+                step_duration: "1s".into(),
+                connections: None,
+                search_from: None,
+                search_to: None,
+                search_steps: None,
+                max_errors_pct: 1.0,
+                slo: Some(Slo::parse("p99<50ms").unwrap()),
+                stop_at_break: false,
+                server_pids: vec![4242],
+            },
+            breaking_point: Some(BreakingPoint {
+                step: 3,
+                level: 30,
+                reasons: steps[2].failures.clone(),
+            }),
+            steps,
+            capacity: None,
+            summary: "breaking point: 30 connections (errors 3.00% > 1%, p99 60.00ms > 50ms)"
+                .into(),
+            interrupted: false,
+        };
+        let text = render_text(&report);
+        assert!(!text.contains("pw@"), "{text}");
+        crate::campaign::fixture::snapshot("ramp", &text);
+        crate::campaign::fixture::snapshot("ramp.md", &render_markdown(&report));
+        crate::campaign::fixture::snapshot("ramp.csv", &render_csv(&report));
+    }
 }

@@ -441,8 +441,12 @@ pub fn render_text(r: &TuneReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} rounds, interleaved; {} ({} CPUs, {}); each run: `{}`",
-        r.repeats, r.meta.kernel, r.meta.nproc, r.meta.cpu_model, r.meta.command_line
+        "{}, interleaved; {} ({} CPUs, {}); each run: `{}`",
+        super::rounds(r.repeats),
+        r.meta.kernel,
+        r.meta.nproc,
+        r.meta.cpu_model,
+        r.meta.command_line
     );
     let _ = writeln!(
         s,
@@ -580,5 +584,55 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad}");
         }
         let _ = std::fs::remove_file(&path);
+    }
+
+    fn profiles() -> Vec<Profile> {
+        vec![
+            ("base".into(), Vec::new(), ServerSetup::default()),
+            (
+                "small".into(),
+                vec![("net.core.somaxconn".into(), "128".into())],
+                ServerSetup::default(),
+            ),
+        ]
+    }
+
+    /// One round, and a profile that never ran: no inf, no NaN, no claim about
+    /// the noise, and the layout pinned.
+    #[test]
+    fn one_round_and_a_profile_not_run() {
+        use crate::campaign::fixture::{result, snapshot};
+        let r = result(20_000.0, 90, 400, 0);
+        let report = report_of(
+            r.meta.clone(),
+            1,
+            "base".into(),
+            profiles(),
+            vec![
+                vec![(r, Some(3.5))],
+                vec![(result(24_000.0, 80, 350, 0), Some(3.1))],
+            ],
+            Vec::new(),
+        );
+        let text = render_text(&report);
+        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
+        assert!(
+            !text.contains("within noise") && !text.contains("beyond noise"),
+            "{text}"
+        );
+        assert!(text.contains("no noise estimate from 1 round"), "{text}");
+        snapshot("tune-one-round", &text);
+        let r = result(20_000.0, 90, 400, 0);
+        let report = report_of(
+            r.meta.clone(),
+            3,
+            "base".into(),
+            profiles(),
+            vec![vec![(r, None)], Vec::new()],
+            Vec::new(),
+        );
+        let text = render_text(&report);
+        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
+        assert!(text.contains("not run"), "{text}");
     }
 }
