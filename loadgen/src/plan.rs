@@ -193,7 +193,7 @@ mod millis {
     use std::time::Duration;
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        if d.subsec_nanos() % 1_000_000 == 0 {
+        if d.subsec_nanos().is_multiple_of(1_000_000) {
             (d.as_millis() as u64).serialize(s)
         } else {
             (d.as_nanos() as f64 / 1e6).serialize(s)

@@ -247,11 +247,15 @@ pub(crate) mod fixture {
         v["gbit_read_per_sec"] = (rps * 132.0 * 8.0 / 1e9).into();
         v["latency"]["mean"] = (p50_us as f64 * 1.25).into();
         for p in v["latency"]["percentiles"].as_array_mut().expect("list") {
-            let value = match p["percentile"].as_f64().expect("number") {
-                x if x <= 50.0 => p50_us,
-                x if x < 99.0 => (p50_us + p99_us) / 2,
-                x if x == 99.0 => p99_us,
-                _ => 2 * p99_us,
+            let pct = p["percentile"].as_f64().expect("number");
+            let value = if pct <= 50.0 {
+                p50_us
+            } else if pct < 99.0 {
+                (p50_us + p99_us) / 2
+            } else if pct <= 99.0 {
+                p99_us
+            } else {
+                2 * p99_us
             };
             p["value_us"] = value.into();
         }

@@ -467,7 +467,7 @@ fn address(host: &str, port: u16, sources: &[IpAddr]) -> Result<SocketAddr, Buil
         .collect();
     let mut candidates: Vec<SocketAddr> = Vec::with_capacity(all.len());
     for a in all {
-        let family_fits = sources.first().map_or(true, |s| s.is_ipv4() == a.is_ipv4());
+        let family_fits = sources.first().is_none_or(|s| s.is_ipv4() == a.is_ipv4());
         if family_fits && !candidates.contains(&a) {
             candidates.push(a);
         }
