@@ -49,9 +49,9 @@ pub enum Failed {
     /// Outputs that could not be written (each already said which and why).
     #[error("{}", .0.join("; "))]
     Outputs(Vec<String>),
-    /// A campaign's embedded server could not start or stop.
-    #[error("{0}")]
-    Server(String),
+    /// A campaign's embedded server could not start.
+    #[error(transparent)]
+    Server(#[from] crate::campaign::machine::ServerStartError),
     /// A kernel setting could not be changed or put back.
     #[error(transparent)]
     Sysctl(#[from] crate::sysctl::SysctlError),

@@ -375,6 +375,32 @@ pub fn source_ips(text: Option<&str>) -> Result<Vec<IpAddr>, UsageError> {
 
 // ---- value parsers: each refuses what its flag cannot honour, in one line ----
 
+/// `n` checked against `min..=max` (for values that came from a file).
+pub fn count_value_in(n: u64, min: u64, max: u64) -> Result<u64, ValueError> {
+    if n < min {
+        return Err(ValueError::TooSmall {
+            min: min.to_string(),
+        });
+    }
+    if n > max {
+        return Err(ValueError::TooLarge {
+            max: max.to_string(),
+        });
+    }
+    Ok(n)
+}
+
+/// `d` checked against `min..=max` (for values that came from a file).
+pub fn duration_in(d: Duration, min: Duration, max: Duration) -> Result<Duration, ValueError> {
+    if d < min {
+        return Err(ValueError::TooSmall { min: show(min) });
+    }
+    if d > max {
+        return Err(ValueError::TooLarge { max: show(max) });
+    }
+    Ok(d)
+}
+
 fn count(text: &str, min: u64, max: u64) -> Result<u64, ValueError> {
     let t = text.trim();
     let n: u64 = match t.parse() {
@@ -541,4 +567,6 @@ pub enum HeaderError {
         "{method} carries no body (RFC 9110 §9.3.8): drop --body/--body-file or use another method"
     )]
     BodyNotAllowed { method: String },
+    #[error("Host is empty: a request to an http URL names its host (RFC 9112 §3.2)")]
+    EmptyHost,
 }

@@ -257,6 +257,17 @@ impl Row {
     }
 }
 
+/// Why the embedded `ceiling serve` did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerStartError {
+    #[error("cannot find this binary: {0}")]
+    Exe(std::io::Error),
+    #[error("cannot start ceiling serve: {0}")]
+    Spawn(std::io::Error),
+    #[error("ceiling serve did not start within 20 s")]
+    NotReady,
+}
+
 /// The `ceiling serve` child this command starts and stops.
 pub(super) struct EmbeddedServer {
     child: Child,
@@ -265,8 +276,8 @@ pub(super) struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    pub(super) fn start(cpus: &str, engine: &str) -> Result<Self, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    pub(super) fn start(cpus: &str, engine: &str) -> Result<Self, ServerStartError> {
+        let exe = std::env::current_exe().map_err(ServerStartError::Exe)?;
         let mut child = Command::new(exe)
             .args([
                 "serve",
@@ -281,7 +292,7 @@ impl EmbeddedServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| format!("cannot start ceiling serve: {e}"))?;
+            .map_err(ServerStartError::Spawn)?;
         crate::run::track_child(child.id());
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = mpsc::channel();
@@ -318,7 +329,7 @@ impl EmbeddedServer {
                     let _ = child.kill();
                     crate::run::untrack_child(child.id());
                     let _ = child.wait();
-                    return Err("ceiling serve did not start within 20 s".into());
+                    return Err(ServerStartError::NotReady);
                 }
             }
         }

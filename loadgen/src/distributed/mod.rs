@@ -93,49 +93,73 @@ pub struct Planned {
     pub hash: String,
 }
 
+/// A plan file that cannot be used: bad usage on the node (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("cannot read the plan {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a ceiling plan: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: plan schema {found:?}, this ceiling reads {PLAN_SCHEMA:?}")]
+    Schema { path: String, found: String },
+    #[error("{path}: the plan's histogram layout differs from this ceiling's: use the same version on every node")]
+    Layout { path: String },
+    #[error("{path}: a plan needs at least one node")]
+    NoNodes { path: String },
+}
+
 impl Planned {
-    /// Reads and checks a plan file; the error is one line.
-    pub fn read(path: &Path) -> Result<Self, String> {
+    /// Reads and checks a plan file.
+    pub fn read(path: &Path) -> Result<Self, PlanFileError> {
+        let p = || path.display().to_string();
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+            .map_err(|source| PlanFileError::Read { path: p(), source })?;
         let file: PlanFile = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a ceiling plan: {e}", path.display()))?;
+            .map_err(|source| PlanFileError::Parse { path: p(), source })?;
         if file.schema != PLAN_SCHEMA {
-            return Err(format!(
-                "{}: plan schema {:?}, this ceiling reads {PLAN_SCHEMA:?}",
-                path.display(),
-                file.schema
-            ));
+            return Err(PlanFileError::Schema {
+                path: p(),
+                found: file.schema,
+            });
         }
         if file.histogram != Layout::current() {
-            return Err(format!(
-                "{}: the plan's histogram layout differs from this ceiling's: use the same version on every node",
-                path.display()
-            ));
+            return Err(PlanFileError::Layout { path: p() });
         }
         if file.nodes == 0 {
-            return Err(format!(
-                "{}: a plan needs at least one node",
-                path.display()
-            ));
+            return Err(PlanFileError::NoNodes { path: p() });
         }
         let hash = file.hash();
         Ok(Self { file, hash })
     }
 }
 
+/// No usable node index.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NodeIndexError {
+    #[error("${var} is {value:?}, not a node index")]
+    NotANumber { var: &'static str, value: String },
+    #[error("no node index: give --node-index I (or run under an Indexed Job or Slurm, which set $JOB_COMPLETION_INDEX / $SLURM_PROCID)")]
+    Missing,
+}
+
 /// The node index from the engine that started this process: Kubernetes Indexed
 /// Jobs set JOB_COMPLETION_INDEX, Slurm sets SLURM_PROCID.
-pub fn index_from_env() -> Result<usize, String> {
+pub fn index_from_env() -> Result<usize, NodeIndexError> {
     for var in ["JOB_COMPLETION_INDEX", "SLURM_PROCID"] {
         if let Ok(v) = std::env::var(var) {
             return v
                 .trim()
                 .parse()
-                .map_err(|_| format!("${var} is {v:?}, not a node index"));
+                .map_err(|_| NodeIndexError::NotANumber { var, value: v });
         }
     }
-    Err("no node index: give --node-index I (or run under an Indexed Job or Slurm, which set $JOB_COMPLETION_INDEX / $SLURM_PROCID)".into())
+    Err(NodeIndexError::Missing)
 }
 
 /// Milliseconds since the Unix epoch.

@@ -106,10 +106,17 @@ pub enum BuildError {
     },
     #[error("--json - and --out - cannot both take stdout")]
     BothStdout,
-    #[error("{0}")]
-    PlanFile(String),
-    #[error("{0}")]
-    NodeIndex(String),
+    #[error(transparent)]
+    PlanFile(#[from] crate::distributed::PlanFileError),
+    /// A load read from a file (a plan, a node file) with a value no flag accepts.
+    #[error("the plan's {field} {value} is out of range: {reason}")]
+    LoadValue {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    NodeIndex(#[from] crate::distributed::NodeIndexError),
     #[error("--node-count {given} does not match the plan's {count} nodes ({path})")]
     NodeCount {
         given: usize,
@@ -274,6 +281,7 @@ pub fn build(
     mode: Mode,
     command_line: &str,
 ) -> Result<Plan, BuildError> {
+    check_load(load)?;
     // The request: headers alone, then against each other and the body.
     let mut headers = load
         .headers
@@ -431,6 +439,45 @@ pub fn build(
         distributed: None,
         out,
     })
+}
+
+/// The ranges the flags enforce, for a load read from a file (a plan file or a
+/// node file's copy of it), which no flag parser has seen.
+fn check_load(load: &Load) -> Result<(), BuildError> {
+    use crate::options::{self as o, ValueError};
+    let bad = |field: &'static str, value: String, e: ValueError| BuildError::LoadValue {
+        field,
+        value,
+        reason: e.to_string(),
+    };
+    let count = |field, n: u64, min, max| {
+        o::count_value_in(n, min, max).map_err(|e| bad(field, n.to_string(), e))
+    };
+    count(
+        "connections",
+        load.connections as u64,
+        1,
+        o::MAX_CONNECTIONS,
+    )?;
+    if let Some(t) = load.threads {
+        count("threads", t as u64, 1, o::MAX_THREADS)?;
+    }
+    count("pipeline", load.pipeline as u64, 1, o::MAX_PIPELINE)?;
+    if let Some(n) = load.requests {
+        count("requests", n, 1, o::MAX_REQUESTS)?;
+    }
+    let within = |field, d: Duration, min, max| {
+        o::duration_in(d, min, max).map_err(|e| bad(field, o::show(d), e))
+    };
+    if let Some(d) = load.duration {
+        within("duration", d, o::MIN_INTERVAL, o::MAX_RUN)?;
+    }
+    within("timeout", load.timeout, o::MIN_INTERVAL, o::MAX_TIMEOUT)?;
+    if let Some(r) = load.rate {
+        o::rate_value(&r.to_string()).map_err(|e| bad("rate", r.to_string(), e))?;
+    }
+    o::method_value(&load.method).map_err(|e| bad("method", load.method.clone(), e))?;
+    Ok(())
 }
 
 /// An output flag's destination, found writable now rather than after the run.
@@ -856,6 +903,28 @@ mod tests {
     fn more_threads_than_cpus_share_round_robin() {
         let p = try_plan(&["-t3", "-c3", "--cpus", "0", "http://127.0.0.1:1/"]).unwrap();
         assert_eq!(p.cpus, vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn loads_from_files_are_range_checked() {
+        let mut load = crate::distributed::tests::load();
+        assert!(check_load(&load).is_ok());
+        for change in [
+            |l: &mut Load| l.connections = 0,
+            |l: &mut Load| l.pipeline = 5000,
+            |l: &mut Load| l.duration = Some(Duration::ZERO),
+            |l: &mut Load| l.timeout = Duration::from_micros(500),
+            |l: &mut Load| l.rate = Some(f64::INFINITY),
+            |l: &mut Load| l.requests = Some(0),
+            |l: &mut Load| l.method = "G T".into(),
+        ] {
+            let mut l = load.clone();
+            change(&mut l);
+            let e = check_load(&l).unwrap_err().to_string();
+            assert!(e.contains("out of range"), "{e}");
+        }
+        load.duration = None;
+        assert!(check_load(&load).is_ok());
     }
 
     #[test]

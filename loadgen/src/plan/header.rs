@@ -36,10 +36,29 @@ pub fn parse_header(h: &str) -> Result<(String, String), HeaderError> {
     Ok((name.to_string(), value.to_string()))
 }
 
-/// Refuses headers that contradict each other or the request: two Hosts, two
-/// Content-Lengths, a Content-Length other than the body's, any Transfer-Encoding
-/// (Ceiling sends a body with a Content-Length, never chunked, RFC 9112 §6.1),
-/// and a body on TRACE (RFC 9110 §9.3.8).
+/// Fields a request carries at most once (RFC 9110 §5.3: only list-based fields
+/// may repeat; a server answers two Hosts with 400, RFC 9112 §3.2).
+const SINGLETONS: [&str; 12] = [
+    "Host",
+    "Content-Length",
+    "Content-Type",
+    "Authorization",
+    "Proxy-Authorization",
+    "User-Agent",
+    "Referer",
+    "From",
+    "Range",
+    "If-Modified-Since",
+    "If-Unmodified-Since",
+    "Max-Forwards",
+];
+
+/// Refuses headers that contradict each other or the request: a singleton field
+/// given twice (two Hosts, two Content-Lengths...), an empty Host (an http URL
+/// has an authority, RFC 9112 §3.2), a Content-Length other than the body's, any
+/// Transfer-Encoding (Ceiling sends a body with a Content-Length, never chunked,
+/// RFC 9112 §6.1), and a body on TRACE (RFC 9110 §9.3.8). A body on GET or HEAD
+/// is allowed (some APIs take one), as RFC 9110 allows it.
 pub fn check_headers(
     method: &str,
     headers: &[(String, String)],
@@ -52,7 +71,7 @@ pub fn check_headers(
             .map(|(_, v)| v.as_str())
             .collect::<Vec<_>>()
     };
-    for name in ["Host", "Content-Length"] {
+    for name in SINGLETONS {
         let n = named(name).len();
         if n > 1 {
             return Err(HeaderError::Twice {
@@ -60,6 +79,9 @@ pub fn check_headers(
                 count: n,
             });
         }
+    }
+    if named("Host").first().is_some_and(|h| h.is_empty()) {
+        return Err(HeaderError::EmptyHost);
     }
     if let Some(te) = named("Transfer-Encoding").first() {
         return Err(HeaderError::TransferEncoding(te.to_string()));
@@ -94,6 +116,8 @@ mod tests {
     fn contradictions_are_refused() {
         assert!(check_headers("GET", &h(&["Host: a", "X: 1"]), 0).is_ok());
         assert!(check_headers("POST", &h(&["Content-Length: 2"]), 2).is_ok());
+        // List-based fields may repeat; GET may carry a body.
+        assert!(check_headers("GET", &h(&["Accept: a", "Accept: b", "Cookie: x"]), 3).is_ok());
         for (method, list, body, what) in [
             ("GET", &["Host: a", "host: b"][..], 0, "Host"),
             ("POST", &["Content-Length: 3"], 2, "contradicts"),
@@ -113,6 +137,19 @@ mod tests {
                 "never chunks",
             ),
             ("TRACE", &[], 1, "no body"),
+            ("GET", &["Host:"], 0, "empty"),
+            (
+                "GET",
+                &["Authorization: a", "authorization: b"],
+                0,
+                "2 times",
+            ),
+            (
+                "POST",
+                &["Content-Type: a", "Content-Type: b"],
+                1,
+                "2 times",
+            ),
         ] {
             let e = check_headers(method, &h(list), body).unwrap_err();
             assert!(e.to_string().contains(what), "{list:?}: {e}");
