@@ -78,9 +78,12 @@ pub enum UsageError {
     /// An input file (plan, profiles, matrix, body, URL list) that cannot be used.
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
-    /// Node files that do not make one run (`ceiling merge`).
+    /// A node file that cannot be read (`ceiling merge`).
     #[error("{0}")]
-    NotOneRun(String),
+    NodeFile(String),
+    /// Node files that do not make one run (`ceiling merge`).
+    #[error(transparent)]
+    NotOneRun(#[from] Box<crate::distributed::merge::NotOneRun>),
     /// Building the plan from the parsed arguments failed at one step.
     #[error(transparent)]
     Build(#[from] crate::plan::BuildError),
@@ -169,8 +172,9 @@ pub struct ConnArgs {
     /// --cpus, at most -c]
     #[arg(short, long, value_parser = threads_value, allow_hyphen_values = true)]
     pub threads: Option<usize>,
-    /// Total connections, spread exactly over the threads [default: 10 for a run,
-    /// 64 per generator CPU for a campaign]
+    /// Total connections, 1 to 10000000, spread exactly over the threads
+    /// [default: 10 for a run; 64 for compare and a rate ramp; 64 per generator CPU
+    /// for machine and tune]
     #[arg(short, long, value_parser = connections_value, allow_hyphen_values = true)]
     pub connections: Option<usize>,
 }
@@ -569,4 +573,6 @@ pub enum HeaderError {
     BodyNotAllowed { method: String },
     #[error("Host is empty: a request to an http URL names its host (RFC 9112 §3.2)")]
     EmptyHost,
+    #[error("CONNECT asks a proxy for a tunnel (RFC 9110 §9.3.6), which takes an authority, not a URL's path: Ceiling sends origin-form requests")]
+    Connect,
 }

@@ -1,6 +1,6 @@
 //! Secrets out of everything printed or written: a URL's password shows as
-//! `user:***@`, and the value of an `Authorization` or `Proxy-Authorization`
-//! header as `***`. Applied where a URL or a command line enters the plan, so the
+//! `user:***@`, and the value of a credential header (`Authorization`,
+//! `Proxy-Authorization`, `Cookie`, `X-Api-Key`, `Api-Key`, `X-Auth-Token`) as `***`. Applied where a URL or a command line enters the plan, so the
 //! run header, the JSON, node files, campaign reports and error messages never
 //! hold one.
 
@@ -8,7 +8,14 @@
 pub const MASK: &str = "***";
 
 /// Headers whose value is a credential.
-const SECRET_HEADERS: [&str; 2] = ["authorization", "proxy-authorization"];
+const SECRET_HEADERS: [&str; 6] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "api-key",
+    "x-auth-token",
+];
 
 /// `http://user:pw@host/` -> `http://user:***@host/`; anything else unchanged.
 /// Works on text that is not a valid URL too (an error message quoting one).

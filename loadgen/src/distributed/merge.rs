@@ -55,9 +55,9 @@ pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
         .iter()
         .map(|f| NodeRecord::read(f))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(UsageError::NotOneRun)?;
+        .map_err(UsageError::NodeFile)?;
     let (records, partial, warnings) =
-        check(&a.files, records, a.allow_partial).map_err(UsageError::NotOneRun)?;
+        check(&a.files, records, a.allow_partial).map_err(|e| UsageError::from(Box::new(e)))?;
     if reach == Reach::Checks {
         return Ok(());
     }
@@ -76,52 +76,83 @@ pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Node files that do not make one run (bad usage of `ceiling merge`: exit 2).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NotOneRun {
+    #[error("{file} is from plan {hash} (run {run}), {first} from plan {first_hash} (run {first_run}): not one run")]
+    OtherRun {
+        file: String,
+        hash: String,
+        run: String,
+        first: String,
+        first_hash: String,
+        first_run: String,
+    },
+    #[error(
+        "{file} has another histogram layout ({layout}): written by a different ceiling version"
+    )]
+    Layout { file: String, layout: String },
+    #[error("{file}: node {index} of {count} does not fit a run of {nodes} nodes")]
+    Misfit {
+        file: String,
+        index: usize,
+        count: usize,
+        nodes: usize,
+    },
+    #[error("node {index} appears twice: {first} and {second}")]
+    Twice {
+        index: usize,
+        first: String,
+        second: String,
+    },
+    #[error("{0} (--allow-partial merges the rest)")]
+    Missing(String),
+    #[error("{0} ended before its footer: the node died or the file was cut (--allow-partial merges what is there)")]
+    Truncated(String),
+}
+
 /// The records sorted by node index, whether the merge is partial, and what it
 /// lacks; or the reason the files are not one run.
 pub fn check(
     files: &[PathBuf],
     records: Vec<NodeRecord>,
     allow_partial: bool,
-) -> Result<(Vec<NodeRecord>, bool, Vec<String>), String> {
+) -> Result<(Vec<NodeRecord>, bool, Vec<String>), NotOneRun> {
     let first = &records[0].header;
     let name = |i: usize| files[i].display().to_string();
     let mut by_index: BTreeMap<usize, usize> = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         let h = &r.header;
         if h.plan_hash != first.plan_hash || h.run_id != first.run_id {
-            return Err(format!(
-                "{} is from plan {} (run {}), {} from plan {} (run {}): not one run",
-                name(i),
-                h.plan_hash,
-                h.run_id,
-                name(0),
-                first.plan_hash,
-                first.run_id
-            ));
+            return Err(NotOneRun::OtherRun {
+                file: name(i),
+                hash: h.plan_hash.clone(),
+                run: h.run_id.clone(),
+                first: name(0),
+                first_hash: first.plan_hash.clone(),
+                first_run: first.run_id.clone(),
+            });
         }
         if h.histogram != first.histogram || h.histogram != Layout::current() {
-            return Err(format!(
-                "{} has another histogram layout ({:?}): written by a different ceiling version",
-                name(i),
-                h.histogram
-            ));
+            return Err(NotOneRun::Layout {
+                file: name(i),
+                layout: format!("{:?}", h.histogram),
+            });
         }
         if h.node_count != first.node_count || h.node_index >= h.node_count {
-            return Err(format!(
-                "{}: node {} of {} does not fit a run of {} nodes",
-                name(i),
-                h.node_index,
-                h.node_count,
-                first.node_count
-            ));
+            return Err(NotOneRun::Misfit {
+                file: name(i),
+                index: h.node_index,
+                count: h.node_count,
+                nodes: first.node_count,
+            });
         }
         if let Some(&j) = by_index.get(&h.node_index) {
-            return Err(format!(
-                "node {} appears twice: {} and {}",
-                h.node_index,
-                name(j),
-                name(i)
-            ));
+            return Err(NotOneRun::Twice {
+                index: h.node_index,
+                first: name(j),
+                second: name(i),
+            });
         }
         by_index.insert(h.node_index, i);
     }
@@ -144,15 +175,12 @@ pub fn check(
             missing.join(", ")
         );
         if !allow_partial {
-            return Err(format!("{what} (--allow-partial merges the rest)"));
+            return Err(NotOneRun::Missing(what));
         }
         warnings.push(format!("{what}: the figures cover {} nodes", records.len()));
     }
     if !truncated.is_empty() && !allow_partial {
-        return Err(format!(
-            "{} ended before its footer: the node died or the file was cut (--allow-partial merges what is there)",
-            truncated.join(", ")
-        ));
+        return Err(NotOneRun::Truncated(truncated.join(", ")));
     }
     let partial = !missing.is_empty() || !truncated.is_empty();
     let mut sorted: Vec<(usize, NodeRecord)> = records

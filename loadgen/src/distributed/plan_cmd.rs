@@ -42,17 +42,48 @@ pub(crate) struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
     /// Container image with `ceiling` on its PATH, for the manifest
-    #[arg(long, default_value = "ceiling:latest")]
+    #[arg(long, default_value = "ceiling:latest", value_parser = image_value)]
     image: String,
     /// Kubernetes namespace, for the manifest
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", value_parser = k8s_name_value)]
     namespace: String,
     /// For the manifest: write the node files to this PersistentVolumeClaim
     /// (ReadWriteMany) instead of the pods' stdout
-    #[arg(long, value_name = "CLAIM")]
+    #[arg(long, value_name = "CLAIM", value_parser = k8s_name_value)]
     results_pvc: Option<String>,
     #[command(flatten)]
     load: LoadArgs,
+}
+
+/// A Kubernetes object name (RFC 1123 label: lowercase letters, digits and '-',
+/// 1 to 63, starting and ending alphanumeric): it goes into the manifest as is.
+fn k8s_name_value(t: &str) -> Result<String, ValueError> {
+    let ok = (1..=63).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !t.starts_with('-')
+        && !t.ends_with('-');
+    if !ok {
+        return Err(ValueError::Invalid(
+            "a Kubernetes name: 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit".into(),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// A container image reference: printable, no spaces or quotes (it goes into
+/// the manifest's YAML as is).
+fn image_value(t: &str) -> Result<String, ValueError> {
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'')
+    {
+        return Err(ValueError::Invalid(
+            "an image reference such as registry/ceiling:1.0 (no spaces, quotes or control characters)".into(),
+        ));
+    }
+    Ok(t.to_string())
 }
 
 fn start_in_value(t: &str) -> Result<Duration, ValueError> {
@@ -115,6 +146,26 @@ fn not_in_a_plan(e: &clap::Error) -> Option<UsageError> {
 }
 
 fn plan(a: &PlanArgs, reach: Reach) -> Result<String, CliError> {
+    // The file's name is a ConfigMap key and a path in the manifest's YAML.
+    let key_ok = a
+        .output
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| {
+            n.len() <= 253
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        });
+    if !key_ok {
+        return Err(UsageError::Flag {
+            flag: "-o/--output",
+            reason: format!(
+                "the plan's file name {:?} must be letters, digits, '-', '_' and '.' (it is a key of the manifest's ConfigMap)",
+                a.output.file_name().unwrap_or_default()
+            ),
+        }
+        .into());
+    }
     let load = load_of(&a.load)?;
     // The smallest share must still be a valid run: every node needs a connection.
     build(

@@ -96,6 +96,9 @@ pub fn check_headers(
             });
         }
     }
+    if method == "CONNECT" {
+        return Err(HeaderError::Connect);
+    }
     if method == "TRACE" && body_len > 0 {
         return Err(HeaderError::BodyNotAllowed {
             method: method.to_string(),
@@ -137,6 +140,7 @@ mod tests {
                 "never chunks",
             ),
             ("TRACE", &[], 1, "no body"),
+            ("CONNECT", &[], 0, "tunnel"),
             ("GET", &["Host:"], 0, "empty"),
             (
                 "GET",
