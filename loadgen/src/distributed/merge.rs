@@ -79,13 +79,12 @@ pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
 /// Node files that do not make one run (bad usage of `ceiling merge`: exit 2).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NotOneRun {
-    #[error("{file} is from plan {hash} (run {run}), {first} from plan {first_hash} (run {first_run}): not one run")]
+    /// `run` and `first_run` read "plan HASH (run ID)".
+    #[error("{file} is from {run}, {first} from {first_run}: not one run")]
     OtherRun {
         file: String,
-        hash: String,
         run: String,
         first: String,
-        first_hash: String,
         first_run: String,
     },
     #[error(
@@ -126,11 +125,9 @@ pub fn check(
         if h.plan_hash != first.plan_hash || h.run_id != first.run_id {
             return Err(NotOneRun::OtherRun {
                 file: name(i),
-                hash: h.plan_hash.clone(),
-                run: h.run_id.clone(),
+                run: format!("plan {} (run {})", h.plan_hash, h.run_id),
                 first: name(0),
-                first_hash: first.plan_hash.clone(),
-                first_run: first.run_id.clone(),
+                first_run: format!("plan {} (run {})", first.plan_hash, first.run_id),
             });
         }
         if h.histogram != first.histogram || h.histogram != Layout::current() {
