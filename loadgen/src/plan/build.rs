@@ -283,7 +283,7 @@ pub fn build(
 ) -> Result<Plan, BuildError> {
     check_load(load)?;
     // The request: headers alone, then against each other and the body.
-    let mut headers = load
+    let headers = load
         .headers
         .iter()
         .map(|h| parse_header(h))
@@ -311,22 +311,22 @@ pub fn build(
         parsed.push(u);
     }
     let (first, _) = origin.ok_or(BuildError::NoUrl)?;
-    if let Some(auth) = &first.basic_auth {
-        if !headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-        {
-            headers.push(("Authorization".into(), auth.clone()));
-        }
-    }
+    let user_auth = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
     let targets = parsed
         .into_iter()
         .map(|u| {
+            // Each URL's own credentials (a --urls-file may hold several).
+            let mut headers = headers.clone();
+            if let (Some(auth), false) = (&u.basic_auth, user_auth) {
+                headers.push(("Authorization".into(), auth.clone()));
+            }
             let spec = RequestSpec {
                 method: method.clone(),
                 target: u.target,
                 host: u.host_header,
-                headers: headers.clone(),
+                headers,
                 body: load.body.clone(),
             };
             Target {
