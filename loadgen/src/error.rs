@@ -51,7 +51,7 @@ pub enum Failed {
     Outputs(Vec<String>),
     /// A campaign's embedded server could not start.
     #[error(transparent)]
-    Server(#[from] crate::campaign::machine::ServerStartError),
+    Server(#[from] ServerStartError),
     /// A kernel setting could not be changed or put back.
     #[error(transparent)]
     Sysctl(#[from] crate::sysctl::SysctlError),
@@ -61,4 +61,15 @@ pub enum Failed {
     /// A campaign ended without a single run to report (Ctrl-C before the first).
     #[error("no run completed")]
     NothingRan,
+}
+
+/// Why the embedded `ceiling serve` did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerStartError {
+    #[error("cannot find this binary: {0}")]
+    Exe(std::io::Error),
+    #[error("cannot start ceiling serve: {0}")]
+    Spawn(std::io::Error),
+    #[error("ceiling serve did not start within 20 s")]
+    NotReady,
 }

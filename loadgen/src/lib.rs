@@ -8,6 +8,7 @@ pub mod campaign;
 mod direct;
 pub mod distributed;
 pub mod error;
+pub mod load;
 pub mod meta;
 pub mod options;
 pub mod pacing;
@@ -41,22 +42,22 @@ pub fn command_line(args: &[OsString]) -> String {
 /// Runs one generator invocation; `args[0]` is the program name (or `run`).
 /// Ok: the run happened (even with server errors, which are reported).
 pub fn main(args: &[OsString]) -> Result<(), CliError> {
-    command(args, campaign::Reach::Whole)
+    command(args, options::Reach::Whole)
 }
 
 /// `main` as far as `reach` goes (its checks build the plan and send nothing).
-pub fn command(args: &[OsString], reach: campaign::Reach) -> Result<(), CliError> {
+pub fn command(args: &[OsString], reach: options::Reach) -> Result<(), CliError> {
     let a = match RunArgs::parse_from(args)? {
         Parsed::Args(a) => a,
         Parsed::Info(text) => {
-            if reach == campaign::Reach::Whole {
+            if reach == options::Reach::Whole {
                 print!("{text}");
             }
             return Ok(());
         }
     };
-    let plan = plan::build::for_run(&a, &command_line(args))?;
-    if reach == campaign::Reach::Checks {
+    let plan = a.plan(&command_line(args))?;
+    if reach == options::Reach::Checks {
         return Ok(());
     }
     for line in &plan.warnings {

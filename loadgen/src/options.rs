@@ -6,7 +6,7 @@
 //! here with one line naming the flag. Nothing here resolves names, reads the
 //! kernel's limits or creates files: [`crate::plan::build`] does that, after parsing.
 
-use crate::plan::{Arrivals, PipelineMode};
+use crate::plan::{Arrivals, BuildError, Load, Machine, Mode, Outputs, PipelineMode, Plan, Share};
 use clap::{Args, Parser};
 use shared::runtime::IoEngine;
 use std::ffi::OsString;
@@ -15,28 +15,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 use thiserror::Error;
 
-/// The shortest run length and request timeout an engine honours: the workers
-/// check their deadlines once per tick (`worker::TICK`, 10 ms).
-pub const MIN_INTERVAL: Duration = crate::worker::TICK;
-/// The longest run (`-d`, `--step-duration`): 30 days. Longer is a typo, and up
-/// to this length a plan file's millisecond figures read back to the nanosecond.
-pub const MAX_RUN: Duration = Duration::from_secs(30 * 86_400);
-/// The longest request timeout: the latency histogram's highest value (1 h).
-pub const MAX_TIMEOUT: Duration =
-    Duration::from_secs(shared::stats::layout::LATENCY_HIGHEST_US / 1_000_000);
-/// The most connections one process may open (the open-files limit usually
-/// stops a run long before).
-pub const MAX_CONNECTIONS: u64 = 10_000_000;
-/// The most worker threads.
-pub const MAX_THREADS: u64 = 4096;
-/// The deepest pipeline: each connection buffers this many requests.
-pub const MAX_PIPELINE: u64 = 1024;
-/// The most requests under `-n` (far beyond any run; keeps the counters' sums exact).
-pub const MAX_REQUESTS: u64 = 1_000_000_000_000_000;
-/// The lowest `-R`, requests/s (one request every 1000 s).
-pub const MIN_RATE: f64 = 0.001;
-/// The highest `-R`, requests/s (one per nanosecond: the schedule's resolution).
-pub const MAX_RATE: f64 = 1e9;
+use crate::plan::limits::{self, RangeError};
+pub use crate::plan::limits::{
+    show, MAX_CONNECTIONS, MAX_PIPELINE, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_THREADS, MAX_TIMEOUT,
+    MIN_INTERVAL, MIN_RATE,
+};
+pub use crate::plan::HeaderError;
+
+/// How far a command goes: its checks only (arguments, files, every run's
+/// plan, output files created; nothing sent, no server started, no setting
+/// changed), or the whole way. The property test of every flag uses `Checks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Checks,
+    Whole,
+}
 
 /// A flag's value that its parser refused; clap prefixes the flag and the value.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -55,6 +48,16 @@ pub enum ValueError {
     NotADuration,
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<RangeError> for ValueError {
+    fn from(e: RangeError) -> Self {
+        match e {
+            RangeError::TooSmall { min } => ValueError::TooSmall { min },
+            RangeError::TooLarge { max } => ValueError::TooLarge { max },
+            RangeError::NotFinite => ValueError::NotFinite,
+        }
+    }
 }
 
 /// Bad usage: found before any load is sent, reported as one line (exit 2).
@@ -83,10 +86,10 @@ pub enum UsageError {
     NodeFile(String),
     /// Node files that do not make one run (`ceiling merge`).
     #[error(transparent)]
-    NotOneRun(#[from] Box<crate::distributed::merge::NotOneRun>),
+    NotOneRun(#[from] Box<crate::distributed::NotOneRun>),
     /// Building the plan from the parsed arguments failed at one step.
     #[error(transparent)]
-    Build(#[from] crate::plan::BuildError),
+    Build(#[from] BuildError),
 }
 
 /// What a command's parse produced: arguments, or text to print (`--help`, `--version`).
@@ -339,6 +342,94 @@ impl RunArgs {
     }
 }
 
+impl LoadArgs {
+    /// The load these flags describe, with the input files read (the body, the
+    /// URL list): the one step of parsing that touches the file system.
+    pub fn load(&self) -> Result<Load, BuildError> {
+        let r = &self.request;
+        let (urls, body) = crate::plan::read_inputs(
+            self.target.url.as_deref(),
+            self.target.urls_file.as_deref(),
+            r.body.as_deref(),
+            r.body_file.as_deref(),
+        )?;
+        let duration = match (self.stop.duration, self.stop.requests) {
+            (Some(d), _) => Some(d),
+            (None, Some(_)) => None,
+            (None, None) => Some(Duration::from_secs(10)),
+        };
+        Ok(Load {
+            urls,
+            method: r.method.clone(),
+            headers: r.headers.clone(),
+            body,
+            connections: self.conn.connections.unwrap_or(10),
+            threads: self.conn.threads,
+            duration,
+            requests: self.stop.requests,
+            pipeline: r.pipeline,
+            pipeline_mode: r.pipeline_mode,
+            timeout: r.timeout,
+            rate: self.rate.rate,
+            arrivals: self.rate.arrivals,
+            seed: self.rate.seed,
+        })
+    }
+}
+
+impl MachineArgs {
+    /// The machine these flags describe (`--source-ips` parsed here).
+    pub fn machine(&self) -> Result<Machine, UsageError> {
+        Ok(Machine {
+            cpus: self.cpus.clone(),
+            io_engine: self.io_engine,
+            source_ips: source_ips(self.source_ips.as_deref())?,
+        })
+    }
+}
+
+/// A run's outputs from its output and display flags, and `--out`.
+pub fn outputs(o: &OutputArgs, d: &DisplayArgs, out: Option<String>) -> Outputs {
+    Outputs {
+        latency: d.latency,
+        u_latency: d.u_latency,
+        hgrm: o.hgrm.clone(),
+        html: o.html.clone(),
+        hlog: o.hlog.clone(),
+        json: o.json.clone(),
+        out,
+        quiet: d.quiet,
+    }
+}
+
+impl RunArgs {
+    /// The plan of `ceiling run`: the whole load, or with `--plan` this node's
+    /// share of the plan file's (built by [`crate::plan::build`]).
+    pub fn plan(&self, command_line: &str) -> Result<Plan, UsageError> {
+        let machine = self.machine.machine()?;
+        let outputs = outputs(&self.output, &self.display, self.node.out.clone());
+        let plan = match &self.node.plan {
+            None => crate::plan::build(
+                &self.load.load()?,
+                &machine,
+                &outputs,
+                Share::WHOLE,
+                Mode::Run,
+                command_line,
+            )?,
+            Some(path) => crate::plan::build::node(
+                path,
+                self.node.node_index,
+                self.node.node_count,
+                &machine,
+                &outputs,
+                command_line,
+            )?,
+        };
+        Ok(plan)
+    }
+}
+
 /// The first flag of the group `G` given on the command line (as `--long`), read
 /// from clap's own declaration of the group rather than a list of names.
 pub fn given_from<G: Args>(matches: &clap::ArgMatches) -> Option<String> {
@@ -379,32 +470,6 @@ pub fn source_ips(text: Option<&str>) -> Result<Vec<IpAddr>, UsageError> {
 
 // ---- value parsers: each refuses what its flag cannot honour, in one line ----
 
-/// `n` checked against `min..=max` (for values that came from a file).
-pub fn count_value_in(n: u64, min: u64, max: u64) -> Result<u64, ValueError> {
-    if n < min {
-        return Err(ValueError::TooSmall {
-            min: min.to_string(),
-        });
-    }
-    if n > max {
-        return Err(ValueError::TooLarge {
-            max: max.to_string(),
-        });
-    }
-    Ok(n)
-}
-
-/// `d` checked against `min..=max` (for values that came from a file).
-pub fn duration_in(d: Duration, min: Duration, max: Duration) -> Result<Duration, ValueError> {
-    if d < min {
-        return Err(ValueError::TooSmall { min: show(min) });
-    }
-    if d > max {
-        return Err(ValueError::TooLarge { max: show(max) });
-    }
-    Ok(d)
-}
-
 fn count(text: &str, min: u64, max: u64) -> Result<u64, ValueError> {
     let t = text.trim();
     let n: u64 = match t.parse() {
@@ -425,17 +490,7 @@ fn count(text: &str, min: u64, max: u64) -> Result<u64, ValueError> {
         }
         Err(_) => return Err(ValueError::NotACount),
     };
-    if n < min {
-        return Err(ValueError::TooSmall {
-            min: min.to_string(),
-        });
-    }
-    if n > max {
-        return Err(ValueError::TooLarge {
-            max: max.to_string(),
-        });
-    }
-    Ok(n)
+    Ok(limits::count(n, min, max)?)
 }
 
 /// A whole number from `min` to `max`, as a flag's value parser.
@@ -471,20 +526,7 @@ pub fn nodes_value(t: &str) -> Result<usize, ValueError> {
 /// A finite number from `min` to `max`.
 pub fn number(text: &str, min: f64, max: f64) -> Result<f64, ValueError> {
     let v: f64 = text.trim().parse().map_err(|_| ValueError::NotANumber)?;
-    if !v.is_finite() {
-        return Err(ValueError::NotFinite);
-    }
-    if v < min {
-        return Err(ValueError::TooSmall {
-            min: min.to_string(),
-        });
-    }
-    if v > max {
-        return Err(ValueError::TooLarge {
-            max: max.to_string(),
-        });
-    }
-    Ok(v)
+    Ok(limits::number(v, min, max)?)
 }
 
 /// `-R`: requests/s from [`MIN_RATE`] to [`MAX_RATE`].
@@ -506,18 +548,7 @@ pub fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, Va
             _ => ValueError::NotADuration,
         })?,
     };
-    if d < min {
-        return Err(ValueError::TooSmall { min: show(min) });
-    }
-    if d > max {
-        return Err(ValueError::TooLarge { max: show(max) });
-    }
-    Ok(d)
-}
-
-/// A duration as people write it: `10ms`, `1h`, `30days`.
-pub fn show(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    Ok(limits::duration(d, min, max)?)
 }
 
 /// `-d`, `--step-duration`: [`MIN_INTERVAL`] to [`MAX_RUN`].
@@ -532,7 +563,7 @@ pub fn timeout_value(t: &str) -> Result<Duration, ValueError> {
 
 /// A request method: an RFC 9110 token, upper-cased (`post` sends `POST`).
 pub fn method_value(t: &str) -> Result<String, ValueError> {
-    if t.is_empty() || !t.bytes().all(is_tchar) {
+    if t.is_empty() || !t.bytes().all(crate::plan::header::is_tchar) {
         return Err(ValueError::Invalid(
             "a method is a token: letters, digits and !#$%&'*+-.^_`|~".into(),
         ));
@@ -540,39 +571,9 @@ pub fn method_value(t: &str) -> Result<String, ValueError> {
     Ok(t.to_ascii_uppercase())
 }
 
-/// RFC 9110 §5.6.2 tchar.
-pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 /// `-H "Name: value"`, checked alone (against the rest of the request when the
 /// plan is built); kept as given.
 fn header_value(t: &str) -> Result<String, ValueError> {
     crate::plan::parse_header(t).map_err(|e| ValueError::Invalid(e.to_string()))?;
     Ok(t.to_string())
-}
-
-/// A request header that cannot be sent, alone or with the rest of the request.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum HeaderError {
-    #[error("invalid header {0:?}: expected \"Name: value\"")]
-    Shape(String),
-    #[error("invalid header name {0:?}: a name is a token (letters, digits, !#$%&'*+-.^_`|~)")]
-    Name(String),
-    #[error("header {name}: the value holds a control character (CR, LF, NUL...), which would split or corrupt the request")]
-    Value { name: String },
-    #[error("{name} is given {count} times: a request has one (RFC 9110 §7.2, §8.6)")]
-    Twice { name: String, count: usize },
-    #[error("Content-Length: {given} contradicts the body of {actual} bytes")]
-    Length { given: String, actual: usize },
-    #[error("Transfer-Encoding: {0}: Ceiling sends bodies with a Content-Length and never chunks them, so the server would wait for chunks that never come")]
-    TransferEncoding(String),
-    #[error(
-        "{method} carries no body (RFC 9110 §9.3.8): drop --body/--body-file or use another method"
-    )]
-    BodyNotAllowed { method: String },
-    #[error("Host is empty: a request to an http URL names its host (RFC 9112 §3.2)")]
-    EmptyHost,
-    #[error("CONNECT asks a proxy for a tunnel (RFC 9110 §9.3.6), which takes an authority, not a URL's path: Ceiling sends origin-form requests")]
-    Connect,
 }

@@ -5,9 +5,11 @@
 
 pub mod build;
 pub mod header;
+pub mod limits;
 
-pub use build::{build, load_of, BuildError, Machine, Mode, Outputs};
-pub use header::{check_headers, parse_header};
+pub use crate::load::{Arrivals, Load, PipelineMode};
+pub use build::{build, command_line, read_inputs, BuildError, Machine, Mode, Outputs};
+pub use header::{check_headers, parse_header, HeaderError};
 
 use shared::runtime::EngineChoice;
 use std::net::{IpAddr, SocketAddr};
@@ -30,48 +32,6 @@ pub enum JsonOut {
     File(PathBuf),
 }
 
-/// How intended send times are spaced under `-R`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Arrivals {
-    /// Evenly spaced, interleaved across connections (wrk2's schedule).
-    Constant,
-    /// Exponential gaps at the same mean rate, from a fixed seed.
-    Poisson,
-}
-
-/// How `-p N` keeps requests in flight on a connection.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum PipelineMode {
-    /// N in flight at all times: each response frees a slot that is refilled.
-    #[default]
-    Refill,
-    /// wrk's pipeline.lua: send N, wait for all N, send N again.
-    Batch,
-}
-
-impl PipelineMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Refill => "refill",
-            Self::Batch => "batch",
-        }
-    }
-}
-
 /// Open-loop pacing: a total rate, split evenly over connections.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pacing {
@@ -86,167 +46,6 @@ pub struct Pacing {
     /// Index of this process's first connection in the whole run, so Poisson
     /// streams differ across nodes.
     pub first_connection: u64,
-}
-
-/// The load half of a run's options: what a plan file carries to every node, and
-/// all a merge needs to describe the run again. What the machine running it
-/// decides (CPUs, engine, outputs) is not here. Campaigns change its typed fields
-/// (connections, rate, duration) from step to step. Durations are `Duration` in
-/// memory and milliseconds only in the file (`duration_ms`, `timeout_ms`: whole
-/// ms as an integer, else a fraction that reads back to the nanosecond).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Load {
-    /// As given, credentials included (a run's [`Plan::load`] holds them masked).
-    pub urls: Vec<String>,
-    /// Upper-cased token.
-    pub method: String,
-    /// "Name: value", as given.
-    pub headers: Vec<String>,
-    /// Request body; base64 in the file.
-    #[serde(with = "base64_bytes")]
-    pub body: Vec<u8>,
-    /// Total connections (of every node together).
-    pub connections: usize,
-    /// Threads of each node (None: one per CPU it may use, at most its connections).
-    pub threads: Option<usize>,
-    /// Run length (None: until -n requests are done).
-    #[serde(rename = "duration_ms", with = "millis::option")]
-    pub duration: Option<Duration>,
-    /// Total requests under -n (of every node together).
-    pub requests: Option<u64>,
-    /// Requests in flight per connection.
-    pub pipeline: usize,
-    #[serde(default)]
-    pub pipeline_mode: PipelineMode,
-    /// A request unanswered this long is a timeout.
-    #[serde(rename = "timeout_ms", with = "millis")]
-    pub timeout: Duration,
-    /// Total rate under -R, requests/s (of every node together).
-    pub rate: Option<f64>,
-    pub arrivals: Arrivals,
-    pub seed: u64,
-}
-
-impl Load {
-    /// The same load with every credential masked (URL passwords, Authorization
-    /// values): what results, node files and reports may hold.
-    pub fn redacted(&self) -> Load {
-        Load {
-            urls: self.urls.iter().map(|u| crate::redact::url(u)).collect(),
-            headers: self
-                .headers
-                .iter()
-                .map(|h| crate::redact::header(h))
-                .collect(),
-            ..self.clone()
-        }
-    }
-
-    /// The generator command line that runs this load on `machine`, as a user
-    /// would type it (credentials masked): what a campaign step records.
-    pub fn command_line(&self, machine: &Machine) -> String {
-        let mut v: Vec<String> = vec!["ceiling".into()];
-        let mut flag = |f: &str, value: String| {
-            v.push(f.into());
-            v.push(value);
-        };
-        if let Some(t) = self.threads {
-            flag("-t", t.to_string());
-        }
-        flag("-c", self.connections.to_string());
-        if let Some(d) = self.duration {
-            flag("-d", crate::options::show(d));
-        }
-        if let Some(n) = self.requests {
-            flag("-n", n.to_string());
-        }
-        if let Some(r) = self.rate {
-            flag("-R", r.to_string());
-        }
-        if self.method != "GET" {
-            flag("-m", self.method.clone());
-        }
-        if self.pipeline != 1 {
-            flag("-p", self.pipeline.to_string());
-        }
-        if self.timeout != Duration::from_secs(2) {
-            flag("--timeout", crate::options::show(self.timeout));
-        }
-        if let Some(cpus) = &machine.cpus {
-            flag("--cpus", cpus.clone());
-        }
-        for h in &self.headers {
-            flag("-H", crate::redact::header(h));
-        }
-        if !self.body.is_empty() {
-            flag("--body", format!("<{} bytes>", self.body.len()));
-        }
-        v.extend(self.urls.iter().map(|u| crate::redact::url(u)));
-        v.join(" ")
-    }
-}
-
-/// A `Duration` as milliseconds in a file: whole ones as an integer, else a
-/// fraction (exact to the nanosecond up to [`crate::options::MAX_RUN`]).
-mod millis {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        if d.subsec_nanos().is_multiple_of(1_000_000) {
-            (d.as_millis() as u64).serialize(s)
-        } else {
-            (d.as_nanos() as f64 / 1e6).serialize(s)
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let ms = f64::deserialize(d)?;
-        if !(ms.is_finite() && ms >= 0.0) {
-            return Err(serde::de::Error::custom(format!(
-                "{ms} is not a duration in ms"
-            )));
-        }
-        let ns = (ms * 1e6).round();
-        if ns >= u64::MAX as f64 {
-            return Err(serde::de::Error::custom(format!("{ms} ms is too long")));
-        }
-        Ok(Duration::from_nanos(ns as u64))
-    }
-
-    pub mod option {
-        use super::*;
-
-        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-            match d {
-                Some(d) => super::serialize(d, s),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-            #[derive(Deserialize)]
-            struct Wrap(#[serde(with = "super")] Duration);
-            Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
-        }
-    }
-}
-
-/// Bytes as standard base64 in a file.
-mod base64_bytes {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 /// Which part of a run this process takes: node `index` of `count`.
@@ -355,31 +154,5 @@ mod tests {
             let (min, max) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
             assert!(max - min <= 1);
         }
-    }
-
-    #[test]
-    fn durations_read_back_from_the_file_to_the_nanosecond() {
-        let mut load = crate::distributed::tests::load();
-        for (d, t) in [
-            (
-                Some(Duration::from_millis(10_500)),
-                Duration::from_micros(12_345),
-            ),
-            (
-                Some(Duration::new(2_591_999, 999_999_999)),
-                Duration::from_nanos(10_000_001),
-            ),
-            (None, Duration::from_secs(3600)),
-        ] {
-            load.duration = d;
-            load.timeout = t;
-            let text = serde_json::to_string(&load).unwrap();
-            let back: Load = serde_json::from_str(&text).unwrap();
-            assert_eq!(back, load, "{text}");
-        }
-        // Whole milliseconds stay integers, as plan files always had them.
-        load.duration = Some(Duration::from_secs(10));
-        let text = serde_json::to_string(&load).unwrap();
-        assert!(text.contains("\"duration_ms\":10000,"), "{text}");
     }
 }

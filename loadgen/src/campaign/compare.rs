@@ -133,7 +133,7 @@ fn load_for(a: &Args, url: &str, connections: usize) -> Result<Load, CliError> {
 }
 
 fn run(a: Args, reach: Reach) -> Result<(), CliError> {
-    let machine = Machine::of(&a.machine)?;
+    let machine = a.machine.machine()?;
     let mut targets: Vec<(String, String)> = Vec::new();
     for t in &a.targets {
         let (name, url) = parse_target(t)?;

@@ -5,7 +5,7 @@
 //! servers too and shows each as a share of the ceiling.
 
 use super::{parse_target, plan_for, run_load, Placement, Reach, Renderers, ReportFiles};
-use crate::error::{CliError, Failed};
+use crate::error::{CliError, Failed, ServerStartError};
 use crate::meta::Meta;
 use crate::options::{self, ConnArgs, Parsed, ValueError};
 use crate::plan::{Arrivals, Load, PipelineMode};
@@ -255,17 +255,6 @@ impl Row {
             result,
         }
     }
-}
-
-/// Why the embedded `ceiling serve` did not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerStartError {
-    #[error("cannot find this binary: {0}")]
-    Exe(std::io::Error),
-    #[error("cannot start ceiling serve: {0}")]
-    Spawn(std::io::Error),
-    #[error("ceiling serve did not start within 20 s")]
-    NotReady,
 }
 
 /// The `ceiling serve` child this command starts and stops.

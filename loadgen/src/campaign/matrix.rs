@@ -24,7 +24,7 @@ use super::{plan_for, run_load, Reach, Renderers, ReportFiles};
 use crate::error::CliError;
 use crate::meta::Meta;
 use crate::options::{self, Parsed, RunArgs, UsageError};
-use crate::plan::{load_of, Load, Machine};
+use crate::plan::{Load, Machine};
 use crate::result::RunResult;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
@@ -146,7 +146,7 @@ fn cell_load(argv: &[String]) -> Result<(Load, Machine), UsageError> {
             "--plan and --out belong to a node's own run, not a matrix cell".into(),
         ));
     }
-    Ok((load_of(&a.load)?, Machine::of(&a.machine)?))
+    Ok((a.load.load()?, a.machine.machine()?))
 }
 
 fn run(a: Args, reach: Reach) -> Result<(), CliError> {

@@ -21,14 +21,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How far a command goes: its checks only (arguments, files, every run's
-/// plan, output files created; nothing sent, no server started, no setting
-/// changed), or the whole way. The property test of every flag uses `Checks`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    Checks,
-    Whole,
-}
+pub use crate::options::Reach;
 
 /// The report files every campaign can write.
 #[derive(Debug, Default, clap::Args)]
@@ -184,17 +177,14 @@ pub fn base_load(
     connections: usize,
     duration: Duration,
 ) -> Result<Load, BuildError> {
-    let body = match (&request.body, &request.body_file) {
-        (Some(b), _) => b.clone().into_bytes(),
-        (None, Some(path)) => std::fs::read(path).map_err(|source| BuildError::Read {
-            flag: "--body-file",
-            path: path.clone(),
-            source,
-        })?,
-        (None, None) => Vec::new(),
-    };
+    let (urls, body) = crate::plan::read_inputs(
+        Some(url),
+        None,
+        request.body.as_deref(),
+        request.body_file.as_deref(),
+    )?;
     Ok(Load {
-        urls: vec![url.to_string()],
+        urls,
         method: request.method.clone(),
         headers: request.headers.clone(),
         body,
@@ -220,7 +210,7 @@ pub fn plan_for(load: &Load, machine: &Machine) -> Result<Plan, BuildError> {
         &Outputs::quiet(),
         Share::WHOLE,
         Mode::Run,
-        &load.command_line(machine),
+        &crate::plan::command_line(load, machine),
     )
 }
 

@@ -357,7 +357,7 @@ fn setup(a: &Args) -> Result<Setup, UsageError> {
             slo,
         },
         base,
-        machine: Machine::of(&a.machine)?,
+        machine: a.machine.machine()?,
     })
 }
 
@@ -780,7 +780,7 @@ mod tests {
         let l = load_at(&s, 8);
         assert_eq!((l.connections, l.threads), (8, Some(4)));
         assert_eq!(
-            l.command_line(&s.machine),
+            crate::plan::command_line(&l, &s.machine),
             "ceiling -t 4 -c 8 -d 250ms --timeout 1s -H A: b http://h:1/"
         );
     }

@@ -4,11 +4,10 @@
 //! nodes' percentiles.
 
 use super::node::{self, NodeRecord};
-use super::Layout;
-use crate::campaign::Reach;
+use super::{Layout, NotOneRun};
 use crate::error::{CliError, Failed};
-use crate::options::{self, DisplayArgs, OutputArgs, Parsed, UsageError};
-use crate::plan::{build, Machine, Mode, Outputs, Share};
+use crate::options::{self, DisplayArgs, OutputArgs, Parsed, Reach, UsageError};
+use crate::plan::{build, Machine, Mode, Share};
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -61,7 +60,7 @@ pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     if reach == Reach::Checks {
         return Ok(());
     }
-    let outputs = Outputs::of(&a.output, &a.display, None);
+    let outputs = options::outputs(&a.output, &a.display, None);
     let load = &records[0].header.plan.load;
     let plan = build(
         load,
@@ -74,40 +73,6 @@ pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
     let result = node::result(&plan, &records, partial, warnings).map_err(Failed::Merge)?;
     crate::emit(&plan, &result)?;
     Ok(())
-}
-
-/// Node files that do not make one run (bad usage of `ceiling merge`: exit 2).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum NotOneRun {
-    /// `run` and `first_run` read "plan HASH (run ID)".
-    #[error("{file} is from {run}, {first} from {first_run}: not one run")]
-    OtherRun {
-        file: String,
-        run: String,
-        first: String,
-        first_run: String,
-    },
-    #[error(
-        "{file} has another histogram layout ({layout}): written by a different ceiling version"
-    )]
-    Layout { file: String, layout: String },
-    #[error("{file}: node {index} of {count} does not fit a run of {nodes} nodes")]
-    Misfit {
-        file: String,
-        index: usize,
-        count: usize,
-        nodes: usize,
-    },
-    #[error("node {index} appears twice: {first} and {second}")]
-    Twice {
-        index: usize,
-        first: String,
-        second: String,
-    },
-    #[error("{0} (--allow-partial merges the rest)")]
-    Missing(String),
-    #[error("{0} ended before its footer: the node died or the file was cut (--allow-partial merges what is there)")]
-    Truncated(String),
 }
 
 /// The records sorted by node index, whether the merge is partial, and what it

@@ -162,6 +162,40 @@ pub fn index_from_env() -> Result<usize, NodeIndexError> {
     Err(NodeIndexError::Missing)
 }
 
+/// Node files that do not make one run (bad usage of `ceiling merge`: exit 2).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NotOneRun {
+    /// `run` and `first_run` read "plan HASH (run ID)".
+    #[error("{file} is from {run}, {first} from {first_run}: not one run")]
+    OtherRun {
+        file: String,
+        run: String,
+        first: String,
+        first_run: String,
+    },
+    #[error(
+        "{file} has another histogram layout ({layout}): written by a different ceiling version"
+    )]
+    Layout { file: String, layout: String },
+    #[error("{file}: node {index} of {count} does not fit a run of {nodes} nodes")]
+    Misfit {
+        file: String,
+        index: usize,
+        count: usize,
+        nodes: usize,
+    },
+    #[error("node {index} appears twice: {first} and {second}")]
+    Twice {
+        index: usize,
+        first: String,
+        second: String,
+    },
+    #[error("{0} (--allow-partial merges the rest)")]
+    Missing(String),
+    #[error("{0} ended before its footer: the node died or the file was cut (--allow-partial merges what is there)")]
+    Truncated(String),
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)

@@ -4,12 +4,11 @@
 //! Slurm, a Kubernetes Indexed Job).
 
 use super::{PlanFile, Planned};
-use crate::campaign::Reach;
 use crate::error::{CliError, Failed};
 use crate::options::{
-    self, DisplayArgs, LoadArgs, MachineArgs, NodeArgs, OutputArgs, UsageError, ValueError,
+    self, DisplayArgs, LoadArgs, MachineArgs, NodeArgs, OutputArgs, Reach, UsageError, ValueError,
 };
-use crate::plan::{build, load_of, split, Machine, Mode, Outputs, Share};
+use crate::plan::{build, split, Machine, Mode, Outputs, Share};
 use clap::Parser;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -166,7 +165,7 @@ fn plan(a: &PlanArgs, reach: Reach) -> Result<String, CliError> {
         }
         .into());
     }
-    let load = load_of(&a.load)?;
+    let load = a.load.load()?;
     // The smallest share must still be a valid run: every node needs a connection.
     build(
         &load,

@@ -4,8 +4,7 @@
 //! finding the address that accepts, the node's share, `--source-ips`, this
 //! machine's limits, CPUs, the I/O engine, and creating the output files.
 
-use super::{check_headers, parse_header, split, Load, Pacing, Plan, Share, Target};
-use crate::options::{HeaderError, LoadArgs};
+use super::{check_headers, parse_header, split, HeaderError, Load, Pacing, Plan, Share, Target};
 use crate::plan::JsonOut;
 use shared::runtime::{choose_engine, raise_open_files, resolve_cpus, CpuListError, EngineError};
 use shared::runtime::{EngineChoice, IoEngine};
@@ -127,16 +126,23 @@ pub enum BuildError {
     NodeOutOfRange { index: usize, count: usize },
 }
 
-/// The load options of `a`, with the input files read (the body, the URL list).
-pub fn load_of(a: &LoadArgs) -> Result<Load, BuildError> {
+/// The target URLs and the request body, with the input files read: `url`
+/// first, then the lines of `urls_file` (blank lines and `#` comments skipped);
+/// `body`, or the bytes of `body_file`.
+pub fn read_inputs(
+    url: Option<&str>,
+    urls_file: Option<&std::path::Path>,
+    body: Option<&str>,
+    body_file: Option<&std::path::Path>,
+) -> Result<(Vec<String>, Vec<u8>), BuildError> {
     let mut urls = Vec::new();
-    if let Some(u) = &a.target.url {
-        urls.push(u.clone());
+    if let Some(u) = url {
+        urls.push(u.to_string());
     }
-    if let Some(path) = &a.target.urls_file {
+    if let Some(path) = urls_file {
         let text = std::fs::read_to_string(path).map_err(|source| BuildError::Read {
             flag: "--urls-file",
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         })?;
         urls.extend(
@@ -146,120 +152,64 @@ pub fn load_of(a: &LoadArgs) -> Result<Load, BuildError> {
                 .map(String::from),
         );
         if urls.is_empty() {
-            return Err(BuildError::NoUrlsInFile(path.clone()));
+            return Err(BuildError::NoUrlsInFile(path.to_path_buf()));
         }
     }
     if urls.is_empty() {
         return Err(BuildError::NoUrl);
     }
-    let r = &a.request;
-    let body = match (&r.body, &r.body_file) {
-        (Some(b), _) => b.clone().into_bytes(),
+    let body = match (body, body_file) {
+        (Some(b), _) => b.as_bytes().to_vec(),
         (None, Some(path)) => std::fs::read(path).map_err(|source| BuildError::Read {
             flag: "--body-file",
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         })?,
         (None, None) => Vec::new(),
     };
-    let duration = match (a.stop.duration, a.stop.requests) {
-        (Some(d), _) => Some(d),
-        (None, Some(_)) => None,
-        (None, None) => Some(Duration::from_secs(10)),
-    };
-    Ok(Load {
-        urls,
-        method: r.method.clone(),
-        headers: r.headers.clone(),
-        body,
-        connections: a.conn.connections.unwrap_or(10),
-        threads: a.conn.threads,
-        duration,
-        requests: a.stop.requests,
-        pipeline: r.pipeline,
-        pipeline_mode: r.pipeline_mode,
-        timeout: r.timeout,
-        rate: a.rate.rate,
-        arrivals: a.rate.arrivals,
-        seed: a.rate.seed,
-    })
+    Ok((urls, body))
 }
 
-impl Machine {
-    /// From the machine flags (`--source-ips` parsed here).
-    pub fn of(a: &crate::options::MachineArgs) -> Result<Self, crate::options::UsageError> {
-        Ok(Self {
-            cpus: a.cpus.clone(),
-            io_engine: a.io_engine,
-            source_ips: crate::options::source_ips(a.source_ips.as_deref())?,
-        })
-    }
-}
-
-impl Outputs {
-    /// From a run's output and display flags, and `--out`.
-    pub fn of(
-        o: &crate::options::OutputArgs,
-        d: &crate::options::DisplayArgs,
-        out: Option<String>,
-    ) -> Self {
-        Self {
-            latency: d.latency,
-            u_latency: d.u_latency,
-            hgrm: o.hgrm.clone(),
-            html: o.html.clone(),
-            hlog: o.hlog.clone(),
-            json: o.json.clone(),
-            out,
-            quiet: d.quiet,
-        }
-    }
-}
-
-/// The plan of `ceiling run`: the whole load, or with `--plan` this node's share
-/// of the plan file's.
-pub fn for_run(
-    a: &crate::options::RunArgs,
+/// The plan of node `index` (None: from the environment) of the plan file at
+/// `path`, its node count checked against `count` when given.
+pub fn node(
+    path: &std::path::Path,
+    index: Option<usize>,
+    count: Option<usize>,
+    machine: &Machine,
+    outputs: &Outputs,
     command_line: &str,
-) -> Result<Plan, crate::options::UsageError> {
-    let machine = Machine::of(&a.machine)?;
-    let outputs = Outputs::of(&a.output, &a.display, a.node.out.clone());
-    let Some(path) = &a.node.plan else {
-        let load = load_of(&a.load)?;
-        return Ok(build(
-            &load,
-            &machine,
-            &outputs,
-            Share::WHOLE,
-            Mode::Run,
-            command_line,
-        )?);
-    };
-    let mut planned = crate::distributed::Planned::read(path).map_err(BuildError::PlanFile)?;
-    let count = planned.file.nodes;
-    if let Some(given) = a.node.node_count {
-        if given != count {
+) -> Result<Plan, BuildError> {
+    let mut planned = crate::distributed::Planned::read(path)?;
+    let nodes = planned.file.nodes;
+    if let Some(given) = count {
+        if given != nodes {
             return Err(BuildError::NodeCount {
                 given,
-                count,
-                path: path.clone(),
-            }
-            .into());
+                count: nodes,
+                path: path.to_path_buf(),
+            });
         }
     }
-    let index = match a.node.node_index {
+    let index = match index {
         Some(i) => i,
-        None => crate::distributed::index_from_env().map_err(BuildError::NodeIndex)?,
+        None => crate::distributed::index_from_env()?,
     };
-    if index >= count {
-        return Err(BuildError::NodeOutOfRange { index, count }.into());
+    if index >= nodes {
+        return Err(BuildError::NodeOutOfRange {
+            index,
+            count: nodes,
+        });
     }
     let load = planned.file.load.clone();
     let mut plan = build(
         &load,
-        &machine,
-        &outputs,
-        Share { index, count },
+        machine,
+        outputs,
+        Share {
+            index,
+            count: nodes,
+        },
         Mode::Run,
         command_line,
     )?;
@@ -268,6 +218,49 @@ pub fn for_run(
     planned.file.load = planned.file.load.redacted();
     plan.distributed = Some(planned);
     Ok(plan)
+}
+
+/// The generator command line that runs `load` on `machine`, as a user would
+/// type it (credentials masked): what a campaign step records.
+pub fn command_line(load: &Load, machine: &Machine) -> String {
+    let mut v: Vec<String> = vec!["ceiling".into()];
+    let mut flag = |f: &str, value: String| {
+        v.push(f.into());
+        v.push(value);
+    };
+    if let Some(t) = load.threads {
+        flag("-t", t.to_string());
+    }
+    flag("-c", load.connections.to_string());
+    if let Some(d) = load.duration {
+        flag("-d", crate::plan::limits::show(d));
+    }
+    if let Some(n) = load.requests {
+        flag("-n", n.to_string());
+    }
+    if let Some(r) = load.rate {
+        flag("-R", r.to_string());
+    }
+    if load.method != "GET" {
+        flag("-m", load.method.clone());
+    }
+    if load.pipeline != 1 {
+        flag("-p", load.pipeline.to_string());
+    }
+    if load.timeout != Duration::from_secs(2) {
+        flag("--timeout", crate::plan::limits::show(load.timeout));
+    }
+    if let Some(cpus) = &machine.cpus {
+        flag("--cpus", cpus.clone());
+    }
+    for h in &load.headers {
+        flag("-H", crate::redact::header(h));
+    }
+    if !load.body.is_empty() {
+        flag("--body", format!("<{} bytes>", load.body.len()));
+    }
+    v.extend(load.urls.iter().map(|u| crate::redact::url(u)));
+    v.join(" ")
 }
 
 /// A validated plan for node `share` of `load`. `Mode::Describe` resolves no
@@ -444,39 +437,44 @@ pub fn build(
 /// The ranges the flags enforce, for a load read from a file (a plan file or a
 /// node file's copy of it), which no flag parser has seen.
 fn check_load(load: &Load) -> Result<(), BuildError> {
-    use crate::options::{self as o, ValueError};
-    let bad = |field: &'static str, value: String, e: ValueError| BuildError::LoadValue {
+    use super::limits::{self as l, RangeError};
+    let bad = |field: &'static str, value: String, e: RangeError| BuildError::LoadValue {
         field,
         value,
         reason: e.to_string(),
     };
-    let count = |field, n: u64, min, max| {
-        o::count_value_in(n, min, max).map_err(|e| bad(field, n.to_string(), e))
-    };
+    let count =
+        |field, n: u64, min, max| l::count(n, min, max).map_err(|e| bad(field, n.to_string(), e));
     count(
         "connections",
         load.connections as u64,
         1,
-        o::MAX_CONNECTIONS,
+        l::MAX_CONNECTIONS,
     )?;
     if let Some(t) = load.threads {
-        count("threads", t as u64, 1, o::MAX_THREADS)?;
+        count("threads", t as u64, 1, l::MAX_THREADS)?;
     }
-    count("pipeline", load.pipeline as u64, 1, o::MAX_PIPELINE)?;
+    count("pipeline", load.pipeline as u64, 1, l::MAX_PIPELINE)?;
     if let Some(n) = load.requests {
-        count("requests", n, 1, o::MAX_REQUESTS)?;
+        count("requests", n, 1, l::MAX_REQUESTS)?;
     }
     let within = |field, d: Duration, min, max| {
-        o::duration_in(d, min, max).map_err(|e| bad(field, o::show(d), e))
+        l::duration(d, min, max).map_err(|e| bad(field, l::show(d), e))
     };
     if let Some(d) = load.duration {
-        within("duration", d, o::MIN_INTERVAL, o::MAX_RUN)?;
+        within("duration", d, l::MIN_INTERVAL, l::MAX_RUN)?;
     }
-    within("timeout", load.timeout, o::MIN_INTERVAL, o::MAX_TIMEOUT)?;
+    within("timeout", load.timeout, l::MIN_INTERVAL, l::MAX_TIMEOUT)?;
     if let Some(r) = load.rate {
-        o::rate_value(&r.to_string()).map_err(|e| bad("rate", r.to_string(), e))?;
+        l::number(r, l::MIN_RATE, l::MAX_RATE).map_err(|e| bad("rate", r.to_string(), e))?;
     }
-    o::method_value(&load.method).map_err(|e| bad("method", load.method.clone(), e))?;
+    if load.method.is_empty() || !load.method.bytes().all(super::header::is_tchar) {
+        return Err(BuildError::LoadValue {
+            field: "method",
+            value: load.method.clone(),
+            reason: "a method is a token".into(),
+        });
+    }
     Ok(())
 }
 
@@ -714,7 +712,7 @@ mod tests {
             .map(OsString::from)
             .collect();
         match RunArgs::parse_from(&argv)? {
-            Parsed::Args(a) => for_run(&a, &args.join(" ")),
+            Parsed::Args(a) => a.plan(&args.join(" ")),
             Parsed::Info(_) => panic!("info"),
         }
     }

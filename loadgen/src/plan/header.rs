@@ -2,7 +2,7 @@
 //! server must answer with 400, or that leaves it waiting for bytes Ceiling will
 //! never send, is refused before any load (RFC 9110 §5, RFC 9112 §6).
 
-use crate::options::{is_tchar, HeaderError};
+use thiserror::Error;
 
 /// `"Name: value"` -> (name, value trimmed). Refuses a missing colon, a name that
 /// is not a token, and a value with control characters (CR/LF would split the
@@ -34,6 +34,36 @@ pub fn parse_header(h: &str) -> Result<(String, String), HeaderError> {
         });
     }
     Ok((name.to_string(), value.to_string()))
+}
+
+/// RFC 9110 §5.6.2 tchar.
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A request header that cannot be sent, alone or with the rest of the request.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum HeaderError {
+    #[error("invalid header {0:?}: expected \"Name: value\"")]
+    Shape(String),
+    #[error("invalid header name {0:?}: a name is a token (letters, digits, !#$%&'*+-.^_`|~)")]
+    Name(String),
+    #[error("header {name}: the value holds a control character (CR, LF, NUL...), which would split or corrupt the request")]
+    Value { name: String },
+    #[error("{name} is given {count} times: a request has one (RFC 9110 §7.2, §8.6)")]
+    Twice { name: String, count: usize },
+    #[error("Content-Length: {given} contradicts the body of {actual} bytes")]
+    Length { given: String, actual: usize },
+    #[error("Transfer-Encoding: {0}: Ceiling sends bodies with a Content-Length and never chunks them, so the server would wait for chunks that never come")]
+    TransferEncoding(String),
+    #[error(
+        "{method} carries no body (RFC 9110 §9.3.8): drop --body/--body-file or use another method"
+    )]
+    BodyNotAllowed { method: String },
+    #[error("Host is empty: a request to an http URL names its host (RFC 9112 §3.2)")]
+    EmptyHost,
+    #[error("CONNECT asks a proxy for a tunnel (RFC 9110 §9.3.6), which takes an authority, not a URL's path: Ceiling sends origin-form requests")]
+    Connect,
 }
 
 /// Fields a request carries at most once (RFC 9110 §5.3: only list-based fields
