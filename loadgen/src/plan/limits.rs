@@ -83,13 +83,50 @@ pub fn duration(d: Duration, min: Duration, max: Duration) -> Result<Duration, R
     Ok(d)
 }
 
-/// A duration as people write it: `10ms`, `1h`, `30days`.
+/// A duration in one word that the flags read back: the largest unit that
+/// divides it exactly (`30d`, `1h`, `10s`, `10ms`, `10500us`, `7ns`), so a
+/// recorded command line can be pasted as it is.
 pub fn show(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".into();
+    }
+    const UNITS: [(u128, &str); 7] = [
+        (86_400_000_000_000, "d"),
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+        (1, "ns"),
+    ];
+    let (size, unit) = UNITS
+        .iter()
+        .find(|(size, _)| ns % size == 0)
+        .expect("1 ns divides everything");
+    format!("{}{unit}", ns / size)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_show_in_one_word_that_reads_back() {
+        for (d, text) in [
+            (Duration::from_secs(30 * 86_400), "30d"),
+            (Duration::from_secs(3600), "1h"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_millis(10), "10ms"),
+            (Duration::from_micros(10_500), "10500us"),
+            (Duration::from_nanos(7), "7ns"),
+            (Duration::ZERO, "0s"),
+        ] {
+            assert_eq!(show(d), text);
+            assert_eq!(humantime::parse_duration(text).unwrap(), d);
+        }
+    }
+
     #[test]
     fn the_shortest_interval_is_the_workers_tick() {
         assert_eq!(super::MIN_INTERVAL, crate::worker::TICK);
