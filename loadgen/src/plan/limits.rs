@@ -102,7 +102,7 @@ pub fn show(d: Duration) -> String {
     ];
     let (size, unit) = UNITS
         .iter()
-        .find(|(size, _)| ns % size == 0)
+        .find(|(size, _)| ns.is_multiple_of(*size))
         .expect("1 ns divides everything");
     format!("{}{unit}", ns / size)
 }
