@@ -222,12 +222,13 @@ pub struct TargetArgs {
 /// The load options of a run: what a plan file carries to every node.
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
-    #[command(flatten)]
-    pub request: RequestArgs,
+    // wrk's order in --help: -t, -c, -d first.
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
     pub stop: StopArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
     #[command(flatten)]
     pub rate: RateArgs,
     #[command(flatten)]
