@@ -75,9 +75,6 @@ pub enum UsageError {
     /// A request header that is malformed or contradicts the request.
     #[error("{0}")]
     Header(#[from] HeaderError),
-    /// A target URL that cannot be used.
-    #[error("invalid URL {url}: {reason}")]
-    Url { url: String, reason: String },
     /// An input file (plan, profiles, matrix, body, URL list) that cannot be used.
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
