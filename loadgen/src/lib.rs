@@ -1,17 +1,21 @@
 //! The load generator: `ceiling [OPTIONS] URL` with wrk's flags and wrk's output layout.
 //!
 //! Data flows one way: `options` (argv -> validated `Plan`, or a usage error before any
-//! load) -> `run` (one pinned worker per CPU, Ctrl-C, merge) -> `worker` (connections,
-//! framing, recording) -> `result` (the one `RunResult` model) -> `report` (text, JSON).
+//! load) -> `run` (one pinned worker per CPU, Ctrl-C) -> `worker` (connections,
+//! framing, recording) -> `record` (the one collector, to a `RunResult`) -> `result`
+//! (the one `RunResult` model) -> `report` (text, JSON). tests/integration/architecture.rs
+//! checks the direction of the imports.
 
 pub mod campaign;
 mod direct;
 pub mod distributed;
+pub mod load;
 pub mod meta;
 pub mod options;
 pub mod pacing;
 pub mod plan;
 mod progress;
+pub mod record;
 pub mod report;
 pub mod result;
 pub mod run;
@@ -20,7 +24,6 @@ pub mod sysctl;
 mod worker;
 
 use std::ffi::OsString;
-use std::io::Write as _;
 
 /// Exit code: the run happened (even with server errors, which are reported).
 pub const EXIT_OK: u8 = 0;
@@ -53,14 +56,14 @@ pub fn main(args: &[OsString]) -> u8 {
     if plan.engine.fell_back() {
         eprintln!("ceiling: {}", plan.engine.describe());
     }
-    let (result, _, out_error) = match run::run_recorded(&plan) {
+    let (result, out_error) = match run::run_recorded(&plan) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ceiling: {e}");
             return EXIT_FAILED;
         }
     };
-    let mut code = emit(&plan, &result);
+    let mut code = emit(&outputs(&plan), &result);
     if let Some(e) = out_error {
         eprintln!("ceiling: could not write --out: {e}");
         code = EXIT_FAILED;
@@ -75,48 +78,33 @@ pub fn main(args: &[OsString]) -> u8 {
     code
 }
 
-/// Prints the text report and writes every output the plan asks for; the exit
-/// code says whether all of it could be written.
-pub(crate) fn emit(plan: &plan::Plan, result: &result::RunResult) -> u8 {
-    let mut code = EXIT_OK;
-    if !plan.quiet {
-        let text = report::text::render(plan, result);
+/// Prints the text report and writes every output asked for; the exit code
+/// says whether all of it could be written.
+pub(crate) fn emit(outputs: &report::Outputs, result: &result::RunResult) -> u8 {
+    let failed = outputs.write(result);
+    for line in &failed {
+        eprintln!("ceiling: {line}");
+    }
+    if failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// The views a run's plan asks for.
+pub(crate) fn outputs(plan: &plan::Plan) -> report::Outputs {
+    let sink = |o: &plan::JsonOut| match o {
+        plan::JsonOut::Stdout => report::Sink::Stdout,
+        plan::JsonOut::File(p) => report::Sink::File(p.clone()),
+    };
+    report::Outputs {
+        quiet: plan.quiet,
         // With `--json -` or `--out -` stdout carries data, so the text goes to stderr.
-        let written = if plan.json_stdout() || plan.out == Some(plan::JsonOut::Stdout) {
-            std::io::stderr().write_all(text.as_bytes())
-        } else {
-            std::io::stdout().write_all(text.as_bytes())
-        };
-        if written.is_err() {
-            code = EXIT_FAILED;
-        }
+        text_to_stderr: plan.json_stdout() || plan.out == Some(plan::JsonOut::Stdout),
+        json: plan.json.as_ref().map(sink),
+        hgrm: plan.hgrm.clone(),
+        html: plan.html.clone(),
+        hlog: plan.hlog.clone(),
     }
-    if let Some(path) = &plan.hgrm {
-        let text = shared::stats::codec::decode_base64(&result.latency.histogram)
-            .map(|h| report::hgrm::spectrum(&h))
-            .map_err(std::io::Error::other);
-        if let Err(e) = text.and_then(|t| std::fs::write(path, t)) {
-            eprintln!("ceiling: could not write --hgrm {}: {e}", path.display());
-            code = EXIT_FAILED;
-        }
-    }
-    if let Some(path) = &plan.html {
-        if let Err(e) = std::fs::write(path, report::html::render(result)) {
-            eprintln!("ceiling: could not write --html {}: {e}", path.display());
-            code = EXIT_FAILED;
-        }
-    }
-    if let Some(path) = &plan.hlog {
-        if let Err(e) = report::hlog::write(path, result) {
-            eprintln!("ceiling: could not write --hlog {}: {e}", path.display());
-            code = EXIT_FAILED;
-        }
-    }
-    if let Some(out) = &plan.json {
-        if let Err(e) = report::json::write(out, result) {
-            eprintln!("ceiling: could not write the JSON result: {e}");
-            code = EXIT_FAILED;
-        }
-    }
-    code
 }

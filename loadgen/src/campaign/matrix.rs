@@ -202,7 +202,7 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
             "ceiling matrix: {}/{total}: {target} x {endpoint} x {setup}",
             i + 1
         );
-        let (plan, result) = run_args(&a).map_err(|e| (crate::EXIT_FAILED, e))?;
+        let (_, result) = run_args(&a).map_err(|e| (crate::EXIT_FAILED, e))?;
         let q = |p: f64| result.latency.at(p);
         done.push(Cell {
             target,
@@ -214,7 +214,7 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
             p99_us: q(99.0),
             errors: result.counters.request_errors() + result.counters.errors.connect,
             timeouts: result.counters.errors.timeout,
-            text: crate::report::text::render(&plan, &result),
+            text: crate::report::text::render(&result),
             result,
         });
     }

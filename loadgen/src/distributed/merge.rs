@@ -3,10 +3,10 @@
 //! second; percentiles come from the summed histogram, never from averaging the
 //! nodes' percentiles.
 
-use super::node::{self, NodeRecord};
 use super::Layout;
-use crate::options::{self, Local, Mode};
-use crate::plan::Share;
+use crate::options;
+use crate::record::{fold, NodeRecord};
+use crate::report::{Outputs, Sink};
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use clap::Parser;
 use std::collections::BTreeMap;
@@ -72,6 +72,22 @@ pub fn main(args: &[OsString]) -> u8 {
             }
         }
     };
+    let json = a.json.as_ref().map(|j| match j.as_str() {
+        "-" => Sink::Stdout,
+        path => Sink::File(path.into()),
+    });
+    let outputs = Outputs {
+        quiet: a.quiet,
+        text_to_stderr: json == Some(Sink::Stdout),
+        json,
+        hgrm: a.hgrm.clone(),
+        html: a.html.clone(),
+        hlog: a.hlog.clone(),
+    };
+    if let Err(e) = outputs.check() {
+        eprintln!("ceiling merge: {e}");
+        return EXIT_USAGE;
+    }
     let records = match a
         .files
         .iter()
@@ -91,31 +107,21 @@ pub fn main(args: &[OsString]) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let local = Local {
-        latency: a.latency,
-        u_latency: a.u_latency,
-        hgrm: a.hgrm,
-        html: a.html,
-        hlog: a.hlog,
-        json: a.json,
-        quiet: a.quiet,
-        ..Local::default()
-    };
-    let load = &records[0].header.plan.load;
-    let plan = match options::build(load, &local, Share::WHOLE, Mode::Describe, command_line) {
-        Ok(p) => p,
+    // The records carry everything the report says: no Plan is rebuilt.
+    let result = match fold::merged(
+        &records,
+        (a.latency, a.u_latency),
+        &command_line,
+        partial,
+        warnings,
+    ) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("ceiling merge: {e}");
-            return EXIT_USAGE;
+            return EXIT_FAILED;
         }
     };
-    match node::result(&plan, &records, partial, warnings) {
-        Ok(result) => crate::emit(&plan, &result),
-        Err(e) => {
-            eprintln!("ceiling merge: {e}");
-            EXIT_FAILED
-        }
-    }
+    crate::emit(&outputs, &result)
 }
 
 /// The records sorted by node index, whether the merge is partial, and what it

@@ -1,19 +1,24 @@
 //! wrk's text layout, so people's parsers and habits keep working, plus the lines
 //! wrk lacks (invalid responses, reconnects, in flight at the stop).
 
-use crate::plan::Plan;
-use crate::result::RunResult;
+use crate::load::Arrivals;
+use crate::result::{RunResult, Spread};
 use std::fmt::Write as _;
 
-/// Renders the report exactly in wrk's columns.
-pub fn render(plan: &Plan, r: &RunResult) -> String {
+/// Not measured: shown where a figure has nothing to stand on (no sample, no
+/// completion, an interval of no length), never a zero that looks measured.
+const NA: &str = "n/a";
+
+/// Renders the report exactly in wrk's columns, from the result alone.
+pub fn render(r: &RunResult) -> String {
     let mut s = String::new();
-    let what = match (plan.requests, plan.duration) {
+    let cfg = &r.config;
+    let what = match (cfg.requests, cfg.duration_s) {
         (Some(n), _) => format!("{n} requests"),
-        (None, Some(d)) => format!("{} test", time_s(d.as_secs_f64())),
+        (None, Some(d)) => format!("{} test", time_s(d)),
         (None, None) => "test".into(),
     };
-    let _ = writeln!(s, "Running {what} @ {}", r.config.url);
+    let _ = writeln!(s, "Running {what} @ {}{}", cfg.url, connected(r));
     let _ = writeln!(
         s,
         "  {} threads and {} connections{}{}",
@@ -36,23 +41,25 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
         "Avg", "Stdev", "Max", "+/- Stdev"
     );
     let l = &r.latency;
-    let _ = write!(s, "    {:<10}", "Latency");
-    units(&mut s, time_us(l.mean), 8);
-    units(&mut s, time_us(l.stdev), 10);
-    units(&mut s, time_us(l.max as f64), 9);
-    let _ = writeln!(s, "{:>8.2}%", l.within_stdev_pct);
-    let q = &r.req_per_sec;
-    let _ = write!(s, "    {:<10}", "Req/Sec");
-    units(&mut s, metric(q.mean), 8);
-    units(&mut s, metric(q.stdev), 10);
-    units(&mut s, metric(q.max), 9);
-    let _ = writeln!(s, "{:>8.2}%", q.within_stdev_pct);
+    let measured = l.count > 0;
+    row(
+        &mut s,
+        "Latency",
+        Spread {
+            mean: measured.then_some(l.mean),
+            stdev: measured.then_some(l.stdev),
+            max: measured.then_some(l.max as f64),
+            within_stdev_pct: measured.then_some(l.within_stdev_pct),
+        },
+        time_us,
+    );
+    row(&mut s, "Req/Sec", r.req_per_sec, metric);
     if let Some(rate) = &r.rate {
         // wrk2's layout: the corrected distribution, then the uncorrected one.
-        if plan.latency {
+        if cfg.latency {
             distribution(&mut s, "Recorded Latency", &l.histogram, &l.percentiles);
         }
-        if plan.u_latency {
+        if cfg.u_latency {
             let u = &rate.uncorrected_latency;
             distribution(
                 &mut s,
@@ -61,8 +68,11 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
                 &u.percentiles,
             );
         }
-    } else if plan.latency {
+    } else if cfg.latency {
         let _ = writeln!(s, "  Latency Distribution");
+        if l.percentiles.is_empty() {
+            let _ = writeln!(s, "     {NA} (no response completed)");
+        }
         for p in l.percentiles.iter().filter(|p| p.percentile < 100.0) {
             let label = if p.percentile.fract() == 0.0 {
                 format!("{:.0}%", p.percentile)
@@ -120,8 +130,8 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
             "  Rate: asked {:.2}/s ({}), sent {:.2}/s ({:.2}% of scheduled), completed {:.2}/s",
             rate.asked,
             match rate.arrivals {
-                crate::plan::Arrivals::Constant => "constant",
-                crate::plan::Arrivals::Poisson => "poisson",
+                Arrivals::Constant => "constant",
+                Arrivals::Poisson => "poisson",
             },
             rate.sent_per_sec,
             rate.achieved_pct,
@@ -146,15 +156,46 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
         let _ = writeln!(s, "  Verdict: {}", rate.verdict);
     }
     nodes(&mut s, r);
-    let _ = writeln!(s, "Requests/sec: {:>9.2}", r.requests_per_sec);
-    // wrk's line, then the rate in link units (appended, so wrk parsers still read it).
-    let _ = writeln!(
-        s,
-        "Transfer/sec: {:>10}B  {}",
-        binary(r.bytes_read_per_sec),
-        gbit(r.gbit_read_per_sec)
-    );
+    if r.duration_s > 0.0 {
+        let _ = writeln!(s, "Requests/sec: {:>9.2}", r.requests_per_sec);
+        // wrk's line, then the rate in link units (appended, so wrk parsers still read it).
+        let _ = writeln!(
+            s,
+            "Transfer/sec: {:>10}B  {}",
+            binary(r.bytes_read_per_sec),
+            gbit(r.gbit_read_per_sec)
+        );
+    } else {
+        // A run of no length has no rate.
+        let _ = writeln!(s, "Requests/sec: {NA:>9}");
+        let _ = writeln!(s, "Transfer/sec: {NA:>10}");
+    }
     s
+}
+
+/// ` (127.0.0.1:8080)`: the address connected to, unless the URL already shows it.
+fn connected(r: &RunResult) -> String {
+    match r.config.addr {
+        Some(a) if !r.config.url.contains(&a.to_string()) => format!(" ({a})"),
+        _ => String::new(),
+    }
+}
+
+/// One "Thread Stats" row in wrk's columns; a figure not measured is `n/a`.
+fn row(s: &mut String, label: &str, q: Spread, unit: fn(f64) -> String) {
+    let _ = write!(s, "    {label:<10}");
+    let shown = |v: Option<f64>| v.map_or(NA.to_string(), unit);
+    units(s, shown(q.mean), 8);
+    units(s, shown(q.stdev), 10);
+    units(s, shown(q.max), 9);
+    match q.within_stdev_pct {
+        Some(p) => {
+            let _ = writeln!(s, "{p:>8.2}%");
+        }
+        None => {
+            let _ = writeln!(s, "{NA:>9}");
+        }
+    }
 }
 
 /// A merge's nodes, and what it doubts.

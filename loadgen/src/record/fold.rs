@@ -1,0 +1,235 @@
+//! Tallies to the [`RunResult`], one concern per function: rates over the
+//! measured interval, the time series, Req/Sec, the rate report, warnings, and
+//! for a merge the interval, node summaries and what the merge doubts.
+
+use super::config;
+use super::node::{NodeRecord, RecordError};
+use super::tally::Tally;
+use crate::meta::Meta;
+use crate::result::{
+    per_sec, Config, Latency, NodeSummary, PaceTotals, RateReport, RunResult, Spread,
+    ThreadResult, TimePoint, SCHEMA,
+};
+use shared::stats::Counters;
+
+/// A single process's result: `tally` over its measured interval, described by
+/// `config` and `meta`.
+pub fn run(config: Config, meta: Meta, tally: &Tally) -> RunResult {
+    build(config, meta, tally, tally.duration_s, Vec::new())
+}
+
+/// What `ceiling merge` reports: `nodes` (sorted by index, checked to be one
+/// run), with the merge's display flags and command line. `partial`: nodes or
+/// parts of them are missing; `warnings`: what the check found.
+pub fn merged(
+    nodes: &[NodeRecord],
+    (latency, u_latency): (bool, bool),
+    command_line: &str,
+    partial: bool,
+    mut warnings: Vec<String>,
+) -> Result<RunResult, RecordError> {
+    let first = nodes.first().ok_or_else(|| RecordError::Shape {
+        path: "ceiling merge".into(),
+        what: "no node records".into(),
+    })?;
+    let tallies = nodes
+        .iter()
+        .map(Tally::of_node)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut total = Tally::default();
+    for t in &tallies {
+        total.add(t);
+    }
+    let summaries: Vec<NodeSummary> = nodes.iter().zip(&tallies).map(summary).collect();
+    for (node, s) in nodes.iter().zip(&summaries) {
+        node_warnings(node, s, &mut warnings);
+    }
+    if nodes.len() > 1 {
+        skew_warnings(nodes, &mut warnings);
+    }
+    let load = &first.header.plan.load;
+    let config = config::of_load(load, total.threads.len(), latency, u_latency);
+    let mut meta = first.header.meta.clone();
+    meta.command_line = command_line.to_string();
+    let window = merge_window(&config, &tallies, &total);
+    let mut r = build(config, meta, &total, window, warnings);
+    if nodes.len() > 1 || partial {
+        r.nodes = summaries;
+    }
+    r.partial = partial;
+    Ok(r)
+}
+
+/// The interval a merge's rates are over: from T0 to the last node's stop, as
+/// measured. One exception, on purpose: when several nodes all ran a `-d` run
+/// to its planned end (none interrupted, truncated or stopped early by `-n`),
+/// the planned window. Each node notices the end on its own 10 ms tick and its
+/// own clock, so their measured stops differ by a tick and by the clocks' skew;
+/// the planned window [T0, T0 + d] is the one interval all of them were aligned
+/// to, so under -R sent/s over it is the schedule's rate exactly.
+fn merge_window(config: &Config, nodes: &[Tally], total: &Tally) -> f64 {
+    match config.duration_s {
+        Some(d)
+            if nodes.len() > 1
+                && nodes
+                    .iter()
+                    .all(|n| n.complete && !n.interrupted && n.duration_s >= d) =>
+        {
+            d
+        }
+        _ => total.duration_s,
+    }
+}
+
+/// The result of `t` over `secs` seconds.
+fn build(config: Config, meta: Meta, t: &Tally, secs: f64, mut warnings: Vec<String>) -> RunResult {
+    let c = &t.counters;
+    if let Some(w) = status_warning(c) {
+        warnings.insert(0, w);
+    }
+    let rate = config.rate.as_ref().map(|asked| {
+        let none = PaceTotals::new();
+        RateReport::new(asked, secs, c, t.pace.as_ref().unwrap_or(&none))
+    });
+    let (threads, req_per_sec) = threads(t);
+    RunResult {
+        schema: SCHEMA.into(),
+        meta,
+        config,
+        duration_s: secs,
+        counters: *c,
+        first_invalid: t.first_invalid.clone(),
+        requests_per_sec: per_sec(c.completed, secs),
+        successful_per_sec: per_sec(successful(c), secs),
+        bytes_read_per_sec: per_sec(c.bytes_read, secs),
+        gbit_read_per_sec: per_sec(c.bytes_read, secs) * 8.0 / 1e9,
+        latency: Latency::of(&t.histogram),
+        req_per_sec,
+        threads,
+        generator_cpu: t.generator_cpu,
+        rate,
+        timeseries: timeseries(t),
+        interrupted: t.interrupted,
+        nodes: Vec::new(),
+        partial: false,
+        warnings,
+    }
+}
+
+/// Completed responses with a 2xx or 3xx status.
+fn successful(c: &Counters) -> u64 {
+    c.status.success + c.status.redirect
+}
+
+/// One plain line when most completed responses were not 2xx/3xx, so a
+/// Requests/sec of 404s is not read as a server's throughput.
+fn status_warning(c: &Counters) -> Option<String> {
+    let other = c.completed.saturating_sub(successful(c));
+    (other > 0 && other * 2 > c.completed).then(|| {
+        format!(
+            "most responses were not 2xx or 3xx ({other} of {}, {:.1}%): Requests/sec counts them all; see successful_per_sec in the JSON",
+            c.completed,
+            100.0 * other as f64 / c.completed as f64
+        )
+    })
+}
+
+/// One point per second; the last, partial one over its own length.
+fn timeseries(t: &Tally) -> Vec<TimePoint> {
+    t.seconds
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.to_point(i))
+        .collect()
+}
+
+/// Each thread's figures, and the run's Req/Sec over every thread's samples.
+fn threads(t: &Tally) -> (Vec<ThreadResult>, Spread) {
+    let threads = t
+        .threads
+        .iter()
+        .map(|th| ThreadResult::new(th.cpu, th.requests, &th.samples))
+        .collect();
+    let samples: Vec<f64> = t.threads.iter().flat_map(|th| th.samples.clone()).collect();
+    (threads, Spread::of(&samples))
+}
+
+/// What one node contributed.
+fn summary((node, t): (&NodeRecord, &Tally)) -> NodeSummary {
+    let c = &t.counters;
+    NodeSummary {
+        index: node.header.node_index,
+        hostname: node.header.meta.hostname.clone(),
+        sent: c.sent,
+        completed: c.completed,
+        errors: c.request_errors() + c.errors.connect,
+        requests_per_sec: per_sec(c.completed, t.duration_s),
+        achieved_pct: t.pace.as_ref().and_then(|p| p.achieved_pct(c.sent)),
+        late_ms: node.header.clock.late_ms,
+        clock: node.header.clock.status.sync.clone(),
+        generator_us_per_request: t.generator_cpu.us_per_request,
+        complete: t.complete,
+    }
+}
+
+/// What one node's record makes doubtful: a truncated file, an overloaded
+/// generator, a node below its schedule.
+fn node_warnings(node: &NodeRecord, s: &NodeSummary, warnings: &mut Vec<String>) {
+    let who = format!("node {}", s.index);
+    let host = &s.hostname;
+    match &node.footer {
+        None => warnings.push(format!(
+            "{who}'s file is truncated after {} s: it counts only the completions of its per-second records",
+            node.seconds.len()
+        )),
+        Some(f) => {
+            if let Some(p) = &f.pace {
+                if f.counters.sent > 0 && p.late_generator as f64 > 0.01 * f.counters.sent as f64 {
+                    warnings.push(format!(
+                        "{who} ({host}) was overloaded: {} sends were late with a free connection; its latencies include its own queueing",
+                        p.late_generator
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(a) = s.achieved_pct.filter(|&a| a < 99.0) {
+        warnings.push(format!(
+            "{who} ({host}) sent only {a:.1}% of its scheduled requests"
+        ));
+    }
+}
+
+/// Nodes that launched after T0, or whose clocks the kernel does not trust.
+fn skew_warnings(nodes: &[NodeRecord], warnings: &mut Vec<String>) {
+    let mut unsynced = Vec::new();
+    for n in nodes {
+        let c = &n.header.clock;
+        if c.late_ms > 1.0 {
+            warnings.push(format!(
+                "node {} ({}) launched {:.0} ms after T0: its first requests were late and count from their intended times",
+                n.header.node_index, n.header.meta.hostname, c.late_ms
+            ));
+        }
+        if c.status.sync == "unsynchronized" {
+            unsynced.push(format!(
+                "{} ({})",
+                n.header.node_index, n.header.meta.hostname
+            ));
+        } else if let Some(e) = c.status.max_error_us.filter(|&e| e > 10_000) {
+            warnings.push(format!(
+                "node {} ({}): clock error up to {:.0} ms",
+                n.header.node_index,
+                n.header.meta.hostname,
+                e as f64 / 1000.0
+            ));
+        }
+    }
+    if !unsynced.is_empty() {
+        warnings.push(format!(
+            "the kernel reports the clock of node{} {} unsynchronized (no NTP/PTP discipline): T0 may be off there",
+            if unsynced.len() > 1 { "s" } else { "" },
+            unsynced.join(", ")
+        ));
+    }
+}
