@@ -84,7 +84,7 @@ fn merge_window(config: &Config, nodes: &[Tally], total: &Tally) -> f64 {
 /// The result of `t` over `secs` seconds.
 fn build(config: Config, meta: Meta, t: &Tally, secs: f64, mut warnings: Vec<String>) -> RunResult {
     let c = &t.counters;
-    if let Some(w) = status_warning(c) {
+    if let Some(w) = status_warning(c, secs) {
         warnings.insert(0, w);
     }
     let rate = config.rate.as_ref().map(|asked| {
@@ -123,13 +123,14 @@ fn successful(c: &Counters) -> u64 {
 
 /// One plain line when most completed responses were not 2xx/3xx, so a
 /// Requests/sec of 404s is not read as a server's throughput.
-fn status_warning(c: &Counters) -> Option<String> {
+fn status_warning(c: &Counters, secs: f64) -> Option<String> {
     let other = c.completed.saturating_sub(successful(c));
     (other > 0 && other * 2 > c.completed).then(|| {
         format!(
-            "most responses were not 2xx or 3xx ({other} of {}, {:.1}%): Requests/sec counts them all; see successful_per_sec in the JSON",
+            "most responses were not 2xx or 3xx ({other} of {}, {:.1}%): Requests/sec counts them all; successful responses: {:.2}/s",
             c.completed,
-            100.0 * other as f64 / c.completed as f64
+            100.0 * other as f64 / c.completed as f64,
+            per_sec(successful(c), secs)
         )
     })
 }
