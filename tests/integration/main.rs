@@ -7,6 +7,7 @@ mod campaign_compare;
 mod campaign_matrix;
 mod campaign_ramp;
 mod campaign_tune;
+mod architecture;
 mod distributed;
 mod loadgen_count;
 mod loadgen_misbehave;
