@@ -453,8 +453,7 @@ impl Spread {
                 within_stdev_pct: None,
             };
         }
-        let stdev =
-            (samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let stdev = (samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         let within = samples
             .iter()
             .filter(|&&s| (s - mean).abs() <= stdev)
@@ -563,7 +562,10 @@ mod tests {
     #[test]
     fn spread_of_samples() {
         let s = Spread::of(&[10.0, 10.0, 10.0, 10.0]);
-        assert_eq!((s.mean, s.stdev, s.max), (Some(10.0), Some(0.0), Some(10.0)));
+        assert_eq!(
+            (s.mean, s.stdev, s.max),
+            (Some(10.0), Some(0.0), Some(10.0))
+        );
         assert_eq!(s.within_stdev_pct, Some(100.0));
         let s = Spread::of(&[0.0, 10.0]);
         assert_eq!(s.mean, Some(5.0));

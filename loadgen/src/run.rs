@@ -100,12 +100,8 @@ pub fn run_recorded(plan: &Plan) -> Result<(RunResult, Option<std::io::Error>), 
     let progress = (!plan.quiet).then_some(Progress {
         total: plan.duration,
     });
-    let collector = Collector::start(
-        plan.threads(),
-        out.zip(header.as_ref()),
-        progress,
-    )
-    .map_err(RunError::Out)?;
+    let collector = Collector::start(plan.threads(), out.zip(header.as_ref()), progress)
+        .map_err(RunError::Out)?;
     let plan = Arc::new(plan.clone());
     let cpu_before = cpu_times();
     let board = collector.board();
@@ -135,7 +131,9 @@ pub fn run_recorded(plan: &Plan) -> Result<(RunResult, Option<std::io::Error>), 
             }
         })?
     };
-    let workers = join_all(handles).into_iter().collect::<Result<Vec<_>, _>>()?;
+    let workers = join_all(handles)
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     let (user, sys) = cpu_times();
     let cpu = (user - cpu_before.0, sys - cpu_before.1);
     let (tally, out_error) = collector.finish(start, workers, cpu, stop.is_triggered());

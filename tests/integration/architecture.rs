@@ -184,7 +184,9 @@ fn imports_of(src: &Path) -> Vec<Import> {
     for file in &files {
         let from = module_of(src, file);
         let text = std::fs::read_to_string(file).unwrap();
-        let is_root = file.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs");
+        let is_root = file
+            .file_name()
+            .is_some_and(|n| n == "mod.rs" || n == "lib.rs");
         let lines: Vec<&str> = text.lines().collect();
         for (to, line) in references(&text, &from, is_root, &modules) {
             // A folder's root naming its own parts is structure.
@@ -194,7 +196,10 @@ fn imports_of(src: &Path) -> Vec<Import> {
             out.push(Import {
                 from: from.clone(),
                 to,
-                file: file.strip_prefix(src.parent().unwrap().parent().unwrap()).unwrap_or(file).to_path_buf(),
+                file: file
+                    .strip_prefix(src.parent().unwrap().parent().unwrap())
+                    .unwrap_or(file)
+                    .to_path_buf(),
                 line,
                 text: lines.get(line - 1).map_or("", |l| l.trim()).to_string(),
             });
@@ -259,7 +264,11 @@ fn references(
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let ident_start = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':' || bytes[i - 1] == b'$');
+        let ident_start = i == 0
+            || !(bytes[i - 1].is_ascii_alphanumeric()
+                || bytes[i - 1] == b'_'
+                || bytes[i - 1] == b':'
+                || bytes[i - 1] == b'$');
         if !ident_start || !(bytes[i].is_ascii_alphabetic() || bytes[i] == b'_') {
             i += 1;
             continue;
@@ -275,11 +284,17 @@ fn references(
         let base: Option<Vec<String>> = match word {
             "crate" => Some(Vec::new()),
             "self" => Some(here.iter().map(|s| s.to_string()).collect()),
-            "super" => Some(here[..here.len().saturating_sub(1)].iter().map(|s| s.to_string()).collect()),
+            "super" => Some(
+                here[..here.len().saturating_sub(1)]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
             w => {
                 let mut child: Vec<String> = here.iter().map(|s| s.to_string()).collect();
                 child.push(w.to_string());
-                (is_root && modules.contains(&child.join("::"))).then(|| here.iter().map(|s| s.to_string()).collect())
+                (is_root && modules.contains(&child.join("::")))
+                    .then(|| here.iter().map(|s| s.to_string()).collect())
             }
         };
         let Some(mut base) = base else {
@@ -407,7 +422,10 @@ fn code_only(code: &str) -> String {
                     i += 1;
                 }
             }
-        } else if c == 'r' && (next == Some('"') || next == Some('#')) && (i == 0 || !(b[i - 1].is_alphanumeric() || b[i - 1] == '_')) {
+        } else if c == 'r'
+            && (next == Some('"') || next == Some('#'))
+            && (i == 0 || !(b[i - 1].is_alphanumeric() || b[i - 1] == '_'))
+        {
             // A raw string: r"..." or r#"..."#.
             let mut j = i + 1;
             let mut hashes = 0;
@@ -447,7 +465,10 @@ fn code_only(code: &str) -> String {
             }
             out.push(' ');
             i += 1;
-        } else if c == '\'' && (b.get(i + 2) == Some(&'\'') || (next == Some('\\') && b[i + 1..].iter().take(12).any(|&x| x == '\''))) {
+        } else if c == '\''
+            && (b.get(i + 2) == Some(&'\'')
+                || (next == Some('\\') && b[i + 1..].iter().take(12).any(|&x| x == '\'')))
+        {
             // A char literal ('x', '\n', '\u{..}'), not a lifetime.
             out.push(' ');
             i += 1;

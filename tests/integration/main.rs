@@ -3,11 +3,11 @@
 
 mod support;
 
+mod architecture;
 mod campaign_compare;
 mod campaign_matrix;
 mod campaign_ramp;
 mod campaign_tune;
-mod architecture;
 mod distributed;
 mod loadgen_count;
 mod loadgen_misbehave;

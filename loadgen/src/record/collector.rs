@@ -299,3 +299,214 @@ impl Ticker {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distributed::{ClockStatus, Layout, PlanFile};
+    use crate::record::node::{NodeClock, NodeRecord, NODE_SCHEMA};
+    use shared::stats::codec::encode_base64;
+    use shared::stats::{new_histogram, Counters, Histogram};
+    use std::sync::Mutex;
+
+    /// A node file written into memory.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn lines(&self) -> Vec<serde_json::Value> {
+            String::from_utf8(self.0.lock().unwrap().clone())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+    }
+
+    fn header() -> Header {
+        let load = crate::load::Load {
+            urls: vec!["http://127.0.0.1:1/".into()],
+            method: "GET".into(),
+            headers: vec![],
+            body: String::new(),
+            connections: 2,
+            threads: Some(2),
+            duration_ms: Some(2500),
+            requests: None,
+            pipeline: 1,
+            pipeline_mode: Default::default(),
+            timeout_ms: 2000,
+            rate: None,
+            arrivals: crate::load::Arrivals::Constant,
+            seed: 1,
+        };
+        let file = PlanFile::new(load, 1, std::time::SystemTime::now(), Duration::ZERO);
+        Header {
+            schema: NODE_SCHEMA.into(),
+            run_id: file.run_id.clone(),
+            plan_hash: file.hash(),
+            node_index: 0,
+            node_count: 1,
+            plan: file,
+            histogram: Layout::current(),
+            clock: NodeClock {
+                status: ClockStatus::read(),
+                t0_unix_ms: 0,
+                launched_unix_ms: 0,
+                late_ms: 0.0,
+            },
+            meta: crate::meta::Meta::collect(
+                "test",
+                &[0],
+                &shared::runtime::EngineChoice {
+                    requested: shared::runtime::IoEngine::Epoll,
+                    engine: shared::runtime::IoEngine::Epoll,
+                    ring_flags: None,
+                    ring_entries: 0,
+                    reason: "test".into(),
+                    direct: false,
+                },
+            ),
+        }
+    }
+
+    fn hist(values: &[u64]) -> Histogram {
+        let mut h = new_histogram();
+        for &v in values {
+            h.record(v).unwrap();
+        }
+        h
+    }
+
+    fn second(completed: u64, length_ms: u64, latency: u64) -> SecondSample {
+        SecondSample {
+            completed,
+            errors: 0,
+            length: Duration::from_millis(length_ms),
+            histogram: encode_base64(&hist(&vec![latency; completed as usize])),
+        }
+    }
+
+    /// Worker `cpu`'s result after `seconds`, stopped `ran` after `start`.
+    fn worker(start: Instant, seconds: Vec<SecondSample>, ran: Duration) -> WorkerResult {
+        let completed: u64 = seconds.iter().map(|s| s.completed).sum();
+        let mut h = new_histogram();
+        for s in &seconds {
+            h.add(shared::stats::codec::decode_base64(&s.histogram).unwrap())
+                .unwrap();
+        }
+        WorkerResult {
+            cpu: Some(0),
+            counters: Counters {
+                sent: completed,
+                completed,
+                ..Counters::default()
+            },
+            histogram: h,
+            samples: vec![10.0; seconds.len()],
+            first_invalid: None,
+            stopped_at: start + ran,
+            seconds,
+            audit: None,
+        }
+    }
+
+    #[test]
+    fn each_second_is_summed_once_and_streamed_in_order() {
+        let out = Shared::default();
+        let h = header();
+        let c = Collector::start(2, Some((Box::new(out.clone()), &h)), None).unwrap();
+        let board = c.board();
+        let start = Instant::now();
+        let w0 = vec![
+            second(10, 1000, 100),
+            second(20, 1000, 200),
+            second(5, 500, 300),
+        ];
+        let w1 = vec![
+            second(1, 1000, 400),
+            second(2, 1000, 500),
+            second(3, 500, 600),
+        ];
+        // Both close second 0; only worker 0 closes second 1 before the end.
+        board.workers[0].second_closed(0, &w0[0]);
+        board.workers[1].second_closed(0, &w1[0]);
+        board.workers[0].second_closed(1, &w0[1]);
+        let ran = Duration::from_millis(2500);
+        let (t, error) = c.finish(
+            start,
+            vec![worker(start, w0, ran), worker(start, w1, ran)],
+            (0.5, 0.25),
+            false,
+        );
+        assert!(error.is_none());
+        let per_second: Vec<(u64, f64)> = t
+            .seconds
+            .iter()
+            .map(|s| (s.completed, s.length_s))
+            .collect();
+        assert_eq!(per_second, vec![(11, 1.0), (22, 1.0), (8, 0.5)]);
+        assert_eq!(t.seconds[1].histogram.len(), 22);
+        assert_eq!(t.counters.completed, 41);
+        assert_eq!(t.histogram.len(), 41);
+        assert!((t.duration_s - 2.5).abs() < 1e-9);
+        assert!((t.generator_cpu.us_per_request - 0.75e6 / 41.0).abs() < 1e-6);
+        // The file: header, the three seconds in order, the footer.
+        let lines = out.lines();
+        let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["header", "second", "second", "second", "footer"]);
+        let numbers: Vec<u64> = lines[1..4]
+            .iter()
+            .map(|l| l["second"].as_u64().unwrap())
+            .collect();
+        assert_eq!(numbers, [0, 1, 2]);
+        assert_eq!(lines[2]["completed"], 22);
+        assert_eq!(lines[4]["counters"]["completed"], 41);
+        assert_eq!(lines[4]["seconds"], 3);
+    }
+
+    #[test]
+    fn a_node_file_reads_back_to_the_same_tally() {
+        let out = Shared::default();
+        let h = header();
+        let c = Collector::start(1, Some((Box::new(out.clone()), &h)), None).unwrap();
+        let start = Instant::now();
+        let w = vec![second(7, 1000, 90), second(3, 300, 95)];
+        c.board().workers[0].second_closed(0, &w[0]);
+        let (t, _) = c.finish(
+            start,
+            vec![worker(start, w, Duration::from_millis(1300))],
+            (0.0, 0.0),
+            false,
+        );
+        let dir = std::env::temp_dir().join(format!("ceiling-collector-{}", std::process::id()));
+        std::fs::write(&dir, out.0.lock().unwrap().as_slice()).unwrap();
+        let read = NodeRecord::read(&dir).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        let back = Tally::of_node(&read).unwrap();
+        assert_eq!(back.counters, t.counters);
+        assert_eq!(back.histogram, t.histogram);
+        assert_eq!(back.seconds.len(), 2);
+        assert_eq!(back.seconds[1].histogram, t.seconds[1].histogram);
+        assert_eq!(back.duration_s, t.duration_s);
+    }
+
+    #[test]
+    fn a_worker_shorter_than_one_sample_counts_its_own_rate() {
+        let ran = Duration::from_millis(10);
+        assert_eq!(samples_of(Vec::new(), 100, ran), vec![10_000.0]);
+        assert_eq!(samples_of(vec![5.0], 100, ran), vec![5.0]);
+        // No time at all: nothing to stand on, no sample (the report says n/a).
+        assert!(samples_of(Vec::new(), 0, Duration::ZERO).is_empty());
+    }
+}

@@ -7,8 +7,8 @@ use super::node::{NodeRecord, RecordError};
 use super::tally::Tally;
 use crate::meta::Meta;
 use crate::result::{
-    per_sec, Config, Latency, NodeSummary, PaceTotals, RateReport, RunResult, Spread,
-    ThreadResult, TimePoint, SCHEMA,
+    per_sec, Config, Latency, NodeSummary, PaceTotals, RateReport, RunResult, Spread, ThreadResult,
+    TimePoint, SCHEMA,
 };
 use shared::stats::Counters;
 
@@ -232,5 +232,118 @@ fn skew_warnings(nodes: &[NodeRecord], warnings: &mut Vec<String>) {
             if unsynced.len() > 1 { "s" } else { "" },
             unsynced.join(", ")
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counters(completed: u64, success: u64) -> Counters {
+        let mut c = Counters {
+            sent: completed,
+            completed,
+            bytes_read: completed * 100,
+            ..Counters::default()
+        };
+        c.status.success = success;
+        c.status.client_error = completed - success;
+        c
+    }
+
+    fn config(duration_s: Option<f64>) -> Config {
+        config::of_load(
+            &crate::load::Load {
+                urls: vec!["http://u:secret@127.0.0.1:1/".into()],
+                method: "GET".into(),
+                headers: vec![],
+                body: String::new(),
+                connections: 2,
+                threads: None,
+                duration_ms: duration_s.map(|d| (d * 1000.0) as u64),
+                requests: Some(100_000),
+                pipeline: 1,
+                pipeline_mode: Default::default(),
+                timeout_ms: 2000,
+                rate: None,
+                arrivals: crate::load::Arrivals::Constant,
+                seed: 1,
+            },
+            1,
+            false,
+            false,
+        )
+    }
+
+    fn meta() -> Meta {
+        serde_json::from_value(serde_json::json!({
+            "command_line": "x", "version": "0", "kernel": "", "cpu_model": "", "hostname": "h",
+            "nproc": 1, "cpus": [0],
+            "engine": {"requested": "auto", "engine": "epoll", "ring_flags": null,
+                       "ring_entries": 0, "reason": "", "direct": false},
+            "sysctls": {}, "loopback_mtu": null, "started_at": "2026-11-23T08:30:00Z"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn rates_are_over_the_interval_that_ran_not_the_planned_one() {
+        // -n 100000 -d 5s that ended after 0.5 s.
+        let t = Tally {
+            duration_s: 0.5,
+            counters: counters(100_000, 100_000),
+            ..Tally::default()
+        };
+        let r = run(config(Some(5.0)), meta(), &t);
+        assert_eq!(r.duration_s, 0.5);
+        assert_eq!(r.requests_per_sec, 200_000.0);
+        assert_eq!(r.successful_per_sec, 200_000.0);
+        assert_eq!(r.bytes_read_per_sec, 20_000_000.0);
+        assert!(r.warnings.is_empty());
+        assert_eq!(r.config.url, "http://u:***@127.0.0.1:1/");
+    }
+
+    #[test]
+    fn most_responses_not_2xx_or_3xx_is_one_warning() {
+        let t = Tally {
+            duration_s: 2.0,
+            counters: counters(1000, 400),
+            ..Tally::default()
+        };
+        let r = run(config(None), meta(), &t);
+        assert_eq!(r.successful_per_sec, 200.0);
+        assert_eq!(r.requests_per_sec, 500.0);
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(
+            r.warnings[0].starts_with("most responses were not 2xx or 3xx (600 of 1000, 60.0%)")
+        );
+        // Half is not most.
+        let t = Tally {
+            counters: counters(1000, 500),
+            ..t
+        };
+        assert!(run(config(None), meta(), &t).warnings.is_empty());
+    }
+
+    #[test]
+    fn a_merge_uses_the_planned_window_only_when_every_node_ran_it() {
+        let node = |duration_s: f64| Tally {
+            duration_s,
+            ..Tally::default()
+        };
+        let full = [node(5.004), node(5.009)];
+        let mut total = Tally::default();
+        full.iter().for_each(|n| total.add(n));
+        assert_eq!(merge_window(&config(Some(5.0)), &full, &total), 5.0);
+        // One node stopped early by -n: the interval that ran.
+        let early = [node(0.5), node(0.7)];
+        let mut total = Tally::default();
+        early.iter().for_each(|n| total.add(n));
+        assert_eq!(merge_window(&config(Some(5.0)), &early, &total), 0.7);
+        // A single node is a run: always measured.
+        assert_eq!(
+            merge_window(&config(Some(5.0)), &full[..1], &full[0]),
+            5.004
+        );
     }
 }

@@ -327,6 +327,198 @@ fn scaled(mut n: f64, base: f64, units: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::node::ThreadRecord;
+    use crate::record::{fold, SecondSum, Tally};
+    use crate::result::{AskedRate, Config, GeneratorCpu, PaceTotals};
+    use shared::stats::{new_histogram, Counters, Histogram};
+
+    /// Latencies 40..~2,040 µs in a fixed, uneven pattern.
+    fn latencies(n: u64, scale: u64) -> Histogram {
+        let mut h = new_histogram();
+        for i in 0..n {
+            h.record(40 + (i * 7919 % 2003) * scale / 10 + (i % 97) * 3)
+                .unwrap();
+        }
+        h
+    }
+
+    fn meta() -> crate::meta::Meta {
+        serde_json::from_value(serde_json::json!({
+            "command_line": "ceiling -t2 -c64 -d10s --latency http://localhost:8080/plaintext",
+            "version": "0.1.0", "kernel": "Linux 6.1.0 x86_64", "cpu_model": "Test CPU",
+            "hostname": "gen0", "nproc": 4, "cpus": [2, 3],
+            "engine": {"requested": "auto", "engine": "uring",
+                       "ring_flags": "single_issuer_defer_taskrun", "ring_entries": 4096,
+                       "reason": "io_uring available", "direct": true},
+            "sysctls": {}, "loopback_mtu": 65536, "started_at": "2026-11-23T08:30:00Z"
+        }))
+        .unwrap()
+    }
+
+    fn config() -> Config {
+        Config {
+            url: "http://localhost:8080/plaintext".into(),
+            urls: vec!["http://localhost:8080/plaintext".into()],
+            method: "GET".into(),
+            threads: 2,
+            connections: 64,
+            duration_s: Some(10.0),
+            requests: None,
+            pipeline: 1,
+            pipeline_mode: Default::default(),
+            source_ips: Vec::new(),
+            timeout_ms: 2000,
+            addr: Some("127.0.0.1:8080".parse().unwrap()),
+            rate: None,
+            latency: true,
+            u_latency: false,
+        }
+    }
+
+    /// A ten-second closed-loop run of two threads, with 404s, timeouts and
+    /// requests in flight at the stop.
+    fn tally(completed: u64, secs: usize, scale: u64) -> Tally {
+        let mut c = Counters {
+            sent: completed + 45,
+            completed,
+            in_flight_at_stop: 40,
+            bytes_read: completed * 131,
+            bytes_written: completed * 40,
+            connects: 64,
+            reconnects: 3,
+            ..Counters::default()
+        };
+        c.errors.timeout = 5;
+        c.status.client_error = 300;
+        c.status.success = completed - 300;
+        let mut t = Tally {
+            duration_s: secs as f64 + 0.003,
+            counters: c,
+            histogram: latencies(completed / 50, scale),
+            threads: (0..2)
+                .map(|i| ThreadRecord {
+                    cpu: Some(2 + i),
+                    requests: completed / 2,
+                    samples: (0..secs * 10)
+                        .map(|k| {
+                            let mean = completed as f64 / secs as f64 / 2.0;
+                            mean * (0.95 + ((k * 37 + i * 11) % 23) as f64 * 0.005)
+                        })
+                        .collect(),
+                })
+                .collect(),
+            generator_cpu: GeneratorCpu::new(9.1, 6.2, completed + 45),
+            ..Tally::default()
+        };
+        for s in 0..secs {
+            let part = SecondSum {
+                length_s: 1.0,
+                completed: completed / secs as u64,
+                errors: 0,
+                histogram: latencies(completed / secs as u64 / 50, scale),
+            };
+            t.second_mut(s).add_sum(&part);
+        }
+        t
+    }
+
+    /// The layout is pinned: run with UPDATE_SNAPSHOTS=1 to rewrite the file
+    /// after a deliberate change, and read the diff.
+    fn snapshot(name: &str, text: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/report/snapshots")
+            .join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, text).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        if want != text {
+            let first = want
+                .lines()
+                .zip(text.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(want.lines().count().min(text.lines().count()));
+            panic!(
+                "{} differs from the rendered text at line {} (UPDATE_SNAPSHOTS=1 rewrites it):\n--- want\n{}\n--- got\n{}",
+                path.display(),
+                first + 1,
+                want.lines().nth(first).unwrap_or("<end>"),
+                text.lines().nth(first).unwrap_or("<end>")
+            );
+        }
+    }
+
+    #[test]
+    fn snapshot_of_a_run() {
+        let r = fold::run(config(), meta(), &tally(500_300, 10, 10));
+        snapshot("run.txt", &render(&r));
+    }
+
+    #[test]
+    fn snapshot_of_a_rate_run() {
+        let mut config = config();
+        config.rate = Some(AskedRate {
+            requests_per_sec: 2000.0,
+            arrivals: crate::load::Arrivals::Constant,
+            seed: 1,
+        });
+        config.u_latency = true;
+        let mut t = tally(20_000, 10, 3);
+        t.counters.in_flight_at_stop = 0;
+        t.counters.errors.timeout = 0;
+        t.counters.sent = 20_000;
+        t.counters.status.client_error = 0;
+        t.counters.status.success = 20_000;
+        t.pace = Some(PaceTotals {
+            lag: latencies(400, 1),
+            uncorrected: latencies(400, 2),
+            late_busy: 12,
+            late_generator: 3,
+            behind: 2,
+        });
+        let r = fold::run(config, meta(), &t);
+        snapshot("rate_run.txt", &render(&r));
+    }
+
+    #[test]
+    fn snapshot_of_a_run_too_short_to_sample() {
+        // -t1 -c2 -n 100 that lasted 10 ms: no Req/Sec sample, one completion
+        // of latency; nothing shown as a measured zero.
+        let mut config = config();
+        config.duration_s = None;
+        config.requests = Some(100);
+        config.latency = false;
+        config.url = "http://127.0.0.1:8080/".into();
+        let c = Counters {
+            sent: 100,
+            completed: 100,
+            bytes_read: 13_100,
+            ..Counters::default()
+        };
+        let mut t = Tally {
+            duration_s: 0.01,
+            counters: c,
+            histogram: latencies(100, 1),
+            threads: vec![ThreadRecord {
+                cpu: Some(1),
+                requests: 100,
+                samples: Vec::new(),
+            }],
+            ..Tally::default()
+        };
+        t.counters.status.success = 100;
+        let r = fold::run(config, meta(), &t);
+        let text = render(&r);
+        assert!(
+            text.contains("Running 100 requests @ http://127.0.0.1:8080/\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    Req/Sec       n/a       n/a      n/a       n/a\n"),
+            "{text}"
+        );
+        assert!(text.contains("Requests/sec:  10000.00"), "{text}");
+    }
 
     #[test]
     fn units_like_wrk() {
