@@ -14,4 +14,5 @@ mod loadgen_misbehave;
 mod loadgen_rate;
 mod loadgen_scale;
 mod machine;
+mod record;
 mod server;
