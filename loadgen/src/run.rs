@@ -105,7 +105,7 @@ pub fn run_recorded(plan: &Plan) -> Result<(RunResult, Option<std::io::Error>), 
     let plan = Arc::new(plan.clone());
     let cpu_before = cpu_times();
     let board = collector.board();
-    let handles = {
+    let spawned = {
         let plan = plan.clone();
         let stop = stop.clone();
         let (cpus, engine) = (plan.cpus.clone(), plan.engine.clone());
@@ -129,11 +129,17 @@ pub fn run_recorded(plan: &Plan) -> Result<(RunResult, Option<std::io::Error>), 
                 }
                 worker::run(plan, ctx.index, ctx.cpu, start, stop, board).await
             }
-        })?
+        })
     };
-    let workers = join_all(handles)
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    let joined = spawned.and_then(|handles| join_all(handles).into_iter().collect());
+    let workers = match joined {
+        Ok(w) => w,
+        Err(e) => {
+            // No result: the collector's thread ends instead of waiting.
+            collector.abandon();
+            return Err(e.into());
+        }
+    };
     let (user, sys) = cpu_times();
     let cpu = (user - cpu_before.0, sys - cpu_before.1);
     let (tally, out_error) = collector.finish(start, workers, cpu, stop.is_triggered());

@@ -110,6 +110,13 @@ impl Collector {
         self.board.clone()
     }
 
+    /// Stops the collector without a result (the workers could not all be
+    /// joined): its thread ends instead of waiting for seconds that never come.
+    pub fn abandon(self) {
+        let _ = self.tx.send(Event::End);
+        let _ = self.thread.join();
+    }
+
     /// Folds the workers' results (all of them returned) into the run's tally:
     /// the seconds not yet streamed, the totals, the threads. `start` is the
     /// run's start (a node: T0), `cpu` the process's (user, system) CPU seconds
