@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 
 /// The rules, read as "MODULE never imports any of THESE, because WHY". A rule
 /// on `worker` covers `worker::*`, and forbidding `distributed` forbids
-/// `distributed::*` too.
+/// `distributed::*` too. The flow they keep: options -> plan -> run ->
+/// worker/direct -> progress (what workers publish) -> record (the collector and
+/// the fold) -> result -> report, with `load` and `meta` as plain data under
+/// plan, distributed and result; campaigns sit above run and read results.
 const NEVER: &[(&str, &[&str], &str)] = &[
     (
         "worker",
@@ -53,8 +56,8 @@ const NEVER: &[(&str, &[&str], &str)] = &[
     ),
     (
         "plan",
-        &["options", "run", "worker", "direct", "record", "progress", "report", "result", "campaign"],
-        "a Plan is data that options build and everything after reads",
+        &["options", "run", "record", "progress", "report", "result", "campaign"],
+        "a Plan is data that options build and everything after reads (building one may probe the engine)",
     ),
     (
         "load",
