@@ -81,7 +81,7 @@ pub fn run(plan: &Plan) -> Result<RunResult, RunError> {
 /// any (the result is still returned: nothing measured is lost for it).
 ///
 /// The workers publish each closed second to the run's one collector
-/// ([`Collector`]), which sums it once, writes the node file when `--out` asks
+/// (`record::Collector`), which sums it once, writes the node file when `--out` asks
 /// for it and draws the progress line; their results go to the same collector
 /// at the end, and from its tally to the [`RunResult`].
 pub fn run_recorded(plan: &Plan) -> Result<(RunResult, Option<std::io::Error>), RunError> {

@@ -7,7 +7,7 @@
 //! node files (ceiling merge) ──NodeRecord::read──> Tally per node ──fold::merged──> RunResult
 //! ```
 //!
-//! - [`collector`]: one thread per run. It sums each closed second once, as it
+//! - `collector`: one thread per run. It sums each closed second once, as it
 //!   arrives, writes the node file when `--out` asks for it, and draws the live
 //!   progress line; at the end it folds the workers' results into a [`Tally`].
 //! - [`tally`]: what one generator process measured, decoded (counters,
