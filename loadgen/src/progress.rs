@@ -70,8 +70,14 @@ pub struct Board {
 }
 
 impl Board {
+    /// A board for `workers` workers with no collector: closed seconds go
+    /// nowhere (a worker driven alone, as in its unit tests).
+    pub fn new(workers: usize) -> Arc<Self> {
+        Self::to(workers, &std::sync::mpsc::channel().0)
+    }
+
     /// A board for `workers` workers whose closed seconds go to `to_collector`.
-    pub fn new(workers: usize, to_collector: &Sender<Event>) -> Arc<Self> {
+    pub fn to(workers: usize, to_collector: &Sender<Event>) -> Arc<Self> {
         Arc::new(Self {
             workers: (0..workers)
                 .map(|worker| Published {
@@ -131,7 +137,7 @@ mod tests {
     #[test]
     fn closed_seconds_reach_the_collector_with_their_worker() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let board = Board::new(2, &tx);
+        let board = Board::to(2, &tx);
         let s = Closed {
             completed: 5,
             errors: 1,
@@ -150,5 +156,7 @@ mod tests {
             } => assert_eq!((worker, second, sample.completed), (1, 0, 5)),
             Event::End => panic!("a second was sent"),
         }
+        // A board alone takes seconds and drops them.
+        Board::new(1).workers[0].second_closed(0, &s);
     }
 }

@@ -94,7 +94,7 @@ impl Collector {
             None => None,
         };
         let (tx, rx) = channel();
-        let board = Board::new(workers, &tx);
+        let board = Board::to(workers, &tx);
         let progress = progress.filter(|_| std::io::stderr().is_terminal());
         let thread = {
             let board = board.clone();
@@ -310,8 +310,7 @@ impl Ticker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distributed::{ClockStatus, Layout, PlanFile};
-    use crate::record::node::{NodeClock, NodeRecord, NODE_SCHEMA};
+    use crate::record::node::NodeRecord;
     use shared::stats::codec::encode_base64;
     use shared::stats::{new_histogram, Counters, Histogram};
     use std::sync::Mutex;
@@ -341,50 +340,7 @@ mod tests {
     }
 
     fn header() -> Header {
-        let load = crate::load::Load {
-            urls: vec!["http://127.0.0.1:1/".into()],
-            method: "GET".into(),
-            headers: vec![],
-            body: String::new(),
-            connections: 2,
-            threads: Some(2),
-            duration_ms: Some(2500),
-            requests: None,
-            pipeline: 1,
-            pipeline_mode: Default::default(),
-            timeout_ms: 2000,
-            rate: None,
-            arrivals: crate::load::Arrivals::Constant,
-            seed: 1,
-        };
-        let file = PlanFile::new(load, 1, std::time::SystemTime::now(), Duration::ZERO);
-        Header {
-            schema: NODE_SCHEMA.into(),
-            run_id: file.run_id.clone(),
-            plan_hash: file.hash(),
-            node_index: 0,
-            node_count: 1,
-            plan: file,
-            histogram: Layout::current(),
-            clock: NodeClock {
-                status: ClockStatus::read(),
-                t0_unix_ms: 0,
-                launched_unix_ms: 0,
-                late_ms: 0.0,
-            },
-            meta: crate::meta::Meta::collect(
-                "test",
-                &[0],
-                &shared::runtime::EngineChoice {
-                    requested: shared::runtime::IoEngine::Epoll,
-                    engine: shared::runtime::IoEngine::Epoll,
-                    ring_flags: None,
-                    ring_entries: 0,
-                    reason: "test".into(),
-                    direct: false,
-                },
-            ),
-        }
+        crate::record::fixture::header(0, 1)
     }
 
     fn hist(values: &[u64]) -> Histogram {

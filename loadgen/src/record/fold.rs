@@ -325,6 +325,82 @@ mod tests {
         assert!(run(config(None), meta(), &t).warnings.is_empty());
     }
 
+    /// Node `index` of `count`: `completed` responses in `secs` whole seconds.
+    fn node(index: usize, count: usize, completed: u64, secs: usize) -> NodeRecord {
+        let mut t = Tally {
+            duration_s: secs as f64,
+            counters: counters(completed, completed),
+            ..Tally::default()
+        };
+        for s in 0..secs {
+            let sum = t.second_mut(s);
+            sum.length_s = 1.0;
+            sum.completed = completed / secs as u64;
+            for _ in 0..sum.completed {
+                sum.histogram.record(100 + index as u64 * 100).unwrap();
+            }
+            let h = sum.histogram.clone();
+            t.histogram.add(&h).unwrap();
+        }
+        NodeRecord {
+            header: super::super::fixture::header(index, count),
+            seconds: (0..secs).map(|s| t.second(s)).collect(),
+            footer: Some(t.footer()),
+        }
+    }
+
+    #[test]
+    fn a_merge_adds_nodes_exactly_and_summarises_each() {
+        let nodes = [node(0, 2, 3000, 3), node(1, 2, 1000, 2)];
+        let r = merged(
+            &nodes,
+            (true, false),
+            "ceiling merge a b",
+            false,
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(r.counters.completed, 4000);
+        assert_eq!(r.latency.count, 4000);
+        // p50 is node 0's latency (3000 of 4000 at 100 µs), never an average.
+        assert_eq!(r.latency.get(50.0), Some(100));
+        assert_eq!(r.timeseries.len(), 3);
+        assert_eq!(r.timeseries[0].completed, 1500);
+        assert_eq!(r.timeseries[2].completed, 1000);
+        assert_eq!(r.nodes.len(), 2);
+        assert_eq!(
+            (r.nodes[1].hostname.as_str(), r.nodes[1].requests_per_sec),
+            ("gen1", 500.0)
+        );
+        // Node 1 stopped at 2 s of a 2.5 s plan: the interval that ran, T0 to 3 s.
+        assert_eq!(r.duration_s, 3.0);
+        assert!(r.config.latency && !r.config.u_latency);
+        assert_eq!(r.config.addr, None);
+        assert_eq!(r.meta.command_line, "ceiling merge a b");
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn a_truncated_node_counts_its_seconds_and_is_said() {
+        let mut cut = node(1, 2, 1000, 2);
+        cut.footer = None;
+        let r = merged(
+            &[node(0, 2, 3000, 3), cut],
+            (false, false),
+            "m",
+            true,
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(r.counters.completed, 4000);
+        assert!(r.partial);
+        assert!(!r.nodes[1].complete);
+        assert!(r
+            .warnings
+            .iter()
+            .any(|w| w.contains("node 1's file is truncated after 2 s")));
+    }
+
     #[test]
     fn a_merge_uses_the_planned_window_only_when_every_node_ran_it() {
         let node = |duration_s: f64| Tally {

@@ -31,3 +31,59 @@ pub(crate) use collector::Collector;
 pub use node::{NodeRecord, RecordError};
 pub use sum::SecondSum;
 pub use tally::Tally;
+
+/// Node headers for the record stage's unit tests.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::node::{Header, NodeClock, NODE_SCHEMA};
+    use crate::distributed::{ClockStatus, Layout, PlanFile};
+    use std::time::{Duration, SystemTime};
+
+    /// The header of node `index` of `count` of one fixed plan.
+    pub fn header(index: usize, count: usize) -> Header {
+        let load = crate::load::Load {
+            urls: vec!["http://127.0.0.1:1/".into()],
+            method: "GET".into(),
+            headers: vec![],
+            body: String::new(),
+            connections: 2,
+            threads: Some(2),
+            duration_ms: Some(2500),
+            requests: None,
+            pipeline: 1,
+            pipeline_mode: Default::default(),
+            timeout_ms: 2000,
+            rate: None,
+            arrivals: crate::load::Arrivals::Constant,
+            seed: 1,
+        };
+        let file = PlanFile::new(load, count, SystemTime::UNIX_EPOCH, Duration::ZERO);
+        Header {
+            schema: NODE_SCHEMA.into(),
+            run_id: file.run_id.clone(),
+            plan_hash: file.hash(),
+            node_index: index,
+            node_count: count,
+            plan: file,
+            histogram: Layout::current(),
+            clock: NodeClock {
+                status: ClockStatus {
+                    sync: "synchronized".into(),
+                    max_error_us: Some(100),
+                    est_error_us: Some(10),
+                },
+                t0_unix_ms: 0,
+                launched_unix_ms: 0,
+                late_ms: 0.0,
+            },
+            meta: serde_json::from_value(serde_json::json!({
+                "command_line": "ceiling run --plan p.json", "version": "0", "kernel": "",
+                "cpu_model": "", "hostname": format!("gen{index}"), "nproc": 2, "cpus": [0, 1],
+                "engine": {"requested": "auto", "engine": "epoll", "ring_flags": null,
+                           "ring_entries": 0, "reason": "", "direct": false},
+                "sysctls": {}, "loopback_mtu": null, "started_at": "2026-11-23T08:30:00Z"
+            }))
+            .expect("a fixed meta"),
+        }
+    }
+}
