@@ -71,7 +71,8 @@ pub struct Board {
 
 impl Board {
     /// A board for `workers` workers with no collector: closed seconds go
-    /// nowhere (a worker driven alone, as in its unit tests).
+    /// nowhere (a worker driven alone, in unit tests).
+    #[cfg(test)]
     pub fn new(workers: usize) -> Arc<Self> {
         Self::to(workers, &std::sync::mpsc::channel().0)
     }
