@@ -481,6 +481,33 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_completed_nothing_has_no_latency_to_show() {
+        let mut c = Counters::default();
+        c.errors.connect = 12;
+        let t = Tally {
+            duration_s: 1.0,
+            counters: c,
+            threads: vec![ThreadRecord {
+                cpu: Some(1),
+                requests: 0,
+                samples: vec![0.0; 10],
+            }],
+            ..Tally::default()
+        };
+        let r = fold::run(config(), meta(), &t);
+        let text = render(&r);
+        let row = text.lines().find(|l| l.contains("Latency ")).unwrap();
+        assert_eq!(row.matches("n/a").count(), 4, "{row:?}");
+        assert!(text.contains("     n/a (no response completed)"), "{text}");
+        // Zero requests a second over a second that ran is measured: a zero.
+        assert!(
+            text.contains("    Req/Sec     0.00      0.00     0.00    100.00%"),
+            "{text}"
+        );
+        assert!(text.contains("Socket errors: connect 12"), "{text}");
+    }
+
+    #[test]
     fn snapshot_of_a_run_too_short_to_sample() {
         // -t1 -c2 -n 100 that lasted 10 ms: no Req/Sec sample, one completion
         // of latency; nothing shown as a measured zero.
