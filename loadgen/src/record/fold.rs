@@ -252,27 +252,16 @@ mod tests {
     }
 
     fn config(duration_s: Option<f64>) -> Config {
-        config::of_load(
-            &crate::load::Load {
-                urls: vec!["http://u:secret@127.0.0.1:1/".into()],
-                method: "GET".into(),
-                headers: vec![],
-                body: String::new(),
-                connections: 2,
-                threads: None,
-                duration_ms: duration_s.map(|d| (d * 1000.0) as u64),
-                requests: Some(100_000),
-                pipeline: 1,
-                pipeline_mode: Default::default(),
-                timeout_ms: 2000,
-                rate: None,
-                arrivals: crate::load::Arrivals::Constant,
-                seed: 1,
-            },
-            1,
-            false,
-            false,
-        )
+        let load = crate::load::Load {
+            urls: vec!["http://u:secret@127.0.0.1:1/".into()],
+            requests: Some(100_000),
+            rate: None,
+            ..crate::distributed::tests::load()
+        };
+        Config {
+            duration_s,
+            ..config::of_load(&load, 1, false, false)
+        }
     }
 
     fn meta() -> Meta {

@@ -41,21 +41,10 @@ pub(crate) mod fixture {
 
     /// The header of node `index` of `count` of one fixed plan.
     pub fn header(index: usize, count: usize) -> Header {
+        // The distributed tests' load, whatever its fields are.
         let load = crate::load::Load {
-            urls: vec!["http://127.0.0.1:1/".into()],
-            method: "GET".into(),
-            headers: vec![],
-            body: String::new(),
-            connections: 2,
-            threads: Some(2),
-            duration_ms: Some(2500),
-            requests: None,
-            pipeline: 1,
-            pipeline_mode: Default::default(),
-            timeout_ms: 2000,
             rate: None,
-            arrivals: crate::load::Arrivals::Constant,
-            seed: 1,
+            ..crate::distributed::tests::load()
         };
         let file = PlanFile::new(load, count, SystemTime::UNIX_EPOCH, Duration::ZERO);
         Header {
