@@ -108,7 +108,15 @@ pub fn line(
     completed: u64,
     errors: u64,
 ) -> String {
-    let of = total.map_or(String::new(), |t| format!("/{:.0}s", t.as_secs_f64()));
+    // Whole seconds as `10s`, anything else as `2.5s`, so the total is not rounded away.
+    let of = total.map_or(String::new(), |t| {
+        let secs = t.as_secs_f64();
+        if secs.fract() == 0.0 {
+            format!("/{secs:.0}s")
+        } else {
+            format!("/{secs:.1}s")
+        }
+    });
     format!(
         "  [{:.0}s{of}] {rps:.0} req/s, {completed} done, {errors} errors",
         elapsed.as_secs_f64()
@@ -132,6 +140,10 @@ mod tests {
         assert_eq!(
             line(Duration::from_secs(1), None, 0.0, 0, 0),
             "  [1s] 0 req/s, 0 done, 0 errors"
+        );
+        assert_eq!(
+            line(Duration::from_secs(2), Some(Duration::from_millis(2500)), 1.0, 2, 0),
+            "  [2s/2.5s] 1 req/s, 2 done, 0 errors"
         );
     }
 
