@@ -142,7 +142,13 @@ mod tests {
             "  [1s] 0 req/s, 0 done, 0 errors"
         );
         assert_eq!(
-            line(Duration::from_secs(2), Some(Duration::from_millis(2500)), 1.0, 2, 0),
+            line(
+                Duration::from_secs(2),
+                Some(Duration::from_millis(2500)),
+                1.0,
+                2,
+                0
+            ),
             "  [2s/2.5s] 1 req/s, 2 done, 0 errors"
         );
     }
