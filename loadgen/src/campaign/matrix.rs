@@ -216,7 +216,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             "ceiling matrix: {}/{total}: {target} x {endpoint} x {setup}",
             i + 1
         );
-        let (plan, result) = run_load(&load, &machine)?;
+        let (_, result) = run_load(&load, &machine)?;
         let q = |p: f64| result.latency.at(p);
         done.push(Cell {
             target,
@@ -228,7 +228,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             p99_us: q(99.0),
             errors: result.counters.request_errors() + result.counters.errors.connect,
             timeouts: result.counters.errors.timeout,
-            text: crate::report::text::render(&plan, &result),
+            text: crate::report::text::render(&result),
             result,
         });
     }
