@@ -230,6 +230,36 @@ impl RequestsSource {
         })
     }
 
+    /// The same requests with credentials masked (Authorization values, URL
+    /// passwords), bodies and lines left out: what results may hold.
+    pub fn redacted(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            requests: self
+                .requests
+                .iter()
+                .map(|r| FileRequest {
+                    method: r.method.clone(),
+                    url: crate::redact::url(&r.url),
+                    headers: r
+                        .headers
+                        .iter()
+                        .map(|(k, v)| {
+                            let masked = crate::redact::header(&format!("{k}: {v}"));
+                            let v = masked.split_once(':').map_or("", |(_, v)| v.trim());
+                            (k.clone(), v.to_string())
+                        })
+                        .collect(),
+                    body: String::new(),
+                    weight: r.weight,
+                })
+                .collect(),
+            order: self.order,
+            lines: Vec::new(),
+            seed: self.seed,
+        }
+    }
+
     /// True when any request has a substitution.
     pub fn substitutes(&self) -> bool {
         self.requests.iter().any(|r| {

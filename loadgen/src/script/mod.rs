@@ -205,7 +205,10 @@ pub(crate) fn prepare(start: Start, threads: usize) -> Result<LuaPlan, ScriptErr
                 .call::<()>(ud)
                 .map_err(|e| ScriptError::Load(format!("setup(): {}", lua::message(&e))))?;
             let addr = t.addr.borrow().clone();
-            if addr != start.addr {
+            // Describing a run for elsewhere (`ceiling plan`), the address is
+            // not resolved here: nothing to compare with.
+            let described = start.addr.starts_with("0.0.0.0:");
+            if addr != start.addr && !described {
                 return Err(ScriptError::Load(format!(
                     "setup() set thread.addr to {addr}: every thread of a run connects to {} (give that URL instead)",
                     start.addr
@@ -434,15 +437,19 @@ fn latency_stats(encoded: &str) -> StatsObj {
 /// so `min`, `percentile(p)` and indexing use each thread's mean rate instead.
 fn requests_stats(result: &crate::result::RunResult) -> StatsObj {
     let s = &result.req_per_sec;
-    let mut rates: Vec<f64> = result.threads.iter().map(|t| t.req_per_sec.mean).collect();
+    let mut rates: Vec<f64> = result
+        .threads
+        .iter()
+        .filter_map(|t| t.req_per_sec.mean)
+        .collect();
     rates.sort_by(f64::total_cmp);
     let min = rates.first().copied().unwrap_or(0.0);
     let values = rates.iter().map(|r| (*r, 1)).collect();
     StatsObj {
         min,
-        max: s.max,
-        mean: s.mean,
-        stdev: s.stdev,
+        max: s.max.unwrap_or(0.0),
+        mean: s.mean.unwrap_or(0.0),
+        stdev: s.stdev.unwrap_or(0.0),
         values,
         percentile: Box::new(move |p| {
             if rates.is_empty() {
