@@ -10,6 +10,7 @@ pub mod campaign;
 mod direct;
 pub mod distributed;
 pub mod error;
+mod hooks;
 pub mod load;
 pub mod meta;
 pub mod options;

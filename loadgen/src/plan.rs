@@ -111,7 +111,7 @@ pub struct Plan {
     pub out: Option<JsonOut>,
     /// Per-request work: a Lua script's hooks, or a requests file's (None: the
     /// targets as formatted).
-    pub dynamic: Option<crate::script::Dynamic>,
+    pub dynamic: Option<std::sync::Arc<dyn crate::hooks::MakeHooks>>,
 }
 
 impl Plan {

@@ -17,52 +17,20 @@
 
 mod lua;
 mod plan;
+pub mod source;
 mod worker;
+
+pub use source::{ScriptError, ScriptSource};
 
 pub use plan::{dynamic_of, sources, DELAY_UNDER_RATE};
 
+use crate::hooks::{Hooks, MakeHooks};
 use crate::plan::Plan;
-use crate::worker::core::Hooks;
 use lua::{global_fn, StatsObj, ThreadObj};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use thiserror::Error;
-
-/// A script as a plan file carries it: its text, not a path, so every node runs
-/// the same bytes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ScriptSource {
-    /// The script's file name without its directories (for messages:
-    /// "name:line: ..."): no path travels in a plan file.
-    pub name: String,
-    pub text: String,
-    /// What followed `--` on the command line: `init(args)`'s table.
-    #[serde(default)]
-    pub args: Vec<String>,
-}
-
-impl ScriptSource {
-    /// Reads `path` (its text travels; the path does not).
-    pub fn read(path: &std::path::Path, args: Vec<String>) -> Result<Self, ScriptError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScriptError::Load(format!("cannot read {}: {e}", path.display())))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
-        Ok(Self { name, text, args })
-    }
-}
-
-/// A script that cannot run: at load time (syntax, a runtime error in its top
-/// level, `setup()` or `init()`, something not allowed). The caller exits 2.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum ScriptError {
-    #[error("script: {0}")]
-    Load(String),
-}
 
 /// A value passed between Lua states (`thread:set/get`, globals left for `done()`).
 #[derive(Debug, Clone, PartialEq)]
@@ -126,45 +94,32 @@ impl std::fmt::Debug for LuaPlan {
     }
 }
 
-/// Per-request work a plan carries to its workers: a Lua script, or a requests
-/// file with weights or substitutions.
-#[derive(Debug, Clone)]
-pub enum Dynamic {
-    Lua(Arc<LuaPlan>),
-    Requests(Arc<crate::requests_file::Compiled>),
-}
+/// A prepared script as the plan carries it to the workers.
+#[derive(Debug)]
+pub struct LuaShared(pub Arc<LuaPlan>);
 
-impl Dynamic {
-    /// The hooks worker `index` (whose first connection is `first_conn` and
-    /// which has `connections`) runs with; None: it needs none (the fast path).
-    /// Built on the worker's own thread (a Lua state stays on its thread).
-    pub(crate) fn hooks(
-        &self,
-        index: usize,
-        first_conn: usize,
-        connections: usize,
-    ) -> Option<Box<dyn Hooks>> {
-        match self {
-            Dynamic::Lua(p) => {
-                if !(p.defined.request || p.defined.response || p.defined.delay) {
-                    // Nothing per request; the worker's globals for done() are
-                    // those setup() gave.
-                    return None;
-                }
-                Some(Box::new(worker::LuaHooks::new(
-                    Arc::clone(p),
-                    index,
-                    first_conn,
-                    connections,
-                )))
-            }
-            Dynamic::Requests(c) => c.hooks(first_conn),
+impl MakeHooks for LuaShared {
+    /// Worker `index`'s Lua state, built on its thread; None for a script with
+    /// no per-request hook (the fast path: the plan's targets are the request).
+    fn hooks(&self, index: usize, first_conn: usize, connections: usize) -> Option<Box<dyn Hooks>> {
+        let p = &self.0;
+        if !(p.defined.request || p.defined.response || p.defined.delay) {
+            return None;
         }
+        Some(Box::new(worker::LuaHooks::new(
+            Arc::clone(p),
+            index,
+            first_conn,
+            connections,
+        )))
     }
 
-    /// The script asks for a pause before requests (`delay()`), outside -R.
-    pub fn has_delay(&self) -> bool {
-        matches!(self, Dynamic::Lua(p) if p.defined.delay)
+    fn has_delay(&self) -> bool {
+        self.0.defined.delay
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -350,7 +305,12 @@ pub(crate) fn count_requests(mut bytes: &[u8]) -> Result<u32, String> {
 /// main state when this thread built the plan (else a fresh one with the
 /// script's top level run again), with wrk's summary table and statistics.
 pub fn done(plan: &Plan, result: &crate::result::RunResult) -> Result<(), ScriptError> {
-    let Some(Dynamic::Lua(p)) = &plan.dynamic else {
+    let Some(p) = plan
+        .dynamic
+        .as_ref()
+        .and_then(|d| d.as_any().downcast_ref::<LuaShared>())
+        .map(|s| &s.0)
+    else {
         return Ok(());
     };
     if !p.defined.done {

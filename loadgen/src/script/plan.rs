@@ -1,11 +1,12 @@
 //! Where scripts and requests files meet the plan: reading them from the
 //! command line (into the `Load` a plan file carries) and preparing them for a
-//! run (into the plan's targets and `Dynamic`). Kept here so option parsing
+//! run (into the plan's targets and its `MakeHooks`). Kept here so option parsing
 //! only calls two functions.
 
-use super::{prepare, start_of, Dynamic, ScriptSource};
+use super::{prepare, start_of, LuaShared, ScriptSource};
+use crate::hooks::MakeHooks;
 use crate::plan::{Load, Target};
-use crate::requests_file::{Compiled, Order, RequestsSource};
+use crate::requests_file::{Compiled, Order, RequestsPlan, RequestsSource};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -70,7 +71,7 @@ pub fn dynamic_of(
     addr: SocketAddr,
     threads: usize,
     targets: &mut Vec<Target>,
-) -> Result<Option<Dynamic>, String> {
+) -> Result<Option<Arc<dyn MakeHooks>>, String> {
     if let Some(src) = &load.script {
         let url = url::Url::parse(&load.urls[0]).map_err(|e| format!("{}: {e}", load.urls[0]))?;
         let start = start_of(src.clone(), &url, &load.method, headers, body, addr);
@@ -80,7 +81,7 @@ pub fn dynamic_of(
             targets[0].is_head = bytes.starts_with(b"HEAD ");
             targets[0].request = bytes.clone();
         }
-        return Ok(Some(Dynamic::Lua(Arc::new(p))));
+        return Ok(Some(Arc::new(LuaShared(Arc::new(p)))));
     }
     let Some(src) = &load.requests_file else {
         return Ok(None);
@@ -123,5 +124,5 @@ pub fn dynamic_of(
             src.name
         ));
     }
-    Ok(Some(Dynamic::Requests(Arc::new(c))))
+    Ok(Some(Arc::new(RequestsPlan(Arc::new(c)))))
 }

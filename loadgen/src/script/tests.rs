@@ -1,5 +1,6 @@
 //! The Lua binding with no sockets.
 use super::*;
+use crate::hooks::MakeHooks;
 use crate::worker::core::Hooked;
 use shared::wire::framing::Completed;
 
@@ -24,7 +25,7 @@ fn prepared(text: &str) -> LuaPlan {
 }
 
 fn hooks(p: LuaPlan) -> Box<dyn Hooks> {
-    Dynamic::Lua(Arc::new(p)).hooks(0, 0, 2).expect("hooks")
+    LuaShared(Arc::new(p)).hooks(0, 0, 2).expect("hooks")
 }
 
 fn text(out: &[u8]) -> String {
@@ -53,7 +54,7 @@ fn a_static_script_needs_no_hooks() {
         "{r}"
     );
     assert!(r.ends_with("\r\n\r\nabc"), "{r}");
-    assert!(Dynamic::Lua(Arc::new(p)).hooks(0, 0, 1).is_none());
+    assert!(LuaShared(Arc::new(p)).hooks(0, 0, 1).is_none());
 }
 
 #[test]
@@ -174,7 +175,7 @@ fn setup_values_travel_and_thread_get_reads_them() {
            function request() return wrk.format(nil, "/" .. id) end"#,
     );
     assert_eq!(p.setup_values[1].get("id"), Some(&Carry::Num(2.0)));
-    let mut h = Dynamic::Lua(Arc::new(p)).hooks(1, 0, 1).unwrap();
+    let mut h = LuaShared(Arc::new(p)).hooks(1, 0, 1).unwrap();
     let mut out = Vec::new();
     h.request(0, 0, &mut out);
     assert!(text(&out).starts_with("GET /2 "));

@@ -72,49 +72,7 @@ pub(crate) enum Next<'a> {
     End(End),
 }
 
-/// What a [`Hooks::request`] call did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Hooked {
-    /// Nothing: send the plan's target.
-    Planned,
-    /// One whole request was appended to the buffer.
-    Written,
-    /// Several whole requests were appended (wrk's pipeline.lua returns three
-    /// in one string): each is one request of the budget and one response.
-    WrittenMany(u32),
-    /// The hook failed (a script error, counted by the hooks): nothing is sent
-    /// and this worker stops.
-    Failed,
-}
-
-/// Per-request hooks (wrk's Lua `request()`, `response()` and `delay()`, or a
-/// requests file), called by the core only when set: a run without them pays
-/// one branch per request. Connection numbers are over the whole run.
-pub(crate) trait Hooks {
-    /// Writes the bytes of the next request on connection `conn` (plan target
-    /// `target`) into `out`.
-    fn request(&mut self, conn: usize, target: usize, out: &mut Vec<u8>) -> Hooked;
-    /// A response completed on connection `conn`.
-    fn response(&mut self, conn: usize, done: &Completed);
-    /// Bytes connection `conn` received, before framing (so the hooks can hand
-    /// a response's head and body to a script).
-    fn received(&mut self, _conn: usize, _data: &[u8]) {}
-    /// Connection `conn`'s socket closed: bytes of a cut-off response are void.
-    fn closed(&mut self, _conn: usize) {}
-    /// Closed loop: the next request on `conn` waits until this instant
-    /// (wrk's `delay()`); None: it may go now. Not asked under -R.
-    fn hold(&mut self, _conn: usize, _now: Instant) -> Option<Instant> {
-        None
-    }
-    /// The hooks asked this worker to stop (`thread:stop()`, a failed request()).
-    fn stopped(&self) -> bool {
-        false
-    }
-    /// Script errors so far (the `script` error class).
-    fn script_errors(&self) -> u64 {
-        0
-    }
-}
+pub(crate) use crate::hooks::{Hooked, Hooks};
 
 /// When an outstanding request should have gone out, and when it did.
 #[derive(Debug, Clone, Copy)]
@@ -181,7 +139,7 @@ pub(crate) struct Setup {
     pub timeout: Duration,
     pub pacing: Option<Pacing>,
     /// Per-request scripts or a requests file (None: the plan's targets as they are).
-    pub dynamic: Option<crate::script::Dynamic>,
+    pub dynamic: Option<std::sync::Arc<dyn crate::hooks::MakeHooks>>,
     /// This worker's index.
     pub index: usize,
 }
