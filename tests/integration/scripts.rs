@@ -666,6 +666,8 @@ fn errors_in_hooks_count_as_script_errors() {
 
 #[test]
 fn delay_paces_the_closed_loop_and_rate_overrides_it() {
+    // Paced runs measured against the clock: not beside other load tests.
+    let _quiet = crate::support::exclusive();
     let rec = Recorder::start();
     let s = Temp::new("delay.lua", "function delay()\n  return 100\nend\n");
     let (out, j) = run_json(&[
@@ -698,7 +700,14 @@ fn delay_paces_the_closed_loop_and_rate_overrides_it() {
         &rec.url("/"),
     ]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(j["counters"]["sent"].as_u64(), Some(50));
+    // The schedule is exact; what went out shows delay()'s 100 ms was not
+    // applied (that would allow at most 10), on a loaded machine too.
+    assert_eq!(j["rate"]["scheduled"].as_u64(), Some(50));
+    assert!(
+        j["counters"]["sent"].as_u64().unwrap() >= 40,
+        "{}",
+        j["counters"]
+    );
 }
 
 #[test]
@@ -1048,6 +1057,8 @@ fn wrk_example_scripts_run_unchanged() {
 /// The same script on every engine and under -R: the hooks live in the one core.
 #[test]
 fn scripts_and_requests_files_run_on_every_engine_and_paced() {
+    // Paced runs measured against the clock: not beside other load tests.
+    let _quiet = crate::support::exclusive();
     let s = Temp::new(
         "rot.lua",
         "n = 0\nfunction request()\n  n = n + 1\n  return wrk.format(nil, '/e/' .. (n % 3))\nend\nfunction response(s, h, b)\n  if b ~= 'ok:/e/' .. (n % 3) then error('out of order: ' .. b) end\nend\n",
@@ -1095,7 +1106,12 @@ fn scripts_and_requests_files_run_on_every_engine_and_paced() {
         &rec.url("/"),
     ]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(j["counters"]["sent"].as_u64(), Some(100));
+    assert_eq!(j["rate"]["scheduled"].as_u64(), Some(100));
+    assert!(
+        j["counters"]["sent"].as_u64().unwrap() >= 90,
+        "{}",
+        j["counters"]
+    );
     let rec = Recorder::start();
     let f = Temp::new(
         "t.http",
@@ -1114,7 +1130,12 @@ fn scripts_and_requests_files_run_on_every_engine_and_paced() {
         f.path(),
     ]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(j["counters"]["sent"].as_u64(), Some(100));
+    assert_eq!(j["rate"]["scheduled"].as_u64(), Some(100));
+    assert!(
+        j["counters"]["sent"].as_u64().unwrap() >= 90,
+        "{}",
+        j["counters"]
+    );
     let got = rec.got();
     assert_eq!(
         got.iter().filter(|g| g.path == "/y").count()
@@ -1122,7 +1143,7 @@ fn scripts_and_requests_files_run_on_every_engine_and_paced() {
         got.len()
     );
     assert!(
-        got.iter().filter(|g| g.path == "/y").count() >= 45,
+        got.iter().filter(|g| g.path == "/y").count() >= 40,
         "rotation under -R"
     );
 }
