@@ -1,871 +1,634 @@
-//! argv -> a validated [`Plan`]. Every mistake is caught here, with one clear line,
-//! before any load is sent (the caller exits 2).
+//! argv -> typed arguments (ripgrep's "low args"). Every flag is declared once, in
+//! the clap structs below, and flattened into each subcommand that takes it: `run`
+//! and `plan` take [`LoadArgs`]; `ramp`, `compare` and `tune` take its parts
+//! ([`RequestArgs`], [`ConnArgs`], [`StopArgs`], [`RateArgs`]) and [`MachineArgs`].
+//! Each value is parsed and range-checked by its own parser, so a bad one stops
+//! here with one line naming the flag. Nothing here resolves names, reads the
+//! kernel's limits or creates files: [`crate::plan::build`] does that, after parsing.
 
-use crate::plan::{split, Arrivals, JsonOut, Load, Pacing, PipelineMode, Plan, Share, Target};
-use clap::Parser;
-use shared::runtime::{choose_engine, raise_open_files, resolve_cpus, IoEngine};
-use shared::wire::request::{format_request, RequestSpec};
+use crate::plan::{Arrivals, BuildError, Load, Machine, Mode, Outputs, PipelineMode, Plan, Share};
+use clap::{Args, Parser};
+use shared::runtime::IoEngine;
 use std::ffi::OsString;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use thiserror::Error;
 
-/// wrk-compatible flags, plus Ceiling's own.
-#[derive(Debug, Parser)]
-#[command(
-    name = "ceiling",
-    version,
-    about = "HTTP/1.1 load generator with wrk's flags. Subcommands: `ceiling serve` (the ceiling server), `ceiling machine` (this machine's ceiling), `ceiling ramp`, `ceiling compare`, `ceiling matrix`, `ceiling tune`, `ceiling plan` and `ceiling merge` (several generator machines); each takes --help",
-    after_help = "Exit codes: 0 the run happened; 1 it could not complete; 2 bad usage."
-)]
-pub(crate) struct Args {
-    /// Worker threads, each pinned to its own CPU from --cpus [default: CPUs in --cpus, at most -c]
-    #[arg(short, long)]
-    threads: Option<usize>,
-    /// Total connections, spread exactly over the threads
-    #[arg(short, long, default_value_t = 10)]
-    connections: usize,
-    /// Run time: 10s, 5m, 1h (a bare number is seconds) [default: 10s, or none with -n]
-    #[arg(short, long)]
-    duration: Option<String>,
-    /// A request not answered within this is a timeout (also those pending at the end)
-    #[arg(long, default_value = "2s")]
-    timeout: String,
-    /// Extra request header "Name: value" (repeatable)
-    #[arg(short = 'H', long = "header")]
-    headers: Vec<String>,
-    /// Print the latency distribution
-    #[arg(long)]
-    latency: bool,
-    /// Request method
-    #[arg(short, long, default_value = "GET")]
-    method: String,
-    /// Request body
-    #[arg(long, conflicts_with = "body_file")]
-    body: Option<String>,
-    /// Request body read from a file
-    #[arg(long)]
-    body_file: Option<PathBuf>,
-    /// Requests in flight per connection (HTTP/1.1 pipelining)
-    #[arg(short, long, default_value_t = 1)]
-    pipeline: usize,
-    /// With -p: refill (keep N in flight, refilling as responses arrive) or batch
-    /// (wrk's pipeline.lua: send N, wait for all N, send N again)
-    #[arg(long, default_value = "refill")]
-    pipeline_mode: String,
-    /// Bind outgoing connections round-robin to these local addresses: an IPv4
-    /// range 127.0.0.2-127.0.0.40, or a comma list (IPv6 too)
-    #[arg(long, value_name = "LIST")]
-    source_ips: Option<String>,
-    /// Send exactly N requests, then stop (instead of a duration)
-    #[arg(short = 'n', long = "requests")]
-    requests: Option<u64>,
-    /// File with one URL per line (same host and port), rotated per request
-    #[arg(long)]
-    urls_file: Option<PathBuf>,
-    /// CPUs to pin workers to, e.g. 0-3,6 [default: every CPU the process may use]
-    #[arg(long)]
-    cpus: Option<String>,
-    /// auto (io_uring, falling back to epoll), uring, monoio (io_uring through
-    /// monoio, not the direct loop) or epoll
-    #[arg(long, default_value = "auto")]
-    io_engine: String,
-    /// Write the full result as JSON to FILE, or - for stdout
-    #[arg(long, value_name = "FILE")]
-    json: Option<String>,
-    /// Constant request rate, all connections together (wrk2's -R); latency then
-    /// counts from each request's intended send time
-    #[arg(short = 'R', long)]
-    rate: Option<f64>,
-    /// Arrival process under -R: constant or poisson
-    #[arg(long, default_value = "constant", requires = "rate")]
-    arrivals: String,
-    /// Seed of the poisson arrivals
-    #[arg(long, default_value_t = 1, requires = "rate")]
-    seed: u64,
-    /// Also print the uncorrected latency distribution (measured from the actual send)
-    #[arg(long = "u_latency", alias = "u-latency")]
-    u_latency: bool,
-    /// Write the latency percentile spectrum (HdrHistogram .hgrm) to FILE
-    #[arg(long, value_name = "FILE")]
-    hgrm: Option<PathBuf>,
-    /// Write a self-contained HTML page with charts to FILE
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
-    /// Write per-second latency histograms as an HdrHistogram interval log to FILE
-    #[arg(long, value_name = "FILE")]
-    hlog: Option<PathBuf>,
-    /// Print nothing but errors
-    #[arg(short, long)]
-    quiet: bool,
-    /// Run node --node-index of this plan file (from `ceiling plan`); the load
-    /// options come from the file
-    #[arg(long, value_name = "FILE")]
-    plan: Option<PathBuf>,
-    /// This node's index in the plan [default: $JOB_COMPLETION_INDEX, $SLURM_PROCID]
-    #[arg(long, requires = "plan")]
-    node_index: Option<usize>,
-    /// Nodes in the plan, checked against the file [default: the file's]
-    #[arg(long, requires = "plan")]
-    node_count: Option<usize>,
-    /// Write the node result file (JSON Lines, for `ceiling merge`) to FILE, or - for stdout
-    #[arg(long, value_name = "FILE")]
-    out: Option<String>,
-    /// Target URL (http://host[:port][/path]); optional with --urls-file
-    url: Option<String>,
-}
+use crate::plan::limits::{self, RangeError};
+pub use crate::plan::limits::{
+    show, MAX_CONNECTIONS, MAX_PIPELINE, MAX_RATE, MAX_REQUESTS, MAX_RUN, MAX_THREADS, MAX_TIMEOUT,
+    MIN_INTERVAL, MIN_RATE,
+};
+pub use crate::plan::HeaderError;
 
-/// The flags that shape the load: with --plan they come from the file, so a node
-/// may not give them.
-pub(crate) const LOAD_IDS: [&str; 16] = [
-    "threads",
-    "connections",
-    "duration",
-    "timeout",
-    "headers",
-    "method",
-    "body",
-    "body_file",
-    "pipeline",
-    "pipeline_mode",
-    "requests",
-    "urls_file",
-    "rate",
-    "arrivals",
-    "seed",
-    "url",
-];
-
-/// What the machine running a load decides for itself: where, how, and what it writes.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Local {
-    pub cpus: Option<String>,
-    pub io_engine: Option<String>,
-    pub latency: bool,
-    pub u_latency: bool,
-    pub hgrm: Option<PathBuf>,
-    pub html: Option<PathBuf>,
-    pub hlog: Option<PathBuf>,
-    pub json: Option<String>,
-    pub out: Option<String>,
-    pub quiet: bool,
-    /// `--source-ips` as given (each node binds its own addresses).
-    pub source_ips: Option<String>,
-}
-
-/// Whether the plan is for running here, or only to describe a run (`ceiling
-/// plan` and `ceiling merge`, which may not resolve the target or share its limits).
+/// How far a command goes: its checks only (arguments, files, every run's
+/// plan, output files created; nothing sent, no server started, no setting
+/// changed), or the whole way. The property test of every flag uses `Checks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Run,
-    Describe,
+pub enum Reach {
+    Checks,
+    Whole,
 }
 
-/// Bad usage: one line, exit 2, nothing sent.
+/// A flag's value that its parser refused; clap prefixes the flag and the value.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-fn usage(msg: impl Into<String>) -> UsageError {
-    UsageError(msg.into())
+pub enum ValueError {
+    #[error("not a whole number")]
+    NotACount,
+    #[error("not a number")]
+    NotANumber,
+    #[error("must be a finite number")]
+    NotFinite,
+    #[error("must be at least {min}")]
+    TooSmall { min: String },
+    #[error("must be at most {max}")]
+    TooLarge { max: String },
+    #[error("not a duration (use 10s, 500ms, 250us, 5m, 1h; a bare number is seconds)")]
+    NotADuration,
+    #[error("{0}")]
+    Invalid(String),
 }
 
-/// What parsing produced.
-#[derive(Debug)]
-pub enum Parsed {
-    Plan(Box<Plan>),
-    /// `--help` or `--version`: print it and exit 0.
+impl From<RangeError> for ValueError {
+    fn from(e: RangeError) -> Self {
+        match e {
+            RangeError::TooSmall { min } => ValueError::TooSmall { min },
+            RangeError::TooLarge { max } => ValueError::TooLarge { max },
+            RangeError::NotFinite => ValueError::NotFinite,
+        }
+    }
+}
+
+/// Bad usage: found before any load is sent, reported as one line (exit 2).
+#[derive(Debug, Error)]
+pub enum UsageError {
+    /// clap's own line: an unknown flag, a missing or refused value.
+    #[error("{0} (see --help)")]
+    Args(String),
+    /// A flag's value that does not fit the others or the run.
+    #[error("{flag}: {reason}")]
+    Flag { flag: &'static str, reason: String },
+    /// Flags that cannot be given together, or a required one missing.
+    #[error("{0}")]
+    Conflict(String),
+    /// A request header that is malformed or contradicts the request.
+    #[error("{0}")]
+    Header(#[from] HeaderError),
+    /// An input file (plan, profiles, matrix, body, URL list) that cannot be used.
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    /// A node file that cannot be read (`ceiling merge`).
+    #[error("{0}")]
+    NodeFile(String),
+    /// Node files that do not make one run (`ceiling merge`).
+    #[error(transparent)]
+    NotOneRun(#[from] Box<crate::distributed::NotOneRun>),
+    /// Building the plan from the parsed arguments failed at one step.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+/// What a command's parse produced: arguments, or text to print (`--help`, `--version`).
+pub enum Parsed<T> {
+    Args(T),
     Info(String),
+}
+
+/// Parses `args` with clap; `--help` and `--version` come back as text to print.
+pub fn parse_args<T: Parser>(args: &[OsString]) -> Result<Parsed<T>, UsageError> {
+    match T::try_parse_from(args) {
+        Ok(a) => Ok(Parsed::Args(a)),
+        Err(e) => info_or_usage(e).map(Parsed::Info),
+    }
+}
+
+/// `--help`/`--version` are information to print; anything else is bad usage.
+pub fn info_or_usage(e: clap::Error) -> Result<String, UsageError> {
+    use clap::error::ErrorKind::*;
+    if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+        return Ok(e.render().to_string());
+    }
+    Err(UsageError::Args(usage_line(&e)))
 }
 
 /// The line of a clap error that says what is wrong (clap's message is several
 /// lines), with the next one when it ends in a colon (the missing argument's name).
-pub(crate) fn usage_line(e: &clap::Error) -> String {
+pub fn usage_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut line = lines
-        .next()
-        .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ")
-        .to_string();
-    if line.ends_with(':') {
-        if let Some(next) = lines.next() {
-            line = format!("{line} {next}");
+    // The first paragraph says what is wrong; a value quoted in it keeps its
+    // CR/LF escaped, so the message stays one line.
+    let head = text.split("\n\n").next().unwrap_or("invalid arguments");
+    let mut line = String::new();
+    for l in head.lines() {
+        let l = l.trim_start_matches("error: ");
+        if line.is_empty() {
+            line.push_str(l);
+        } else if line.ends_with(':') {
+            // "required arguments were not provided:" and their names.
+            line.push(' ');
+            line.push_str(l.trim());
+        } else {
+            line.push_str("\\n");
+            line.push_str(l);
         }
     }
-    line
+    let line = line.replace('\r', "\\r");
+    crate::redact::command_line(line.trim())
 }
 
-/// Parses and validates `args` (`args[0]` is the program name).
-pub fn parse(args: &[OsString], command_line: String) -> Result<Parsed, UsageError> {
-    use clap::{CommandFactory, FromArgMatches};
-    let matches = match Args::command().try_get_matches_from(args) {
-        Ok(m) => m,
-        Err(e) => return info_or_usage(e),
-    };
-    let a = Args::from_arg_matches(&matches).map_err(|e| usage(usage_line(&e)))?;
-    let local = local_of(&a);
-    let Some(path) = &a.plan else {
-        let load = load_of(&a)?;
-        return build(&load, &local, Share::WHOLE, Mode::Run, command_line)
-            .map(|p| Parsed::Plan(Box::new(p)));
-    };
-    if let Some(id) = LOAD_IDS
-        .iter()
-        .find(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
-    {
-        return Err(usage(format!(
-            "--{} comes from the plan file: a node takes only --node-index, --node-count, --cpus, --io-engine and outputs",
-            id.replace('_', "-")
-        )));
-    }
-    let planned = crate::distributed::Planned::read(path).map_err(usage)?;
-    let count = planned.file.nodes;
-    if let Some(n) = a.node_count {
-        if n != count {
-            return Err(usage(format!(
-                "--node-count {n} does not match the plan's {count} nodes ({})",
-                path.display()
-            )));
-        }
-    }
-    let index = match a.node_index {
-        Some(i) => i,
-        None => crate::distributed::index_from_env().map_err(usage)?,
-    };
-    if index >= count {
-        return Err(usage(format!(
-            "--node-index {index} is out of range: the plan has {count} nodes (0 to {})",
-            count - 1
-        )));
-    }
-    let load = planned.file.load.clone();
-    let mut plan = build(
-        &load,
-        &local,
-        Share { index, count },
-        Mode::Run,
-        command_line,
-    )?;
-    plan.distributed = Some(planned);
-    Ok(Parsed::Plan(Box::new(plan)))
+/// What each request is: method, headers, body, and how long one may take.
+#[derive(Debug, Clone, Args)]
+pub struct RequestArgs {
+    /// Request method (a token: GET, POST, PURGE...)
+    #[arg(short, long, default_value = "GET", value_parser = method_value, allow_hyphen_values = true)]
+    pub method: String,
+    /// Extra request header "Name: value" (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header_value, allow_hyphen_values = true)]
+    pub headers: Vec<String>,
+    /// Request body
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Request body read from a file
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// A request not answered within this is a timeout (also those pending at the
+    /// end); 10ms to 1h
+    #[arg(long, default_value = "2s", value_parser = timeout_value, allow_hyphen_values = true)]
+    pub timeout: Duration,
+    /// Requests in flight per connection (HTTP/1.1 pipelining), 1 to 1024
+    #[arg(short, long, default_value_t = 1, value_parser = pipeline_value, allow_hyphen_values = true)]
+    pub pipeline: usize,
+    /// With -p: refill (keep N in flight, refilling as responses arrive) or batch
+    /// (wrk's pipeline.lua: send N, wait for all N, send N again)
+    #[arg(long, value_enum, default_value_t = PipelineMode::Refill)]
+    pub pipeline_mode: PipelineMode,
+    /// wrk Lua script (wrk's SCRIPTING interface; see docs/scripts.md); with run
+    /// and plan, what follows `--` goes to its init(args)
+    #[arg(
+        short = 's',
+        long,
+        value_name = "FILE",
+        conflicts_with = "requests_file"
+    )]
+    pub script: Option<PathBuf>,
+    /// Several whole requests in vegeta's http targets format, with `# weight: N`
+    /// and {{seq}}, {{rand A B}}, {{line FILE}}, {{uuid}} (see docs/scripts.md)
+    #[arg(long, value_name = "FILE")]
+    pub requests_file: Option<PathBuf>,
+    /// With --requests-file: rotate (by weight, per connection) or random (by weight)
+    #[arg(long, default_value = "rotate", requires = "requests_file")]
+    pub requests_order: String,
+    /// With --requests-file --requests-order random: the picks' seed
+    #[arg(long, default_value_t = 1, requires = "requests_file")]
+    pub requests_seed: u64,
 }
 
-/// `--help`/`--version` are information (exit 0); anything else is bad usage.
-pub(crate) fn info_or_usage(e: clap::Error) -> Result<Parsed, UsageError> {
-    use clap::error::ErrorKind::*;
-    if matches!(e.kind(), DisplayHelp | DisplayVersion) {
-        return Ok(Parsed::Info(e.render().to_string()));
-    }
-    let line = usage_line(&e);
-    Err(usage(format!("{line} (see --help)")))
-}
-
-pub(crate) fn local_of(a: &Args) -> Local {
-    Local {
-        cpus: a.cpus.clone(),
-        io_engine: Some(a.io_engine.clone()),
-        latency: a.latency,
-        u_latency: a.u_latency,
-        hgrm: a.hgrm.clone(),
-        html: a.html.clone(),
-        hlog: a.hlog.clone(),
-        json: a.json.clone(),
-        out: a.out.clone(),
-        quiet: a.quiet,
-        source_ips: a.source_ips.clone(),
+impl RequestArgs {
+    /// `-s FILE [-- ARGS]` (`script_args`: what followed `--`) and
+    /// `--requests-file FILE`, read (their text travels in the load, not their paths).
+    pub fn sources(
+        &self,
+        script_args: &[String],
+    ) -> Result<
+        (
+            Option<crate::script::ScriptSource>,
+            Option<crate::requests_file::RequestsSource>,
+        ),
+        BuildError,
+    > {
+        crate::script::sources(
+            self.script.as_deref(),
+            script_args,
+            self.requests_file.as_deref(),
+            &self.requests_order,
+            self.requests_seed,
+        )
+        .map_err(BuildError::Script)
     }
 }
 
-/// The load options of `a`, checked (files read, numbers in range).
-pub(crate) fn load_of(a: &Args) -> Result<Load, UsageError> {
-    use base64::Engine as _;
-    let method = a.method.to_ascii_uppercase();
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
-        return Err(usage(format!("invalid method {:?}", a.method)));
-    }
-    let mut urls = Vec::new();
-    if let Some(u) = &a.url {
-        urls.push(u.clone());
-    }
-    if let Some(path) = &a.urls_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| usage(format!("cannot read --urls-file {}: {e}", path.display())))?;
-        urls.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(String::from),
-        );
-        if urls.is_empty() {
-            return Err(usage(format!("--urls-file {} has no URLs", path.display())));
-        }
-    }
-    if urls.is_empty() {
-        return Err(usage(
-            "no URL given: ceiling [OPTIONS] http://host[:port]/path",
-        ));
-    }
-    for h in &a.headers {
-        parse_header(h)?;
-    }
-    let body = match (&a.body, &a.body_file) {
-        (Some(b), _) => b.clone().into_bytes(),
-        (None, Some(path)) => std::fs::read(path)
-            .map_err(|e| usage(format!("cannot read --body-file {}: {e}", path.display())))?,
-        (None, None) => Vec::new(),
-    };
-    if a.connections == 0 {
-        return Err(usage("-c/--connections must be at least 1"));
-    }
-    if a.pipeline == 0 {
-        return Err(usage("-p/--pipeline must be at least 1"));
-    }
-    let pipeline_mode = match a.pipeline_mode.as_str() {
-        "refill" => PipelineMode::Refill,
-        "batch" => PipelineMode::Batch,
-        other => {
-            return Err(usage(format!(
-                "--pipeline-mode {other:?}: use refill or batch"
-            )))
-        }
-    };
-    if a.requests == Some(0) {
-        return Err(usage("-n/--requests must be at least 1"));
-    }
-    let duration = match (&a.duration, a.requests) {
-        (Some(d), _) => Some(parse_duration("-d/--duration", d)?),
-        (None, Some(_)) => None,
-        (None, None) => Some(Duration::from_secs(10)),
-    };
-    let timeout = parse_duration("--timeout", &a.timeout)?;
-    if a.threads == Some(0) {
-        return Err(usage("-t/--threads must be at least 1"));
-    }
-    if let Some(r) = a.rate {
-        if !(r.is_finite() && r > 0.0) {
-            return Err(usage(format!(
-                "-R/--rate must be a positive number, not {r}"
-            )));
-        }
-    }
-    let arrivals = match a.arrivals.as_str() {
-        "constant" => Arrivals::Constant,
-        "poisson" => Arrivals::Poisson,
-        other => {
-            return Err(usage(format!(
-                "--arrivals {other:?}: use constant or poisson"
-            )))
-        }
-    };
-    Ok(Load {
-        urls,
-        method,
-        headers: a.headers.clone(),
-        body: base64::engine::general_purpose::STANDARD.encode(body),
-        connections: a.connections,
-        threads: a.threads,
-        duration_ms: duration.map(|d| d.as_millis() as u64),
-        requests: a.requests,
-        pipeline: a.pipeline,
-        pipeline_mode,
-        timeout_ms: timeout.as_millis() as u64,
-        rate: a.rate,
-        arrivals,
-        seed: a.seed,
-    })
+/// How many connections, over how many threads.
+#[derive(Debug, Clone, Args)]
+pub struct ConnArgs {
+    /// Worker threads, each pinned to its own CPU from --cpus [default: CPUs in
+    /// --cpus, at most -c]
+    #[arg(short, long, value_parser = threads_value, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+    /// Total connections, 1 to 10000000, spread exactly over the threads
+    /// [default: 10 for a run; 64 for compare and a rate ramp; 64 per generator CPU
+    /// for machine and tune]
+    #[arg(short, long, value_parser = connections_value, allow_hyphen_values = true)]
+    pub connections: Option<usize>,
 }
 
-/// A validated plan for node `share` of `load`. `Mode::Describe` resolves no
-/// names and checks no local limits: the run happens elsewhere, or has happened.
-pub(crate) fn build(
-    load: &Load,
-    local: &Local,
-    share: Share,
-    mode: Mode,
-    command_line: String,
-) -> Result<Plan, UsageError> {
-    use base64::Engine as _;
-    let headers = load
-        .headers
-        .iter()
-        .map(|h| parse_header(h))
-        .collect::<Result<Vec<_>, _>>()?;
-    let body = base64::engine::general_purpose::STANDARD
-        .decode(&load.body)
-        .map_err(|e| usage(format!("invalid body in the plan: {e}")))?;
-    let method = load.method.clone();
-    let mut addr: Option<(SocketAddr, String)> = None;
-    let mut targets = Vec::with_capacity(load.urls.len());
-    for raw in &load.urls {
-        let u = parse_url(raw)?;
-        let origin = format!("{}:{}", u.host, u.port);
-        match &addr {
-            None => {
-                let a = match mode {
-                    Mode::Run => resolve(&u.host, u.port)?,
-                    Mode::Describe => SocketAddr::from(([0, 0, 0, 0], u.port)),
-                };
-                addr = Some((a, origin))
-            }
-            Some((_, first)) if *first != origin => {
-                return Err(usage(format!(
-                    "every URL must have the same host and port: {raw} is not on {first}"
-                )))
-            }
-            Some(_) => {}
-        }
-        let spec = RequestSpec {
-            method: method.clone(),
-            target: u.target,
-            host: u.host_header,
-            headers: headers.clone(),
-            body: body.clone(),
+/// When a run stops.
+#[derive(Debug, Clone, Args)]
+pub struct StopArgs {
+    /// Run time: 10s, 500ms, 5m, 1h (a bare number is seconds), 10ms to 30 days
+    /// [default: 10s, or none with -n]
+    #[arg(short, long, value_parser = run_length_value, allow_hyphen_values = true)]
+    pub duration: Option<Duration>,
+    /// Send exactly N requests, then stop (instead of a duration)
+    #[arg(short = 'n', long = "requests", value_parser = requests_value, allow_hyphen_values = true)]
+    pub requests: Option<u64>,
+}
+
+/// Open-loop pacing (wrk2's -R).
+#[derive(Debug, Clone, Args)]
+pub struct RateArgs {
+    /// Constant request rate, all connections together (wrk2's -R), 0.001 to 1e9
+    /// req/s; latency then counts from each request's intended send time
+    #[arg(short = 'R', long, value_parser = rate_value, allow_hyphen_values = true)]
+    pub rate: Option<f64>,
+    /// Arrival process under -R
+    #[arg(long, value_enum, default_value_t = Arrivals::Constant, requires = "rate")]
+    pub arrivals: Arrivals,
+    /// Seed of the poisson arrivals
+    #[arg(long, default_value_t = 1, requires = "rate")]
+    pub seed: u64,
+}
+
+/// Where the requests go: a URL, or a file of them.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// File with one URL per line (same host and port), rotated per request
+    #[arg(long, value_name = "FILE")]
+    pub urls_file: Option<PathBuf>,
+    /// Target URL (http://[user:password@]host[:port][/path]); optional with
+    /// --urls-file or --requests-file
+    pub url: Option<String>,
+    /// Arguments for the script's init(args), after `--`
+    #[arg(last = true, value_name = "SCRIPT_ARGS")]
+    pub script_args: Vec<String>,
+}
+
+/// The load options of a run: what a plan file carries to every node.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    // wrk's order in --help: -t, -c, -d first.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub stop: StopArgs,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    #[command(flatten)]
+    pub rate: RateArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// What the machine running a load decides for itself: which CPUs, which engine,
+/// which source addresses.
+#[derive(Debug, Clone, Args)]
+pub struct MachineArgs {
+    /// CPUs to pin the generator's workers to, e.g. 0-3,6 [default: every CPU the
+    /// process may use]
+    #[arg(long, value_name = "LIST")]
+    pub cpus: Option<String>,
+    /// auto (io_uring, falling back to epoll), uring, monoio (io_uring through
+    /// monoio, not the direct loop) or epoll
+    #[arg(long, default_value = "auto", value_name = "ENGINE")]
+    pub io_engine: IoEngine,
+    /// Bind outgoing connections round-robin to these local addresses: an IPv4
+    /// range 127.0.0.2-127.0.0.40, or a comma list (IPv6 too)
+    #[arg(long, value_name = "LIST")]
+    pub source_ips: Option<String>,
+}
+
+/// A run's result files.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Write the full result as JSON to FILE, or - for stdout
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+    /// Write the latency percentile spectrum (HdrHistogram .hgrm) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub hgrm: Option<PathBuf>,
+    /// Write a self-contained HTML page with charts to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write per-second latency histograms as an HdrHistogram interval log to FILE
+    #[arg(long, value_name = "FILE")]
+    pub hlog: Option<PathBuf>,
+}
+
+/// What the text report shows.
+#[derive(Debug, Clone, Args)]
+pub struct DisplayArgs {
+    /// Print the latency distribution
+    #[arg(long)]
+    pub latency: bool,
+    /// Also print the uncorrected latency distribution (measured from the actual send)
+    #[arg(long = "u_latency", alias = "u-latency")]
+    pub u_latency: bool,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// A node's share of a planned run (`ceiling plan`).
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// Run node --node-index of this plan file (from `ceiling plan`); the load
+    /// options come from the file
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// This node's index in the plan [default: $JOB_COMPLETION_INDEX, $SLURM_PROCID]
+    #[arg(long, requires = "plan", value_parser = node_index_value, allow_hyphen_values = true)]
+    pub node_index: Option<usize>,
+    /// Nodes in the plan, checked against the file [default: the file's]
+    #[arg(long, requires = "plan", value_parser = nodes_value, allow_hyphen_values = true)]
+    pub node_count: Option<usize>,
+    /// Write the node result file (JSON Lines, for `ceiling merge`) to FILE, or - for stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<String>,
+}
+
+/// `ceiling [run] [OPTIONS] URL`: wrk's flags, plus Ceiling's own.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ceiling",
+    version,
+    about = "HTTP/1.1 load generator with wrk's flags. Subcommands: `ceiling serve` (the ceiling server), `ceiling machine` (this machine's ceiling), `ceiling ramp`, `ceiling compare`, `ceiling matrix`, `ceiling tune`, `ceiling plan` and `ceiling merge` (several generator machines); each takes --help",
+    after_help = "Exit codes: 0 the run happened; 1 it could not complete; 2 bad usage (nothing sent)."
+)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub machine: MachineArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub display: DisplayArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+impl RunArgs {
+    /// Parses a run's argv; with `--plan`, refuses load flags (they come from the file).
+    pub fn parse_from(args: &[OsString]) -> Result<Parsed<Self>, UsageError> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = match Self::command().try_get_matches_from(args) {
+            Ok(m) => m,
+            Err(e) => return info_or_usage(e).map(Parsed::Info),
         };
-        targets.push(Target {
-            url: u.normalized,
-            request: format_request(&spec),
-            is_head: method == "HEAD",
-        });
-    }
-    let (addr, _) = addr.ok_or_else(|| usage("no URL given"))?;
-
-    // This node's part: the parts add up to the whole.
-    let connections = split(load.connections as u64, share.count, share.index) as usize;
-    let requests = load.requests.map(|n| split(n, share.count, share.index));
-    if connections == 0 || requests == Some(0) {
-        return Err(usage(format!(
-            "{} nodes need at least {} connections (and requests) to share: give each node one",
-            share.count, share.count
-        )));
-    }
-    let source_ips = match &local.source_ips {
-        None => Vec::new(),
-        Some(text) => {
-            let ips = crate::source::parse(text).map_err(usage)?;
-            if mode == Mode::Run {
-                crate::source::validate(&ips, addr).map_err(usage)?;
+        let a = Self::from_arg_matches(&matches).map_err(|e| UsageError::Args(usage_line(&e)))?;
+        if a.node.plan.is_some() {
+            if let Some(flag) = given_from::<LoadArgs>(&matches) {
+                return Err(UsageError::Conflict(format!(
+                    "{flag} comes from the plan file: a node takes only --node-index, --node-count, --cpus, --io-engine, --source-ips and outputs"
+                )));
             }
-            ips
         }
-    };
-    let mut warnings = Vec::new();
-    if mode == Mode::Run {
-        preflight(connections, &source_ips, addr, &mut warnings)?;
-    }
-    let allowed = resolve_cpus(local.cpus.as_deref()).map_err(|e| usage(format!("--cpus: {e}")))?;
-    let threads = match load.threads {
-        // A node's share may be smaller than the threads asked for each node.
-        Some(t) if share.count > 1 => t.min(connections),
-        Some(t) => t,
-        None => allowed.len().min(connections).max(1),
-    };
-    if connections < threads {
-        return Err(usage(format!(
-            "-c/--connections ({connections}) must be at least -t/--threads ({threads}): each thread needs a connection"
-        )));
-    }
-    // More threads than CPUs share CPUs round-robin.
-    let cpus = (0..threads).map(|i| allowed[i % allowed.len()]).collect();
-
-    let engine: IoEngine = local
-        .io_engine
-        .as_deref()
-        .unwrap_or("auto")
-        .parse()
-        .map_err(usage)?;
-    let engine = choose_engine(engine).map_err(|e| usage(e.to_string()))?;
-
-    let pacing = load.rate.map(|rate| Pacing {
-        rate: rate / share.count as f64,
-        arrivals: load.arrivals,
-        seed: load.seed,
-        // Request j of the whole run is due at j/R and belongs to node j mod N.
-        offset_s: share.index as f64 / rate,
-        first_connection: (0..share.index)
-            .map(|i| split(load.connections as u64, share.count, i))
-            .sum(),
-    });
-    // Closed-loop io_uring runs get the direct loop when the kernel allows it.
-    let engine = crate::direct::choose(engine, pacing.is_some());
-    for path in [&local.hgrm, &local.hlog, &local.html]
-        .into_iter()
-        .flatten()
-    {
-        std::fs::File::create(path)
-            .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
-    }
-    let json = output("--json", local.json.as_deref())?;
-    let out = output("--out", local.out.as_deref())?;
-    if json == Some(JsonOut::Stdout) && out == Some(JsonOut::Stdout) {
-        return Err(usage("--json - and --out - cannot both take stdout"));
-    }
-
-    Ok(Plan {
-        command_line,
-        addr,
-        targets,
-        method,
-        cpus,
-        connections,
-        duration: load.duration_ms.map(Duration::from_millis),
-        requests,
-        pipeline: load.pipeline,
-        pipeline_mode: load.pipeline_mode,
-        source_ips,
-        warnings,
-        timeout: Duration::from_millis(load.timeout_ms),
-        engine,
-        pacing,
-        latency: local.latency,
-        u_latency: local.u_latency,
-        hgrm: local.hgrm.clone(),
-        hlog: local.hlog.clone(),
-        html: local.html.clone(),
-        json,
-        quiet: local.quiet,
-        load: load.clone(),
-        share,
-        distributed: None,
-        out,
-    })
-}
-
-/// An output flag's destination, found writable now rather than after the run.
-fn output(flag: &str, given: Option<&str>) -> Result<Option<JsonOut>, UsageError> {
-    match given {
-        None => Ok(None),
-        Some("-") => Ok(Some(JsonOut::Stdout)),
-        Some(path) => {
-            let path = PathBuf::from(path);
-            std::fs::File::create(&path)
-                .map_err(|e| usage(format!("cannot write {flag} {}: {e}", path.display())))?;
-            Ok(Some(JsonOut::File(path)))
-        }
+        Ok(Parsed::Args(a))
     }
 }
 
-/// Limits of this machine a run of `connections` would hit, found before any load.
-fn preflight(
-    connections: usize,
-    source_ips: &[std::net::IpAddr],
-    addr: SocketAddr,
-    warnings: &mut Vec<String>,
-) -> Result<(), UsageError> {
-    // One descriptor per connection, plus the runtime's own (rings, timers, stdio).
-    let open_files = raise_open_files();
-    if connections as u64 + 64 > open_files {
-        return Err(usage(format!(
-            "-c {connections} needs more open files than this process may have ({open_files}): \
-             raise `ulimit -n`, or split the connections over several processes"
-        )));
-    }
-    // Every connection from one source address to one address:port takes a local
-    // port from this range; each source address has the whole range.
-    if let Some(ports) = local_ports() {
-        let sources = source_ips.len().max(1) as u64;
-        if connections as u64 > ports * sources {
-            let more = if sources > 1 {
-                format!("{sources} source addresses x {ports} ports")
-            } else {
-                format!("{ports}")
-            };
-            return Err(usage(format!(
-                "-c {connections} needs more local ports than net.ipv4.ip_local_port_range gives ({more}): \
-                 widen it (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"), add --source-ips, \
-                 or use fewer connections"
-            )));
-        }
-    }
-    // The server's accept queue is capped by somaxconn: a burst of connects beyond
-    // it waits for SYN retries (1 s and more). Only knowable for a local target.
-    if let Some(max) = somaxconn() {
-        if connections as u64 > max && crate::source::is_local(addr.ip()) {
-            warnings.push(format!(
-                "warning: -c {connections} exceeds net.core.somaxconn ({max}), the most a listen backlog on this \
-                 machine can hold: connects may stall while the server accepts; raise it \
-                 (sysctl -w net.core.somaxconn={}) and restart the server",
-                connections.next_power_of_two()
+impl LoadArgs {
+    /// The load these flags describe, with the input files read (the body, the
+    /// URL list): the one step of parsing that touches the file system.
+    pub fn load(&self) -> Result<Load, BuildError> {
+        let r = &self.request;
+        let (script, requests_file) = r.sources(&self.target.script_args)?;
+        if self.target.urls_file.is_some() && (script.is_some() || requests_file.is_some()) {
+            return Err(BuildError::Script(
+                "-s and --requests-file take no --urls-file: the paths come from the script or the file".into(),
             ));
         }
+        // With --requests-file the URL may come from the file's first request.
+        let first = requests_file.as_ref().map(|f| f.requests[0].url.clone());
+        let (urls, body) = crate::plan::read_inputs(
+            self.target.url.as_deref().or(first.as_deref()),
+            self.target.urls_file.as_deref(),
+            r.body.as_deref(),
+            r.body_file.as_deref(),
+        )?;
+        let duration = match (self.stop.duration, self.stop.requests) {
+            (Some(d), _) => Some(d),
+            (None, Some(_)) => None,
+            (None, None) => Some(Duration::from_secs(10)),
+        };
+        Ok(Load {
+            urls,
+            method: r.method.clone(),
+            headers: r.headers.clone(),
+            body,
+            connections: self.conn.connections.unwrap_or(10),
+            threads: self.conn.threads,
+            duration,
+            requests: self.stop.requests,
+            pipeline: r.pipeline,
+            pipeline_mode: r.pipeline_mode,
+            timeout: r.timeout,
+            rate: self.rate.rate,
+            arrivals: self.rate.arrivals,
+            seed: self.rate.seed,
+            script,
+            requests_file,
+        })
     }
-    Ok(())
 }
 
-/// How many local ports outgoing connections may use, from
-/// net.ipv4.ip_local_port_range (None when it cannot be read).
-fn local_ports() -> Option<u64> {
-    ports_in(&std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?)
+impl MachineArgs {
+    /// The machine these flags describe (`--source-ips` parsed here).
+    pub fn machine(&self) -> Result<Machine, UsageError> {
+        Ok(Machine {
+            cpus: self.cpus.clone(),
+            io_engine: self.io_engine,
+            source_ips: source_ips(self.source_ips.as_deref())?,
+        })
+    }
 }
 
-/// net.core.somaxconn (None when it cannot be read).
-fn somaxconn() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// A run's outputs from its output and display flags, and `--out`.
+pub fn outputs(o: &OutputArgs, d: &DisplayArgs, out: Option<String>) -> Outputs {
+    Outputs {
+        latency: d.latency,
+        u_latency: d.u_latency,
+        hgrm: o.hgrm.clone(),
+        html: o.html.clone(),
+        hlog: o.hlog.clone(),
+        json: o.json.clone(),
+        out,
+        quiet: d.quiet,
+    }
 }
 
-/// "32768\t60999" -> 28232.
-fn ports_in(range: &str) -> Option<u64> {
-    let mut it = range.split_whitespace().map(|v| v.parse::<u64>().ok());
-    let (lo, hi) = (it.next()??, it.next()??);
-    (hi >= lo).then(|| hi - lo + 1)
+impl RunArgs {
+    /// The plan of `ceiling run`: the whole load, or with `--plan` this node's
+    /// share of the plan file's (built by [`crate::plan::build`]).
+    pub fn plan(&self, command_line: &str) -> Result<Plan, UsageError> {
+        let machine = self.machine.machine()?;
+        let outputs = outputs(&self.output, &self.display, self.node.out.clone());
+        let plan = match &self.node.plan {
+            None => crate::plan::build(
+                &self.load.load()?,
+                &machine,
+                &outputs,
+                Share::WHOLE,
+                Mode::Run,
+                command_line,
+            )?,
+            Some(path) => crate::plan::build::node(
+                path,
+                self.node.node_index,
+                self.node.node_count,
+                &machine,
+                &outputs,
+                command_line,
+            )?,
+        };
+        Ok(plan)
+    }
 }
 
-/// A URL taken apart for the request line and the Host header.
-struct ParsedUrl {
-    normalized: String,
-    host: String,
-    port: u16,
-    host_header: String,
-    target: String,
+/// The first flag of the group `G` given on the command line (as `--long`), read
+/// from clap's own declaration of the group rather than a list of names.
+pub fn given_from<G: Args>(matches: &clap::ArgMatches) -> Option<String> {
+    let group = G::augment_args(clap::Command::new("group"));
+    let first = group
+        .get_arguments()
+        .filter(|arg| {
+            matches.value_source(arg.get_id().as_str())
+                == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|arg| match (arg.get_long(), arg.get_short()) {
+            (Some(l), _) => format!("--{l}"),
+            (None, Some(s)) => format!("-{s}"),
+            (None, None) => arg.get_id().as_str().to_uppercase(),
+        })
+        .next();
+    first
 }
 
-fn parse_url(raw: &str) -> Result<ParsedUrl, UsageError> {
-    // wrk insists on a scheme; accept `host:port/path` too, as http.
-    let with_scheme = if raw.contains("://") {
-        raw.to_string()
-    } else {
-        format!("http://{raw}")
-    };
-    let u =
-        url::Url::parse(&with_scheme).map_err(|e| usage(format!("invalid URL {raw:?}: {e}")))?;
-    match u.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(usage(format!(
-                "{raw}: https is not supported yet (no TLS in this version); use http://"
-            )))
+/// The long names of the group `G`'s flags (`--json`, ...), from its declaration.
+pub fn longs_of<G: Args>() -> Vec<String> {
+    G::augment_args(clap::Command::new("group"))
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect()
+}
+
+/// `--source-ips` parsed (a pure parse: binding them is checked when building).
+pub fn source_ips(text: Option<&str>) -> Result<Vec<IpAddr>, UsageError> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(t) => crate::source::parse(t).map_err(|reason| UsageError::Flag {
+            flag: "--source-ips",
+            reason,
+        }),
+    }
+}
+
+// ---- value parsers: each refuses what its flag cannot honour, in one line ----
+
+fn count(text: &str, min: u64, max: u64) -> Result<u64, ValueError> {
+    let t = text.trim();
+    let n: u64 = match t.parse() {
+        Ok(n) => n,
+        // "-1", "1e3", "2.5", "99999999999999999999999": say which.
+        Err(_) if t.starts_with('-') && t[1..].parse::<f64>().is_ok() => {
+            return Err(ValueError::TooSmall {
+                min: min.to_string(),
+            })
         }
-        other => {
-            return Err(usage(format!(
-                "{raw}: unsupported scheme {other:?}; use http://"
-            )))
+        Err(_) if t.parse::<f64>().is_ok_and(|v| v.is_finite() && v > 0.0) => {
+            return match t.parse::<f64>() {
+                Ok(v) if v > max as f64 => Err(ValueError::TooLarge {
+                    max: max.to_string(),
+                }),
+                _ => Err(ValueError::NotACount),
+            }
         }
-    }
-    let host = match u.host() {
-        Some(url::Host::Domain(d)) => d.to_string(),
-        Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        None => return Err(usage(format!("invalid URL {raw:?}: no host"))),
+        Err(_) => return Err(ValueError::NotACount),
     };
-    let host_str = u.host_str().unwrap_or_default().to_string();
-    let port = u.port().unwrap_or(80);
-    let host_header = match u.port() {
-        Some(p) => format!("{host_str}:{p}"),
-        None => host_str,
-    };
-    let mut target = u.path().to_string();
-    if target.is_empty() {
-        target.push('/');
-    }
-    if let Some(q) = u.query() {
-        target.push('?');
-        target.push_str(q);
-    }
-    Ok(ParsedUrl {
-        normalized: u.to_string(),
-        host,
-        port,
-        host_header,
-        target,
-    })
+    Ok(limits::count(n, min, max)?)
 }
 
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, UsageError> {
-    let mut addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| usage(format!("cannot resolve host {host:?}: {e}")))?;
-    addrs
-        .next()
-        .ok_or_else(|| usage(format!("host {host:?} has no address")))
+/// A whole number from `min` to `max`, as a flag's value parser.
+pub fn count_value<const MIN: u64, const MAX: u64>(text: &str) -> Result<u64, ValueError> {
+    count(text, MIN, MAX)
 }
 
-fn parse_header(h: &str) -> Result<(String, String), UsageError> {
-    let bad = || usage(format!("invalid header {h:?}: expected \"Name: value\""));
-    let (name, value) = h.split_once(':').ok_or_else(bad)?;
-    let name = name.trim();
-    let valid_name = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid_name || value.contains(['\r', '\n']) {
-        return Err(bad());
-    }
-    Ok((name.to_string(), value.trim().to_string()))
+/// As [`count_value`], for the flags that hold a `usize`.
+pub fn usize_value<const MIN: u64, const MAX: u64>(text: &str) -> Result<usize, ValueError> {
+    count(text, MIN, MAX).map(|n| n as usize)
 }
 
-/// `10s`, `500ms`, `5m`, `1h`, or a bare number of seconds (as wrk takes it).
-pub(crate) fn parse_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
+fn threads_value(t: &str) -> Result<usize, ValueError> {
+    usize_value::<1, MAX_THREADS>(t)
+}
+pub(crate) fn connections_value(t: &str) -> Result<usize, ValueError> {
+    usize_value::<1, MAX_CONNECTIONS>(t)
+}
+fn pipeline_value(t: &str) -> Result<usize, ValueError> {
+    usize_value::<1, MAX_PIPELINE>(t)
+}
+fn requests_value(t: &str) -> Result<u64, ValueError> {
+    count_value::<1, MAX_REQUESTS>(t)
+}
+fn node_index_value(t: &str) -> Result<usize, ValueError> {
+    usize_value::<0, 99_999>(t)
+}
+/// Nodes of a plan: 1 to 100000.
+pub fn nodes_value(t: &str) -> Result<usize, ValueError> {
+    usize_value::<1, 100_000>(t)
+}
+
+/// A finite number from `min` to `max`.
+pub fn number(text: &str, min: f64, max: f64) -> Result<f64, ValueError> {
+    let v: f64 = text.trim().parse().map_err(|_| ValueError::NotANumber)?;
+    Ok(limits::number(v, min, max)?)
+}
+
+/// `-R`: requests/s from [`MIN_RATE`] to [`MAX_RATE`].
+pub fn rate_value(t: &str) -> Result<f64, ValueError> {
+    number(t, MIN_RATE, MAX_RATE)
+}
+
+/// `10s`, `500ms`, `250us`, `5m`, `1h`, or a bare number of seconds (as wrk takes
+/// it), from `min` to `max`. Kept to the nanosecond: nothing rounds it to ms.
+pub fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, ValueError> {
     let t = text.trim();
     let d = match t.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
-        _ => humantime::parse_duration(t).map_err(|_| {
-            usage(format!(
-                "{flag}: invalid duration {text:?} (use 10s, 500ms, 5m, 1h)"
-            ))
+        Ok(secs) if !secs.is_finite() => return Err(ValueError::NotFinite),
+        Ok(secs) if secs < 0.0 => return Err(ValueError::TooSmall { min: show(min) }),
+        Ok(secs) => Duration::try_from_secs_f64(secs)
+            .map_err(|_| ValueError::TooLarge { max: show(max) })?,
+        Err(_) => humantime::parse_duration(t).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => ValueError::TooLarge { max: show(max) },
+            _ => ValueError::NotADuration,
         })?,
     };
-    if d.is_zero() {
-        return Err(usage(format!("{flag} must be more than zero")));
-    }
-    Ok(d)
+    Ok(limits::duration(d, min, max)?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `-d`, `--step-duration`: [`MIN_INTERVAL`] to [`MAX_RUN`].
+pub fn run_length_value(t: &str) -> Result<Duration, ValueError> {
+    duration(t, MIN_INTERVAL, MAX_RUN)
+}
 
-    fn try_plan(args: &[&str]) -> Result<Plan, UsageError> {
-        let argv: Vec<OsString> = std::iter::once("ceiling")
-            .chain(args.iter().copied())
-            .map(OsString::from)
-            .collect();
-        match parse(&argv, args.join(" "))? {
-            Parsed::Plan(p) => Ok(*p),
-            Parsed::Info(_) => panic!("info"),
-        }
-    }
+/// `--timeout`: [`MIN_INTERVAL`] to [`MAX_TIMEOUT`].
+pub fn timeout_value(t: &str) -> Result<Duration, ValueError> {
+    duration(t, MIN_INTERVAL, MAX_TIMEOUT)
+}
 
-    #[test]
-    fn wrk_style_flags() {
-        let p = try_plan(&[
-            "-t1",
-            "-c64",
-            "-d5s",
-            "--latency",
-            "http://127.0.0.1:8080/plaintext",
-        ])
-        .unwrap();
-        assert_eq!(p.threads(), 1);
-        assert_eq!(p.connections, 64);
-        assert_eq!(p.duration, Some(Duration::from_secs(5)));
-        assert!(p.latency);
-        assert_eq!(p.addr, "127.0.0.1:8080".parse().unwrap());
-        let req = String::from_utf8(p.targets[0].request.clone()).unwrap();
-        assert!(
-            req.starts_with("GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"),
-            "{req}"
-        );
+/// A request method: an RFC 9110 token, upper-cased (`post` sends `POST`).
+pub fn method_value(t: &str) -> Result<String, ValueError> {
+    if t.is_empty() || !t.bytes().all(crate::plan::header::is_tchar) {
+        return Err(ValueError::Invalid(
+            "a method is a token: letters, digits and !#$%&'*+-.^_`|~".into(),
+        ));
     }
+    Ok(t.to_ascii_uppercase())
+}
 
-    #[test]
-    fn url_without_port_or_path() {
-        let p = try_plan(&["-t1", "-c1", "localhost"]).unwrap();
-        assert_eq!(p.addr.port(), 80);
-        let req = String::from_utf8(p.targets[0].request.clone()).unwrap();
-        assert!(
-            req.starts_with("GET / HTTP/1.1\r\nHost: localhost\r\n"),
-            "{req}"
-        );
-    }
-
-    #[test]
-    fn requests_without_duration_has_no_time_limit() {
-        let p = try_plan(&["-t1", "-c1", "-n", "5", "http://127.0.0.1:1/"]).unwrap();
-        assert_eq!(p.duration, None);
-        assert_eq!(p.requests_of(0), Some(5));
-    }
-
-    #[test]
-    fn bad_usage_is_one_line() {
-        for args in [
-            &["-t4", "-c2", "http://127.0.0.1:1/"][..],
-            &["-d0s", "http://127.0.0.1:1/"],
-            &["-d", "soon", "http://127.0.0.1:1/"],
-            &["https://127.0.0.1/"],
-            &["ftp://127.0.0.1/"],
-            &["http://no-such-host.invalid/"],
-            &["-H", "novalue", "http://127.0.0.1:1/"],
-            &["--bogus", "http://127.0.0.1:1/"],
-            &[],
-            &["--json", "/nonexistent-dir/x.json", "http://127.0.0.1:1/"],
-        ] {
-            let e = try_plan(args).expect_err(&format!("{args:?} should fail"));
-            assert!(!e.0.contains('\n'), "{args:?}: {}", e.0);
-            assert!(!e.0.is_empty());
-        }
-    }
-
-    #[test]
-    fn headers_and_body() {
-        let p = try_plan(&[
-            "-t1",
-            "-c1",
-            "-m",
-            "post",
-            "-H",
-            "X-A: 1",
-            "--body",
-            "hi",
-            "http://127.0.0.1:1/e",
-        ])
-        .unwrap();
-        let req = String::from_utf8(p.targets[0].request.clone()).unwrap();
-        assert!(req.starts_with("POST /e HTTP/1.1\r\n"));
-        assert!(req.contains("X-A: 1\r\n"));
-        assert!(req.contains("Content-Length: 2\r\n"));
-        assert!(req.ends_with("\r\n\r\nhi"));
-    }
-
-    #[test]
-    fn local_port_range_sizes() {
-        assert_eq!(ports_in("32768\t60999\n"), Some(28232));
-        assert_eq!(ports_in("1024 65535"), Some(64512));
-        assert_eq!(ports_in("garbage"), None);
-        assert_eq!(ports_in("5 4"), None);
-    }
-
-    #[test]
-    fn connections_beyond_somaxconn_warn_for_a_local_target() {
-        let Some(max) = somaxconn() else { return };
-        let c = (max + 1).to_string();
-        // Only where the other limits allow that many connections.
-        if let Ok(p) = try_plan(&["-t1", "-c", &c, "http://127.0.0.1:1/"]) {
-            assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
-            assert!(
-                p.warnings[0].contains("net.core.somaxconn"),
-                "{:?}",
-                p.warnings
-            );
-            assert!(!p.warnings[0].contains('\n'));
-        }
-        let p = try_plan(&["-t1", "-c", "2", "http://127.0.0.1:1/"]).unwrap();
-        assert!(p.warnings.is_empty());
-    }
-
-    #[test]
-    fn pipeline_mode_and_source_ips_reach_the_plan() {
-        let p = try_plan(&[
-            "-t1",
-            "-c4",
-            "-p4",
-            "--pipeline-mode",
-            "batch",
-            "--source-ips",
-            "127.0.0.2-127.0.0.3",
-            "http://127.0.0.1:1/",
-        ])
-        .unwrap();
-        assert_eq!(p.pipeline_mode, PipelineMode::Batch);
-        let sources: Vec<_> = (0..4)
-            .map(|i| p.source_of(i).unwrap().to_string())
-            .collect();
-        assert_eq!(
-            sources,
-            ["127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.3"]
-        );
-        let p = try_plan(&["-t1", "-c1", "http://127.0.0.1:1/"]).unwrap();
-        assert_eq!(p.pipeline_mode, PipelineMode::Refill);
-        assert_eq!(p.source_of(0), None);
-    }
-
-    #[test]
-    fn more_threads_than_cpus_share_round_robin() {
-        let p = try_plan(&["-t3", "-c3", "--cpus", "0", "http://127.0.0.1:1/"]).unwrap();
-        assert_eq!(p.cpus, vec![0, 0, 0]);
-    }
+/// `-H "Name: value"`, checked alone (against the rest of the request when the
+/// plan is built); kept as given.
+fn header_value(t: &str) -> Result<String, ValueError> {
+    crate::plan::parse_header(t).map_err(|e| ValueError::Invalid(e.to_string()))?;
+    Ok(t.to_string())
 }

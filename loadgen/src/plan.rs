@@ -1,5 +1,15 @@
 //! The validated, immutable description of a run: everything the hot path needs is
-//! decided here, before any worker starts.
+//! decided here, before any worker starts. [`build`] makes one from parsed
+//! arguments (the side effects: names, limits, probes, output files); [`Load`] is
+//! the serialisable half a plan file carries.
+
+pub mod build;
+pub mod header;
+pub mod limits;
+
+pub use crate::load::{Arrivals, Load, PipelineMode};
+pub use build::{build, command_line, read_inputs, BuildError, Machine, Mode, Outputs};
+pub use header::{check_headers, parse_header, HeaderError};
 
 use shared::runtime::EngineChoice;
 use std::net::{IpAddr, SocketAddr};
@@ -22,36 +32,6 @@ pub enum JsonOut {
     File(PathBuf),
 }
 
-/// How intended send times are spaced under `-R`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Arrivals {
-    /// Evenly spaced, interleaved across connections (wrk2's schedule).
-    Constant,
-    /// Exponential gaps at the same mean rate, from a fixed seed.
-    Poisson,
-}
-
-/// How `-p N` keeps requests in flight on a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PipelineMode {
-    /// N in flight at all times: each response frees a slot that is refilled.
-    #[default]
-    Refill,
-    /// wrk's pipeline.lua: send N, wait for all N, send N again.
-    Batch,
-}
-
-impl PipelineMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Refill => "refill",
-            Self::Batch => "batch",
-        }
-    }
-}
-
 /// Open-loop pacing: a total rate, split evenly over connections.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pacing {
@@ -66,34 +46,6 @@ pub struct Pacing {
     /// Index of this process's first connection in the whole run, so Poisson
     /// streams differ across nodes.
     pub first_connection: u64,
-}
-
-/// The load half of a run's options: what a plan file carries to every node, and
-/// all a merge needs to describe the run again. What the machine running it
-/// decides (CPUs, engine, outputs) is not here.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Load {
-    pub urls: Vec<String>,
-    pub method: String,
-    /// "Name: value", as given.
-    pub headers: Vec<String>,
-    /// Request body, base64.
-    pub body: String,
-    /// Total connections (of every node together).
-    pub connections: usize,
-    /// Threads of each node (None: one per CPU it may use, at most its connections).
-    pub threads: Option<usize>,
-    pub duration_ms: Option<u64>,
-    /// Total requests under -n (of every node together).
-    pub requests: Option<u64>,
-    pub pipeline: usize,
-    #[serde(default)]
-    pub pipeline_mode: PipelineMode,
-    pub timeout_ms: u64,
-    /// Total rate under -R (of every node together).
-    pub rate: Option<f64>,
-    pub arrivals: Arrivals,
-    pub seed: u64,
 }
 
 /// Which part of a run this process takes: node `index` of `count`.
@@ -157,6 +109,9 @@ pub struct Plan {
     pub distributed: Option<crate::distributed::Planned>,
     /// Write the node result file (JSON Lines) here.
     pub out: Option<JsonOut>,
+    /// Per-request work: a Lua script's hooks, or a requests file's (None: the
+    /// targets as formatted).
+    pub dynamic: Option<std::sync::Arc<dyn crate::hooks::MakeHooks>>,
 }
 
 impl Plan {
@@ -192,7 +147,7 @@ pub fn split(total: u64, parts: usize, i: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::*;
 
     #[test]
     fn split_is_exact_and_even() {

@@ -4,6 +4,29 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use thiserror::Error;
+
+/// A kernel setting that cannot be changed.
+#[derive(Debug, Error)]
+pub enum SysctlError {
+    #[error("changing kernel settings needs root: run as root (sudo)")]
+    NotRoot,
+    #[error("sysctl {name} does not exist on this kernel ({path})")]
+    Missing { name: String, path: String },
+    #[error("sysctl {0} is read-only")]
+    ReadOnly(String),
+    #[error("cannot read {name}: {source}")]
+    Read {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("cannot set {name} = {value}: {source}")]
+    Write {
+        name: String,
+        value: String,
+        source: std::io::Error,
+    },
+}
 
 /// Values to put back: (path, original value), in the order they were changed.
 static PENDING: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
@@ -21,21 +44,19 @@ pub fn read(name: &str) -> std::io::Result<String> {
 
 /// Refuses, before anything changes, what cannot be applied: not root, a setting
 /// that does not exist, or one that cannot be written.
-pub fn preflight(names: &[&str]) -> Result<(), String> {
+pub fn preflight(names: &[&str]) -> Result<(), SysctlError> {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     if !names.is_empty() && unsafe { libc::geteuid() } != 0 {
-        return Err("changing kernel settings needs root: run as root (sudo)".into());
+        return Err(SysctlError::NotRoot);
     }
     for name in names {
         let path = path_of(name);
-        let meta = std::fs::metadata(&path).map_err(|_| {
-            format!(
-                "sysctl {name} does not exist on this kernel ({})",
-                path.display()
-            )
+        let meta = std::fs::metadata(&path).map_err(|_| SysctlError::Missing {
+            name: name.to_string(),
+            path: path.display().to_string(),
         })?;
         if meta.permissions().readonly() {
-            return Err(format!("sysctl {name} is read-only"));
+            return Err(SysctlError::ReadOnly(name.to_string()));
         }
     }
     Ok(())
@@ -43,16 +64,23 @@ pub fn preflight(names: &[&str]) -> Result<(), String> {
 
 /// Applies `values` (name, value), remembering each original first. On an error
 /// the ones already applied are restored before returning it.
-pub fn apply(values: &[(String, String)]) -> Result<(), String> {
+pub fn apply(values: &[(String, String)]) -> Result<(), SysctlError> {
     for (name, value) in values {
-        let original = read(name).map_err(|e| format!("cannot read {name}: {e}"))?;
+        let original = read(name).map_err(|source| SysctlError::Read {
+            name: name.clone(),
+            source,
+        })?;
         PENDING
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((path_of(name), original));
-        if let Err(e) = std::fs::write(path_of(name), value) {
+        if let Err(source) = std::fs::write(path_of(name), value) {
             restore_all();
-            return Err(format!("cannot set {name} = {value}: {e}"));
+            return Err(SysctlError::Write {
+                name: name.clone(),
+                value: value.clone(),
+                source,
+            });
         }
     }
     Ok(())
@@ -84,7 +112,9 @@ mod tests {
 
     #[test]
     fn unknown_settings_are_refused() {
-        let e = preflight(&["net.ipv4.no_such_setting"]).unwrap_err();
+        let e = preflight(&["net.ipv4.no_such_setting"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not exist") || e.contains("root"), "{e}");
     }
 }

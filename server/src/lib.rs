@@ -23,42 +23,59 @@ use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-/// Runs `ceiling serve ARGS` (args[0] is "serve"); returns the process exit code:
-/// 0 served and stopped cleanly, 1 could not run, 2 bad usage.
-pub fn main(args: &[OsString]) -> u8 {
+/// Why `ceiling serve` did not serve and stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// clap's line: an unknown flag, a missing or refused value.
+    #[error("{0} (see ceiling serve --help)")]
+    Args(String),
+    #[error(transparent)]
+    Config(#[from] options::ConfigError),
+    /// Another socket holds the port (SO_REUSEPORT would let both listen and the
+    /// kernel split the connections between them).
+    #[error("{addr} is already in use (another server listens there, and SO_REUSEPORT would quietly split the connections with it): stop it, pick another --bind, or give --share-port to share on purpose")]
+    PortInUse { addr: std::net::SocketAddr },
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// The server could not run or write its summary.
+    #[error("{0}")]
+    Run(String),
+}
+
+impl ServeError {
+    /// Bad usage, found before a connection was accepted.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            ServeError::Args(_) | ServeError::Config(_) | ServeError::PortInUse { .. }
+        )
+    }
+}
+
+/// Runs `ceiling serve ARGS` (args[0] is "serve") until a signal; Ok: served
+/// and stopped cleanly (`--help` printed counts too).
+pub fn main(args: &[OsString]) -> Result<(), ServeError> {
     let opts = match Options::try_parse_from(args) {
         Ok(o) => o,
         Err(e) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 let _ = e.print();
-                return 0;
+                return Ok(());
             }
-            eprintln!("ceiling serve: {}", first_line(&e.to_string()));
-            return 2;
+            return Err(ServeError::Args(first_line(&e.to_string())));
         }
     };
-    let cfg = match opts.validate() {
-        Ok(c) => c,
-        Err(msg) => {
-            eprintln!("ceiling serve: {msg}");
-            return 2;
-        }
-    };
-    match run(cfg) {
-        Ok(()) => 0,
-        Err(msg) => {
-            eprintln!("ceiling serve: {msg}");
-            1
-        }
-    }
+    run(opts.validate()?)
 }
 
-/// clap's first line without its `error: ` prefix, plus where to look for help.
+/// clap's first line without its `error: ` prefix.
 fn first_line(msg: &str) -> String {
     let line = msg.lines().next().unwrap_or(msg);
-    let line = line.strip_prefix("error: ").unwrap_or(line);
-    format!("{line} (see ceiling serve --help)")
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
 }
 
 /// Raises the soft open-files limit to the hard one: every connection is a
@@ -77,14 +94,35 @@ fn raise_nofile_limit() {
     }
 }
 
-fn run(cfg: Config) -> Result<(), String> {
+fn run(cfg: Config) -> Result<(), ServeError> {
     raise_nofile_limit();
-    let engine = choose_engine(cfg.io_engine).map_err(|e| e.to_string())?;
-    let (listeners, addr) = listener::bind_all(cfg.bind, cfg.cpus.len(), cfg.backlog)
-        .map_err(|e| format!("could not listen on {}: {e}", cfg.bind))?;
+    let engine = choose_engine(cfg.io_engine).map_err(|e| ServeError::Run(e.to_string()))?;
+    // A port someone else listens on is refused, unless sharing is asked for:
+    // SO_REUSEPORT would let this server join it silently.
+    let mut bind = cfg.bind;
+    if !cfg.share_port {
+        bind = listener::exclusive(cfg.bind).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AddrInUse {
+                ServeError::PortInUse { addr: cfg.bind }
+            } else {
+                ServeError::Listen {
+                    addr: cfg.bind,
+                    source,
+                }
+            }
+        })?;
+    }
+    let (listeners, addr) =
+        listener::bind_all(bind, cfg.cpus.len(), cfg.backlog).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AddrInUse && !cfg.share_port {
+                ServeError::PortInUse { addr: bind }
+            } else {
+                ServeError::Listen { addr: bind, source }
+            }
+        })?;
     let stop = Stop::new();
     let (wake_tx, wake_rx) = mpsc::channel();
-    shutdown::install(stop.clone(), wake_tx.clone())?;
+    shutdown::install(stop.clone(), wake_tx.clone()).map_err(ServeError::Run)?;
 
     let cfg = Arc::new(cfg);
     let stats = Arc::new(StatsTable::new(&cfg.cpus));
@@ -115,7 +153,7 @@ fn run(cfg: Config) -> Result<(), String> {
                 let _ = wake.send(());
             }
         })
-        .map_err(|e| e.to_string())?
+        .map_err(|e| ServeError::Run(e.to_string()))?
     };
 
     // Wait until every runtime is up, so the startup line means "serving".
@@ -129,7 +167,7 @@ fn run(cfg: Config) -> Result<(), String> {
                     .into_iter()
                     .filter_map(|r| r.err().map(|e| e.to_string()))
                     .collect();
-                return Err(errs.join("; "));
+                return Err(ServeError::Run(errs.join("; ")));
             }
             Err(_) => {}
         }
@@ -173,9 +211,10 @@ fn run(cfg: Config) -> Result<(), String> {
     println!("{}", summary.line());
     let _ = std::io::stdout().flush();
     if let Some(path) = &cfg.json {
-        let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+        let text =
+            serde_json::to_string_pretty(&summary).map_err(|e| ServeError::Run(e.to_string()))?;
         std::fs::write(path, text + "\n")
-            .map_err(|e| format!("could not write {}: {e}", path.display()))?;
+            .map_err(|e| ServeError::Run(format!("could not write {}: {e}", path.display())))?;
     }
     Ok(())
 }

@@ -15,6 +15,25 @@ pub fn somaxconn() -> u32 {
         .unwrap_or(4096)
 }
 
+/// Checks that no other socket holds `addr`'s port, by binding a probe socket
+/// without SO_REUSEPORT (SO_REUSEADDR only, so connections of an earlier run in
+/// TIME_WAIT do not count); with port 0 the probe picks a free port. Returns
+/// the address to bind the workers' listeners to; the probe is closed first.
+/// `AddrInUse` when the port is taken.
+pub fn exclusive(addr: SocketAddr) -> io::Result<SocketAddr> {
+    let probe = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into())?;
+    probe
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("the probe socket has no IP address"))
+}
+
 /// Binds `count` listeners to `addr`. With port 0 the first socket picks the
 /// ephemeral port and the others join it. Returns them and the bound address.
 pub fn bind_all(
@@ -96,6 +115,17 @@ mod tests {
         for l in &ls {
             assert_eq!(l.local_addr().unwrap(), addr);
         }
+    }
+
+    #[test]
+    fn the_probe_sees_a_port_held_by_reuseport_listeners() {
+        let (_held, addr) = bind_all("127.0.0.1:0".parse().unwrap(), 2, 128).unwrap();
+        let e = exclusive(addr).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        // Port 0 gives a free port, which the workers then take.
+        let free = exclusive("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_ne!(free.port(), 0);
+        assert!(bind_all(free, 2, 128).is_ok());
     }
 
     #[test]

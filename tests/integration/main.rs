@@ -3,15 +3,19 @@
 
 mod support;
 
+mod architecture;
 mod campaign_compare;
 mod campaign_matrix;
 mod campaign_ramp;
 mod campaign_tune;
 mod distributed;
+mod inputs;
 mod loadgen_count;
 mod loadgen_misbehave;
 mod loadgen_rate;
 mod loadgen_scale;
 mod machine;
+mod record;
+mod scripts;
 mod server;
 mod tls;

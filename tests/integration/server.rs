@@ -567,14 +567,15 @@ fn bad_usage_exits_2_with_one_line() {
 }
 
 #[test]
-fn a_taken_port_exits_1() {
+fn a_taken_port_exits_2() {
+    // Bad usage before a connection is accepted (issue 11: a port in use).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let out = std::process::Command::new(crate::support::ceiling_bin())
         .args(["serve", "--bind", &taken.local_addr().unwrap().to_string()])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("could not listen"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already in use"));
 }
 
 /// The same checks with each engine.

@@ -4,76 +4,70 @@
 //! each target relative to the baseline, saying plainly when a difference is
 //! within the run-to-run noise.
 
-use super::{parse_target, plan_from, run_args, Failure, Outputs, Renderers};
+use super::stats::{self, ratio, times, Ratio};
+use super::{parse_target, plan_for, run_load, Reach, Renderers, ReportFiles};
+use crate::error::CliError;
 use crate::meta::Meta;
+use crate::options::{
+    self, ConnArgs, MachineArgs, Parsed, RateArgs, RequestArgs, StopArgs, UsageError,
+};
+use crate::plan::{Load, Machine};
 use crate::result::RunResult;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "ceiling compare",
     bin_name = "ceiling compare",
-    about = "The same workload against several servers, interleaved over rounds, with confidence intervals"
+    about = "The same workload against several servers, interleaved over rounds, with confidence intervals",
+    after_help = "Exit codes: 0 the comparison ran; 1 it could not complete; 2 bad usage."
 )]
-struct Args {
+pub(crate) struct Args {
     /// Targets as NAME=URL (at least two)
     #[arg(required = true, num_args = 2.., value_name = "NAME=URL")]
     targets: Vec<String>,
-    /// Rounds; each runs every target once, in a rotating order
-    #[arg(long, default_value_t = 3)]
+    /// Rounds, 1 to 1000; each runs every target once, in a rotating order (2 or
+    /// more give a noise estimate)
+    #[arg(long, default_value_t = 3, value_parser = options::usize_value::<1, 1000>, allow_hyphen_values = true)]
     repeats: usize,
     /// The target the others are compared with [default: the first]
     #[arg(long)]
     baseline: Option<String>,
-    #[arg(short, long)]
-    threads: Option<usize>,
-    #[arg(short, long, default_value_t = 64)]
-    connections: usize,
     /// Compare at several connection counts, e.g. 10,20,40 (a winner per level)
-    #[arg(long, value_delimiter = ',', conflicts_with = "connections")]
+    #[arg(long, value_delimiter = ',', conflicts_with = "connections", value_parser = options::connections_value, allow_hyphen_values = true)]
     levels: Vec<usize>,
-    #[arg(short, long, default_value = "10s")]
-    duration: String,
-    #[arg(short, long)]
-    pipeline: Option<usize>,
-    /// Constant rate per run (then latency is corrected for coordinated omission)
-    #[arg(short = 'R', long)]
-    rate: Option<f64>,
-    #[arg(short = 'H', long = "header")]
-    headers: Vec<String>,
-    #[arg(short, long)]
-    method: Option<String>,
-    #[arg(long)]
-    body: Option<String>,
-    #[arg(long)]
-    timeout: Option<String>,
-    #[arg(long)]
-    cpus: Option<String>,
-    #[arg(long)]
-    io_engine: Option<String>,
-    /// Bind the generator's connections round-robin to these local addresses
-    /// (127.0.0.2-127.0.0.40, or a list): more connections than one address's ports
-    #[arg(long, value_name = "LIST")]
-    source_ips: Option<String>,
     #[command(flatten)]
-    out: Outputs,
+    conn: ConnArgs,
+    #[command(flatten)]
+    stop: StopArgs,
+    #[command(flatten)]
+    rate: RateArgs,
+    #[command(flatten)]
+    request: RequestArgs,
+    #[command(flatten)]
+    machine: MachineArgs,
+    #[command(flatten)]
+    out: ReportFiles,
 }
 
 /// Median, spread and a 95% confidence interval of one target's requests/s.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetSummary {
     pub name: String,
+    /// The URL, its password masked.
     pub url: String,
     pub rps: Vec<f64>,
     pub median_rps: f64,
     pub min_rps: f64,
     pub max_rps: f64,
     pub mean_rps: f64,
-    /// Half-width of the 95% confidence interval of the mean (Student's t).
-    pub ci95_rps: f64,
+    /// Half-width of the 95% confidence interval of the mean (Student's t); None
+    /// with one round (no noise estimate).
+    pub ci95_rps: Option<f64>,
     pub median_p99_us: u64,
     pub errors: u64,
     /// errors / (requests sent + connect attempts that failed), over all rounds, in percent.
@@ -81,15 +75,6 @@ pub struct TargetSummary {
     /// Geometric mean of the per-round ratios to the baseline, with its 95% interval.
     pub vs_baseline: Option<Ratio>,
     pub runs: Vec<RunResult>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct Ratio {
-    pub ratio: f64,
-    pub low: f64,
-    pub high: f64,
-    /// The interval holds 1: the difference is within the run-to-run noise.
-    pub within_noise: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,84 +91,88 @@ pub struct CompareReport {
 pub struct Level {
     pub connections: usize,
     pub targets: Vec<TargetSummary>,
-    /// One line: the winner, or that there is none beyond the noise.
+    /// One line: the winner, or that there is none beyond the noise (or no
+    /// noise estimate to tell).
     pub verdict: String,
-    /// The winner's name, or None when the best two are within the noise.
+    /// The winner's name; None when the best two are within the noise, or
+    /// when there is no noise estimate.
     pub winner: Option<String>,
 }
 
-/// `ceiling compare ARGS` (args[0] is "compare"); returns the exit code.
-pub fn main(args: &[OsString]) -> u8 {
-    super::command("compare", args, run)
+/// `ceiling compare ARGS` (args[0] is "compare").
+pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
 }
 
-fn generator_args(a: &Args, connections: usize, url: &str) -> Vec<String> {
-    let mut v: Vec<String> = vec![
-        "-c".into(),
-        connections.to_string(),
-        "-d".into(),
-        a.duration.clone(),
-        "--quiet".into(),
-    ];
-    let mut opt = |flag: &str, value: Option<String>| {
-        if let Some(x) = value {
-            v.push(flag.into());
-            v.push(x);
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
+    let a = match options::parse_args::<Args>(args)? {
+        Parsed::Args(a) => a,
+        Parsed::Info(text) => {
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
+            return Ok(());
         }
     };
-    opt("-t", a.threads.map(|t| t.to_string()));
-    opt("-p", a.pipeline.map(|p| p.to_string()));
-    opt("-R", a.rate.map(|r| r.to_string()));
-    opt("-m", a.method.clone());
-    opt("--body", a.body.clone());
-    opt("--timeout", a.timeout.clone());
-    opt("--cpus", a.cpus.clone());
-    opt("--io-engine", a.io_engine.clone());
-    opt("--source-ips", a.source_ips.clone());
-    for h in &a.headers {
-        v.push("-H".into());
-        v.push(h.clone());
-    }
-    v.push(url.into());
-    v
+    run(a, reach)
 }
 
-fn run(a: Args) -> Result<u8, Failure> {
-    if a.repeats == 0 {
-        return Err(Failure::Usage("--repeats must be at least 1".into()));
+/// The load of one run: `url` at `connections`.
+fn load_for(a: &Args, url: &str, connections: usize) -> Result<Load, CliError> {
+    let duration = a.stop.duration.unwrap_or(Duration::from_secs(10));
+    let mut load = super::base_load(url, &a.request, &a.conn, connections, duration)?;
+    load.requests = a.stop.requests;
+    if a.stop.requests.is_some() && a.stop.duration.is_none() {
+        load.duration = None;
     }
+    load.rate = a.rate.rate;
+    load.arrivals = a.rate.arrivals;
+    load.seed = a.rate.seed;
+    Ok(load)
+}
+
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
+    let machine = a.machine.machine()?;
     let mut targets: Vec<(String, String)> = Vec::new();
     for t in &a.targets {
-        let (name, url) = parse_target(t).map_err(Failure::Usage)?;
+        let (name, url) = parse_target(t)?;
         if targets.iter().any(|(n, _)| *n == name) {
-            return Err(Failure::Usage(format!("target name {name:?} given twice")));
+            return Err(UsageError::Conflict(format!("target name {name:?} given twice")).into());
         }
         targets.push((name, url));
     }
     let baseline = a.baseline.clone().unwrap_or_else(|| targets[0].0.clone());
     if !targets.iter().any(|(n, _)| *n == baseline) {
-        return Err(Failure::Usage(format!(
-            "--baseline {baseline:?} is not a target name"
-        )));
+        return Err(
+            UsageError::Conflict(format!("--baseline {baseline:?} is not a target name")).into(),
+        );
     }
-    for (_, url) in &targets {
-        for c in a.levels.iter().copied().chain([a.connections]) {
-            plan_from(&generator_args(&a, c.max(1), url)).map_err(Failure::Usage)?;
-        }
-    }
-    a.out.check()?;
-
     let levels = if a.levels.is_empty() {
-        vec![a.connections]
+        vec![a.conn.connections.unwrap_or(64)]
     } else {
         a.levels.clone()
     };
-    if levels.contains(&0) {
-        return Err(Failure::Usage("--levels must be at least 1 each".into()));
+    // Every run's plan, before any load.
+    for (_, url) in &targets {
+        for &c in &levels {
+            plan_for(&load_for(&a, url, c)?, &machine)?;
+        }
     }
+    a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
+    }
+
     let mut done = Vec::with_capacity(levels.len());
     for &connections in &levels {
-        done.push(measure_level(&a, &targets, &baseline, connections)?);
+        done.push(measure_level(
+            &a,
+            &machine,
+            &targets,
+            &baseline,
+            connections,
+        )?);
     }
     let report = CompareReport {
         schema: "ceiling.compare/1".into(),
@@ -192,25 +181,26 @@ fn run(a: Args) -> Result<u8, Failure> {
         baseline,
         levels: done,
     };
-    print!("{}", render_text(&report));
-    Ok(a.out.write(
-        "compare",
+    super::print(&render_text(&report))?;
+    a.out.write(
         &report,
         Renderers {
             markdown: render_markdown,
             csv: render_csv,
             html: render_html,
         },
-    ))
+    )?;
+    Ok(())
 }
 
 /// One comparison at `connections`: interleaved, rotating rounds.
 fn measure_level(
     a: &Args,
+    machine: &Machine,
     targets: &[(String, String)],
     baseline: &str,
     connections: usize,
-) -> Result<Level, Failure> {
+) -> Result<Level, CliError> {
     let n = targets.len();
     let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); n];
     for round in 0..a.repeats {
@@ -223,15 +213,21 @@ fn measure_level(
                 round + 1,
                 a.repeats
             );
-            let (_, result) =
-                run_args(&generator_args(a, connections, url)).map_err(Failure::Run)?;
+            let (_, result) = run_load(&load_for(a, url, connections)?, machine)?;
             runs[i].push(result);
         }
     }
-    let base_index = targets
-        .iter()
-        .position(|(n, _)| n == baseline)
-        .expect("checked");
+    Ok(level_of(targets, baseline, connections, runs))
+}
+
+/// The summaries and the verdict of one level's runs (`runs[i]`: target i's rounds).
+pub fn level_of(
+    targets: &[(String, String)],
+    baseline: &str,
+    connections: usize,
+    runs: Vec<Vec<RunResult>>,
+) -> Level {
+    let base_index = targets.iter().position(|(n, _)| n == baseline).unwrap_or(0);
     let base_rps: Vec<f64> = runs[base_index]
         .iter()
         .map(|r| r.requests_per_sec)
@@ -245,18 +241,17 @@ fn measure_level(
         })
         .collect();
     let (verdict, winner) = verdict(&summaries, baseline);
-    Ok(Level {
+    Level {
         connections,
         targets: summaries,
         verdict,
         winner,
-    })
+    }
 }
 
 fn summarise(name: &str, url: &str, runs: Vec<RunResult>, base: Option<&[f64]>) -> TargetSummary {
     let rps: Vec<f64> = runs.iter().map(|r| r.requests_per_sec).collect();
     let p99s: Vec<f64> = runs.iter().map(|r| r.latency.at(99.0) as f64).collect();
-    let (mean, half) = mean_ci95(&rps);
     let errors: u64 = runs
         .iter()
         .map(|r| r.counters.request_errors() + r.counters.errors.connect)
@@ -267,13 +262,13 @@ fn summarise(name: &str, url: &str, runs: Vec<RunResult>, base: Option<&[f64]>) 
         .sum();
     TargetSummary {
         name: name.to_string(),
-        url: url.to_string(),
-        median_rps: median(&rps),
-        min_rps: rps.iter().copied().fold(f64::INFINITY, f64::min),
-        max_rps: rps.iter().copied().fold(0.0, f64::max),
-        mean_rps: mean,
-        ci95_rps: half,
-        median_p99_us: median(&p99s) as u64,
+        url: crate::redact::url(url),
+        median_rps: stats::median(&rps).unwrap_or(0.0),
+        min_rps: rps.iter().copied().reduce(f64::min).unwrap_or(0.0),
+        max_rps: rps.iter().copied().reduce(f64::max).unwrap_or(0.0),
+        mean_rps: stats::mean(&rps).unwrap_or(0.0),
+        ci95_rps: stats::ci95(&rps),
+        median_p99_us: stats::median(&p99s).unwrap_or(0.0) as u64,
         errors,
         error_pct: if attempts > 0 {
             100.0 * errors as f64 / attempts as f64
@@ -286,134 +281,83 @@ fn summarise(name: &str, url: &str, runs: Vec<RunResult>, base: Option<&[f64]>) 
     }
 }
 
-pub(super) fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
-/// Two-sided 95% Student's t quantile for `df` degrees of freedom.
-fn t95(df: usize) -> f64 {
-    const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-        2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::INFINITY,
-        d if d <= 30 => T[d - 1],
-        _ => 1.96,
-    }
-}
-
-/// Mean and the half-width of its 95% confidence interval (infinite for one sample).
-pub(super) fn mean_ci95(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    if v.len() < 2 {
-        return (mean, f64::INFINITY);
-    }
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, t95(v.len() - 1) * (var / n).sqrt())
-}
-
-/// Ratio of `a` to `b` over paired rounds: the geometric mean of the per-round
-/// ratios, with a t interval on their logarithms (rounds are interleaved, so a
-/// slow stretch of the machine hits both sides of a pair).
-pub(super) fn ratio(a: &[f64], b: &[f64]) -> Ratio {
-    let logs: Vec<f64> = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| **x > 0.0 && **y > 0.0)
-        .map(|(x, y)| (x / y).ln())
-        .collect();
-    if logs.is_empty() {
-        return Ratio {
-            ratio: 0.0,
-            low: 0.0,
-            high: 0.0,
-            within_noise: false,
-        };
-    }
-    let (m, half) = mean_ci95(&logs);
-    let (low, high) = ((m - half).exp(), (m + half).exp());
-    Ratio {
-        ratio: m.exp(),
-        low,
-        high,
-        within_noise: low <= 1.0 && high >= 1.0,
-    }
-}
-
 fn verdict(targets: &[TargetSummary], baseline: &str) -> (String, Option<String>) {
     let mut order: Vec<&TargetSummary> = targets.iter().collect();
     order.sort_by(|x, y| y.median_rps.total_cmp(&x.median_rps));
     let (best, second) = (order[0], order[1]);
-    let r = ratio(&best.rps, &second.rps);
-    if r.within_noise {
-        let text = format!(
-            "no clear winner: {} and {} differ by {:.1}% in the median, within the run-to-run noise (95% interval of the ratio {:.3}..{:.3})",
-            best.name,
-            second.name,
-            100.0 * (best.median_rps / second.median_rps - 1.0),
-            r.low,
-            r.high
-        );
-        (text, None)
-    } else {
-        let vs = targets
-            .iter()
-            .find(|t| t.name == baseline)
-            .filter(|b| b.name != best.name)
-            .map(|b| {
-                let r = ratio(&best.rps, &b.rps);
-                format!(
-                    " ({} vs {baseline}, 95% interval {:.2}..{:.2})",
-                    times(r.ratio),
-                    r.low,
-                    r.high
-                )
-            })
-            .unwrap_or_default();
-        (
-            format!("winner: {}{vs}", best.name),
-            Some(best.name.clone()),
-        )
+    if best.median_rps <= 0.0 {
+        return ("no winner: no target completed a request".into(), None);
     }
-}
-
-/// "11.3x faster" / "2.0x slower".
-pub(super) fn times(r: f64) -> String {
-    if r >= 1.0 {
-        format!("{r:.2}x faster")
-    } else if r > 0.0 {
-        format!("{:.2}x slower", 1.0 / r)
-    } else {
-        "n/a".into()
+    let r = ratio(&best.rps, &second.rps);
+    let Some(rr) = r.ratio else {
+        // The runner-up completed nothing in any round: no ratio, but a winner.
+        return (
+            format!(
+                "winner: {} ({} completed no requests)",
+                best.name, second.name
+            ),
+            Some(best.name.clone()),
+        );
+    };
+    let pct = 100.0 * (rr - 1.0);
+    match r.within_noise {
+        None => (
+            format!(
+                "no verdict: {} ahead of {} by {pct:.1}% (ratio {rr:.3}), but {}",
+                best.name,
+                second.name,
+                stats::no_estimate(r.rounds)
+            ),
+            None,
+        ),
+        Some(true) => (
+            format!(
+                "no clear winner: {} and {} differ by {pct:.1}%, within the run-to-run noise (95% interval of the ratio {:.3}..{:.3})",
+                best.name,
+                second.name,
+                r.low.unwrap_or(rr),
+                r.high.unwrap_or(rr)
+            ),
+            None,
+        ),
+        Some(false) => {
+            let vs = targets
+                .iter()
+                .find(|t| t.name == baseline)
+                .filter(|b| b.name != best.name)
+                .map(|b| {
+                    let r = ratio(&best.rps, &b.rps);
+                    match (r.ratio, r.low, r.high) {
+                        (Some(x), Some(lo), Some(hi)) => format!(
+                            " ({} vs {baseline}, 95% interval {lo:.2}..{hi:.2})",
+                            times(x)
+                        ),
+                        (Some(x), _, _) => format!(" ({} vs {baseline})", times(x)),
+                        _ => format!(" ({baseline} completed no requests)"),
+                    }
+                })
+                .unwrap_or_default();
+            (
+                format!("winner: {}{vs}", best.name),
+                Some(best.name.clone()),
+            )
+        }
     }
 }
 
 fn ratio_text(t: &TargetSummary) -> String {
-    match t.vs_baseline {
-        None => "baseline".into(),
-        Some(r) if r.within_noise => {
-            format!(
-                "{:.3}x [{:.3}, {:.3}]: within noise",
-                r.ratio, r.low, r.high
-            )
-        }
+    let Some(r) = t.vs_baseline else {
+        return "baseline".into();
+    };
+    let Some(x) = r.ratio else {
+        return "n/a (no throughput to compare)".into();
+    };
+    match (r.low, r.high, r.within_noise) {
+        (Some(lo), Some(hi), Some(true)) => format!("{x:.3}x [{lo:.3}, {hi:.3}]: within noise"),
         // The interval in the same direction as the words.
-        Some(r) if r.ratio >= 1.0 => format!("{} [{:.2}, {:.2}]", times(r.ratio), r.low, r.high),
-        Some(r) => format!(
-            "{} [{:.2}, {:.2}]",
-            times(r.ratio),
-            1.0 / r.high,
-            1.0 / r.low
-        ),
+        (Some(lo), Some(hi), _) if x >= 1.0 => format!("{} [{lo:.2}, {hi:.2}]", times(x)),
+        (Some(lo), Some(hi), _) => format!("{} [{:.2}, {:.2}]", times(x), 1.0 / hi, 1.0 / lo),
+        _ => format!("{}: no noise estimate ({} round)", times(x), r.rounds),
     }
 }
 
@@ -426,8 +370,12 @@ pub fn render_text(r: &CompareReport) -> String {
     let m = &r.meta;
     let _ = writeln!(
         s,
-        "{} rounds, interleaved; {} ({} CPUs, {}); each run: `{}`",
-        r.repeats, m.kernel, m.nproc, m.cpu_model, r.levels[0].targets[0].runs[0].meta.command_line
+        "{}, interleaved; {} ({} CPUs, {}); each run: `{}`",
+        super::rounds(r.repeats),
+        m.kernel,
+        m.nproc,
+        m.cpu_model,
+        r.levels[0].targets[0].runs[0].meta.command_line
     );
     for level in &r.levels {
         if r.levels.len() > 1 {
@@ -446,7 +394,7 @@ pub fn render_text(r: &CompareReport) -> String {
                 t.median_rps,
                 t.min_rps,
                 t.max_rps,
-                format!("{:.0} ± {:.0}", t.mean_rps, t.ci95_rps),
+                stats::mean_text(Some(t.mean_rps), t.ci95_rps),
                 us(t.median_p99_us as f64),
                 t.error_pct,
                 ratio_text(t)
@@ -477,12 +425,7 @@ fn winners_table(r: &CompareReport, markdown: bool) -> String {
         let mut row = vec![level.connections.to_string()];
         row.extend(level.targets.iter().map(|t| format!("{:.2}", t.median_rps)));
         row.extend(level.targets.iter().map(|t| format!("{:.2}%", t.error_pct)));
-        row.push(
-            level
-                .winner
-                .clone()
-                .unwrap_or_else(|| "within noise".into()),
-        );
+        row.push(level.winner.clone().unwrap_or_else(|| "none".into()));
         rows.push(row);
     }
     let mut s = String::new();
@@ -549,13 +492,12 @@ pub fn render_markdown(r: &CompareReport) -> String {
         for t in &level.targets {
             let _ = writeln!(
                 s,
-                "| {} | {:.0} | {:.0} | {:.0} | {:.0} ± {:.0} | {} | {:.2}% | {} |",
+                "| {} | {:.0} | {:.0} | {:.0} | {} | {} | {:.2}% | {} |",
                 t.name,
                 t.median_rps,
                 t.min_rps,
                 t.max_rps,
-                t.mean_rps,
-                t.ci95_rps,
+                stats::mean_text(Some(t.mean_rps), t.ci95_rps),
                 us(t.median_p99_us as f64),
                 t.error_pct,
                 ratio_text(t)
@@ -609,13 +551,12 @@ pub fn render_html(r: &CompareReport) -> String {
         for t in &level.targets {
             let _ = write!(
                 body,
-                "<tr><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0} ± {:.0}</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
                 escape(&t.name),
                 t.median_rps,
                 t.min_rps,
                 t.max_rps,
-                t.mean_rps,
-                t.ci95_rps,
+                stats::mean_text(Some(t.mean_rps), t.ci95_rps),
                 us(t.median_p99_us as f64),
                 t.error_pct,
                 escape(&ratio_text(t))
@@ -672,31 +613,87 @@ pub fn render_csv(r: &CompareReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::campaign::fixture::result;
 
-    #[test]
-    fn medians_and_intervals() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        let (m, h) = mean_ci95(&[10.0, 12.0, 14.0]);
-        assert_eq!(m, 12.0);
-        // sd 2, n 3: t(2) 4.303 x 2 / sqrt(3).
-        assert!((h - 4.303 * 2.0 / 3f64.sqrt()).abs() < 1e-9);
-        assert!(mean_ci95(&[5.0]).1.is_infinite());
+    fn report(rounds: &[(f64, f64)]) -> CompareReport {
+        let targets = vec![
+            (
+                "slow".to_string(),
+                "http://127.0.0.1:8081/delay/5".to_string(),
+            ),
+            (
+                "fast".to_string(),
+                "http://u:pw@127.0.0.1:8080/plaintext".to_string(),
+            ),
+        ];
+        let runs = vec![
+            rounds.iter().map(|r| result(r.0, 5200, 6100, 0)).collect(),
+            rounds.iter().map(|r| result(r.1, 40, 180, 2)).collect(),
+        ];
+        let level = level_of(&targets, "slow", 16, runs);
+        CompareReport {
+            schema: "ceiling.compare/1".into(),
+            meta: level.targets[0].runs[0].meta.clone(),
+            repeats: rounds.len(),
+            baseline: "slow".into(),
+            levels: vec![level],
+        }
     }
 
+    /// The text layout, pinned: three rounds, a winner beyond the noise.
     #[test]
-    fn ratios_say_when_they_are_noise() {
-        let clear = ratio(&[200.0, 210.0, 205.0], &[100.0, 101.0, 99.0]);
-        assert!(!clear.within_noise);
-        assert!((clear.ratio - 2.05).abs() < 0.05);
-        assert!(clear.low < clear.ratio && clear.ratio < clear.high);
-        let noise = ratio(&[100.0, 96.0, 104.0], &[99.0, 101.0, 100.0]);
-        assert!(noise.within_noise);
+    fn text_layout_with_three_rounds() {
+        let r = report(&[(3000.0, 30000.0), (3100.0, 31000.0), (2950.0, 29500.0)]);
+        assert_eq!(
+            render_text(&r),
+            "\
+3 rounds, interleaved; Linux 6.1.0 x86_64 (4 CPUs, Fixture CPU); each run: `ceiling -t 1 -c 1 -d 1s http://127.0.0.1:8080/plaintext`
+target             median rps          min          max         mean ± 95%        p99   errors  vs slow
+slow                     3000         2950         3100         3017 ± 190     6.10ms    0.00%  baseline
+fast                    30000        29500        31000       30167 ± 1897   180.00us    0.20%  10.00x faster [10.00, 10.00]
+winner: fast (10.00x faster vs slow, 95% interval 10.00..10.00)
+"
+        );
+        assert!(!serde_json::to_string(&r).unwrap().contains("pw@"));
     }
 
+    /// One round: no interval, no claim about the noise, no inf.
     #[test]
-    fn times_reads_both_ways() {
-        assert_eq!(times(11.3), "11.30x faster");
-        assert_eq!(times(0.5), "2.00x slower");
+    fn text_layout_with_one_round() {
+        let r = report(&[(1000.0, 2800.0)]);
+        assert_eq!(
+            render_text(&r),
+            "\
+1 round, interleaved; Linux 6.1.0 x86_64 (4 CPUs, Fixture CPU); each run: `ceiling -t 1 -c 1 -d 1s http://127.0.0.1:8080/plaintext`
+target             median rps          min          max         mean ± 95%        p99   errors  vs slow
+slow                     1000         1000         1000         1000 ± n/a     6.10ms    0.00%  baseline
+fast                     2800         2800         2800         2800 ± n/a   180.00us    0.20%  2.80x faster: no noise estimate (1 round)
+no verdict: fast ahead of slow by 180.0% (ratio 2.800), but no noise estimate from 1 round: --repeats 2 or more gives one (3+ advised)
+"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        let vs = &json["levels"][0]["targets"][1]["vs_baseline"];
+        assert_eq!(vs["within_noise"], serde_json::Value::Null);
+        assert_eq!(vs["low"], serde_json::Value::Null);
+        assert_eq!(json["levels"][0]["winner"], serde_json::Value::Null);
+    }
+
+    /// A target that completed nothing: no ratio, never inf or NaN.
+    #[test]
+    fn zero_throughput_has_no_ratio() {
+        let r = report(&[(0.0, 2800.0), (0.0, 2900.0)]);
+        let text = render_text(&r);
+        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
+        assert!(
+            text.contains("winner: fast (slow completed no requests)"),
+            "{text}"
+        );
+        let r = report(&[(0.0, 0.0), (0.0, 0.0)]);
+        let text = render_text(&r);
+        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
+        assert!(
+            text.contains("no winner: no target completed a request"),
+            "{text}"
+        );
     }
 }

@@ -4,12 +4,15 @@
 //! and prints the ceiling table; with `--target NAME=URL` it runs the user's
 //! servers too and shows each as a share of the ceiling.
 
-use super::{parse_target, run_args, Failure, Outputs, Placement, Renderers};
+use super::{parse_target, plan_for, run_load, Placement, Reach, Renderers, ReportFiles};
+use crate::error::{CliError, Failed, ServerStartError};
 use crate::meta::Meta;
+use crate::options::{self, ConnArgs, Parsed, ValueError};
+use crate::plan::{Arrivals, Load, PipelineMode};
 use crate::result::RunResult;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use shared::runtime::format_cpu_list;
+use shared::runtime::{format_cpu_list, IoEngine};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -21,20 +24,20 @@ use std::time::Duration;
 #[command(
     name = "ceiling machine",
     bin_name = "ceiling machine",
-    about = "This machine's HTTP ceiling: ceiling serve and the generator on disjoint CPUs, plaintext, json and a large body"
+    about = "This machine's HTTP ceiling: ceiling serve and the generator on disjoint CPUs, plaintext, json and a large body",
+    after_help = "Exit codes: 0 the tests ran; 1 they could not complete; 2 bad usage."
 )]
-struct Args {
-    /// Length of each test
-    #[arg(short, long, default_value = "5s")]
-    duration: String,
-    /// Connections per test [default: 64 per generator CPU]
-    #[arg(short, long)]
-    connections: Option<usize>,
+pub(crate) struct Args {
+    /// Length of each test (10ms to 30 days)
+    #[arg(short, long, default_value = "5s", value_parser = options::run_length_value, allow_hyphen_values = true)]
+    duration: Duration,
+    #[command(flatten)]
+    conn: ConnArgs,
     /// Unreported warm-up before each server's tests (connections, caches); 0 to skip
-    #[arg(long, default_value = "1s")]
-    warmup: String,
-    /// Body size of the large-body test (/bytes/N)
-    #[arg(long, default_value_t = 65536)]
+    #[arg(long, default_value = "1s", value_parser = warmup_value, allow_hyphen_values = true)]
+    warmup: Duration,
+    /// Body size of the large-body test (/bytes/N), 0 to 1 GiB
+    #[arg(long, default_value_t = 65536, value_parser = options::count_value::<0, { 1 << 30 }>, allow_hyphen_values = true)]
     bytes: u64,
     /// CPUs of the server [default: the first half of the allowed CPUs]
     #[arg(long)]
@@ -42,20 +45,31 @@ struct Args {
     /// CPUs of the generator [default: the other half]
     #[arg(long)]
     generator_cpus: Option<String>,
-    /// auto, uring or epoll (both sides)
+    /// auto, uring, monoio or epoll (both sides; the server runs monoio for uring)
     #[arg(long, default_value = "auto")]
-    io_engine: String,
+    io_engine: IoEngine,
     /// Also measure your server: NAME=URL (repeatable), shown as a share of the ceiling
     #[arg(long = "target", value_name = "NAME=URL")]
     targets: Vec<String>,
     #[command(flatten)]
-    out: Outputs,
+    out: ReportFiles,
+}
+
+/// `--warmup`: 0 (none), or a run length.
+fn warmup_value(t: &str) -> Result<Duration, ValueError> {
+    if t.trim().parse::<f64>() == Ok(0.0)
+        || humantime::parse_duration(t.trim()) == Ok(Duration::ZERO)
+    {
+        return Ok(Duration::ZERO);
+    }
+    options::run_length_value(t)
 }
 
 /// One row of the table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     pub name: String,
+    /// The URL, its password masked.
     pub url: String,
     pub requests_per_sec: f64,
     pub bytes_read_per_sec: f64,
@@ -83,45 +97,86 @@ pub struct MachineReport {
     pub targets: Vec<Row>,
 }
 
-/// `ceiling machine ARGS` (args[0] is "machine"); returns the exit code.
-pub fn main(args: &[OsString]) -> u8 {
-    super::command("machine", args, run)
+/// `ceiling machine ARGS` (args[0] is "machine").
+pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
 }
 
-fn run(a: Args) -> Result<u8, Failure> {
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
+    let a = match options::parse_args::<Args>(args)? {
+        Parsed::Args(a) => a,
+        Parsed::Info(text) => {
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
+            return Ok(());
+        }
+    };
+    run(a, reach)
+}
+
+/// A plain GET of `url` over `connections` for `duration`.
+pub(super) fn get(
+    url: &str,
+    connections: usize,
+    threads: Option<usize>,
+    duration: Duration,
+) -> Load {
+    Load {
+        urls: vec![url.to_string()],
+        method: "GET".into(),
+        headers: Vec::new(),
+        body: Vec::new(),
+        connections,
+        threads,
+        duration: Some(duration),
+        requests: None,
+        pipeline: 1,
+        pipeline_mode: PipelineMode::Refill,
+        timeout: Duration::from_secs(2),
+        rate: None,
+        arrivals: Arrivals::Constant,
+        seed: 1,
+        script: None,
+        requests_file: None,
+    }
+}
+
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let place = Placement::new(a.server_cpus.as_deref(), a.generator_cpus.as_deref())?;
-    let connections = place.connections(a.connections);
+    let machine = place.machine(a.io_engine, Vec::new());
+    let connections = place.connections(a.conn.connections);
     let targets = a
         .targets
         .iter()
-        .map(|t| parse_target(t).map_err(|m| Failure::Usage(format!("--target {m}"))))
+        .map(|t| parse_target(t))
         .collect::<Result<Vec<_>, _>>()?;
-    a.out.check()?;
-    let gen_list = format_cpu_list(&place.generator_cpus);
-    let common = |url: &str| place.generator_args(connections, &a.duration, &a.io_engine, url);
-    // Validate the generator arguments (and every target URL) before starting anything.
-    super::plan_from(&common("http://127.0.0.1:1/")).map_err(Failure::Usage)?;
-    if a.warmup != "0" && humantime::parse_duration(&a.warmup).is_err() {
-        return Err(Failure::Usage(format!(
-            "--warmup: invalid duration {:?}",
-            a.warmup
-        )));
-    }
+    let load = |url: &str, d: Duration| get(url, connections, a.conn.threads, d);
+    // Validate the generator's plan (and every target's) before starting anything.
+    plan_for(&load("http://127.0.0.1:1/", a.duration), &machine)?;
     for (_, url) in &targets {
-        super::plan_from(&common(url)).map_err(Failure::Usage)?;
+        plan_for(&load(url, a.duration), &machine)?;
+    }
+    a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
     }
 
     // Catch Ctrl-C before the server starts, so even a second one stops it.
     let _ = crate::run::ctrl_c();
-    let server = EmbeddedServer::start(&format_cpu_list(&place.server_cpus), &a.io_engine)
-        .map_err(Failure::Run)?;
+    let server = EmbeddedServer::start(
+        &format_cpu_list(&place.server_cpus),
+        &a.io_engine.to_string(),
+    )
+    .map_err(Failed::Server)?;
     eprintln!(
         "ceiling machine: server on CPUs {} ({}), generator on CPUs {}, {} connections, {} per test",
         format_cpu_list(&place.server_cpus),
         server.describe,
-        gen_list,
+        format_cpu_list(&place.generator_cpus),
         connections,
-        a.duration
+        options::show(a.duration)
     );
     let workloads = [
         ("plaintext".to_string(), format!("{}/plaintext", server.url)),
@@ -131,21 +186,18 @@ fn run(a: Args) -> Result<u8, Failure> {
             format!("{}/bytes/{}", server.url, a.bytes),
         ),
     ];
-    let warm_up = |url: &str| -> Result<(), Failure> {
-        if humantime::parse_duration(&a.warmup).is_ok_and(|d| d.is_zero()) || a.warmup == "0" {
+    let warm_up = |url: &str| -> Result<(), CliError> {
+        if a.warmup.is_zero() {
             return Ok(());
         }
-        let mut args = common(url);
-        let at = args.iter().position(|x| x == "-d").expect("-d is set") + 1;
-        args[at] = a.warmup.clone();
-        run_args(&args).map(|_| ()).map_err(Failure::Run)
+        run_load(&load(url, a.warmup), &machine).map(|_| ())
     };
     warm_up(&workloads[0].1)?;
     let mut ceiling = Vec::new();
     let mut meta = None;
     for (name, url) in &workloads {
         let before = server.cpu_seconds();
-        let (_, result) = run_args(&common(url)).map_err(Failure::Run)?;
+        let (_, result) = run_load(&load(url, a.duration), &machine)?;
         let server_cpu = server.cpu_seconds() - before;
         meta.get_or_insert_with(|| result.meta.clone());
         let mut row = Row::of(name, url, result);
@@ -160,7 +212,7 @@ fn run(a: Args) -> Result<u8, Failure> {
     let mut rows = Vec::new();
     for (name, url) in &targets {
         warm_up(url)?;
-        let (_, result) = run_args(&common(url)).map_err(Failure::Run)?;
+        let (_, result) = run_load(&load(url, a.duration), &machine)?;
         let mut row = Row::of(name, url, result);
         if base > 0.0 {
             row.pct_of_ceiling = Some(100.0 * row.requests_per_sec / base);
@@ -169,22 +221,22 @@ fn run(a: Args) -> Result<u8, Failure> {
     }
     let report = MachineReport {
         schema: "ceiling.machine/1".into(),
-        meta: meta.expect("at least one run"),
+        meta: meta.ok_or(Failed::NothingRan)?,
         server_cpus: place.server_cpus,
         generator_cpus: place.generator_cpus,
         ceiling,
         targets: rows,
     };
-    print!("{}", render_text(&report));
-    Ok(a.out.write(
-        "machine",
+    super::print(&render_text(&report))?;
+    a.out.write(
         &report,
         Renderers {
             markdown: render_markdown,
             csv: render_csv,
             html: render_html,
         },
-    ))
+    )?;
+    Ok(())
 }
 
 impl Row {
@@ -192,7 +244,7 @@ impl Row {
         let q = |p: f64| result.latency.at(p);
         Self {
             name: name.to_string(),
-            url: url.to_string(),
+            url: crate::redact::url(url),
             requests_per_sec: result.requests_per_sec,
             bytes_read_per_sec: result.bytes_read_per_sec,
             p50_us: q(50.0),
@@ -215,8 +267,8 @@ pub(super) struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    pub(super) fn start(cpus: &str, engine: &str) -> Result<Self, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    pub(super) fn start(cpus: &str, engine: &str) -> Result<Self, ServerStartError> {
+        let exe = std::env::current_exe().map_err(ServerStartError::Exe)?;
         let mut child = Command::new(exe)
             .args([
                 "serve",
@@ -231,7 +283,7 @@ impl EmbeddedServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| format!("cannot start ceiling serve: {e}"))?;
+            .map_err(ServerStartError::Spawn)?;
         crate::run::track_child(child.id());
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = mpsc::channel();
@@ -268,7 +320,7 @@ impl EmbeddedServer {
                     let _ = child.kill();
                     crate::run::untrack_child(child.id());
                     let _ = child.wait();
-                    return Err("ceiling serve did not start within 20 s".into());
+                    return Err(ServerStartError::NotReady);
                 }
             }
         }
@@ -351,7 +403,8 @@ fn target_cells(row: &Row) -> Vec<String> {
     vec![
         row.name.clone(),
         format!("{:.0}", row.requests_per_sec),
-        format!("{:.1}%", row.pct_of_ceiling.unwrap_or(0.0)),
+        row.pct_of_ceiling
+            .map_or("n/a".into(), |p| format!("{p:.1}%")),
         us(row.p50_us as f64),
         us(row.p99_us as f64),
         us(row.p999_us as f64),
@@ -486,4 +539,54 @@ pub fn render_html(r: &MachineReport) -> String {
         percentile_chart(&curves)
     );
     page("This machine's HTTP ceiling", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::fixture::{result, snapshot};
+
+    /// The text, Markdown and CSV layouts of `ceiling machine`, pinned.
+    #[test]
+    fn layouts_of_the_ceiling_table() {
+        let mut ceiling = vec![
+            Row::of(
+                "plaintext",
+                "http://127.0.0.1:8080/plaintext",
+                result(250_000.0, 120, 410, 0),
+            ),
+            Row::of(
+                "json",
+                "http://127.0.0.1:8080/json",
+                result(230_000.0, 130, 450, 0),
+            ),
+            Row::of(
+                "bytes/65536",
+                "http://127.0.0.1:8080/bytes/65536",
+                result(41_000.0, 700, 2100, 0),
+            ),
+        ];
+        for (row, srv) in ceiling.iter_mut().zip([3.9, 4.2, 11.5]) {
+            row.server_us_per_request = Some(srv);
+        }
+        let mut target = Row::of(
+            "mine",
+            "http://u:pw@127.0.0.1:9000/",
+            result(50_000.0, 600, 3000, 12),
+        );
+        target.pct_of_ceiling = Some(20.0);
+        let report = MachineReport {
+            schema: "ceiling.machine/1".into(),
+            meta: ceiling[0].result.meta.clone(),
+            server_cpus: vec![0],
+            generator_cpus: vec![1],
+            ceiling,
+            targets: vec![target],
+        };
+        let text = render_text(&report);
+        assert!(!serde_json::to_string(&report).unwrap().contains("pw@"));
+        snapshot("machine", &text);
+        snapshot("machine.md", &render_markdown(&report));
+        snapshot("machine.csv", &render_csv(&report));
+    }
 }

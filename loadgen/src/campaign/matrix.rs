@@ -20,13 +20,32 @@
 //! args = ["-c", "2000"]
 //! ```
 
-use super::{plan_from, run_args, Failure, Outputs, Renderers};
+use super::{plan_for, run_load, Reach, Renderers, ReportFiles};
+use crate::error::CliError;
 use crate::meta::Meta;
+use crate::options::{self, Parsed, RunArgs, UsageError};
+use crate::plan::{Load, Machine};
 use crate::result::RunResult;
+use clap::Parser;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+
+/// `ceiling matrix FILE.toml`: its targets x endpoints x setups, one run each.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ceiling matrix",
+    bin_name = "ceiling matrix",
+    about = "Runs every target x endpoint x setup of FILE.toml (see docs/campaigns.md) and prints one table per endpoint",
+    after_help = "Each cell's `args` are generator flags (as `ceiling run` takes them). Exit codes: 0 the matrix ran; 1 it could not complete; 2 bad usage."
+)]
+pub(crate) struct Args {
+    /// The matrix file
+    file: PathBuf,
+    #[command(flatten)]
+    out: ReportFiles,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,77 +108,67 @@ pub struct MatrixReport {
     pub cells: Vec<Cell>,
 }
 
-/// `ceiling matrix FILE.toml [--json F] [--markdown F]`; args[0] is "matrix".
-pub fn main(args: &[OsString]) -> u8 {
-    match run(args) {
-        Ok(code) => code,
-        Err((code, m)) => {
-            eprintln!("ceiling matrix: {m}");
-            code
-        }
-    }
+/// `ceiling matrix ARGS` (args[0] is "matrix").
+pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
 }
 
-fn usage(m: impl Into<String>) -> (u8, String) {
-    (crate::EXIT_USAGE, m.into())
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
+    let a = match options::parse_args::<Args>(args)? {
+        Parsed::Args(a) => a,
+        Parsed::Info(text) => {
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
+            return Ok(());
+        }
+    };
+    run(a, reach)
 }
 
-fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
-    let mut file = None;
-    let (mut json, mut markdown, mut csv, mut html) = (None, None, None, None);
-    let mut it = args
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned());
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" => {
-                json = Some(PathBuf::from(
-                    it.next().ok_or_else(|| usage("--json needs a FILE"))?,
-                ))
-            }
-            "--markdown" => {
-                markdown = Some(PathBuf::from(
-                    it.next().ok_or_else(|| usage("--markdown needs a FILE"))?,
-                ))
-            }
-            "--csv" => {
-                csv = Some(PathBuf::from(
-                    it.next().ok_or_else(|| usage("--csv needs a FILE"))?,
-                ))
-            }
-            "--html" => {
-                html = Some(PathBuf::from(
-                    it.next().ok_or_else(|| usage("--html needs a FILE"))?,
-                ))
-            }
-            "-h" | "--help" => {
-                println!("usage: ceiling matrix FILE.toml [--json FILE] [--markdown FILE] [--csv FILE] [--html FILE]\n\nRuns every target x endpoint x setup of FILE.toml (see docs/campaigns.md) and prints one table per endpoint.");
-                return Ok(crate::EXIT_OK);
-            }
-            s if s.starts_with('-') => {
-                return Err(usage(format!("unknown option {s} (see --help)")))
-            }
-            s if file.is_none() => file = Some(PathBuf::from(s)),
-            s => return Err(usage(format!("unexpected argument {s:?}"))),
+/// A cell's generator flags as typed values: parsed as `ceiling run` parses them.
+fn cell_load(argv: &[String]) -> Result<(Load, Machine), UsageError> {
+    let full: Vec<OsString> = std::iter::once("ceiling".to_string())
+        .chain(argv.iter().cloned())
+        .map(OsString::from)
+        .collect();
+    let a = match RunArgs::parse_from(&full)? {
+        Parsed::Args(a) => a,
+        Parsed::Info(_) => {
+            return Err(UsageError::Conflict(
+                "--help and --version are not generator flags".into(),
+            ))
         }
+    };
+    if a.node.plan.is_some() || a.node.out.is_some() {
+        return Err(UsageError::Conflict(
+            "--plan and --out belong to a node's own run, not a matrix cell".into(),
+        ));
     }
-    let file = file.ok_or_else(|| usage("no matrix file given: ceiling matrix FILE.toml"))?;
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
+    Ok((a.load.load()?, a.machine.machine()?))
+}
+
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
+    let file = &a.file;
+    let bad_file = |reason: String| UsageError::File {
+        path: file.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| bad_file(e.to_string()))?;
     let m: MatrixFile = toml::from_str(&text).map_err(|e| {
         let first = e.to_string();
-        usage(format!(
-            "{}: {}",
-            file.display(),
-            first.lines().last().unwrap_or("invalid TOML").trim()
-        ))
+        bad_file(
+            first
+                .lines()
+                .last()
+                .unwrap_or("invalid TOML")
+                .trim()
+                .to_string(),
+        )
     })?;
     if m.targets.is_empty() || m.endpoints.is_empty() {
-        return Err(usage(format!(
-            "{}: needs at least one [[targets]] and one [[endpoints]]",
-            file.display()
-        )));
+        return Err(bad_file("needs at least one [[targets]] and one [[endpoints]]".into()).into());
     }
     let setups = if m.setups.is_empty() {
         vec![Setup {
@@ -169,52 +178,57 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
     } else {
         m.setups.clone()
     };
-    // Every cell's arguments, validated before any load.
+    // Every cell's load and plan, before any load is sent.
     let mut cells = Vec::new();
     for e in &m.endpoints {
         for t in &m.targets {
             for s in &setups {
                 let url = format!("{}{}", t.url.trim_end_matches('/'), e.path);
-                let mut a = m.args.clone();
-                a.extend(s.args.iter().cloned());
-                a.extend(e.args.iter().cloned());
-                a.extend(["--quiet".to_string(), url.clone()]);
-                plan_from(&a)
-                    .map_err(|msg| usage(format!("{} x {} x {}: {msg}", t.name, e.name, s.name)))?;
-                cells.push((t.name.clone(), e.name.clone(), s.name.clone(), url, a));
+                let mut argv = m.args.clone();
+                argv.extend(s.args.iter().cloned());
+                argv.extend(e.args.iter().cloned());
+                argv.push(url.clone());
+                let cell = |reason: String| {
+                    UsageError::Conflict(format!("{} x {} x {}: {reason}", t.name, e.name, s.name))
+                };
+                let (load, machine) = cell_load(&argv).map_err(|x| cell(x.to_string()))?;
+                plan_for(&load, &machine).map_err(|x| cell(x.to_string()))?;
+                cells.push((
+                    t.name.clone(),
+                    e.name.clone(),
+                    s.name.clone(),
+                    url,
+                    load,
+                    machine,
+                ));
             }
         }
     }
-    let out = Outputs {
-        json,
-        markdown,
-        csv,
-        html,
-    };
-    out.check().map_err(|e| match e {
-        Failure::Usage(m) | Failure::Run(m) => usage(m),
-    })?;
+    a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
+    }
 
     let total = cells.len();
     let mut done = Vec::with_capacity(total);
-    for (i, (target, endpoint, setup, url, a)) in cells.into_iter().enumerate() {
+    for (i, (target, endpoint, setup, url, load, machine)) in cells.into_iter().enumerate() {
         eprintln!(
             "ceiling matrix: {}/{total}: {target} x {endpoint} x {setup}",
             i + 1
         );
-        let (plan, result) = run_args(&a).map_err(|e| (crate::EXIT_FAILED, e))?;
+        let (_, result) = run_load(&load, &machine)?;
         let q = |p: f64| result.latency.at(p);
         done.push(Cell {
             target,
             endpoint,
             setup,
-            url,
+            url: crate::redact::url(&url),
             requests_per_sec: result.requests_per_sec,
             p50_us: q(50.0),
             p99_us: q(99.0),
             errors: result.counters.request_errors() + result.counters.errors.connect,
             timeouts: result.counters.errors.timeout,
-            text: crate::report::text::render(&plan, &result),
+            text: crate::report::text::render(&result),
             result,
         });
     }
@@ -224,16 +238,16 @@ fn run(args: &[OsString]) -> Result<u8, (u8, String)> {
         meta: done[0].result.meta.clone(),
         cells: done,
     };
-    print!("{}", render_text(&report));
-    Ok(out.write(
-        "matrix",
+    super::print(&render_text(&report))?;
+    a.out.write(
         &report,
         Renderers {
             markdown: render_markdown,
             csv: render_csv,
             html: render_html,
         },
-    ))
+    )?;
+    Ok(())
 }
 
 fn us(v: u64) -> String {

@@ -1,64 +1,31 @@
 //! Campaigns: several runs built as Plans and read back as RunResults. A campaign
-//! never touches a socket itself; the worker code does.
+//! never touches a socket itself; the worker code does. Each changes the typed
+//! fields of one [`Load`] from step to step (connections, rate, duration) and
+//! builds every step's plan before the first runs, so bad usage stops before load.
 
 pub mod compare;
 pub mod machine;
 pub mod matrix;
 pub mod ramp;
+pub mod stats;
 pub mod tune;
 
-use crate::options::{self, Parsed};
-use crate::plan::Plan;
+use crate::error::{CliError, Failed};
+use crate::options::{ConnArgs, RequestArgs, UsageError};
+use crate::plan::{build, BuildError, Load, Machine, Mode, Outputs, Plan, Share};
 use crate::result::RunResult;
 use crate::run;
 use serde::Serialize;
-use std::ffi::OsString;
+use shared::runtime::{format_cpu_list, IoEngine};
+use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// Why a campaign stopped before its report.
-pub enum Failure {
-    /// Bad usage, found before any load: exit 2.
-    Usage(String),
-    /// A run could not happen: exit 1.
-    Run(String),
-}
-
-/// A campaign command's whole life: parse its arguments with clap (help and version
-/// print and exit 0; a mistake is one line and exit 2), run it, and turn a failure
-/// into one line on stderr and its exit code.
-pub fn command<A: clap::Parser>(
-    name: &str,
-    args: &[OsString],
-    run: impl FnOnce(A) -> Result<u8, Failure>,
-) -> u8 {
-    let a = match A::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            use clap::error::ErrorKind::*;
-            if matches!(e.kind(), DisplayHelp | DisplayVersion) {
-                print!("{}", e.render());
-                return crate::EXIT_OK;
-            }
-            eprintln!("ceiling {name}: {} (see --help)", options::usage_line(&e));
-            return crate::EXIT_USAGE;
-        }
-    };
-    match run(a) {
-        Ok(code) => code,
-        Err(Failure::Usage(m)) => {
-            eprintln!("ceiling {name}: {m}");
-            crate::EXIT_USAGE
-        }
-        Err(Failure::Run(m)) => {
-            eprintln!("ceiling {name}: {m}");
-            crate::EXIT_FAILED
-        }
-    }
-}
+pub use crate::options::Reach;
 
 /// The report files every campaign can write.
 #[derive(Debug, Default, clap::Args)]
-pub struct Outputs {
+pub struct ReportFiles {
     /// Write the report and every run's full result as JSON
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -80,23 +47,29 @@ pub struct Renderers<R> {
     pub html: fn(&R) -> String,
 }
 
-impl Outputs {
+impl ReportFiles {
     /// Creates every asked-for file now, so a bad path fails before any load.
-    pub fn check(&self) -> Result<(), Failure> {
-        for path in [&self.json, &self.markdown, &self.csv, &self.html]
-            .into_iter()
-            .flatten()
-        {
-            std::fs::File::create(path)
-                .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+    pub fn check(&self) -> Result<(), BuildError> {
+        for (flag, path) in [
+            ("--json", &self.json),
+            ("--markdown", &self.markdown),
+            ("--csv", &self.csv),
+            ("--html", &self.html),
+        ] {
+            if let Some(path) = path {
+                std::fs::File::create(path).map_err(|source| BuildError::Output {
+                    flag,
+                    path: path.clone(),
+                    source,
+                })?;
+            }
         }
         Ok(())
     }
 
-    /// Writes every asked-for file; EXIT_FAILED (after saying which) if one could
-    /// not be written, else EXIT_OK.
-    pub fn write<R: Serialize>(&self, name: &str, report: &R, r: Renderers<R>) -> u8 {
-        let mut code = crate::EXIT_OK;
+    /// Writes every asked-for file; Err names each one that could not be written.
+    pub fn write<R: Serialize>(&self, report: &R, r: Renderers<R>) -> Result<(), Failed> {
+        let mut failed = Vec::new();
         let json = || serde_json::to_string_pretty(report).expect("serialisable") + "\n";
         let files: [(&Option<PathBuf>, &dyn Fn() -> String); 4] = [
             (&self.json, &json),
@@ -107,13 +80,29 @@ impl Outputs {
         for (path, text) in files {
             if let Some(p) = path {
                 if let Err(e) = std::fs::write(p, text()) {
-                    eprintln!("ceiling {name}: could not write {}: {e}", p.display());
-                    code = crate::EXIT_FAILED;
+                    failed.push(format!("could not write {}: {e}", p.display()));
                 }
             }
         }
-        code
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::Outputs(failed))
+        }
     }
+}
+
+/// "1 round", "3 rounds".
+pub fn rounds(n: usize) -> String {
+    format!("{n} round{}", if n == 1 { "" } else { "s" })
+}
+
+/// Prints a campaign's text report; Err when stdout is gone.
+pub fn print(text: &str) -> Result<(), Failed> {
+    use std::io::Write as _;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| Failed::Outputs(vec![format!("could not print the report: {e}")]))
 }
 
 /// Where a same-machine campaign runs: the server on one set of CPUs, the
@@ -125,22 +114,26 @@ pub struct Placement {
 
 impl Placement {
     /// The two halves of the CPUs this process may use, unless given as lists.
-    pub fn new(server: Option<&str>, generator: Option<&str>) -> Result<Self, Failure> {
+    pub fn new(server: Option<&str>, generator: Option<&str>) -> Result<Self, UsageError> {
         use shared::runtime::placement::split_halves;
         use shared::runtime::resolve_cpus;
-        let allowed = resolve_cpus(None).map_err(|e| Failure::Usage(e.to_string()))?;
+        let cpus = |flag: &'static str, list: Option<&str>| {
+            resolve_cpus(list).map_err(|e| UsageError::Flag {
+                flag,
+                reason: e.to_string(),
+            })
+        };
+        let allowed = cpus("--cpus", None)?;
         let (mut server_cpus, mut generator_cpus) = if allowed.len() >= 2 {
             split_halves(&allowed)
         } else {
             (allowed.clone(), allowed)
         };
         if let Some(list) = server {
-            server_cpus = resolve_cpus(Some(list))
-                .map_err(|e| Failure::Usage(format!("--server-cpus: {e}")))?;
+            server_cpus = cpus("--server-cpus", Some(list))?;
         }
         if let Some(list) = generator {
-            generator_cpus = resolve_cpus(Some(list))
-                .map_err(|e| Failure::Usage(format!("--generator-cpus: {e}")))?;
+            generator_cpus = cpus("--generator-cpus", Some(list))?;
         }
         Ok(Self {
             server_cpus,
@@ -155,57 +148,133 @@ impl Placement {
             .max(self.generator_cpus.len())
     }
 
-    /// One quiet generator run against `url`, a thread per generator CPU.
-    pub fn generator_args(
-        &self,
-        connections: usize,
-        duration: &str,
-        io_engine: &str,
-        url: &str,
-    ) -> Vec<String> {
-        vec![
-            "--cpus".into(),
-            shared::runtime::format_cpu_list(&self.generator_cpus),
-            "-t".into(),
-            self.generator_cpus.len().to_string(),
-            "-c".into(),
-            connections.to_string(),
-            "-d".into(),
-            duration.into(),
-            "--io-engine".into(),
-            io_engine.into(),
-            "--quiet".into(),
-            url.into(),
-        ]
+    /// The generator's machine: pinned to the generator CPUs, a thread per CPU.
+    pub fn machine(&self, io_engine: IoEngine, source_ips: Vec<IpAddr>) -> Machine {
+        Machine {
+            cpus: Some(format_cpu_list(&self.generator_cpus)),
+            io_engine,
+            source_ips,
+        }
     }
 }
 
 /// `NAME=URL`, both parts non-empty.
-pub fn parse_target(t: &str) -> Result<(String, String), String> {
+pub fn parse_target(t: &str) -> Result<(String, String), UsageError> {
     t.split_once('=')
         .filter(|(n, u)| !n.is_empty() && !u.is_empty())
         .map(|(n, u)| (n.to_string(), u.to_string()))
-        .ok_or_else(|| format!("{t:?}: expected NAME=URL"))
+        .ok_or_else(|| {
+            UsageError::Conflict(format!("{:?}: expected NAME=URL", crate::redact::url(t)))
+        })
 }
 
-/// Builds a Plan from generator arguments (as a user would type them), so every
-/// campaign run goes through the same validation.
-pub fn plan_from(args: &[String]) -> Result<Plan, String> {
-    let argv: Vec<OsString> = std::iter::once("ceiling".to_string())
-        .chain(args.iter().cloned())
-        .map(OsString::from)
-        .collect();
-    let command_line = format!("ceiling {}", args.join(" "));
-    match options::parse(&argv, command_line) {
-        Ok(Parsed::Plan(p)) => Ok(*p),
-        Ok(Parsed::Info(_)) => Err("unexpected --help".into()),
-        Err(e) => Err(e.0),
-    }
+/// A campaign's load before its steps change it: the request flags, the
+/// connections and threads, `duration` per run, against `url`.
+pub fn base_load(
+    url: &str,
+    request: &RequestArgs,
+    conn: &ConnArgs,
+    connections: usize,
+    duration: Duration,
+) -> Result<Load, BuildError> {
+    let (urls, body) = crate::plan::read_inputs(
+        Some(url),
+        None,
+        request.body.as_deref(),
+        request.body_file.as_deref(),
+    )?;
+    let (script, requests_file) = request.sources(&[])?;
+    Ok(Load {
+        urls,
+        method: request.method.clone(),
+        headers: request.headers.clone(),
+        body,
+        connections,
+        threads: conn.threads,
+        duration: Some(duration),
+        requests: None,
+        pipeline: request.pipeline,
+        pipeline_mode: request.pipeline_mode,
+        timeout: request.timeout,
+        rate: None,
+        arrivals: crate::plan::Arrivals::Constant,
+        seed: 1,
+        script,
+        requests_file,
+    })
 }
 
-/// Runs one generator invocation of a campaign.
-pub fn run_args(args: &[String]) -> Result<(Plan, RunResult), String> {
-    let plan = plan_from(args)?;
-    let result = run::run(&plan).map_err(|e| e.to_string())?;
+/// The plan of one campaign run: quiet, no files, recorded with the generator
+/// command line that would run it alone.
+pub fn plan_for(load: &Load, machine: &Machine) -> Result<Plan, BuildError> {
+    build(
+        load,
+        machine,
+        &Outputs::quiet(),
+        Share::WHOLE,
+        Mode::Run,
+        &crate::plan::command_line(load, machine),
+    )
+}
+
+/// Runs one load of a campaign.
+pub fn run_load(load: &Load, machine: &Machine) -> Result<(Plan, RunResult), CliError> {
+    let plan = plan_for(load, machine)?;
+    let result = run::run(&plan).map_err(Failed::Run)?;
     Ok((plan, result))
+}
+
+/// Fixed run results for the campaigns' snapshot tests: `testdata/run.json` (a
+/// real result, its machine facts replaced) with the figures a campaign reads set.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use crate::result::RunResult;
+
+    /// A result of `rps` requests/s, p50/p99 (and p99.9 = 2 x p99) in µs, and
+    /// `errors` read errors out of 1000 sent.
+    pub(crate) fn result(rps: f64, p50_us: u64, p99_us: u64, errors: u64) -> RunResult {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/run.json")).expect("fixture");
+        v["requests_per_sec"] = rps.into();
+        v["bytes_read_per_sec"] = (rps * 132.0).into();
+        v["gbit_read_per_sec"] = (rps * 132.0 * 8.0 / 1e9).into();
+        v["latency"]["mean"] = (p50_us as f64 * 1.25).into();
+        for p in v["latency"]["percentiles"].as_array_mut().expect("list") {
+            let pct = p["percentile"].as_f64().expect("number");
+            let value = if pct <= 50.0 {
+                p50_us
+            } else if pct < 99.0 {
+                (p50_us + p99_us) / 2
+            } else if pct <= 99.0 {
+                p99_us
+            } else {
+                2 * p99_us
+            };
+            p["value_us"] = value.into();
+        }
+        v["counters"]["sent"] = 1000.into();
+        v["counters"]["completed"] = (1000 - errors).into();
+        v["counters"]["status"]["success"] = (1000 - errors).into();
+        v["counters"]["errors"]["read"] = errors.into();
+        v["generator_cpu"]["us_per_request"] = 4.5.into();
+        serde_json::from_value(v).expect("the fixture is a RunResult")
+    }
+
+    /// Compares `actual` with `testdata/NAME.txt`; with CEILING_UPDATE_SNAPSHOTS=1
+    /// in the environment, writes it there instead (review the diff, then commit).
+    pub(crate) fn snapshot(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/campaign/testdata")
+            .join(format!("{name}.txt"));
+        if std::env::var_os("CEILING_UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, actual).expect("write the snapshot");
+            return;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            want == actual,
+            "{name} layout changed (CEILING_UPDATE_SNAPSHOTS=1 rewrites {}):\n--- want\n{want}\n--- got\n{actual}",
+            path.display()
+        );
+    }
 }

@@ -14,21 +14,26 @@ pub use sampler::ServerUsage;
 pub use slo::Slo;
 pub use verdict::{first_break, Limits, Observed, Search};
 
-use super::{plan_from, run_args, Failure, Outputs, Renderers};
+use super::{plan_for, run_load, Reach, Renderers, ReportFiles};
+use crate::error::{CliError, Failed};
 use crate::meta::Meta;
+use crate::options::{self, ConnArgs, MachineArgs, Parsed, RequestArgs, UsageError};
+use crate::plan::{Load, Machine};
 use crate::result::RunResult;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use shared::runtime::resolve_cpus;
 use shared::stats::Counters;
 use std::ffi::OsString;
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
+use std::time::Duration;
 
 /// Schema tag of the JSON report.
 pub const SCHEMA: &str = "ceiling.ramp/1";
 
 /// More steps than this is a typo, not a benchmark.
 const MAX_STEPS: usize = 1000;
+/// The highest rate level, requests/s (as -R).
+const MAX_RATE_LEVEL: u64 = 1_000_000_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,72 +42,49 @@ const MAX_STEPS: usize = 1000;
     about = "One run per concurrency (or rate) level: throughput, errors, latency and the server's CPU and memory per level, and where it breaks",
     after_help = "Examples:\n  ceiling ramp http://127.0.0.1:8080/ --from 10 --to 60 --step 10 --step-duration 30s --server-pid 1234\n  ceiling ramp http://127.0.0.1:8080/ --rate-from 1000 --rate-to 5000 --rate-step 1000 -c 64\n  ceiling ramp http://127.0.0.1:8080/ --rate-search --slo 'p99<50ms' -c 64\n\nExit codes: 0 the ramp ran (a breaking point is a finding, not a failure); 1 it could not complete; 2 bad usage."
 )]
-struct Args {
-    /// Target URL (http://host[:port][/path])
+pub(crate) struct Args {
+    /// Target URL (http://[user:password@]host[:port][/path])
     url: String,
     /// First concurrency level (connections)
-    #[arg(long)]
+    #[arg(long, value_parser = options::count_value::<1, { options::MAX_CONNECTIONS }>, allow_hyphen_values = true)]
     from: Option<u64>,
     /// Last concurrency level (always run, even off the step)
-    #[arg(long)]
+    #[arg(long, value_parser = options::count_value::<1, { options::MAX_CONNECTIONS }>, allow_hyphen_values = true)]
     to: Option<u64>,
     /// Connections added per level
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = options::count_value::<1, { options::MAX_CONNECTIONS }>, allow_hyphen_values = true)]
     step: u64,
     /// First rate level in requests/s (a rate ramp; the start of --rate-search) [search default: 100]
-    #[arg(long)]
+    #[arg(long, value_parser = options::count_value::<1, MAX_RATE_LEVEL>, allow_hyphen_values = true)]
     rate_from: Option<u64>,
     /// Last rate level (the bound of --rate-search) [search default: 1000000]
-    #[arg(long)]
+    #[arg(long, value_parser = options::count_value::<1, MAX_RATE_LEVEL>, allow_hyphen_values = true)]
     rate_to: Option<u64>,
     /// Requests/s added per rate level [default: --rate-from]
-    #[arg(long)]
+    #[arg(long, value_parser = options::count_value::<1, MAX_RATE_LEVEL>, allow_hyphen_values = true)]
     rate_step: Option<u64>,
     /// Search the highest rate meeting --slo, --max-errors and the schedule: double, then bisect
     #[arg(long)]
     rate_search: bool,
-    /// Bisection probes of --rate-search after the first failure
-    #[arg(long, default_value_t = 6)]
+    /// Bisection probes of --rate-search after the first failure, 0 to 64
+    #[arg(long, default_value_t = 6, value_parser = options::usize_value::<0, 64>, allow_hyphen_values = true)]
     search_steps: usize,
-    /// Length of each level's run
-    #[arg(long, default_value = "10s")]
-    step_duration: String,
-    /// Connections of a rate ramp or search (a concurrency ramp sets them per level) [default: 64]
-    #[arg(short, long)]
-    connections: Option<usize>,
-    /// Generator threads, at most the connections [default: the generator's CPUs]
-    #[arg(short, long)]
-    threads: Option<usize>,
-    /// CPUs to pin the generator to, e.g. 2-3
-    #[arg(long)]
-    cpus: Option<String>,
-    /// Request timeout
-    #[arg(long)]
-    timeout: Option<String>,
-    /// Extra request header "Name: value" (repeatable)
-    #[arg(short = 'H', long = "header")]
-    headers: Vec<String>,
-    /// Request method
-    #[arg(short, long)]
-    method: Option<String>,
-    /// Request body
-    #[arg(long)]
-    body: Option<String>,
-    /// auto, uring or epoll
-    #[arg(long)]
-    io_engine: Option<String>,
-    /// Bind the generator's connections round-robin to these local addresses
-    /// (127.0.0.2-127.0.0.40, or a list): more connections than one address's ports
-    #[arg(long, value_name = "LIST")]
-    source_ips: Option<String>,
-    /// Requests in flight per connection
-    #[arg(short, long)]
-    pipeline: Option<usize>,
+    /// Length of each level's run (10ms to 30 days)
+    #[arg(long, default_value = "10s", value_parser = options::run_length_value, allow_hyphen_values = true)]
+    step_duration: Duration,
+    /// Connections of a rate ramp or search (a concurrency ramp sets them per
+    /// level) and generator threads
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(flatten)]
+    request: RequestArgs,
+    #[command(flatten)]
+    machine: MachineArgs,
     /// Sample this server process's CPU and memory during each step (repeatable; summed)
     #[arg(long = "server-pid", value_name = "PID")]
     server_pids: Vec<i32>,
-    /// Error budget in percent: a level above it is a breaking point
-    #[arg(long, default_value_t = 1.0, value_name = "PCT")]
+    /// Error budget in percent, 0 to 100: a level above it is a breaking point
+    #[arg(long, default_value_t = 1.0, value_name = "PCT", value_parser = pct_value, allow_hyphen_values = true)]
     max_errors: f64,
     /// Latency objective, e.g. p99<50ms (p50, p90, p95, p99, p99.9; us, ms, s)
     #[arg(long)]
@@ -114,7 +96,11 @@ struct Args {
     #[arg(short, long)]
     quiet: bool,
     #[command(flatten)]
-    out: Outputs,
+    out: ReportFiles,
+}
+
+fn pct_value(t: &str) -> Result<f64, options::ValueError> {
+    options::number(t, 0.0, 100.0)
 }
 
 /// What varies from step to step.
@@ -143,6 +129,7 @@ impl Mode {
 /// The ramp as asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RampConfig {
+    /// The URL, its password masked.
     pub url: String,
     pub mode: Mode,
     /// The planned levels (a search's are found as it goes: empty).
@@ -244,9 +231,23 @@ pub fn error_rate(c: &Counters) -> (u64, f64) {
     (failed, pct.min(100.0))
 }
 
-/// `ceiling ramp ARGS` (args[0] is "ramp"); returns the exit code.
-pub fn main(args: &[OsString]) -> u8 {
-    super::command("ramp", args, run)
+/// `ceiling ramp ARGS` (args[0] is "ramp").
+pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
+    let a = match options::parse_args::<Args>(args)? {
+        Parsed::Args(a) => a,
+        Parsed::Info(text) => {
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
+            return Ok(());
+        }
+    };
+    run(a, reach)
 }
 
 /// The levels from `from` to `to` by `step`, `to` included even off the step.
@@ -266,49 +267,35 @@ struct Setup {
     mode: Mode,
     levels: Vec<u64>,
     connections: usize,
-    /// Generator CPUs: the default thread cap.
-    cpus: usize,
     limits: Limits,
+    /// The load before a level sets its connections or rate.
+    base: Load,
+    machine: Machine,
 }
 
-fn setup(a: &Args) -> Result<Setup, String> {
+fn setup(a: &Args) -> Result<Setup, UsageError> {
+    let conflict = |m: &str| UsageError::Conflict(m.to_string());
     let concurrency_flags = a.from.is_some() || a.to.is_some();
     let rate_flags = a.rate_from.is_some() || a.rate_to.is_some() || a.rate_step.is_some();
-    if !(a.max_errors.is_finite() && (0.0..=100.0).contains(&a.max_errors)) {
-        return Err(format!(
-            "--max-errors must be a percentage from 0 to 100, not {}",
-            a.max_errors
-        ));
-    }
-    let slo = a.slo.as_deref().map(Slo::parse).transpose()?;
-    // Checked here so the message names this flag, not the generator's -d.
-    let d = a.step_duration.trim();
-    let positive = match d.parse::<f64>() {
-        Ok(secs) => secs.is_finite() && secs > 0.0,
-        Err(_) => humantime::parse_duration(d).is_ok_and(|x| !x.is_zero()),
-    };
-    if !positive {
-        return Err(format!(
-            "--step-duration {:?}: expected a duration above zero (30s, 500ms, 5m)",
-            a.step_duration
-        ));
-    }
-    let cpus = resolve_cpus(a.cpus.as_deref())
-        .map_err(|e| format!("--cpus: {e}"))?
-        .len();
+    let slo = a
+        .slo
+        .as_deref()
+        .map(Slo::parse)
+        .transpose()
+        .map_err(|e| UsageError::Conflict(e.to_string()))?;
     let mode = if a.rate_search {
         if concurrency_flags || a.rate_step.is_some() {
-            return Err("--rate-search takes --rate-from/--rate-to as its bounds, not --from/--to/--rate-step".into());
+            return Err(conflict("--rate-search takes --rate-from/--rate-to as its bounds, not --from/--to/--rate-step"));
         }
         if slo.is_none() {
-            return Err("--rate-search needs --slo, e.g. --slo p99<50ms".into());
+            return Err(conflict("--rate-search needs --slo, e.g. --slo p99<50ms"));
         }
         Mode::RateSearch
     } else if rate_flags {
         if concurrency_flags {
-            return Err(
-                "give --from/--to (connections) or --rate-from/--rate-to (rate), not both".into(),
-            );
+            return Err(conflict(
+                "give --from/--to (connections) or --rate-from/--rate-to (rate), not both",
+            ));
         }
         Mode::Rate
     } else {
@@ -317,103 +304,76 @@ fn setup(a: &Args) -> Result<Setup, String> {
     let (levels, connections) = match mode {
         Mode::Connections => {
             let (Some(from), Some(to)) = (a.from, a.to) else {
-                return Err("give --from and --to (connections), --rate-from and --rate-to (requests/s), or --rate-search --slo".into());
+                return Err(conflict("give --from and --to (connections), --rate-from and --rate-to (requests/s), or --rate-search --slo"));
             };
-            if a.connections.is_some() {
-                return Err("-c: in a concurrency ramp each level is the connection count (--from/--to/--step)".into());
-            }
-            if from == 0 {
-                return Err("--from must be at least 1 connection".into());
-            }
-            if a.step == 0 {
-                return Err("--step must be at least 1".into());
+            if a.conn.connections.is_some() {
+                return Err(conflict("-c: in a concurrency ramp each level is the connection count (--from/--to/--step)"));
             }
             if from > to {
-                return Err(format!("--from {from} is above --to {to}"));
+                return Err(conflict(&format!("--from {from} is above --to {to}")));
             }
             (levels(from, to, a.step), 0)
         }
         Mode::Rate => {
             let (Some(from), Some(to)) = (a.rate_from, a.rate_to) else {
-                return Err("a rate ramp needs both --rate-from and --rate-to".into());
+                return Err(conflict("a rate ramp needs both --rate-from and --rate-to"));
             };
             let step = a.rate_step.unwrap_or(from);
-            if from == 0 {
-                return Err("--rate-from must be at least 1 request/s".into());
-            }
-            if step == 0 {
-                return Err("--rate-step must be at least 1".into());
-            }
             if from > to {
-                return Err(format!("--rate-from {from} is above --rate-to {to}"));
+                return Err(conflict(&format!(
+                    "--rate-from {from} is above --rate-to {to}"
+                )));
             }
-            (levels(from, to, step), a.connections.unwrap_or(64))
+            (levels(from, to, step), a.conn.connections.unwrap_or(64))
         }
         Mode::RateSearch => {
             let (from, to) = (a.rate_from.unwrap_or(100), a.rate_to.unwrap_or(1_000_000));
-            if from == 0 {
-                return Err("--rate-from must be at least 1 request/s".into());
-            }
             if from > to {
-                return Err(format!("--rate-from {from} is above --rate-to {to}"));
+                return Err(conflict(&format!(
+                    "--rate-from {from} is above --rate-to {to}"
+                )));
             }
-            (vec![from, to], a.connections.unwrap_or(64))
+            (vec![from, to], a.conn.connections.unwrap_or(64))
         }
     };
     if levels.len() > MAX_STEPS {
-        return Err(format!("more than {MAX_STEPS} levels: use a larger step"));
+        return Err(conflict(&format!(
+            "more than {MAX_STEPS} levels: use a larger step"
+        )));
     }
+    let base = super::base_load(
+        &a.url,
+        &a.request,
+        &a.conn,
+        connections.max(1),
+        a.step_duration,
+    )?;
     Ok(Setup {
         mode,
         levels,
         connections,
-        cpus,
         limits: Limits {
             max_errors_pct: a.max_errors,
             slo,
         },
+        base,
+        machine: a.machine.machine()?,
     })
 }
 
-/// The generator arguments of one level, as a user would type them.
-fn generator_args(a: &Args, s: &Setup, level: u64) -> Vec<String> {
-    let connections = match s.mode {
+/// The load of one level: its connections (a concurrency ramp) or its rate.
+fn load_at(s: &Setup, level: u64) -> Load {
+    let mut load = s.base.clone();
+    load.connections = match s.mode {
         Mode::Connections => level as usize,
         Mode::Rate | Mode::RateSearch => s.connections,
     };
-    // One thread per generator CPU, but never more threads than connections.
-    let threads = a.threads.unwrap_or(s.cpus).min(connections);
-    let mut v: Vec<String> = vec![
-        "-t".into(),
-        threads.to_string(),
-        "-c".into(),
-        connections.to_string(),
-        "-d".into(),
-        a.step_duration.clone(),
-    ];
+    // Never more threads than connections.
+    load.threads = load.threads.map(|t| t.min(load.connections));
     if s.mode != Mode::Connections {
-        v.extend(["-R".into(), level.to_string()]);
+        load.rate = Some(level as f64);
     }
-    v.push("--quiet".into());
-    let mut opt = |flag: &str, value: Option<String>| {
-        if let Some(x) = value {
-            v.push(flag.into());
-            v.push(x);
-        }
-    };
-    opt("--cpus", a.cpus.clone());
-    opt("--timeout", a.timeout.clone());
-    opt("-m", a.method.clone());
-    opt("--body", a.body.clone());
-    opt("--io-engine", a.io_engine.clone());
-    opt("--source-ips", a.source_ips.clone());
-    opt("-p", a.pipeline.map(|p| p.to_string()));
-    for h in &a.headers {
-        v.push("-H".into());
-        v.push(h.clone());
-    }
-    v.push(a.url.clone());
-    v
+    load
 }
 
 /// The one-line progress on a terminal's stderr.
@@ -426,7 +386,7 @@ impl Progress {
         if self.on {
             // Carriage return and erase-line: the line is rewritten in place.
             eprint!("\r\x1b[2K{text}");
-            let _ = std::io::stderr().flush();
+            let _ = std::io::Write::flush(&mut std::io::stderr());
         }
     }
 
@@ -435,14 +395,17 @@ impl Progress {
     }
 }
 
-fn run(a: Args) -> Result<u8, Failure> {
-    let s = setup(&a).map_err(Failure::Usage)?;
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
+    let s = setup(&a)?;
     // The extremes of the levels stand for all of them: only -c, -t and -R vary.
     for &level in [s.levels[0], *s.levels.last().expect("one level")].iter() {
-        plan_from(&generator_args(&a, &s, level)).map_err(Failure::Usage)?;
+        plan_for(&load_at(&s, level), &s.machine)?;
     }
-    sampler::check(&a.server_pids).map_err(Failure::Usage)?;
+    sampler::check(&a.server_pids).map_err(|e| UsageError::Conflict(e.to_string()))?;
     a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
+    }
 
     let progress = Progress {
         on: !a.quiet && std::io::stderr().is_terminal(),
@@ -459,7 +422,7 @@ fn run(a: Args) -> Result<u8, Failure> {
                     "step {}/{total}: {}, {}{}",
                     i + 1,
                     s.mode.level(level),
-                    a.step_duration,
+                    options::show(a.step_duration),
                     last_step(&steps)
                 ));
                 let step = run_step(&a, &s, i + 1, level)?;
@@ -486,7 +449,7 @@ fn run(a: Args) -> Result<u8, Failure> {
                     "probe {}: {}, {}{}",
                     steps.len() + 1,
                     s.mode.level(rate),
-                    a.step_duration,
+                    options::show(a.step_duration),
                     last_step(&steps)
                 ));
                 let step = run_step(&a, &s, steps.len() + 1, rate)?;
@@ -524,14 +487,14 @@ fn run(a: Args) -> Result<u8, Failure> {
         schema: SCHEMA.into(),
         meta: steps[0].result.meta.clone(),
         config: RampConfig {
-            url: a.url.clone(),
+            url: crate::redact::url(&a.url),
             mode: s.mode,
             levels: if s.mode == Mode::RateSearch {
                 Vec::new()
             } else {
                 s.levels.clone()
             },
-            step_duration: a.step_duration.clone(),
+            step_duration: options::show(a.step_duration),
             connections: (s.mode != Mode::Connections).then_some(s.connections),
             search_from: (s.mode == Mode::RateSearch).then_some(s.levels[0]),
             search_to: (s.mode == Mode::RateSearch).then_some(s.levels[1]),
@@ -547,16 +510,12 @@ fn run(a: Args) -> Result<u8, Failure> {
         summary,
         interrupted,
     };
-    let mut code = crate::EXIT_OK;
-    if !a.quiet
-        && std::io::stdout()
-            .write_all(render_text(&report).as_bytes())
-            .is_err()
-    {
-        code = crate::EXIT_FAILED;
-    }
+    let printed = if a.quiet {
+        Ok(())
+    } else {
+        super::print(&render_text(&report))
+    };
     let written = a.out.write(
-        "ramp",
         &report,
         Renderers {
             markdown: render_markdown,
@@ -564,7 +523,8 @@ fn run(a: Args) -> Result<u8, Failure> {
             html: render_html,
         },
     );
-    Ok(code.max(written))
+    printed?;
+    Ok(written?)
 }
 
 /// The previous step's outcome for the progress line ("" before the first).
@@ -580,19 +540,19 @@ fn last_step(steps: &[Step]) -> String {
 }
 
 /// Runs one level with the servers sampled alongside.
-fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, Failure> {
-    let args = generator_args(a, s, level);
+fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliError> {
     let sampler = (!a.server_pids.is_empty())
         .then(|| sampler::Sampler::start(a.server_pids.clone(), sampler::EVERY));
-    let ran = run_args(&args);
+    let ran = run_load(&load_at(s, level), &s.machine);
     let server = sampler.map(sampler::Sampler::finish);
-    let (plan, result) = ran.map_err(Failure::Run)?;
+    let (plan, result) = ran?;
     let c = &result.counters;
     if index == 1 && c.connects == 0 && c.errors.connect > 0 {
-        return Err(Failure::Run(format!(
-            "could not connect to {} ({} connect errors): is the server running?",
-            plan.addr, c.errors.connect
-        )));
+        return Err(Failed::NoConnection {
+            addr: plan.addr,
+            errors: c.errors.connect,
+        }
+        .into());
     }
     if let Some(u) = &server {
         for pid in &u.exited {
@@ -729,7 +689,7 @@ mod tests {
             .map(OsString::from)
             .collect::<Vec<_>>();
         let a = Args::try_parse_from(argv).map_err(|e| e.to_string())?;
-        setup(&a)
+        setup(&a).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -777,8 +737,11 @@ mod tests {
             ],
             &["--from", "1", "--to", "2", "--slo", "p99>1ms"],
             &["--from", "1", "--to", "2", "--max-errors", "101"],
+            &["--from", "1", "--to", "2", "--max-errors", "NaN"],
             &["--from", "1", "--to", "100000", "--step", "1"],
             &["--from", "1", "--to", "2", "--step-duration", "0s"],
+            &["--from", "1", "--to", "2", "--step-duration", "5ms"],
+            &["--from", "1", "--to", "2", "--step-duration", "1e20"],
             &["--from", "1", "--to", "2", "--step-duration", "soon"],
         ] {
             assert!(args(bad).is_err(), "{bad:?} accepted");
@@ -786,7 +749,7 @@ mod tests {
     }
 
     #[test]
-    fn generator_args_as_a_user_types_them() {
+    fn levels_set_typed_fields_of_one_load() {
         let argv: Vec<OsString> = [
             "ramp",
             "http://h:1/",
@@ -800,6 +763,8 @@ mod tests {
             "A: b",
             "--timeout",
             "1s",
+            "--step-duration",
+            "250ms",
         ]
         .iter()
         .map(OsString::from)
@@ -807,10 +772,97 @@ mod tests {
         let a = Args::try_parse_from(argv).unwrap();
         let s = setup(&a).unwrap();
         // Fewer connections than threads: the threads follow the connections.
+        let l = load_at(&s, 1);
+        assert_eq!((l.connections, l.threads, l.rate), (1, Some(1), None));
+        assert_eq!(l.duration, Some(Duration::from_millis(250)));
+        assert_eq!(l.timeout, Duration::from_secs(1));
+        assert_eq!(l.headers, ["A: b"]);
+        let l = load_at(&s, 8);
+        assert_eq!((l.connections, l.threads), (8, Some(4)));
         assert_eq!(
-            generator_args(&a, &s, 1).join(" "),
-            "-t 1 -c 1 -d 10s --quiet --timeout 1s -H A: b http://h:1/"
+            crate::plan::command_line(&l, &s.machine),
+            "ceiling -t 4 -c 8 -d 250ms --timeout 1s -H A: b http://h:1/"
         );
-        assert_eq!(generator_args(&a, &s, 8)[..4], ["-t", "4", "-c", "8"]);
+    }
+
+    fn step(n: usize, level: u64, rps: f64, p99: u64, errors: u64, failures: &[&str]) -> Step {
+        let result = crate::campaign::fixture::result(rps, p99 / 4, p99, errors);
+        let (errors, error_pct) = error_rate(&result.counters);
+        Step {
+            step: n,
+            level,
+            connections: level as usize,
+            threads: 1,
+            command: format!("ceiling -t 1 -c {level} -d 1s http://127.0.0.1:8080/"),
+            requests_per_sec: rps,
+            errors,
+            error_pct,
+            avg_us: result.latency.mean,
+            p50_us: result.latency.at(50.0),
+            p95_us: result.latency.at(90.0),
+            p99_us: result.latency.at(99.0),
+            slo_value_us: Some(p99),
+            achieved_pct: None,
+            server: Some(ServerUsage {
+                avg_cpu_pct: 40.0 * n as f64,
+                peak_cpu_pct: 45.0 * n as f64,
+                avg_rss_mib: 12.5,
+                peak_rss_mib: 13.0,
+                samples: 5,
+                exited: Vec::new(),
+            }),
+            failures: failures.iter().map(|f| f.to_string()).collect(),
+            result,
+        }
+    }
+
+    /// The text, Markdown and CSV layouts of a concurrency ramp, pinned.
+    #[test]
+    fn layouts_of_a_concurrency_ramp() {
+        let steps = vec![
+            step(1, 10, 9000.0, 900, 0, &[]),
+            step(2, 20, 15000.0, 1500, 0, &[]),
+            step(
+                3,
+                30,
+                15500.0,
+                60_000,
+                30,
+                &["errors 3.00% > 1%", "p99 60.00ms > 50ms"],
+            ),
+        ];
+        let report = RampReport {
+            schema: SCHEMA.into(),
+            meta: steps[0].result.meta.clone(),
+            config: RampConfig {
+                url: crate::redact::url("http://u:pw@127.0.0.1:8080/"),
+                mode: Mode::Connections,
+                levels: vec![10, 20, 30],
+                step_duration: "1s".into(),
+                connections: None,
+                search_from: None,
+                search_to: None,
+                search_steps: None,
+                max_errors_pct: 1.0,
+                slo: Some(Slo::parse("p99<50ms").unwrap()),
+                stop_at_break: false,
+                server_pids: vec![4242],
+            },
+            breaking_point: Some(BreakingPoint {
+                step: 3,
+                level: 30,
+                reasons: steps[2].failures.clone(),
+            }),
+            steps,
+            capacity: None,
+            summary: "breaking point: 30 connections (errors 3.00% > 1%, p99 60.00ms > 50ms)"
+                .into(),
+            interrupted: false,
+        };
+        let text = render_text(&report);
+        assert!(!text.contains("pw@"), "{text}");
+        crate::campaign::fixture::snapshot("ramp", &text);
+        crate::campaign::fixture::snapshot("ramp.md", &render_markdown(&report));
+        crate::campaign::fixture::snapshot("ramp.csv", &render_csv(&report));
     }
 }

@@ -18,10 +18,13 @@
 //! Keys without a dot are not sysctls (every sysctl name has one): `io_engine`
 //! and `server_cpus` set the embedded server's engine and CPUs for that profile.
 
-use super::compare::{mean_ci95, median, ratio, times, Ratio};
 use super::machine::EmbeddedServer;
-use super::{plan_from, run_args, Failure, Outputs, Placement, Renderers};
+use super::stats::{self, ratio, times, Ratio};
+use super::{plan_for, run_load, Placement, Reach, Renderers, ReportFiles};
+use crate::error::{CliError, Failed};
 use crate::meta::Meta;
+use crate::options::{self, ConnArgs, MachineArgs, Parsed, RequestArgs, StopArgs, UsageError};
+use crate::plan::{Load, Machine};
 use crate::result::RunResult;
 use crate::sysctl;
 use clap::Parser;
@@ -31,33 +34,36 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "ceiling tune",
     bin_name = "ceiling tune",
-    about = "Compare kernel-setting profiles: apply, measure, restore; interleaved rounds, noise-aware"
+    about = "Compare kernel-setting profiles: apply, measure, restore; interleaved rounds, noise-aware",
+    after_help = "Exit codes: 0 the profiles ran; 1 it could not complete (or a setting could not be restored); 2 bad usage."
 )]
-struct Args {
+pub(crate) struct Args {
     /// The profiles file ([profiles.NAME] tables of sysctl = value)
     file: PathBuf,
     /// Measure this server instead of the embedded ceiling server
     #[arg(long)]
     target: Option<String>,
-    /// Length of each run
-    #[arg(short, long, default_value = "5s")]
-    duration: String,
-    /// Rounds; each runs every profile once, in a rotating order
-    #[arg(long, default_value_t = 3)]
+    /// Rounds, 1 to 1000; each runs every profile once, in a rotating order (2 or
+    /// more give a noise estimate)
+    #[arg(long, default_value_t = 3, value_parser = options::usize_value::<1, 1000>, allow_hyphen_values = true)]
     repeats: usize,
-    /// Connections [default: 64 per generator CPU]
-    #[arg(short, long)]
-    connections: Option<usize>,
-    /// auto, uring or epoll (generator and embedded server)
-    #[arg(long, default_value = "auto")]
-    io_engine: String,
     #[command(flatten)]
-    out: Outputs,
+    conn: ConnArgs,
+    #[command(flatten)]
+    stop: StopArgs,
+    #[command(flatten)]
+    request: RequestArgs,
+    /// The generator's CPUs (--cpus) and engine; the engine is the embedded server's too
+    #[command(flatten)]
+    machine: MachineArgs,
+    #[command(flatten)]
+    out: ReportFiles,
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,11 +83,13 @@ pub struct ProfileSummary {
     #[serde(default)]
     pub server: ServerSetup,
     pub rps: Vec<f64>,
-    pub median_rps: f64,
-    pub mean_rps: f64,
-    pub ci95_rps: f64,
-    pub median_p99_us: u64,
-    pub median_generator_us_per_request: f64,
+    /// None for a profile that never ran (Ctrl-C before its turn).
+    pub median_rps: Option<f64>,
+    pub mean_rps: Option<f64>,
+    /// Half-width of the 95% interval of the mean; None with fewer than 2 rounds.
+    pub ci95_rps: Option<f64>,
+    pub median_p99_us: Option<u64>,
+    pub median_generator_us_per_request: Option<f64>,
     /// Server CPU per request (embedded server only).
     pub median_server_us_per_request: Option<f64>,
     pub vs_baseline: Option<Ratio>,
@@ -99,19 +107,31 @@ pub struct TuneReport {
     pub restore_failures: Vec<String>,
 }
 
-/// `ceiling tune ARGS` (args[0] is "tune"); returns the exit code.
-pub fn main(args: &[OsString]) -> u8 {
-    super::command("tune", args, run)
+/// `ceiling tune ARGS` (args[0] is "tune").
+pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
 }
 
-fn value_text(v: &toml::Value) -> Result<String, String> {
+/// `main` as far as `reach` goes.
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
+    let a = match options::parse_args::<Args>(args)? {
+        Parsed::Args(a) => a,
+        Parsed::Info(text) => {
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
+            return Ok(());
+        }
+    };
+    run(a, reach)
+}
+
+fn value_text(v: &toml::Value) -> Option<String> {
     match v {
-        toml::Value::String(s) => Ok(s.clone()),
-        toml::Value::Integer(i) => Ok(i.to_string()),
-        toml::Value::Boolean(b) => Ok(u8::from(*b).to_string()),
-        other => Err(format!(
-            "unsupported value {other:?}: use a number or a string"
-        )),
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Boolean(b) => Some(u8::from(*b).to_string()),
+        _ => None,
     }
 }
 
@@ -126,8 +146,11 @@ pub struct ServerSetup {
 type Profile = (String, Vec<(String, String)>, ServerSetup);
 
 /// The baseline's name and the profiles, in name order.
-fn load(path: &PathBuf) -> Result<(String, Vec<Profile>), Failure> {
-    let usage = |m: String| Failure::Usage(format!("{}: {m}", path.display()));
+fn load(path: &PathBuf) -> Result<(String, Vec<Profile>), UsageError> {
+    let usage = |reason: String| UsageError::File {
+        path: path.display().to_string(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| usage(e.to_string()))?;
     let f: ProfilesFile = toml::from_str(&text).map_err(|e| {
         usage(
@@ -147,7 +170,11 @@ fn load(path: &PathBuf) -> Result<(String, Vec<Profile>), Failure> {
         let mut settings = Vec::new();
         let mut server = ServerSetup::default();
         for (k, v) in table {
-            let text = value_text(v).map_err(|m| usage(format!("{name}.{k}: {m}")))?;
+            let text = value_text(v).ok_or_else(|| {
+                usage(format!(
+                    "{name}.{k}: unsupported value {v:?}: use a number or a string"
+                ))
+            })?;
             match k.as_str() {
                 "io_engine" => {
                     text.parse::<shared::runtime::IoEngine>()
@@ -183,35 +210,45 @@ fn load(path: &PathBuf) -> Result<(String, Vec<Profile>), Failure> {
     Ok((baseline, profiles))
 }
 
-fn run(a: Args) -> Result<u8, Failure> {
-    if a.repeats == 0 {
-        return Err(Failure::Usage("--repeats must be at least 1".into()));
-    }
+fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let (baseline, profiles) = load(&a.file)?;
     let names: Vec<&str> = profiles
         .iter()
         .flat_map(|(_, s, _)| s.iter().map(|(k, _)| k.as_str()))
         .collect();
-    sysctl::preflight(&names).map_err(Failure::Usage)?;
+    sysctl::preflight(&names).map_err(|e| UsageError::Conflict(e.to_string()))?;
     for (name, _, server) in &profiles {
         if *server != ServerSetup::default() && a.target.is_some() {
-            return Err(Failure::Usage(format!(
+            return Err(UsageError::Conflict(format!(
                 "profile {name} sets the embedded server's io_engine or server_cpus, which --target does not use"
-            )));
+            ))
+            .into());
         }
+    }
+    let place = Placement::new(None, a.machine.cpus.as_deref())?;
+    let machine = place.machine(
+        a.machine.io_engine,
+        options::source_ips(a.machine.source_ips.as_deref())?,
+    );
+    let connections = place.connections(a.conn.connections);
+    let duration = a.stop.duration.unwrap_or(Duration::from_secs(5));
+    let load_for = |url: &str| -> Result<Load, CliError> {
+        let mut load = super::base_load(url, &a.request, &a.conn, connections, duration)?;
+        load.requests = a.stop.requests;
+        Ok(load)
+    };
+    plan_for(
+        &load_for(a.target.as_deref().unwrap_or("http://127.0.0.1:1/"))?,
+        &machine,
+    )?;
+    a.out.check()?;
+    if reach == Reach::Checks {
+        return Ok(());
     }
     // Catch Ctrl-C from here on: a first one ends the current run (then the
     // profile is restored and the report written), a second exits at once after
     // restoring.
     let stop = crate::run::ctrl_c();
-    let place = Placement::new(None, None)?;
-    let connections = place.connections(a.connections);
-    let gen_args = |url: &str| place.generator_args(connections, &a.duration, &a.io_engine, url);
-    plan_from(&gen_args(
-        a.target.as_deref().unwrap_or("http://127.0.0.1:1/"),
-    ))
-    .map_err(Failure::Usage)?;
-    a.out.check()?;
 
     let n = profiles.len();
     let mut runs: Vec<Vec<(RunResult, Option<f64>)>> = vec![Vec::new(); n];
@@ -221,10 +258,10 @@ fn run(a: Args) -> Result<u8, Failure> {
             let i = (k + round) % n;
             let (name, settings, server) = &profiles[i];
             eprintln!("ceiling tune: round {}/{}: {name}", round + 1, a.repeats);
-            sysctl::apply(settings).map_err(Failure::Run)?;
+            sysctl::apply(settings).map_err(Failed::Sysctl)?;
             // The server starts under the profile: some settings (backlogs) apply
             // when a socket is created.
-            let outcome = measure(&a, server, &place.server_cpus, &gen_args);
+            let outcome = measure(&a, &machine, server, &place.server_cpus, &load_for);
             restore_failures.extend(sysctl::restore_all());
             let (result, server_us) = outcome?;
             let interrupted = result.interrupted || stop.is_triggered();
@@ -234,27 +271,56 @@ fn run(a: Args) -> Result<u8, Failure> {
             }
         }
     }
-    let base_index = profiles
-        .iter()
-        .position(|(n, _, _)| *n == baseline)
-        .expect("checked");
-    let base_rps: Vec<f64> = runs[base_index]
-        .iter()
-        .map(|(r, _)| r.requests_per_sec)
-        .collect();
     let meta = runs
         .iter()
         .flatten()
         .next()
         .map(|(r, _)| r.meta.clone())
-        .ok_or_else(|| Failure::Run("no run completed".into()))?;
+        .ok_or(Failed::NothingRan)?;
+    let report = report_of(meta, a.repeats, baseline, profiles, runs, restore_failures);
+    super::print(&render_text(&report))?;
+    let written = a.out.write(
+        &report,
+        Renderers {
+            markdown: render_markdown,
+            csv: render_csv,
+            html: render_html,
+        },
+    );
+    if !report.restore_failures.is_empty() {
+        return Err(Failed::Outputs(vec![format!(
+            "could not restore: {}",
+            report.restore_failures.join("; ")
+        )])
+        .into());
+    }
+    Ok(written?)
+}
+
+/// The report of the profiles' runs (`runs[i]`: profile i's rounds, each with
+/// the embedded server's CPU per request).
+fn report_of(
+    meta: Meta,
+    repeats: usize,
+    baseline: String,
+    profiles: Vec<Profile>,
+    runs: Vec<Vec<(RunResult, Option<f64>)>>,
+    restore_failures: Vec<String>,
+) -> TuneReport {
+    let base_index = profiles
+        .iter()
+        .position(|(n, _, _)| *n == baseline)
+        .unwrap_or(0);
+    let base_rps: Vec<f64> = runs[base_index]
+        .iter()
+        .map(|(r, _)| r.requests_per_sec)
+        .collect();
     let summaries = profiles
         .into_iter()
         .zip(runs)
         .enumerate()
         .map(|(i, ((name, settings, server), runs))| {
             let rps: Vec<f64> = runs.iter().map(|(r, _)| r.requests_per_sec).collect();
-            let (mean, half) = mean_ci95(&rps);
             let p99: Vec<f64> = runs
                 .iter()
                 .map(|(r, _)| r.latency.at(99.0) as f64)
@@ -268,66 +334,52 @@ fn run(a: Args) -> Result<u8, Failure> {
                 name,
                 settings,
                 server,
-                median_rps: median(&rps),
-                mean_rps: mean,
-                ci95_rps: half,
-                median_p99_us: median(&p99) as u64,
-                median_generator_us_per_request: median(&gen),
-                median_server_us_per_request: (!srv.is_empty()).then(|| median(&srv)),
+                median_rps: stats::median(&rps),
+                mean_rps: stats::mean(&rps),
+                ci95_rps: stats::ci95(&rps),
+                median_p99_us: stats::median(&p99).map(|v| v as u64),
+                median_generator_us_per_request: stats::median(&gen),
+                median_server_us_per_request: stats::median(&srv),
                 vs_baseline: (i != base_index && !rps.is_empty()).then(|| ratio(&rps, &base_rps)),
                 rps,
                 runs: runs.into_iter().map(|(r, _)| r).collect(),
             }
         })
         .collect();
-    let report = TuneReport {
+    TuneReport {
         schema: "ceiling.tune/1".into(),
         meta,
-        repeats: a.repeats,
+        repeats,
         baseline,
         profiles: summaries,
         restore_failures,
-    };
-    print!("{}", render_text(&report));
-    let code = a.out.write(
-        "tune",
-        &report,
-        Renderers {
-            markdown: render_markdown,
-            csv: render_csv,
-            html: render_html,
-        },
-    );
-    if !report.restore_failures.is_empty() {
-        eprintln!(
-            "ceiling tune: could not restore: {}",
-            report.restore_failures.join("; ")
-        );
-        return Ok(crate::EXIT_FAILED);
     }
-    Ok(code)
 }
 
 /// One run under the profile now applied: against --target, or a fresh embedded
 /// server (whose CPU per request is measured too).
 fn measure(
     a: &Args,
+    machine: &Machine,
     setup: &ServerSetup,
     server_cpus: &[usize],
-    gen_args: &dyn Fn(&str) -> Vec<String>,
-) -> Result<(RunResult, Option<f64>), Failure> {
+    load_for: &dyn Fn(&str) -> Result<Load, CliError>,
+) -> Result<(RunResult, Option<f64>), CliError> {
     if let Some(url) = &a.target {
-        let (_, r) = run_args(&gen_args(url)).map_err(Failure::Run)?;
+        let (_, r) = run_load(&load_for(url)?, machine)?;
         return Ok((r, None));
     }
     let cpus = setup
         .server_cpus
         .clone()
         .unwrap_or_else(|| format_cpu_list(server_cpus));
-    let engine = setup.io_engine.as_deref().unwrap_or(&a.io_engine);
-    let server = EmbeddedServer::start(&cpus, engine).map_err(Failure::Run)?;
+    let engine = setup
+        .io_engine
+        .clone()
+        .unwrap_or_else(|| a.machine.io_engine.to_string());
+    let server = EmbeddedServer::start(&cpus, &engine).map_err(Failed::Server)?;
     let before = server.cpu_seconds();
-    let (_, r) = run_args(&gen_args(&format!("{}/plaintext", server.url))).map_err(Failure::Run)?;
+    let (_, r) = run_load(&load_for(&format!("{}/plaintext", server.url))?, machine)?;
     let cpu = server.cpu_seconds() - before;
     let per = (r.counters.completed > 0).then(|| cpu * 1e6 / r.counters.completed as f64);
     Ok((r, per))
@@ -349,20 +401,34 @@ fn settings_text(p: &ProfileSummary) -> String {
 }
 
 fn vs_text(p: &ProfileSummary) -> String {
-    match p.vs_baseline {
-        None => "baseline".into(),
-        Some(r) if r.within_noise => format!(
+    let Some(r) = p.vs_baseline else {
+        return if p.runs.is_empty() {
+            "not run".into()
+        } else {
+            "baseline".into()
+        };
+    };
+    let Some(x) = r.ratio else {
+        return "n/a (no throughput to compare)".into();
+    };
+    let pct = |v: f64| (v - 1.0) * 100.0;
+    match (r.low, r.high, r.within_noise) {
+        (Some(lo), Some(hi), Some(true)) => format!(
             "{:+.1}% [{:+.1}%, {:+.1}%]: within noise",
-            (r.ratio - 1.0) * 100.0,
-            (r.low - 1.0) * 100.0,
-            (r.high - 1.0) * 100.0
+            pct(x),
+            pct(lo),
+            pct(hi)
         ),
-        Some(r) => format!(
-            "{} ({:+.1}%), beyond noise [{:.3}, {:.3}]",
-            times(r.ratio),
-            (r.ratio - 1.0) * 100.0,
-            r.low,
-            r.high
+        (Some(lo), Some(hi), _) => format!(
+            "{} ({:+.1}%), beyond noise [{lo:.3}, {hi:.3}]",
+            times(x),
+            pct(x)
+        ),
+        _ => format!(
+            "{} ({:+.1}%): {}",
+            times(x),
+            pct(x),
+            stats::no_estimate(r.rounds)
         ),
     }
 }
@@ -375,8 +441,12 @@ pub fn render_text(r: &TuneReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} rounds, interleaved; {} ({} CPUs, {}); each run: `{}`",
-        r.repeats, r.meta.kernel, r.meta.nproc, r.meta.cpu_model, r.meta.command_line
+        "{}, interleaved; {} ({} CPUs, {}); each run: `{}`",
+        super::rounds(r.repeats),
+        r.meta.kernel,
+        r.meta.nproc,
+        r.meta.cpu_model,
+        r.meta.command_line
     );
     let _ = writeln!(
         s,
@@ -386,12 +456,12 @@ pub fn render_text(r: &TuneReport) -> String {
     for p in &r.profiles {
         let _ = writeln!(
             s,
-            "{:<18} {:>12.0} {:>18} {:>10} {:>12} {:>12}  {}",
+            "{:<18} {:>12} {:>18} {:>10} {:>12} {:>12}  {}",
             p.name,
-            p.median_rps,
-            format!("{:.0} ± {:.0}", p.mean_rps, p.ci95_rps),
-            us(p.median_p99_us as f64),
-            us(p.median_generator_us_per_request),
+            p.median_rps.map_or("n/a".into(), |v| format!("{v:.0}")),
+            stats::mean_text(p.mean_rps, p.ci95_rps),
+            p.median_p99_us.map_or("n/a".into(), |v| us(v as f64)),
+            p.median_generator_us_per_request.map_or("n/a".into(), us),
             p.median_server_us_per_request.map_or("n/a".into(), us),
             vs_text(p)
         );
@@ -420,14 +490,13 @@ pub fn render_markdown(r: &TuneReport) -> String {
     for p in &r.profiles {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0} | {:.0} ± {:.0} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             p.name,
             settings_text(p),
-            p.median_rps,
-            p.mean_rps,
-            p.ci95_rps,
-            us(p.median_p99_us as f64),
-            us(p.median_generator_us_per_request),
+            p.median_rps.map_or("n/a".into(), |v| format!("{v:.0}")),
+            stats::mean_text(p.mean_rps, p.ci95_rps),
+            p.median_p99_us.map_or("n/a".into(), |v| us(v as f64)),
+            p.median_generator_us_per_request.map_or("n/a".into(), us),
             p.median_server_us_per_request.map_or("n/a".into(), us),
             vs_text(p)
         );
@@ -458,7 +527,7 @@ pub fn render_html(r: &TuneReport) -> String {
     let bars: Vec<(String, f64)> = r
         .profiles
         .iter()
-        .map(|p| (p.name.clone(), p.median_rps))
+        .map(|p| (p.name.clone(), p.median_rps.unwrap_or(0.0)))
         .collect();
     let body = format!(
         "<pre>{}</pre><h2>Median requests/s per profile</h2>{}",
@@ -512,8 +581,58 @@ mod tests {
             "[profiles.base]\n[profiles.x]\nserver_cpus = \"z\"\n",
             "[profiles.base]\n[profiles.x]\nsomaxconn = 5\n",
         ] {
-            assert!(matches!(parse(bad), Err(Failure::Usage(_))), "{bad}");
+            assert!(parse(bad).is_err(), "{bad}");
         }
         let _ = std::fs::remove_file(&path);
+    }
+
+    fn profiles() -> Vec<Profile> {
+        vec![
+            ("base".into(), Vec::new(), ServerSetup::default()),
+            (
+                "small".into(),
+                vec![("net.core.somaxconn".into(), "128".into())],
+                ServerSetup::default(),
+            ),
+        ]
+    }
+
+    /// One round, and a profile that never ran: no inf, no NaN, no claim about
+    /// the noise, and the layout pinned.
+    #[test]
+    fn one_round_and_a_profile_not_run() {
+        use crate::campaign::fixture::{result, snapshot};
+        let r = result(20_000.0, 90, 400, 0);
+        let report = report_of(
+            r.meta.clone(),
+            1,
+            "base".into(),
+            profiles(),
+            vec![
+                vec![(r, Some(3.5))],
+                vec![(result(24_000.0, 80, 350, 0), Some(3.1))],
+            ],
+            Vec::new(),
+        );
+        let text = render_text(&report);
+        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
+        assert!(
+            !text.contains("within noise") && !text.contains("beyond noise"),
+            "{text}"
+        );
+        assert!(text.contains("no noise estimate from 1 round"), "{text}");
+        snapshot("tune-one-round", &text);
+        let r = result(20_000.0, 90, 400, 0);
+        let report = report_of(
+            r.meta.clone(),
+            3,
+            "base".into(),
+            profiles(),
+            vec![vec![(r, None)], Vec::new()],
+            Vec::new(),
+        );
+        let text = render_text(&report);
+        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
+        assert!(text.contains("not run"), "{text}");
     }
 }

@@ -3,11 +3,11 @@
 //! second; percentiles come from the summed histogram, never from averaging the
 //! nodes' percentiles.
 
-use super::node::{self, NodeRecord};
-use super::Layout;
-use crate::options::{self, Local, Mode};
-use crate::plan::Share;
-use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use super::{Layout, NotOneRun};
+use crate::error::{CliError, Failed};
+use crate::options::{self, DisplayArgs, OutputArgs, Parsed, Reach, UsageError};
+use crate::record::{fold, NodeRecord};
+use crate::report::{Outputs, Sink};
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -20,102 +20,70 @@ use std::path::PathBuf;
     bin_name = "ceiling merge",
     after_help = "Refuses files of different plans or histogram layouts, duplicate or missing node indices and truncated files, unless --allow-partial (the report then says PARTIAL). Exit codes: 0 merged; 1 an output could not be written; 2 the files do not make one run."
 )]
-struct MergeArgs {
+pub(crate) struct MergeArgs {
     /// Node files (JSON Lines)
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Merge what is there when nodes are missing or truncated, labelled PARTIAL
     #[arg(long)]
     allow_partial: bool,
-    /// Print the latency distribution
-    #[arg(long)]
-    latency: bool,
-    /// Also print the uncorrected latency distribution (-R runs)
-    #[arg(long = "u_latency", alias = "u-latency")]
-    u_latency: bool,
-    /// Write the merged result as JSON to FILE, or - for stdout
-    #[arg(long, value_name = "FILE")]
-    json: Option<String>,
-    /// Write a self-contained HTML page with charts to FILE
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
-    /// Write the latency percentile spectrum (HdrHistogram .hgrm) to FILE
-    #[arg(long, value_name = "FILE")]
-    hgrm: Option<PathBuf>,
-    /// Write per-second latency histograms as an HdrHistogram interval log to FILE
-    #[arg(long, value_name = "FILE")]
-    hlog: Option<PathBuf>,
-    /// Print nothing but errors
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    display: DisplayArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
-pub fn main(args: &[OsString]) -> u8 {
-    let command_line = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let a = match MergeArgs::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            return match options::info_or_usage(e) {
-                Ok(options::Parsed::Info(text)) => {
-                    print!("{text}");
-                    EXIT_OK
-                }
-                Ok(options::Parsed::Plan(_)) => EXIT_OK,
-                Err(e) => {
-                    eprintln!("ceiling merge: {e}");
-                    EXIT_USAGE
-                }
+/// `ceiling merge ARGS` (args[0] is "merge").
+pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes (its checks read the node files, write nothing).
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
+    let a = match options::parse_args::<MergeArgs>(args)? {
+        Parsed::Args(a) => a,
+        Parsed::Info(text) => {
+            if reach == Reach::Whole {
+                print!("{text}");
             }
+            return Ok(());
         }
     };
-    let records = match a
+    let records = a
         .files
         .iter()
         .map(|f| NodeRecord::read(f))
         .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("ceiling merge: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let (records, partial, warnings) = match check(&a.files, records, a.allow_partial) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ceiling merge: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let local = Local {
-        latency: a.latency,
-        u_latency: a.u_latency,
-        hgrm: a.hgrm,
-        html: a.html,
-        hlog: a.hlog,
-        json: a.json,
-        quiet: a.quiet,
-        ..Local::default()
-    };
-    let load = &records[0].header.plan.load;
-    let plan = match options::build(load, &local, Share::WHOLE, Mode::Describe, command_line) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ceiling merge: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    match node::result(&plan, &records, partial, warnings) {
-        Ok(result) => crate::emit(&plan, &result),
-        Err(e) => {
-            eprintln!("ceiling merge: {e}");
-            EXIT_FAILED
-        }
+        .map_err(|e| UsageError::NodeFile(e.to_string()))?;
+    let (records, partial, warnings) =
+        check(&a.files, records, a.allow_partial).map_err(|e| UsageError::from(Box::new(e)))?;
+    if reach == Reach::Checks {
+        return Ok(());
     }
+    let json = a.output.json.as_deref().map(|j| match j {
+        "-" => Sink::Stdout,
+        path => Sink::File(path.into()),
+    });
+    let outputs = Outputs {
+        quiet: a.display.quiet,
+        text_to_stderr: json == Some(Sink::Stdout),
+        json,
+        hgrm: a.output.hgrm.clone(),
+        html: a.output.html.clone(),
+        hlog: a.output.hlog.clone(),
+    };
+    outputs.check().map_err(UsageError::NodeFile)?;
+    // The records carry everything the report says: no Plan is rebuilt.
+    let result = fold::merged(
+        &records,
+        (a.display.latency, a.display.u_latency),
+        &crate::command_line(args),
+        partial,
+        warnings,
+    )
+    .map_err(|e| Failed::Merge(e.to_string()))?;
+    crate::emit(&outputs, &result)?;
+    Ok(())
 }
 
 /// The records sorted by node index, whether the merge is partial, and what it
@@ -124,46 +92,40 @@ pub fn check(
     files: &[PathBuf],
     records: Vec<NodeRecord>,
     allow_partial: bool,
-) -> Result<(Vec<NodeRecord>, bool, Vec<String>), String> {
+) -> Result<(Vec<NodeRecord>, bool, Vec<String>), NotOneRun> {
     let first = &records[0].header;
     let name = |i: usize| files[i].display().to_string();
     let mut by_index: BTreeMap<usize, usize> = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         let h = &r.header;
         if h.plan_hash != first.plan_hash || h.run_id != first.run_id {
-            return Err(format!(
-                "{} is from plan {} (run {}), {} from plan {} (run {}): not one run",
-                name(i),
-                h.plan_hash,
-                h.run_id,
-                name(0),
-                first.plan_hash,
-                first.run_id
-            ));
+            return Err(NotOneRun::OtherRun {
+                file: name(i),
+                run: format!("plan {} (run {})", h.plan_hash, h.run_id),
+                first: name(0),
+                first_run: format!("plan {} (run {})", first.plan_hash, first.run_id),
+            });
         }
         if h.histogram != first.histogram || h.histogram != Layout::current() {
-            return Err(format!(
-                "{} has another histogram layout ({:?}): written by a different ceiling version",
-                name(i),
-                h.histogram
-            ));
+            return Err(NotOneRun::Layout {
+                file: name(i),
+                layout: format!("{:?}", h.histogram),
+            });
         }
         if h.node_count != first.node_count || h.node_index >= h.node_count {
-            return Err(format!(
-                "{}: node {} of {} does not fit a run of {} nodes",
-                name(i),
-                h.node_index,
-                h.node_count,
-                first.node_count
-            ));
+            return Err(NotOneRun::Misfit {
+                file: name(i),
+                index: h.node_index,
+                count: h.node_count,
+                nodes: first.node_count,
+            });
         }
         if let Some(&j) = by_index.get(&h.node_index) {
-            return Err(format!(
-                "node {} appears twice: {} and {}",
-                h.node_index,
-                name(j),
-                name(i)
-            ));
+            return Err(NotOneRun::Twice {
+                index: h.node_index,
+                first: name(j),
+                second: name(i),
+            });
         }
         by_index.insert(h.node_index, i);
     }
@@ -186,15 +148,12 @@ pub fn check(
             missing.join(", ")
         );
         if !allow_partial {
-            return Err(format!("{what} (--allow-partial merges the rest)"));
+            return Err(NotOneRun::Missing(what));
         }
         warnings.push(format!("{what}: the figures cover {} nodes", records.len()));
     }
     if !truncated.is_empty() && !allow_partial {
-        return Err(format!(
-            "{} ended before its footer: the node died or the file was cut (--allow-partial merges what is there)",
-            truncated.join(", ")
-        ));
+        return Err(NotOneRun::Truncated(truncated.join(", ")));
     }
     let partial = !missing.is_empty() || !truncated.is_empty();
     let mut sorted: Vec<(usize, NodeRecord)> = records

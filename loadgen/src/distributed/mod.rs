@@ -1,15 +1,14 @@
 //! Runs split over several generator machines, with no coordinator: a plan file
 //! (`ceiling plan`) that N ordinary runs each take their share of
-//! (`ceiling run --plan FILE --node-index I`), node result files in JSON Lines
-//! (`node`), and `ceiling merge`, which adds the nodes' counters and histograms
-//! exactly, interval by interval. Kubernetes, ssh fan-out or Slurm start the
+//! (`ceiling run --plan FILE --node-index I`), and `ceiling merge`, which reads
+//! the node result files (`crate::record::node`, written by `--out`) and adds
+//! the nodes' counters and histograms exactly, interval by interval. Kubernetes, ssh fan-out or Slurm start the
 //! nodes; the wall-clock start instant T0 in the plan lines them up.
 
 pub mod merge;
-pub mod node;
 pub mod plan_cmd;
 
-use crate::plan::Load;
+use crate::load::Load;
 use serde::{Deserialize, Serialize};
 use shared::stats::layout::{LATENCY_HIGHEST_US, LATENCY_LOWEST_US, SIGNIFICANT_DIGITS};
 use std::path::Path;
@@ -93,49 +92,107 @@ pub struct Planned {
     pub hash: String,
 }
 
+/// A plan file that cannot be used: bad usage on the node (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("cannot read the plan {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a ceiling plan: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: plan schema {found:?}, this ceiling reads {PLAN_SCHEMA:?}")]
+    Schema { path: String, found: String },
+    #[error("{path}: the plan's histogram layout differs from this ceiling's: use the same version on every node")]
+    Layout { path: String },
+    #[error("{path}: a plan needs at least one node")]
+    NoNodes { path: String },
+}
+
 impl Planned {
-    /// Reads and checks a plan file; the error is one line.
-    pub fn read(path: &Path) -> Result<Self, String> {
+    /// Reads and checks a plan file.
+    pub fn read(path: &Path) -> Result<Self, PlanFileError> {
+        let p = || path.display().to_string();
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+            .map_err(|source| PlanFileError::Read { path: p(), source })?;
         let file: PlanFile = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a ceiling plan: {e}", path.display()))?;
+            .map_err(|source| PlanFileError::Parse { path: p(), source })?;
         if file.schema != PLAN_SCHEMA {
-            return Err(format!(
-                "{}: plan schema {:?}, this ceiling reads {PLAN_SCHEMA:?}",
-                path.display(),
-                file.schema
-            ));
+            return Err(PlanFileError::Schema {
+                path: p(),
+                found: file.schema,
+            });
         }
         if file.histogram != Layout::current() {
-            return Err(format!(
-                "{}: the plan's histogram layout differs from this ceiling's: use the same version on every node",
-                path.display()
-            ));
+            return Err(PlanFileError::Layout { path: p() });
         }
         if file.nodes == 0 {
-            return Err(format!(
-                "{}: a plan needs at least one node",
-                path.display()
-            ));
+            return Err(PlanFileError::NoNodes { path: p() });
         }
         let hash = file.hash();
         Ok(Self { file, hash })
     }
 }
 
+/// No usable node index.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NodeIndexError {
+    #[error("${var} is {value:?}, not a node index")]
+    NotANumber { var: &'static str, value: String },
+    #[error("no node index: give --node-index I (or run under an Indexed Job or Slurm, which set $JOB_COMPLETION_INDEX / $SLURM_PROCID)")]
+    Missing,
+}
+
 /// The node index from the engine that started this process: Kubernetes Indexed
 /// Jobs set JOB_COMPLETION_INDEX, Slurm sets SLURM_PROCID.
-pub fn index_from_env() -> Result<usize, String> {
+pub fn index_from_env() -> Result<usize, NodeIndexError> {
     for var in ["JOB_COMPLETION_INDEX", "SLURM_PROCID"] {
         if let Ok(v) = std::env::var(var) {
             return v
                 .trim()
                 .parse()
-                .map_err(|_| format!("${var} is {v:?}, not a node index"));
+                .map_err(|_| NodeIndexError::NotANumber { var, value: v });
         }
     }
-    Err("no node index: give --node-index I (or run under an Indexed Job or Slurm, which set $JOB_COMPLETION_INDEX / $SLURM_PROCID)".into())
+    Err(NodeIndexError::Missing)
+}
+
+/// Node files that do not make one run (bad usage of `ceiling merge`: exit 2).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NotOneRun {
+    /// `run` and `first_run` read "plan HASH (run ID)".
+    #[error("{file} is from {run}, {first} from {first_run}: not one run")]
+    OtherRun {
+        file: String,
+        run: String,
+        first: String,
+        first_run: String,
+    },
+    #[error(
+        "{file} has another histogram layout ({layout}): written by a different ceiling version"
+    )]
+    Layout { file: String, layout: String },
+    #[error("{file}: node {index} of {count} does not fit a run of {nodes} nodes")]
+    Misfit {
+        file: String,
+        index: usize,
+        count: usize,
+        nodes: usize,
+    },
+    #[error("node {index} appears twice: {first} and {second}")]
+    Twice {
+        index: usize,
+        first: String,
+        second: String,
+    },
+    #[error("{0} (--allow-partial merges the rest)")]
+    Missing(String),
+    #[error("{0} ended before its footer: the node died or the file was cut (--allow-partial merges what is there)")]
+    Truncated(String),
 }
 
 /// Milliseconds since the Unix epoch.
@@ -207,7 +264,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::Arrivals;
 
@@ -216,17 +273,19 @@ mod tests {
             urls: vec!["http://10.0.0.1:8080/".into()],
             method: "GET".into(),
             headers: vec![],
-            body: String::new(),
+            body: Vec::new(),
             connections: 30,
             threads: Some(2),
-            duration_ms: Some(10_000),
+            duration: Some(Duration::from_secs(10)),
             requests: None,
             pipeline: 1,
             pipeline_mode: Default::default(),
-            timeout_ms: 2000,
+            timeout: Duration::from_secs(2),
             rate: Some(3000.0),
             arrivals: Arrivals::Constant,
             seed: 1,
+            script: None,
+            requests_file: None,
         }
     }
 

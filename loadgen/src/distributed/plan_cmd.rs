@@ -4,13 +4,18 @@
 //! Slurm, a Kubernetes Indexed Job).
 
 use super::{PlanFile, Planned};
-use crate::options::{self, Args, Local, Mode, UsageError, LOAD_IDS};
-use crate::plan::{split, Share};
-use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use clap::{CommandFactory, FromArgMatches, Parser};
+use crate::error::{CliError, Failed};
+use crate::options::{
+    self, DisplayArgs, LoadArgs, MachineArgs, NodeArgs, OutputArgs, Reach, UsageError, ValueError,
+};
+use crate::plan::{build, split, Machine, Mode, Outputs, Share};
+use clap::Parser;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+/// The latest T0 a plan may set: 30 days from now.
+const MAX_START_IN: Duration = Duration::from_secs(30 * 86_400);
 
 /// A plan: the generator's load options, plus how many nodes share them and when they start.
 #[derive(Debug, Parser)]
@@ -19,16 +24,16 @@ use std::time::{Duration, SystemTime};
     bin_name = "ceiling plan",
     after_help = "The load options below are totals for the whole run. Flags that belong to one machine (--cpus, --io-engine, --source-ips, --out, --json, --html, --hgrm, --hlog, --latency, --plan, --node-index, --node-count) are refused here: give them on each node's command line or to `ceiling merge`. See docs/distributed.md."
 )]
-struct PlanArgs {
-    /// Generator machines sharing the load (connections, -n and -R are totals)
-    #[arg(long)]
+pub(crate) struct PlanArgs {
+    /// Generator machines sharing the load (connections, -n and -R are totals), 1 to 100000
+    #[arg(long, value_parser = options::nodes_value, allow_hyphen_values = true)]
     nodes: usize,
-    /// T0, the wall-clock instant every node starts sending, from now
-    #[arg(long, default_value = "60s")]
-    start_in: String,
-    /// A node reaching T0 later than this refuses to start
-    #[arg(long, default_value = "1s")]
-    start_tolerance: String,
+    /// T0, the wall-clock instant every node starts sending, from now (up to 30 days)
+    #[arg(long, default_value = "60s", value_parser = start_in_value, allow_hyphen_values = true)]
+    start_in: Duration,
+    /// A node reaching T0 later than this refuses to start (1ms to 1h)
+    #[arg(long, default_value = "1s", value_parser = tolerance_value, allow_hyphen_values = true)]
+    start_tolerance: Duration,
     /// Write the plan file here
     #[arg(short = 'o', long, value_name = "FILE")]
     output: PathBuf,
@@ -36,137 +41,183 @@ struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
     /// Container image with `ceiling` on its PATH, for the manifest
-    #[arg(long, default_value = "ceiling:latest")]
+    #[arg(long, default_value = "ceiling:latest", value_parser = image_value)]
     image: String,
     /// Kubernetes namespace, for the manifest
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", value_parser = k8s_name_value)]
     namespace: String,
     /// For the manifest: write the node files to this PersistentVolumeClaim
     /// (ReadWriteMany) instead of the pods' stdout
-    #[arg(long, value_name = "CLAIM")]
+    #[arg(long, value_name = "CLAIM", value_parser = k8s_name_value)]
     results_pvc: Option<String>,
     #[command(flatten)]
-    load: Args,
+    load: LoadArgs,
 }
 
-/// Flags that belong to a node's command line or to `ceiling merge`, not to the plan.
-const NOT_IN_A_PLAN: [(&str, &str); 12] = [
-    ("plan", "--plan"),
-    ("node_index", "--node-index"),
-    ("node_count", "--node-count"),
-    ("out", "--out"),
-    ("cpus", "--cpus"),
-    ("io_engine", "--io-engine"),
-    ("source_ips", "--source-ips"),
-    ("json", "--json"),
-    ("html", "--html"),
-    ("hgrm", "--hgrm"),
-    ("hlog", "--hlog"),
-    ("latency", "--latency"),
-];
-
-pub fn main(args: &[OsString]) -> u8 {
-    match plan(args) {
-        Ok(Some(text)) => {
-            print!("{text}");
-            EXIT_OK
-        }
-        Ok(None) => EXIT_OK,
-        Err(Failure::Usage(e)) => {
-            eprintln!("ceiling plan: {e}");
-            EXIT_USAGE
-        }
-        Err(Failure::Write(e)) => {
-            eprintln!("ceiling plan: {e}");
-            EXIT_FAILED
-        }
+/// A Kubernetes object name (RFC 1123 label: lowercase letters, digits and '-',
+/// 1 to 63, starting and ending alphanumeric): it goes into the manifest as is.
+fn k8s_name_value(t: &str) -> Result<String, ValueError> {
+    let ok = (1..=63).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !t.starts_with('-')
+        && !t.ends_with('-');
+    if !ok {
+        return Err(ValueError::Invalid(
+            "a Kubernetes name: 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit".into(),
+        ));
     }
+    Ok(t.to_string())
 }
 
-enum Failure {
-    Usage(String),
-    Write(String),
-}
-
-impl From<UsageError> for Failure {
-    fn from(e: UsageError) -> Self {
-        Failure::Usage(e.0)
+/// A container image reference: printable, no spaces or quotes (it goes into
+/// the manifest's YAML as is).
+fn image_value(t: &str) -> Result<String, ValueError> {
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'')
+    {
+        return Err(ValueError::Invalid(
+            "an image reference such as registry/ceiling:1.0 (no spaces, quotes or control characters)".into(),
+        ));
     }
+    Ok(t.to_string())
 }
 
-fn plan(args: &[OsString]) -> Result<Option<String>, Failure> {
-    let matches = match PlanArgs::command().try_get_matches_from(args) {
-        Ok(m) => m,
+fn start_in_value(t: &str) -> Result<Duration, ValueError> {
+    options::duration(t, Duration::from_millis(1), MAX_START_IN)
+}
+
+fn tolerance_value(t: &str) -> Result<Duration, ValueError> {
+    options::duration(t, Duration::from_millis(1), Duration::from_secs(3600))
+}
+
+/// `ceiling plan ARGS` (args[0] is "plan").
+pub fn main(args: &[OsString]) -> Result<(), CliError> {
+    command(args, Reach::Whole)
+}
+
+/// `main` as far as `reach` goes (its checks write no file).
+pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
+    let a = match PlanArgs::try_parse_from(args) {
+        Ok(a) => a,
         Err(e) => {
-            return match options::info_or_usage(e)? {
-                options::Parsed::Info(text) => Ok(Some(text)),
-                options::Parsed::Plan(_) => Ok(None),
+            if let Some(u) = not_in_a_plan(&e) {
+                return Err(u.into());
             }
+            let text = options::info_or_usage(e)?;
+            if reach == Reach::Whole {
+                print!("{text}");
+            }
+            return Ok(());
         }
     };
-    let a = PlanArgs::from_arg_matches(&matches)
-        .map_err(|e| Failure::Usage(options::usage_line(&e)))?;
-    for (id, flag) in NOT_IN_A_PLAN {
-        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
-            return Err(Failure::Usage(format!(
-                "{flag} is not part of a plan: give it on each node's command line (or to `ceiling merge`)"
-            )));
+    let text = plan(&a, reach)?;
+    if reach == Reach::Whole {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// A node's or merge's flag given to `plan`: say where it belongs (the groups'
+/// own declarations say which flags those are).
+fn not_in_a_plan(e: &clap::Error) -> Option<UsageError> {
+    use clap::error::{ContextKind, ContextValue};
+    if e.kind() != clap::error::ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split('=').next().unwrap_or(arg);
+    let local = [
+        options::longs_of::<MachineArgs>(),
+        options::longs_of::<OutputArgs>(),
+        options::longs_of::<DisplayArgs>(),
+        options::longs_of::<NodeArgs>(),
+    ];
+    local.iter().flatten().any(|l| l == flag).then(|| {
+        UsageError::Conflict(format!(
+            "{flag} is not part of a plan: give it on each node's command line (or to `ceiling merge`)"
+        ))
+    })
+}
+
+fn plan(a: &PlanArgs, reach: Reach) -> Result<String, CliError> {
+    // The file's name is a ConfigMap key and a path in the manifest's YAML.
+    let key_ok = a
+        .output
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| {
+            n.len() <= 253
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        });
+    if !key_ok {
+        return Err(UsageError::Flag {
+            flag: "-o/--output",
+            reason: format!(
+                "the plan's file name {:?} must be letters, digits, '-', '_' and '.' (it is a key of the manifest's ConfigMap)",
+                a.output.file_name().unwrap_or_default()
+            ),
         }
+        .into());
     }
-    debug_assert!(LOAD_IDS
-        .iter()
-        .all(|id| !NOT_IN_A_PLAN.iter().any(|(n, _)| n == id)));
-    if a.nodes == 0 {
-        return Err(Failure::Usage("--nodes must be at least 1".into()));
-    }
-    let load = options::load_of(&a.load)?;
+    let load = a.load.load()?;
     // The smallest share must still be a valid run: every node needs a connection.
-    options::build(
+    build(
         &load,
-        &Local::default(),
+        &Machine::default(),
+        &Outputs::default(),
         Share {
             index: a.nodes - 1,
             count: a.nodes,
         },
         Mode::Describe,
-        String::new(),
+        "",
     )?;
-    let start_in = options::parse_duration("--start-in", &a.start_in)?;
-    let tolerance = options::parse_duration("--start-tolerance", &a.start_tolerance)?;
+    if reach == Reach::Checks {
+        return Ok(String::new());
+    }
     // T0 on a whole second, so people can read it.
-    let t0 = super::unix_ms(SystemTime::now() + start_in).div_ceil(1000) * 1000;
+    let t0 = super::unix_ms(SystemTime::now() + a.start_in).div_ceil(1000) * 1000;
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_millis(t0);
-    let file = PlanFile::new(load, a.nodes, t0, tolerance);
+    let file = PlanFile::new(load, a.nodes, t0, a.start_tolerance);
     let json = serde_json::to_string_pretty(&file).expect("a plan serializes") + "\n";
-    std::fs::write(&a.output, &json)
-        .map_err(|e| Failure::Write(format!("cannot write {}: {e}", a.output.display())))?;
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text)
+            .map_err(|e| Failed::Outputs(vec![format!("cannot write {}: {e}", path.display())]))
+    };
+    write(&a.output, &json)?;
     let manifest_path = a
         .manifest
         .clone()
         .unwrap_or_else(|| a.output.with_extension("k8s.yaml"));
-    let manifest = kubernetes(
-        &file,
-        &json,
-        &Pod {
-            image: &a.image,
-            namespace: &a.namespace,
-            results_pvc: a.results_pvc.as_deref(),
-        },
-        &a.output,
-    );
-    std::fs::write(&manifest_path, &manifest)
-        .map_err(|e| Failure::Write(format!("cannot write {}: {e}", manifest_path.display())))?;
+    let pod = Pod {
+        image: &a.image,
+        namespace: &a.namespace,
+        results_pvc: a.results_pvc.as_deref(),
+    };
+    let manifest = kubernetes(&file, &json, &pod, &a.output);
+    write(&manifest_path, &manifest)?;
+    // What is printed shows the plan with its credentials masked (the files
+    // carry them: the nodes need them).
+    let mut shown = file.clone();
+    shown.load = shown.load.redacted();
+    let shown_json = serde_json::to_string_pretty(&shown).expect("a plan serializes") + "\n";
     let planned = Planned {
         hash: file.hash(),
         file,
     };
-    Ok(Some(instructions(
+    Ok(instructions(
         &planned,
         &a.output,
         &manifest_path,
-        &manifest,
+        &kubernetes(&shown, &shown_json, &pod, &a.output),
         a.results_pvc.as_deref(),
-    )))
+    ))
 }
 
 /// What each node gets, and the command lines that start them.

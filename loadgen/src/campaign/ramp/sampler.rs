@@ -34,11 +34,16 @@ fn read(pid: i32) -> Option<(u64, u64)> {
     Some((stat.utime + stat.stime, stat.rss * procfs::page_size()))
 }
 
+/// A `--server-pid` that is not a live process.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("--server-pid {0}: no such process")]
+pub struct NoSuchProcess(pub i32);
+
 /// Checks before any load that each PID is a live process.
-pub fn check(pids: &[i32]) -> Result<(), String> {
+pub fn check(pids: &[i32]) -> Result<(), NoSuchProcess> {
     for &pid in pids {
         if pid <= 0 || read(pid).is_none() {
-            return Err(format!("--server-pid {pid}: no such process"));
+            return Err(NoSuchProcess(pid));
         }
     }
     Ok(())

@@ -1,6 +1,15 @@
 //! `--slo p99<50ms`: a latency percentile and its limit.
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// An SLO that cannot be read: the text and why.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("--slo {text:?}: {why} (e.g. p99<50ms)")]
+pub struct SloError {
+    pub text: String,
+    pub why: &'static str,
+}
 
 /// Percentiles an SLO may name (p95 is read from the histogram, not the report's list).
 const ALLOWED: [f64; 5] = [50.0, 90.0, 95.0, 99.0, 99.9];
@@ -17,8 +26,11 @@ pub struct Slo {
 
 impl Slo {
     /// Parses `pNN<VALUE[us|ms|s]` (`<=` is accepted as the same thing).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("--slo {text:?}: {why} (e.g. p99<50ms)");
+    pub fn parse(text: &str) -> Result<Self, SloError> {
+        let bad = |why: &'static str| SloError {
+            text: text.to_string(),
+            why,
+        };
         let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let rest = t
             .strip_prefix(['p', 'P'])
@@ -49,6 +61,11 @@ impl Slo {
         let limit_us = (value * factor).round();
         if !(limit_us.is_finite() && limit_us >= 1.0) {
             return Err(bad("the limit must be at least 1us"));
+        }
+        if limit_us > shared::stats::layout::LATENCY_HIGHEST_US as f64 {
+            return Err(bad(
+                "the limit must be at most 1h (the latency histogram's top)",
+            ));
         }
         Ok(Self {
             percentile,
@@ -96,6 +113,9 @@ mod tests {
         ] {
             assert!(Slo::parse(bad).is_err(), "{bad:?} parsed");
         }
-        assert!(Slo::parse("p99<50").unwrap_err().contains("unit"));
+        assert!(Slo::parse("p99<50")
+            .unwrap_err()
+            .to_string()
+            .contains("unit"));
     }
 }
