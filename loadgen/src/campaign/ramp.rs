@@ -5,12 +5,12 @@
 //! the highest rate that still meets the SLO and the error budget.
 
 mod render;
-mod sampler;
 mod slo;
 mod verdict;
 
 pub use render::{render_csv, render_html, render_markdown, render_text};
-pub use sampler::ServerUsage;
+pub use super::sampler::ServerUsage;
+use super::sampler;
 pub use slo::Slo;
 pub use verdict::{first_break, Limits, Observed, Search};
 
@@ -808,8 +808,15 @@ mod tests {
                 peak_cpu_pct: 45.0 * n as f64,
                 avg_rss_mib: 12.5,
                 peak_rss_mib: 13.0,
+                cpus: 2.0,
+                cpu_s: 0.4 * n as f64,
+                wall_s: 1.0,
                 samples: 5,
+                processes: 3,
+                started: 0,
+                ended: 0,
                 exited: Vec::new(),
+                sampler_cpu_pct: 0.1,
             }),
             failures: failures.iter().map(|f| f.to_string()).collect(),
             result,
