@@ -155,6 +155,13 @@ fn compare_bad_usage_exits_2() {
             "c",
         ],
         &["compare", "a=http://127.0.0.1:1/", "b=https://127.0.0.1:2/"],
+        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "c=1"],
+        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "a"],
+        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "a=x"],
+        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "a=2147483647"],
+        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "a=1", "--server-pid", "a=1"],
+        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--max-errors", "101"],
+        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--slo", "p99>5ms"],
     ] {
         let out = Command::new(ceiling_bin()).args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
