@@ -155,13 +155,57 @@ fn compare_bad_usage_exits_2() {
             "c",
         ],
         &["compare", "a=http://127.0.0.1:1/", "b=https://127.0.0.1:2/"],
-        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "c=1"],
-        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "a"],
-        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "a=x"],
-        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "a=2147483647"],
-        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--server-pid", "a=1", "--server-pid", "a=1"],
-        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--max-errors", "101"],
-        &["compare", "a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/", "--slo", "p99>5ms"],
+        &[
+            "compare",
+            "a=http://127.0.0.1:1/",
+            "b=http://127.0.0.1:2/",
+            "--server-pid",
+            "c=1",
+        ],
+        &[
+            "compare",
+            "a=http://127.0.0.1:1/",
+            "b=http://127.0.0.1:2/",
+            "--server-pid",
+            "a",
+        ],
+        &[
+            "compare",
+            "a=http://127.0.0.1:1/",
+            "b=http://127.0.0.1:2/",
+            "--server-pid",
+            "a=x",
+        ],
+        &[
+            "compare",
+            "a=http://127.0.0.1:1/",
+            "b=http://127.0.0.1:2/",
+            "--server-pid",
+            "a=2147483647",
+        ],
+        &[
+            "compare",
+            "a=http://127.0.0.1:1/",
+            "b=http://127.0.0.1:2/",
+            "--server-pid",
+            "a=1",
+            "--server-pid",
+            "a=1",
+        ],
+        &[
+            "compare",
+            "a=http://127.0.0.1:1/",
+            "b=http://127.0.0.1:2/",
+            "--max-errors",
+            "101",
+        ],
+        &[
+            "compare",
+            "a=http://127.0.0.1:1/",
+            "b=http://127.0.0.1:2/",
+            "--slo",
+            "p99>5ms",
+        ],
     ] {
         let out = Command::new(ceiling_bin()).args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -186,7 +230,10 @@ fn tree_ticks(pid: u32) -> u64 {
     };
     let master = stat(&pid.to_string());
     let mut total: u64 = master.iter().sum();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
         let kids = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
         for kid in kids.split_whitespace() {
             total += stat(kid).iter().sum::<u64>();
@@ -220,7 +267,10 @@ fn compare_samples_the_process_trees_of_two_forking_servers() {
     let id = std::process::id();
     let path = |ext: &str| dir.join(format!("ceiling-compare-fork-{id}.{ext}"));
     let (json, md, csv, html) = (path("json"), path("md"), path("csv"), path("html"));
-    let before = (tree_ticks(steady.child.id()), tree_ticks(recycled.child.id()));
+    let before = (
+        tree_ticks(steady.child.id()),
+        tree_ticks(recycled.child.id()),
+    );
     let args = [
         "compare".to_string(),
         format!("steady={}", steady.url()),
@@ -250,7 +300,10 @@ fn compare_samples_the_process_trees_of_two_forking_servers() {
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run_ceiling(&args, Duration::from_secs(60));
-    let after = (tree_ticks(steady.child.id()), tree_ticks(recycled.child.id()));
+    let after = (
+        tree_ticks(steady.child.id()),
+        tree_ticks(recycled.child.id()),
+    );
     let read = |p: &std::path::PathBuf| {
         let t = std::fs::read_to_string(p).unwrap_or_default();
         let _ = std::fs::remove_file(p);
@@ -297,7 +350,10 @@ fn compare_samples_the_process_trees_of_two_forking_servers() {
                 .unwrap()
                 .split(',')
                 .collect();
-            assert_eq!(c[col("median_rps")], format!("{:.2}", t["median_rps"].as_f64().unwrap()));
+            assert_eq!(
+                c[col("median_rps")],
+                format!("{:.2}", t["median_rps"].as_f64().unwrap())
+            );
             assert_eq!(c[col("server_cpu_avg_pct")], format!("{cpu:.2}"));
             assert_eq!(c[col("p99_us")], t["p99_us"].to_string());
             assert_eq!(c[col("winner")] == "true", level["winner"] == name);
@@ -306,7 +362,10 @@ fn compare_samples_the_process_trees_of_two_forking_servers() {
     // Every tick the trees used went into the runs and was counted once, exited
     // workers included (they idle between runs: within a few ticks per process
     // and run).
-    for (i, (b, a)) in [(before.0, after.0), (before.1, after.1)].iter().enumerate() {
+    for (i, (b, a)) in [(before.0, after.0), (before.1, after.1)]
+        .iter()
+        .enumerate()
+    {
         let outside = (a - b) as f64 / tps;
         assert!(
             (sampled_s[i] - outside).abs() <= 0.15 * outside + 0.15,
@@ -360,10 +419,17 @@ fn a_target_failing_above_a_level_breaks_and_loses_the_winner_there() {
     assert_eq!(winners, ["fast", "slow"], "{}", out.stdout);
     let bp = &v["targets"][0]["breaking_point"];
     assert_eq!(bp["connections"], 4, "{}", out.stdout);
-    assert!(bp["reasons"][0].as_str().unwrap().starts_with("errors"), "{bp}");
+    assert!(
+        bp["reasons"][0].as_str().unwrap().starts_with("errors"),
+        "{bp}"
+    );
     let fast_at_4 = &v["levels"][1]["targets"][0];
     assert!(fast_at_4["error_classes"]["status_5xx"].as_u64().unwrap() > 0);
-    assert!(out.stdout.contains("fast: breaking point at 4 connections"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("fast: breaking point at 4 connections"),
+        "{}",
+        out.stdout
+    );
     assert!(v["targets"][1]["server_pid"].is_null());
     assert!(v["levels"][0]["targets"][1]["server"].is_null());
 }

@@ -182,14 +182,24 @@ path = "/"
     )
     .unwrap();
     let out = Command::new(ceiling_bin())
-        .args(["matrix", file.to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .args([
+            "matrix",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let text = std::fs::read_to_string(&json).unwrap_or_default();
     let _ = std::fs::remove_file(&json);
     let _ = std::fs::remove_file(&file);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_str(&text).unwrap();
     let cells = v["cells"].as_array().unwrap();
     for (cell, processes) in cells.iter().take(2).zip([2, 3]) {
@@ -199,7 +209,9 @@ path = "/"
         let cpu = format!("{:.1}%", u["avg_cpu_pct"].as_f64().unwrap());
         let name = cell["target"].as_str().unwrap();
         assert!(
-            stdout.lines().any(|l| l.trim_start().starts_with(name) && l.contains(&cpu)),
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(name) && l.contains(&cpu)),
             "{cpu}\n{stdout}"
         );
     }

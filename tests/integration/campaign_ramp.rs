@@ -225,7 +225,11 @@ fn ramp_samples_a_forking_servers_tree() {
         assert!(u["peak_cpu_pct"].as_f64().unwrap() <= 100.0 * cpus, "{u}");
         assert!(u["processes"].as_u64().unwrap() >= 3, "{u}");
         assert!(u["ended"].as_u64().unwrap() > 0, "workers recycled: {u}");
-        assert_eq!(u["exited"].as_array().unwrap().len(), 0, "the master lives: {u}");
+        assert_eq!(
+            u["exited"].as_array().unwrap().len(),
+            0,
+            "the master lives: {u}"
+        );
     }
     let header = stdout.lines().next().unwrap();
     assert!(header.contains("and its child processes"), "{header}");

@@ -78,7 +78,6 @@ pub(crate) struct Args {
     out: ReportFiles,
 }
 
-
 fn pct_value(t: &str) -> Result<f64, options::ValueError> {
     options::number(t, 0.0, 100.0)
 }
@@ -276,7 +275,10 @@ fn load_for(a: &Args, url: &str, connections: usize) -> Result<Load, CliError> {
 }
 
 /// `--server-pid NAME=PID` for target names: each a target, once, a live process.
-fn server_pids(given: &[String], targets: &[(String, String)]) -> Result<Vec<Option<i32>>, UsageError> {
+fn server_pids(
+    given: &[String],
+    targets: &[(String, String)],
+) -> Result<Vec<Option<i32>>, UsageError> {
     let mut pids = vec![None; targets.len()];
     for g in given {
         let bad = |why: String| UsageError::Conflict(format!("--server-pid {g:?}: {why}"));
@@ -351,7 +353,14 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         let (runs, usage, stopped) = measure_level(&a, &machine, &targets, &pids, connections)?;
         // A level cut short by Ctrl-C is kept when every target ran at least once.
         if runs.iter().all(|r| !r.is_empty()) {
-            done.push(level_of(&targets, &baseline, &limits, connections, runs, usage));
+            done.push(level_of(
+                &targets,
+                &baseline,
+                &limits,
+                connections,
+                runs,
+                usage,
+            ));
         }
         if stopped {
             interrupted = true;
@@ -361,7 +370,15 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     if done.is_empty() {
         return Err(crate::error::Failed::NothingRan.into());
     }
-    let report = report_of(&targets, &pids, &baseline, &limits, a.repeats, done, interrupted);
+    let report = report_of(
+        &targets,
+        &pids,
+        &baseline,
+        &limits,
+        a.repeats,
+        done,
+        interrupted,
+    );
     super::print(&render_text(&report))?;
     a.out.write(
         &report,
@@ -585,10 +602,7 @@ pub fn report_of(
         .iter()
         .enumerate()
         .map(|(i, (name, url))| {
-            let observed: Vec<Observed> = levels
-                .iter()
-                .map(|l| l.targets[i].observed())
-                .collect();
+            let observed: Vec<Observed> = levels.iter().map(|l| l.targets[i].observed()).collect();
             Target {
                 name: name.clone(),
                 url: crate::redact::url(url),
@@ -712,7 +726,9 @@ mod tests {
                 reasons: vec!["errors 5.00% > 1%".into()]
             })
         );
-        assert!(r.levels[2].verdict.starts_with("winner: steady (the only target"));
+        assert!(r.levels[2]
+            .verdict
+            .starts_with("winner: steady (the only target"));
         // An SLO neither meets: no winner anywhere, and it says so.
         let r = report(3, Some("p99<100us"));
         for l in &r.levels {
@@ -723,7 +739,11 @@ mod tests {
         // One round: a winner by the rule, no claim about the noise.
         let r = report(1, None);
         assert_eq!(r.levels[0].winner.as_deref(), Some("flaky"));
-        assert!(r.levels[0].verdict.contains("no noise estimate"), "{}", r.levels[0].verdict);
+        assert!(
+            r.levels[0].verdict.contains("no noise estimate"),
+            "{}",
+            r.levels[0].verdict
+        );
         assert!(!render_text(&r).contains("NaN"));
     }
 
@@ -784,7 +804,13 @@ mod tests {
                     );
                 }
                 let won = row[col(head, "Winner")] == t.name;
-                assert_eq!(drow[col(dh, "winner")] == "yes", won, "{} at {}", t.name, row[0]);
+                assert_eq!(
+                    drow[col(dh, "winner")] == "yes",
+                    won,
+                    "{} at {}",
+                    t.name,
+                    row[0]
+                );
             }
         }
         // And each level's winner is the best qualifying target in the model.
@@ -829,10 +855,7 @@ mod tests {
             assert_eq!(row[col("errors")], t["errors"].to_string());
             let cpu: f64 = row[col("server_cpu_avg_pct")].parse().unwrap();
             assert!((cpu - t["server"]["avg_cpu_pct"].as_f64().unwrap()).abs() < 0.01);
-            assert_eq!(
-                row[col("winner")] == "true",
-                level["winner"] == t["name"]
-            );
+            assert_eq!(row[col("winner")] == "true", level["winner"] == t["name"]);
         }
     }
 }

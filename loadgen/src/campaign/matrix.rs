@@ -178,8 +178,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     }
     for t in &m.targets {
         if let Some(pid) = t.server_pid {
-            sampler::check(&[pid])
-                .map_err(|e| bad_file(format!("target {}: {e}", t.name)))?;
+            sampler::check(&[pid]).map_err(|e| bad_file(format!("target {}: {e}", t.name)))?;
         }
     }
     let setups = if m.setups.is_empty() {
@@ -360,7 +359,10 @@ pub fn render_markdown(r: &MatrixReport) -> String {
     for e in endpoints(r) {
         let _ = writeln!(s, "## {e}\n");
         let (extra, rule) = if server {
-            (" Server CPU avg | CPU peak | MiB avg | MiB peak |", "---|---|---|---|")
+            (
+                " Server CPU avg | CPU peak | MiB avg | MiB peak |",
+                "---|---|---|---|",
+            )
         } else {
             ("", "")
         };

@@ -8,9 +8,9 @@ mod render;
 mod slo;
 mod verdict;
 
-pub use render::{render_csv, render_html, render_markdown, render_text};
-pub use super::sampler::ServerUsage;
 use super::sampler;
+pub use super::sampler::ServerUsage;
+pub use render::{render_csv, render_html, render_markdown, render_text};
 pub use slo::Slo;
 pub use verdict::{failures as verdict_failures, first_break, Limits, Observed, Search};
 

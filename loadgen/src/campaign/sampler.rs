@@ -104,7 +104,10 @@ impl ServerUsage {
             ended: runs.iter().map(|u| u.ended).sum(),
             exited,
             sampler_cpu_pct: if wall > 0.0 {
-                runs.iter().map(|u| u.sampler_cpu_pct * u.wall_s).sum::<f64>() / wall
+                runs.iter()
+                    .map(|u| u.sampler_cpu_pct * u.wall_s)
+                    .sum::<f64>()
+                    / wall
             } else {
                 0.0
             },
@@ -172,7 +175,10 @@ fn children(pid: i32) -> Vec<i32> {
         let mut path = task.path();
         path.push("children");
         if let Ok(text) = std::fs::read_to_string(&path) {
-            v.extend(text.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+            v.extend(
+                text.split_whitespace()
+                    .filter_map(|c| c.parse::<i32>().ok()),
+            );
         }
     }
     v
@@ -393,8 +399,7 @@ impl Sampler {
                 u.cpus = cpus;
                 u.peak_cpu_pct = u.peak_cpu_pct.min(100.0 * cpus).max(u.avg_cpu_pct);
                 if u.wall_s > 0.0 {
-                    u.sampler_cpu_pct =
-                        100.0 * (thread_cpu() - cpu0).as_secs_f64() / u.wall_s;
+                    u.sampler_cpu_pct = 100.0 * (thread_cpu() - cpu0).as_secs_f64() / u.wall_s;
                 }
                 u
             })
@@ -468,7 +473,11 @@ fn sample(
     }
     let wall = start.elapsed().as_secs_f64();
     let cpu_s = ticks as f64 / tps;
-    let avg_cpu_pct = if wall > 0.0 { 100.0 * cpu_s / wall } else { 0.0 };
+    let avg_cpu_pct = if wall > 0.0 {
+        100.0 * cpu_s / wall
+    } else {
+        0.0
+    };
     ServerUsage {
         avg_cpu_pct,
         // A run shorter than the window: its average is its peak.

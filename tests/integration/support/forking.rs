@@ -14,7 +14,10 @@ pub struct Forking {
 impl Forking {
     /// Starts `forking_server.py ARGS` and waits for its "listening on" line.
     pub fn start(args: &[&str]) -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/support/forking_server.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/integration/support/forking_server.py"
+        );
         let mut child = Command::new("python3")
             .arg(script)
             .args(args)

@@ -43,7 +43,11 @@ impl Table {
     }
 
     fn markdown(&self) -> String {
-        let mut s = format!("| {} |\n|{}\n", self.head.join(" | "), "---|".repeat(self.head.len()));
+        let mut s = format!(
+            "| {} |\n|{}\n",
+            self.head.join(" | "),
+            "---|".repeat(self.head.len())
+        );
         for r in &self.rows {
             let _ = writeln!(s, "| {} |", r.join(" | "));
         }
@@ -200,11 +204,19 @@ pub fn summary_long(r: &CompareReport) -> Table {
         let winner = row.last().cloned().unwrap_or_default();
         for (i, t) in r.targets.iter().enumerate() {
             let mut v = vec![
-                if i == 0 { row[0].clone() } else { String::new() },
+                if i == 0 {
+                    row[0].clone()
+                } else {
+                    String::new()
+                },
                 t.name.clone(),
             ];
             v.extend(row[1 + i * group..1 + (i + 1) * group].iter().cloned());
-            v.push(if winner == t.name { "yes".into() } else { "no".into() });
+            v.push(if winner == t.name {
+                "yes".into()
+            } else {
+                "no".into()
+            });
             rows.push(v);
         }
     }
@@ -233,7 +245,11 @@ pub fn target_table(r: &CompareReport, i: usize) -> Table {
     if server {
         head.extend(["CPU avg", "CPU peak", "MiB avg", "MiB peak"].map(String::from));
     }
-    head.extend([format!("vs {}", r.baseline), "limits".into(), "winner".into()]);
+    head.extend([
+        format!("vs {}", r.baseline),
+        "limits".into(),
+        "winner".into(),
+    ]);
     let rows = r
         .levels
         .iter()
@@ -518,7 +534,11 @@ pub fn render_html(r: &CompareReport) -> String {
     let _ = write!(
         body,
         "<h2>Requests/s (median of the rounds)</h2>{}<h2>p99 latency (ms)</h2>{}",
-        xy_chart("connections", "requests/s", &series(&|t| Some(t.median_rps))),
+        xy_chart(
+            "connections",
+            "requests/s",
+            &series(&|t| Some(t.median_rps))
+        ),
         xy_chart(
             "connections",
             "p99 (ms)",
