@@ -841,7 +841,10 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|l| l["connections"].to_string() == row[col("connections")])
+                .find(|l| {
+                    l["connections"].as_u64().map(|c| c.to_string()).as_deref()
+                        == Some(row[col("connections")])
+                })
                 .unwrap();
             let t = level["targets"]
                 .as_array()
