@@ -288,6 +288,15 @@ pub fn target_table(r: &CompareReport, i: usize) -> Table {
     Table { head, rows }
 }
 
+/// "1 connection", "40 connections".
+fn conns(n: usize) -> String {
+    if n == 1 {
+        "1 connection".into()
+    } else {
+        format!("{n} connections")
+    }
+}
+
 /// "NAME: breaking point at 40 connections (why)" / "NAME: no breaking point up to 40 connections".
 fn breaking_lines(r: &CompareReport) -> Vec<String> {
     let last = r.levels.last().map_or(0, |l| l.connections);
@@ -295,12 +304,12 @@ fn breaking_lines(r: &CompareReport) -> Vec<String> {
         .iter()
         .map(|t| match &t.breaking_point {
             Some(b) => format!(
-                "{}: breaking point at {} connections ({})",
+                "{}: breaking point at {} ({})",
                 t.name,
-                b.connections,
+                conns(b.connections),
                 b.reasons.join(", ")
             ),
-            None => format!("{}: no breaking point up to {last} connections", t.name),
+            None => format!("{}: no breaking point up to {}", t.name, conns(last)),
         })
         .collect()
 }
@@ -363,7 +372,7 @@ pub fn render_text(r: &CompareReport) -> String {
     s.push_str(&summary_long(r).text());
     let _ = writeln!(s, "{}", r.rule);
     for l in &r.levels {
-        let _ = writeln!(s, "  {} connections: {}", l.connections, l.verdict);
+        let _ = writeln!(s, "  {}: {}", conns(l.connections), l.verdict);
     }
     for line in breaking_lines(r) {
         let _ = writeln!(s, "{line}");
@@ -401,14 +410,14 @@ pub fn render_markdown(r: &CompareReport) -> String {
     let _ = writeln!(s, "## Summary\n\n{}", summary_table(r).markdown());
     let _ = writeln!(s, "{}\n", r.rule);
     for l in &r.levels {
-        let _ = writeln!(s, "- {} connections: {}", l.connections, l.verdict);
+        let _ = writeln!(s, "- {}: {}", conns(l.connections), l.verdict);
     }
     s.push('\n');
     for line in breaking_lines(r) {
         let _ = writeln!(s, "- {line}");
     }
     for (i, t) in r.targets.iter().enumerate() {
-        let _ = writeln!(
+        let _ = write!(
             s,
             "\n## {}\n\n{} · {}\n\n{}",
             t.name,
@@ -418,9 +427,9 @@ pub fn render_markdown(r: &CompareReport) -> String {
         );
     }
     if r.interrupted {
-        let _ = writeln!(s, "**Interrupted: the levels measured so far.**\n");
+        let _ = writeln!(s, "\n**Interrupted: the levels measured so far.**");
     }
-    let _ = writeln!(s, "{NOTES}\n\nCommands:\n");
+    let _ = writeln!(s, "\n{NOTES}\n\nCommands:\n");
     for c in commands(r) {
         let _ = writeln!(s, "- `{c}`");
     }
@@ -512,8 +521,8 @@ pub fn render_html(r: &CompareReport) -> String {
     for l in &r.levels {
         let _ = write!(
             body,
-            "<li>{} connections: {}</li>",
-            l.connections,
+            "<li>{}: {}</li>",
+            conns(l.connections),
             escape(&l.verdict)
         );
     }
