@@ -530,7 +530,7 @@ pub fn rule(limits: &Limits) -> String {
         .as_ref()
         .map_or(String::new(), |s| format!(" and {}", s.text));
     format!(
-        "Winner: the highest median requests/s among the targets within the error budget ({}% errors){slo}; a level where no target qualifies has no winner.",
+        "Winner: the highest median requests/s among the targets that meet the error budget ({}% errors){slo}; a level where no target meets them has no winner.",
         limits.max_errors_pct
     )
 }
@@ -543,18 +543,18 @@ fn verdict(targets: &[TargetSummary], limits: &Limits) -> (String, Option<String
         .collect();
     ok.sort_by(|x, y| y.median_rps.total_cmp(&x.median_rps));
     let Some(best) = ok.first() else {
-        let within = match &limits.slo {
+        let limits_text = match &limits.slo {
             Some(s) => format!("{}% errors and {}", limits.max_errors_pct, s.text),
             None => format!("{}% errors", limits.max_errors_pct),
         };
         return (
-            format!("no winner: no target completed requests within {within}"),
+            format!("no winner: no target completed requests and met {limits_text}"),
             None,
         );
     };
     let Some(second) = ok.get(1) else {
         return (
-            format!("winner: {} (the only target within the limits)", best.name),
+            format!("winner: {} (the only target that met the limits)", best.name),
             Some(best.name.clone()),
         );
     };

@@ -85,6 +85,7 @@ impl ServerUsage {
         let samples: usize = runs.iter().map(|u| u.samples).sum();
         let max = |f: fn(&ServerUsage) -> f64| runs.iter().map(f).fold(0.0, f64::max);
         let mut exited: Vec<i32> = runs.iter().flat_map(|u| u.exited.clone()).collect();
+        exited.sort_unstable();
         exited.dedup();
         Some(ServerUsage {
             avg_cpu_pct: if wall > 0.0 { 100.0 * cpu / wall } else { 0.0 },
