@@ -14,11 +14,16 @@
 #   SERVER=ceiling|nginx
 #   ENGINES="auto"  ceiling's --io-engine values, one row each (auto: the direct io_uring
 #                   loop; monoio: monoio's io_uring driver; epoll), e.g. ENGINES="auto monoio epoll"
+#   BASELINE=PATH   another ceiling binary (e.g. a release build of the commit before a
+#                   change) run right after each ceiling row, as rows "base-ENGINE", so a
+#                   change is measured against its baseline in the same rounds
 # Installs wrk and GNU time (and nginx-light with SERVER=nginx) with apt-get when missing.
 # oha is a row when it is on PATH: `cargo install oha --locked` adds it (--locked: its newest
 # dependencies may want a newer rustc than the one here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 
 duration=${DURATION:-10}
 rounds=${ROUNDS:-3}
@@ -28,10 +33,7 @@ engines=${ENGINES:-auto}
 server_cpu=0
 gen_cpu=1
 
-if [ "$(nproc --all)" -lt 2 ]; then
-  echo "bench-generators: needs at least 2 CPUs (server on CPU 0, generator on CPU 1)" >&2
-  exit 1
-fi
+need_two_cpus bench-generators
 
 apt_install() {
   local sudo=
@@ -66,16 +68,7 @@ trap 'exit 130' INT TERM
 # --- the server, pinned to CPU 0 -----------------------------------------------------------
 case "$server_kind" in
   ceiling)
-    "$bin" serve --bind 127.0.0.1:0 --cpus "$server_cpu" >"$out/serve.log" 2>&1 &
-    server_pid=$!
-    addr=
-    for _ in $(seq 200); do
-      addr=$(grep -o 'listening on http://[^ ]*' "$out/serve.log" | head -n1 | sed 's/listening on //' || true)
-      [ -n "$addr" ] && break
-      kill -0 "$server_pid" 2>/dev/null || { cat "$out/serve.log" >&2; exit 1; }
-      sleep 0.1
-    done
-    [ -n "$addr" ] || { echo "ceiling serve did not print its address within 20 s" >&2; exit 1; }
+    start_ceiling_serve "$bin" "$server_cpu" "$out/serve.log"
     server_desc="ceiling serve --cpus $server_cpu"
     ;;
   nginx)
@@ -162,6 +155,14 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 print(r["requests_per_sec"], r["counters"]["completed"])' "$out/$name.json")
       rows+=("$name $round $rps $reqs $(cpu_of "$name")")
+    fi
+    if [ -n "${BASELINE:-}" ] && run "base-$engine" taskset -c "$gen_cpu" "$BASELINE" --cpus "$gen_cpu" -t 1 \
+      -c "$conns" -d "${duration}s" --io-engine "$engine" --json "$out/base-$engine.json" "$url"; then
+      read -r rps reqs < <(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(r["requests_per_sec"], r["counters"]["completed"])' "$out/base-$engine.json")
+      rows+=("base-$engine $round $rps $reqs $(cpu_of "base-$engine")")
     fi
   done
 

@@ -13,6 +13,8 @@
 # Needs: wrk and nginx-light (installed with apt-get when missing), taskset, python3, 2+ CPUs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 
 duration=${DURATION:-10s}
 runs=${RUNS:-3}
@@ -115,17 +117,9 @@ measure() {
 }
 
 # --- ceiling serve: one worker on the server CPU ---
-taskset -c "$server_cpu" "$bin" serve --bind 127.0.0.1:0 --cpus "$server_cpu" >"$tmp/ceiling.log" 2>&1 &
-ceiling_pid=$!
+start_ceiling_serve "$bin" "$server_cpu" "$tmp/ceiling.log"
+ceiling_pid=$server_pid
 pids+=("$ceiling_pid")
-addr=
-for _ in $(seq 200); do
-  addr=$(grep -o 'listening on http://[^ ]*' "$tmp/ceiling.log" | head -n1 | sed 's/listening on //' || true)
-  [ -n "$addr" ] && break
-  kill -0 "$ceiling_pid" 2>/dev/null || { cat "$tmp/ceiling.log" >&2; exit 1; }
-  sleep 0.05
-done
-[ -n "$addr" ] || { echo "bench-server.sh: ceiling serve did not start" >&2; exit 1; }
 echo "# $(head -n1 "$tmp/ceiling.log")"
 
 # --- nginx: one worker, `return 200`, access log off, pinned to the server CPU ---

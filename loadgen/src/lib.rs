@@ -1,8 +1,10 @@
 //! The load generator: `ceiling [OPTIONS] URL` with wrk's flags and wrk's output layout.
 //!
 //! Data flows one way: `options` (argv -> typed arguments) -> `plan::build` (the
-//! validated `Plan`, or a usage error before any load) -> `run` (one pinned worker per CPU, Ctrl-C, merge) -> `worker` (connections,
-//! framing, recording) -> `result` (the one `RunResult` model) -> `report` (text, JSON).
+//! validated `Plan`, or a usage error before any load) -> `run` (one pinned worker per
+//! CPU, Ctrl-C) -> `worker` (connections, framing, recording) -> `record` (the one
+//! collector, to a `RunResult`) -> `result` (the one `RunResult` model) -> `report`
+//! (text, JSON). tests/integration/architecture.rs checks the direction of the imports.
 
 pub mod campaign;
 mod direct;
@@ -14,6 +16,7 @@ pub mod options;
 pub mod pacing;
 pub mod plan;
 mod progress;
+pub mod record;
 pub mod redact;
 pub mod report;
 pub mod result;
@@ -29,7 +32,6 @@ pub use error::{CliError, Failed};
 
 use options::{Parsed, RunArgs};
 use std::ffi::OsString;
-use std::io::Write as _;
 
 /// The command line as one string (lossy for non-UTF-8 arguments), for the record.
 pub fn command_line(args: &[OsString]) -> String {
@@ -66,8 +68,8 @@ pub fn command(args: &[OsString], reach: options::Reach) -> Result<(), CliError>
     if plan.engine.fell_back() {
         eprintln!("ceiling: {}", plan.engine.describe());
     }
-    let (result, _, out_error) = run::run_recorded(&plan)?;
-    let mut failed = match emit(&plan, &result) {
+    let (result, out_error) = run::run_recorded(&plan)?;
+    let mut failed = match emit(&outputs(&plan), &result) {
         Ok(()) => Vec::new(),
         Err(Failed::Outputs(v)) => v,
         Err(e) => vec![e.to_string()],
@@ -91,48 +93,30 @@ pub fn command(args: &[OsString], reach: options::Reach) -> Result<(), CliError>
     }
 }
 
-/// Prints the text report and writes every output the plan asks for; Err names
-/// each one that could not be written.
-pub(crate) fn emit(plan: &plan::Plan, result: &result::RunResult) -> Result<(), Failed> {
-    let mut failed = Vec::new();
-    if !plan.quiet {
-        let text = report::text::render(plan, result);
-        // With `--json -` or `--out -` stdout carries data, so the text goes to stderr.
-        let written = if plan.json_stdout() || plan.out == Some(plan::JsonOut::Stdout) {
-            std::io::stderr().write_all(text.as_bytes())
-        } else {
-            std::io::stdout().write_all(text.as_bytes())
-        };
-        if let Err(e) = written {
-            failed.push(format!("could not print the report: {e}"));
-        }
-    }
-    if let Some(path) = &plan.hgrm {
-        let text = shared::stats::codec::decode_base64(&result.latency.histogram)
-            .map(|h| report::hgrm::spectrum(&h))
-            .map_err(std::io::Error::other);
-        if let Err(e) = text.and_then(|t| std::fs::write(path, t)) {
-            failed.push(format!("could not write --hgrm {}: {e}", path.display()));
-        }
-    }
-    if let Some(path) = &plan.html {
-        if let Err(e) = std::fs::write(path, report::html::render(result)) {
-            failed.push(format!("could not write --html {}: {e}", path.display()));
-        }
-    }
-    if let Some(path) = &plan.hlog {
-        if let Err(e) = report::hlog::write(path, result) {
-            failed.push(format!("could not write --hlog {}: {e}", path.display()));
-        }
-    }
-    if let Some(out) = &plan.json {
-        if let Err(e) = report::json::write(out, result) {
-            failed.push(format!("could not write the JSON result: {e}"));
-        }
-    }
+/// Prints the text report and writes every output asked for; Err names each
+/// one that could not be written.
+pub(crate) fn emit(outputs: &report::Outputs, result: &result::RunResult) -> Result<(), Failed> {
+    let failed = outputs.write(result);
     if failed.is_empty() {
         Ok(())
     } else {
         Err(Failed::Outputs(failed))
+    }
+}
+
+/// The views a run's plan asks for.
+pub(crate) fn outputs(plan: &plan::Plan) -> report::Outputs {
+    let sink = |o: &plan::JsonOut| match o {
+        plan::JsonOut::Stdout => report::Sink::Stdout,
+        plan::JsonOut::File(p) => report::Sink::File(p.clone()),
+    };
+    report::Outputs {
+        quiet: plan.quiet,
+        // With `--json -` or `--out -` stdout carries data, so the text goes to stderr.
+        text_to_stderr: plan.json_stdout() || plan.out == Some(plan::JsonOut::Stdout),
+        json: plan.json.as_ref().map(sink),
+        hgrm: plan.hgrm.clone(),
+        html: plan.html.clone(),
+        hlog: plan.hlog.clone(),
     }
 }

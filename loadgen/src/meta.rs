@@ -1,7 +1,6 @@
 //! What a result says about where and how it ran, so it can be reproduced and
 //! compared later: command line, version, kernel, CPU, pinning, engine, sysctls.
 
-use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
 use shared::runtime::EngineChoice;
 use std::collections::BTreeMap;
@@ -43,7 +42,9 @@ pub struct Meta {
 }
 
 impl Meta {
-    pub fn collect(plan: &Plan) -> Self {
+    /// Reads this machine's description for a run of `command_line` on worker
+    /// threads pinned to `cpus`, on `engine`.
+    pub fn collect(command_line: &str, cpus: &[usize], engine: &EngineChoice) -> Self {
         let proc = |name: &str| {
             std::fs::read_to_string(format!("/proc/sys/kernel/{name}"))
                 .map(|t| t.trim().to_string())
@@ -76,14 +77,14 @@ impl Meta {
             })
             .collect();
         Self {
-            command_line: plan.command_line.clone(),
+            command_line: command_line.to_string(),
             version: env!("CARGO_PKG_VERSION").into(),
             kernel,
             cpu_model,
             hostname: proc("hostname"),
             nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            cpus: plan.cpus.clone(),
-            engine: plan.engine.clone(),
+            cpus: cpus.to_vec(),
+            engine: engine.clone(),
             sysctls,
             loopback_mtu: std::fs::read_to_string("/sys/class/net/lo/mtu")
                 .ok()

@@ -68,31 +68,44 @@ impl Schedule {
         self.push(gap);
     }
 
-    /// How many requests fall due at or before `t` from here on (counting stops at
-    /// `cap`). Constant gaps are counted by division, so a schedule far behind at
-    /// the stop costs nothing to count.
+    /// How many requests fall due before `t` from here on: the window is
+    /// half-open, `[now, t)`, as a run's is (counting stops at `cap`). Constant
+    /// gaps are counted in whole nanoseconds by division, so a schedule far
+    /// behind at the stop costs nothing to count; any rate saturates at `cap`.
     pub fn count_until(&self, t: Instant, cap: u64) -> u64 {
-        if self.next > t {
+        if self.next >= t {
             return 0;
         }
         if self.rng.is_none() {
-            let behind = (t - self.next).as_secs_f64();
-            return ((behind / self.gap).floor() as u64 + 1).min(cap);
+            // Requests at next + k·gap for k = 0, 1, ...: those with k·gap < behind.
+            let behind = (t - self.next).as_nanos() as f64;
+            let gap = self.gap * 1e9;
+            let k = (behind / gap).ceil();
+            return if k >= cap as f64 {
+                cap
+            } else {
+                (k as u64).max(1).min(cap)
+            };
         }
         let mut s = self.clone();
         let mut n = 0;
-        while s.next <= t && n < cap {
+        while s.next < t && n < cap {
             n += 1;
             s.advance();
         }
         n
     }
 
+    /// Moves the next send `secs` on (a rate too high for the clock's
+    /// nanoseconds piles sends onto the same instant; a time past what an
+    /// `Instant` holds saturates, never panics).
     fn push(&mut self, secs: f64) {
         let ns = secs * 1e9 + self.carry;
         let whole = ns.floor();
         self.carry = ns - whole;
-        self.next += Duration::from_nanos(whole as u64);
+        // `as` saturates a huge or non-finite float.
+        let step = Duration::from_nanos(whole as u64);
+        self.next = self.next.checked_add(step).unwrap_or(self.next);
     }
 }
 
@@ -209,10 +222,55 @@ mod tests {
             s.count_until(start + Duration::from_millis(995), u64::MAX),
             100
         );
+        // Half-open windows: the request due at exactly 1 s is not in [0, 1 s).
+        assert_eq!(s.count_until(start + Duration::from_secs(1), u64::MAX), 100);
+        assert_eq!(
+            s.count_until(start + Duration::from_nanos(1_000_000_001), u64::MAX),
+            101
+        );
+        assert_eq!(s.count_until(start, u64::MAX), 0);
         assert_eq!(s.count_until(start + Duration::from_secs(10), 50), 50);
         let p = Schedule::new(&pacing(100.0, Arrivals::Poisson), start, 0, 1);
         let n = p.count_until(start + Duration::from_secs(10), u64::MAX);
         assert!((900..=1100).contains(&n), "{n}");
+    }
+
+    /// `-R 1000` over 2 s, 10 connections: exactly 2,000 intended sends in
+    /// [0, 2 s), whichever way they are counted.
+    #[test]
+    fn a_window_holds_exactly_its_share() {
+        let start = Instant::now();
+        let end = start + Duration::from_secs(2);
+        let p = pacing(1000.0, Arrivals::Constant);
+        let mut walked = 0;
+        let mut counted = 0;
+        for j in 0..10 {
+            let mut s = Schedule::new(&p, start, j, 10);
+            counted += s.count_until(end, u64::MAX);
+            while s.due() < end {
+                walked += 1;
+                s.advance();
+            }
+        }
+        assert_eq!((walked, counted), (2000, 2000));
+    }
+
+    /// A rate far too high to keep saturates: nothing overflows, and the count
+    /// of what fell due stops at its cap instead of wrapping.
+    #[test]
+    fn absurd_rates_saturate() {
+        let start = Instant::now();
+        let mut s = Schedule::new(&pacing(1e18, Arrivals::Constant), start, 0, 1);
+        for _ in 0..1000 {
+            s.advance();
+        }
+        assert!(s.due() < start + Duration::from_micros(1));
+        let far = start + Duration::from_secs(3600);
+        assert_eq!(s.count_until(far, 12_345), 12_345);
+        assert_eq!(s.count_until(far, u64::MAX), u64::MAX);
+        let mut slow = Schedule::new(&pacing(1e-300, Arrivals::Constant), start, 0, 1);
+        slow.advance();
+        assert!(slow.due() >= start);
     }
 
     #[test]

@@ -2,13 +2,12 @@
 //! can be read back (the histogram travels as HdrHistogram V2+DEFLATE, base64), so
 //! runs can be merged and compared later.
 
+use crate::load::{Arrivals, PipelineMode};
 use crate::meta::Meta;
-use crate::plan::{Arrivals, Pacing, PipelineMode, Plan};
 use serde::{Deserialize, Serialize};
-use shared::stats::codec::encode_base64;
+use shared::stats::codec::{decode_base64, encode_base64};
 use shared::stats::{Counters, Histogram};
-use std::net::IpAddr;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
 
 /// Schema tag of the JSON result; bumped on any incompatible change.
 pub const SCHEMA: &str = "ceiling.run/1";
@@ -26,13 +25,19 @@ pub struct RunResult {
     pub counters: Counters,
     /// The first invalid response seen, described, for the report.
     pub first_invalid: Option<String>,
+    /// Completed responses per second over `duration_s` (0 when nothing ran).
     pub requests_per_sec: f64,
+    /// Completed responses with a 2xx or 3xx status per second over `duration_s`.
+    #[serde(default)]
+    pub successful_per_sec: f64,
+    /// Bytes read per second over `duration_s`.
     pub bytes_read_per_sec: f64,
     /// The same rate in gigabits per second (10^9 bit/s), as links are rated.
     #[serde(default)]
     pub gbit_read_per_sec: f64,
     pub latency: Latency,
-    /// Requests/sec of each worker thread, sampled every 100 ms (wrk's Req/Sec row).
+    /// Requests/sec of each worker thread, sampled every 100 ms (wrk's Req/Sec row);
+    /// a thread that ran less than one sample counts its own rate over what it ran.
     pub req_per_sec: Spread,
     pub threads: Vec<ThreadResult>,
     /// The generator's own CPU use over the run.
@@ -46,14 +51,37 @@ pub struct RunResult {
     pub interrupted: bool,
     /// A merge of several nodes: what each contributed (empty for one machine).
     #[serde(default)]
-    pub nodes: Vec<crate::distributed::node::NodeSummary>,
+    pub nodes: Vec<NodeSummary>,
     /// A merge that lacks nodes or parts of them (`ceiling merge --allow-partial`).
     #[serde(default)]
     pub partial: bool,
-    /// What the merge found doubtful (start skew, unsynchronized clocks, nodes
-    /// below their rate, overloaded generators).
+    /// What the run or merge found doubtful, one line each: most responses not
+    /// 2xx/3xx, start skew, unsynchronized clocks, nodes below their rate,
+    /// overloaded generators.
     #[serde(default)]
     pub warnings: Vec<String>,
+}
+
+/// What one node contributed, in a merged result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeSummary {
+    pub index: usize,
+    pub hostname: String,
+    pub sent: u64,
+    pub completed: u64,
+    /// Request and connect errors.
+    pub errors: u64,
+    /// Completed per second over the node's own measured interval.
+    pub requests_per_sec: f64,
+    /// Under -R: sent / scheduled, percent.
+    pub achieved_pct: Option<f64>,
+    /// How far past T0 the node was launched, ms.
+    pub late_ms: f64,
+    /// The node's clock status ("synchronized", "unsynchronized", "unknown").
+    pub clock: String,
+    pub generator_us_per_request: f64,
+    /// False: the file ended before its footer.
+    pub complete: bool,
 }
 
 /// User and system CPU of the generator process over the run.
@@ -61,8 +89,73 @@ pub struct RunResult {
 pub struct GeneratorCpu {
     pub user_s: f64,
     pub sys_s: f64,
-    /// (user + sys) per request sent, in microseconds.
+    /// (user + sys) per request sent, in microseconds (0 when none was sent).
     pub us_per_request: f64,
+}
+
+impl GeneratorCpu {
+    /// `user_s` and `sys_s` CPU seconds spent on `sent` requests.
+    pub fn new(user_s: f64, sys_s: f64, sent: u64) -> Self {
+        Self {
+            user_s,
+            sys_s,
+            us_per_request: if sent > 0 {
+                (user_s + sys_s) * 1e6 / sent as f64
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// The schedule audit of a paced run, summed over workers and nodes.
+#[derive(Debug, Clone)]
+pub struct PaceTotals {
+    /// Actual minus intended send time of every paced request, µs.
+    pub lag: Histogram,
+    /// Latency from the actual send, µs.
+    pub uncorrected: Histogram,
+    /// Sends more than 1 ms late whose connection was busy (or connecting).
+    pub late_busy: u64,
+    /// Sends more than 1 ms late although their connection was free.
+    pub late_generator: u64,
+    /// Requests due before the stop that were never sent.
+    pub behind: u64,
+}
+
+impl PaceTotals {
+    pub fn new() -> Self {
+        Self {
+            lag: shared::stats::new_histogram(),
+            uncorrected: shared::stats::new_histogram(),
+            late_busy: 0,
+            late_generator: 0,
+            behind: 0,
+        }
+    }
+
+    /// Adds another worker's or node's audit (one histogram layout: exact).
+    pub fn add(&mut self, o: &PaceTotals) {
+        self.lag.add(&o.lag).expect("one histogram layout");
+        self.uncorrected
+            .add(&o.uncorrected)
+            .expect("one histogram layout");
+        self.late_busy += o.late_busy;
+        self.late_generator += o.late_generator;
+        self.behind += o.behind;
+    }
+
+    /// Sent / scheduled in percent, None when nothing was scheduled.
+    pub fn achieved_pct(&self, sent: u64) -> Option<f64> {
+        let scheduled = sent + self.behind;
+        (scheduled > 0).then(|| 100.0 * sent as f64 / scheduled as f64)
+    }
+}
+
+impl Default for PaceTotals {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Open-loop (-R) figures and the self-audit of the schedule.
@@ -106,60 +199,46 @@ pub struct TimePoint {
     pub length_s: f64,
     pub completed: u64,
     pub errors: u64,
+    /// `completed / length_s`: the last, partial second over its own length.
     pub requests_per_sec: f64,
-    pub p50_us: u64,
-    pub p90_us: u64,
-    pub p99_us: u64,
-    pub p999_us: u64,
-    pub max_us: u64,
+    /// Latency percentiles of this second's completions, µs; null in a second
+    /// that completed nothing.
+    pub p50_us: Option<u64>,
+    pub p90_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub p999_us: Option<u64>,
+    pub max_us: Option<u64>,
     /// This second's latency histogram: V2+DEFLATE, base64.
     pub histogram: String,
 }
 
 impl TimePoint {
     pub fn new(second: usize, length_s: f64, completed: u64, errors: u64, h: &Histogram) -> Self {
-        let q = |p: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_percentile(p)
-            }
-        };
+        let q = |p: f64| (!h.is_empty()).then(|| h.value_at_percentile(p));
         Self {
             second,
             length_s,
             completed,
             errors,
-            requests_per_sec: if length_s > 0.0 {
-                completed as f64 / length_s
-            } else {
-                0.0
-            },
+            requests_per_sec: per_sec(completed, length_s),
             p50_us: q(50.0),
             p90_us: q(90.0),
             p99_us: q(99.0),
             p999_us: q(99.9),
-            max_us: if h.is_empty() { 0 } else { h.max() },
+            max_us: (!h.is_empty()).then(|| h.max()),
             histogram: encode_base64(h),
         }
     }
 }
 
 impl RateReport {
-    /// Builds the report and its verdict. `sent`, `completed`, `errors` over `secs`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        pacing: &Pacing,
-        secs: f64,
-        counters: &Counters,
-        lag: &Histogram,
-        uncorrected: &Histogram,
-        late_busy: u64,
-        late_generator: u64,
-        behind: u64,
-    ) -> Self {
-        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-        let sent_per_sec = per_sec(counters.sent);
+    /// Builds the report and its verdict: the rate `asked`, what `counters`
+    /// counted over `secs` (the measured interval), and the schedule audit.
+    pub fn new(asked: &AskedRate, secs: f64, counters: &Counters, pace: &PaceTotals) -> Self {
+        let (lag, uncorrected) = (&pace.lag, &pace.uncorrected);
+        let (late_busy, late_generator, behind) =
+            (pace.late_busy, pace.late_generator, pace.behind);
+        let sent_per_sec = per_sec(counters.sent, secs);
         let scheduled = counters.sent + behind;
         let achieved_pct = if scheduled > 0 {
             100.0 * counters.sent as f64 / scheduled as f64
@@ -192,7 +271,7 @@ impl RateReport {
             };
             format!(
                 "could not keep the asked rate: {behind} of {scheduled} scheduled requests were never sent ({achieved_pct:.1}% sent; asked {:.2}/s, sent {sent_per_sec:.2}/s): {why}",
-                pacing.rate
+                asked.requests_per_sec
             )
         } else if late > 0 {
             format!(
@@ -202,11 +281,11 @@ impl RateReport {
             format!("kept its schedule ({achieved_pct:.1}% of the scheduled requests sent, no late sends)")
         };
         Self {
-            asked: pacing.rate,
-            arrivals: pacing.arrivals,
-            seed: pacing.seed,
+            asked: asked.requests_per_sec,
+            arrivals: asked.arrivals,
+            seed: asked.seed,
             sent_per_sec,
-            completed_per_sec: per_sec(counters.completed),
+            completed_per_sec: per_sec(counters.completed, secs),
             scheduled,
             behind_at_stop: behind,
             achieved_pct,
@@ -239,12 +318,38 @@ pub struct Config {
     #[serde(default)]
     pub source_ips: Vec<IpAddr>,
     pub timeout_ms: u64,
+    /// The address the connections went to: the first resolved address that
+    /// accepted. None in a merge of nodes (each resolved its own) and in older results.
+    #[serde(default)]
+    pub addr: Option<SocketAddr>,
+    /// Under -R: the rate asked for, all connections together; None: closed loop.
+    #[serde(default)]
+    pub rate: Option<AskedRate>,
+    /// `--latency`: the text report prints the latency distribution.
+    #[serde(default)]
+    pub latency: bool,
+    /// `--u_latency`: the text report of a rate run also prints the uncorrected one.
+    #[serde(default)]
+    pub u_latency: bool,
 }
 
-/// Latency of completed requests, in microseconds.
+/// The open-loop rate a run asked for (`-R`, `--arrivals`, `--seed`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AskedRate {
+    pub requests_per_sec: f64,
+    pub arrivals: Arrivals,
+    pub seed: u64,
+}
+
+/// Latency of completed requests, in microseconds. With no completion at all
+/// (`count` 0) nothing was measured: the JSON has `null` for every figure and no
+/// percentiles, the text `n/a`; in memory the figures are 0.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "LatencyJson", try_from = "LatencyJson")]
 pub struct Latency {
     pub unit: String,
+    /// Values recorded (completions, or paced sends for `rate.lag`).
+    pub count: u64,
     pub min: u64,
     pub mean: f64,
     pub stdev: f64,
@@ -256,43 +361,108 @@ pub struct Latency {
     pub histogram: String,
 }
 
+/// [`Latency`] as written: its figures are `null` when nothing was recorded.
+#[derive(Serialize, Deserialize)]
+struct LatencyJson {
+    unit: String,
+    /// Absent in results written before it existed: read from the histogram.
+    #[serde(default)]
+    count: Option<u64>,
+    min: Option<u64>,
+    mean: Option<f64>,
+    stdev: Option<f64>,
+    max: Option<u64>,
+    within_stdev_pct: Option<f64>,
+    percentiles: Vec<Percentile>,
+    histogram: String,
+}
+
+impl From<Latency> for LatencyJson {
+    fn from(l: Latency) -> Self {
+        let measured = l.count > 0;
+        let some = |v| measured.then_some(v);
+        Self {
+            unit: l.unit,
+            count: Some(l.count),
+            min: some(l.min as f64).map(|v| v as u64),
+            mean: some(l.mean),
+            stdev: some(l.stdev),
+            max: some(l.max as f64).map(|v| v as u64),
+            within_stdev_pct: some(l.within_stdev_pct),
+            percentiles: l.percentiles,
+            histogram: l.histogram,
+        }
+    }
+}
+
+impl TryFrom<LatencyJson> for Latency {
+    type Error = String;
+
+    fn try_from(j: LatencyJson) -> Result<Self, String> {
+        let count = match j.count {
+            Some(c) => c,
+            None => decode_base64(&j.histogram)
+                .map_err(|e| format!("latency histogram: {e}"))?
+                .len(),
+        };
+        Ok(Self {
+            unit: j.unit,
+            count,
+            min: j.min.unwrap_or(0),
+            mean: j.mean.unwrap_or(0.0),
+            stdev: j.stdev.unwrap_or(0.0),
+            max: j.max.unwrap_or(0),
+            within_stdev_pct: j.within_stdev_pct.unwrap_or(0.0),
+            percentiles: j.percentiles,
+            histogram: j.histogram,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Percentile {
     pub percentile: f64,
     pub value_us: u64,
 }
 
-/// Mean, standard deviation, maximum and share within one deviation of a sample set.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+/// Mean, standard deviation, maximum and share within one deviation of a sample
+/// set. `None` is not measured: no sample at all, or (for the deviation and the
+/// share within it) a single sample.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
-    pub mean: f64,
-    pub stdev: f64,
-    pub max: f64,
-    pub within_stdev_pct: f64,
+    pub mean: Option<f64>,
+    pub stdev: Option<f64>,
+    pub max: Option<f64>,
+    pub within_stdev_pct: Option<f64>,
 }
 
 impl Spread {
+    /// The spread of `samples` (sample standard deviation, n - 1).
     pub fn of(samples: &[f64]) -> Self {
         if samples.is_empty() {
             return Self::default();
         }
         let n = samples.len() as f64;
         let mean = samples.iter().sum::<f64>() / n;
-        let var = if samples.len() > 1 {
-            samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0)
-        } else {
-            0.0
-        };
-        let stdev = var.sqrt();
+        let max = samples.iter().copied().fold(f64::MIN, f64::max);
+        if samples.len() < 2 {
+            return Self {
+                mean: Some(mean),
+                stdev: None,
+                max: Some(max),
+                within_stdev_pct: None,
+            };
+        }
+        let stdev = (samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         let within = samples
             .iter()
             .filter(|&&s| (s - mean).abs() <= stdev)
             .count() as f64;
         Self {
-            mean,
-            stdev,
-            max: samples.iter().copied().fold(0.0, f64::max),
-            within_stdev_pct: 100.0 * within / n,
+            mean: Some(mean),
+            stdev: Some(stdev),
+            max: Some(max),
+            within_stdev_pct: Some(100.0 * within / n),
         }
     }
 }
@@ -316,7 +486,7 @@ impl ThreadResult {
 
 impl Latency {
     /// The value at `percentile` when the table has it (50, 75, 90, 99, 99.9,
-    /// 99.99, 99.999, 100).
+    /// 99.99, 99.999, 100); None also when nothing was recorded.
     pub fn get(&self, percentile: f64) -> Option<u64> {
         self.percentiles
             .iter()
@@ -329,6 +499,7 @@ impl Latency {
         self.get(percentile).unwrap_or(0)
     }
 
+    /// The summary of `h`; an empty histogram gives `count` 0 and no percentiles.
     pub fn of(h: &Histogram) -> Self {
         let empty = h.is_empty();
         let (mean, stdev) = if empty {
@@ -347,6 +518,7 @@ impl Latency {
             .sum();
         Self {
             unit: "us".into(),
+            count: h.len(),
             min: if empty { 0 } else { h.min() },
             mean,
             stdev,
@@ -356,69 +528,28 @@ impl Latency {
             } else {
                 100.0 * within as f64 / h.len() as f64
             },
-            percentiles: PERCENTILES
-                .iter()
-                .map(|&p| Percentile {
-                    percentile: p,
-                    value_us: if empty { 0 } else { h.value_at_percentile(p) },
-                })
-                .collect(),
+            percentiles: if empty {
+                Vec::new()
+            } else {
+                PERCENTILES
+                    .iter()
+                    .map(|&p| Percentile {
+                        percentile: p,
+                        value_us: h.value_at_percentile(p),
+                    })
+                    .collect()
+            },
             histogram: encode_base64(h),
         }
     }
 }
 
-impl RunResult {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        plan: &Plan,
-        meta: Meta,
-        duration: Duration,
-        counters: Counters,
-        first_invalid: Option<String>,
-        histogram: Histogram,
-        threads: Vec<ThreadResult>,
-        samples: &[f64],
-        generator_cpu: GeneratorCpu,
-        rate: Option<RateReport>,
-        timeseries: Vec<TimePoint>,
-        interrupted: bool,
-    ) -> Self {
-        let secs = duration.as_secs_f64();
-        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-        Self {
-            schema: SCHEMA.into(),
-            meta,
-            config: Config {
-                url: plan.targets[0].url.clone(),
-                urls: plan.targets.iter().map(|t| t.url.clone()).collect(),
-                method: plan.method.clone(),
-                threads: plan.threads(),
-                connections: plan.connections,
-                duration_s: plan.duration.map(|d| d.as_secs_f64()),
-                requests: plan.requests,
-                pipeline: plan.pipeline,
-                pipeline_mode: plan.pipeline_mode,
-                source_ips: plan.source_ips.clone(),
-                timeout_ms: plan.timeout.as_millis() as u64,
-            },
-            duration_s: secs,
-            counters,
-            first_invalid,
-            requests_per_sec: per_sec(counters.completed),
-            bytes_read_per_sec: per_sec(counters.bytes_read),
-            gbit_read_per_sec: per_sec(counters.bytes_read) * 8.0 / 1e9,
-            latency: Latency::of(&histogram),
-            req_per_sec: Spread::of(samples),
-            threads,
-            generator_cpu,
-            rate,
-            timeseries,
-            interrupted,
-            nodes: Vec::new(),
-            partial: false,
-            warnings: Vec::new(),
-        }
+/// `n` per second over `secs`; 0 over an interval of no length (nothing ran).
+pub fn per_sec(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
     }
 }
 
@@ -431,12 +562,20 @@ mod tests {
     #[test]
     fn spread_of_samples() {
         let s = Spread::of(&[10.0, 10.0, 10.0, 10.0]);
-        assert_eq!((s.mean, s.stdev, s.max), (10.0, 0.0, 10.0));
-        assert_eq!(s.within_stdev_pct, 100.0);
+        assert_eq!(
+            (s.mean, s.stdev, s.max),
+            (Some(10.0), Some(0.0), Some(10.0))
+        );
+        assert_eq!(s.within_stdev_pct, Some(100.0));
         let s = Spread::of(&[0.0, 10.0]);
-        assert_eq!(s.mean, 5.0);
-        assert!((s.stdev - 7.0710678).abs() < 1e-6);
-        assert_eq!(Spread::of(&[]).mean, 0.0);
+        assert_eq!(s.mean, Some(5.0));
+        assert!((s.stdev.unwrap() - 7.0710678).abs() < 1e-6);
+        // Nothing sampled is not a zero; one sample has no deviation.
+        assert_eq!(Spread::of(&[]), Spread::default());
+        assert_eq!(Spread::of(&[]).mean, None);
+        let one = Spread::of(&[250.0]);
+        assert_eq!((one.mean, one.max), (Some(250.0), Some(250.0)));
+        assert_eq!((one.stdev, one.within_stdev_pct), (None, None));
     }
 
     #[test]
@@ -456,8 +595,30 @@ mod tests {
     }
 
     #[test]
-    fn empty_latency_is_zeros() {
+    fn empty_latency_is_not_measured() {
         let l = Latency::of(&new_histogram());
-        assert_eq!((l.min, l.max, l.mean), (0, 0, 0.0));
+        assert_eq!((l.count, l.min, l.max, l.mean), (0, 0, 0, 0.0));
+        assert!(l.percentiles.is_empty());
+        assert_eq!(l.get(99.0), None);
+        let json = serde_json::to_value(&l).unwrap();
+        for key in ["min", "mean", "stdev", "max", "within_stdev_pct"] {
+            assert!(json[key].is_null(), "{key}: {}", json[key]);
+        }
+        assert_eq!(json["count"], 0);
+        let back: Latency = serde_json::from_value(json).unwrap();
+        assert_eq!(back.count, 0);
+    }
+
+    #[test]
+    fn latency_reads_back_and_older_results_without_count() {
+        let mut h = new_histogram();
+        h.record(100).unwrap();
+        h.record(300).unwrap();
+        let l = Latency::of(&h);
+        let mut json = serde_json::to_value(&l).unwrap();
+        assert_eq!(json["min"], 100);
+        json.as_object_mut().unwrap().remove("count");
+        let back: Latency = serde_json::from_value(json).unwrap();
+        assert_eq!((back.count, back.min, back.max), (2, 100, l.max));
     }
 }

@@ -1,20 +1,16 @@
-//! Runs a plan: one pinned worker per CPU entry, Ctrl-C handling, and the merge of
-//! the workers' results into one [`RunResult`].
+//! Runs a plan: one pinned worker per CPU entry, Ctrl-C handling, and the run's
+//! one collector (`record`), which turns the workers' results into one [`RunResult`].
 
 use crate::direct;
-use crate::distributed::node::{
-    self, Footer, Header, NodeClock, NodeRecord, PaceRecord, Second, SecondSum, Streamer,
-    ThreadRecord, NODE_SCHEMA,
-};
 use crate::distributed::{unix_ms, ClockStatus, Layout, PlanFile};
 use crate::meta::Meta;
-use crate::plan::Plan;
-use crate::progress::{Board, Reporter};
-use crate::result::{GeneratorCpu, RunResult};
-use crate::worker::{self, WorkerResult};
+use crate::plan::{JsonOut, Plan};
+use crate::record::collector::Progress;
+use crate::record::node::{Header, NodeClock, NODE_SCHEMA};
+use crate::record::{self, config, fold, Collector};
+use crate::result::RunResult;
+use crate::worker;
 use shared::runtime::{join_all, spawn_workers, SpawnError, Stop};
-use shared::stats::codec::encode_base64;
-use shared::stats::{new_histogram, Counters};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
@@ -26,8 +22,6 @@ pub enum RunError {
     Spawn(#[from] SpawnError),
     #[error("launched {:.0} ms after the plan's start T0, beyond its tolerance of {:.0} ms: refusing to start late (make a new plan with a later --start-in)", late.as_secs_f64() * 1e3, tolerance.as_secs_f64() * 1e3)]
     Late { late: Duration, tolerance: Duration },
-    #[error("{0}")]
-    Record(String),
     #[error("could not write --out: {0}")]
     Out(std::io::Error),
 }
@@ -78,66 +72,42 @@ pub fn ctrl_c() -> Stop {
     .clone()
 }
 
-/// Runs `plan` to its end (duration, request count or Ctrl-C) and merges the result.
+/// Runs `plan` to its end (duration, request count or Ctrl-C) and returns its result.
 pub fn run(plan: &Plan) -> Result<RunResult, RunError> {
-    run_recorded(plan).map(|(r, _, _)| r)
+    run_recorded(plan).map(|(r, _)| r)
 }
 
-/// Runs `plan` and returns its report with the node record it came from (what
-/// `--out` writes and `ceiling merge` reads), and the error writing `--out` hit,
-/// if any (the report is still printed: nothing measured is lost for it).
-#[allow(clippy::type_complexity)]
-pub fn run_recorded(
-    plan: &Plan,
-) -> Result<(RunResult, NodeRecord, Option<std::io::Error>), RunError> {
+/// Runs `plan` and returns its result, with the error writing `--out` hit, if
+/// any (the result is still returned: nothing measured is lost for it).
+///
+/// The workers publish each closed second to the run's one collector
+/// (`record::Collector`), which sums it once, writes the node file when `--out` asks
+/// for it and draws the progress line; their results go to the same collector
+/// at the end, and from its tally to the [`RunResult`].
+pub fn run_recorded(plan: &Plan) -> Result<(RunResult, Option<std::io::Error>), RunError> {
     let stop = ctrl_c();
-    let meta = Meta::collect(plan);
-    let clock = ClockStatus::read();
+    let meta = Meta::collect(&plan.command_line, &plan.cpus, &plan.engine);
     let launched = SystemTime::now();
     let (start, late) = start_instant(plan, launched)?;
-    let t0 = match &plan.distributed {
-        Some(p) => p.file.start(),
-        // A run of its own starts when launched.
-        None => launched,
-    };
-    let mut header = Header {
-        schema: NODE_SCHEMA.into(),
-        run_id: String::new(),
-        plan_hash: String::new(),
-        node_index: plan.share.index,
-        node_count: plan.share.count,
-        plan: match &plan.distributed {
-            Some(p) => p.file.clone(),
-            None => PlanFile::new(plan.load.clone(), 1, t0, Duration::ZERO),
-        },
-        histogram: Layout::current(),
-        clock: NodeClock {
-            status: clock,
-            t0_unix_ms: unix_ms(t0),
-            launched_unix_ms: unix_ms(launched),
-            late_ms: late.as_secs_f64() * 1e3,
-        },
-        meta,
-    };
-    header.plan_hash = header.plan.hash();
-    header.run_id.clone_from(&header.plan.run_id);
-    let plan = Arc::new(plan.clone());
-    let cpu_before = cpu_times();
-    let board = Board::new(plan.threads());
-    // --out streams: the header now, each second as it closes, the footer at the end.
-    let stream = match &plan.out {
-        Some(out) => {
-            let s = Streamer::start(out, &header, plan.threads()).map_err(RunError::Out)?;
-            board.stream_to(&s);
-            Some(s)
-        }
+    let header = plan
+        .out
+        .as_ref()
+        .map(|_| header(plan, meta.clone(), launched, late));
+    let out = match &plan.out {
+        Some(out) => Some(sink(out).map_err(RunError::Out)?),
         None => None,
     };
-    let reporter = Reporter::start(board.clone(), plan.duration, plan.quiet);
-    let handles = {
+    let progress = (!plan.quiet).then_some(Progress {
+        total: plan.duration,
+    });
+    let collector = Collector::start(plan.threads(), out.zip(header.as_ref()), progress)
+        .map_err(RunError::Out)?;
+    let plan = Arc::new(plan.clone());
+    let cpu_before = cpu_times();
+    let board = collector.board();
+    let spawned = {
         let plan = plan.clone();
         let stop = stop.clone();
-        let board = board.clone();
         let (cpus, engine) = (plan.cpus.clone(), plan.engine.clone());
         spawn_workers("ceiling", &cpus, &engine, move |ctx| {
             let plan = plan.clone();
@@ -159,23 +129,59 @@ pub fn run_recorded(
                 }
                 worker::run(plan, ctx.index, ctx.cpu, start, stop, board).await
             }
-        })?
+        })
     };
-    let mut workers = Vec::with_capacity(handles.len());
-    let joined = join_all(handles);
-    reporter.finish();
-    board.end_stream();
-    for r in joined {
-        workers.push(r?);
-    }
+    let joined = spawned.and_then(|handles| join_all(handles).into_iter().collect());
+    let workers = match joined {
+        Ok(w) => w,
+        Err(e) => {
+            // No result: the collector's thread ends instead of waiting.
+            collector.abandon();
+            return Err(e.into());
+        }
+    };
     let (user, sys) = cpu_times();
     let cpu = (user - cpu_before.0, sys - cpu_before.1);
-    let record = record(header, start, workers, cpu, stop.is_triggered());
-    let out_error = stream.and_then(|s| s.finish(&record).err());
-    // The whole run's description: for a node, its own share.
-    let result = node::result(&plan, std::slice::from_ref(&record), false, Vec::new())
-        .map_err(RunError::Record)?;
-    Ok((result, record, out_error))
+    let (tally, out_error) = collector.finish(start, workers, cpu, stop.is_triggered());
+    let result = fold::run(config::of_plan(&plan), meta, &tally);
+    Ok((result, out_error))
+}
+
+/// The node file's header: the plan file this node runs (a run of its own: one
+/// made for it, one node starting when launched), where it ran and its clock.
+fn header(plan: &Plan, meta: Meta, launched: SystemTime, late: Duration) -> Header {
+    let t0 = match &plan.distributed {
+        Some(p) => p.file.start(),
+        None => launched,
+    };
+    let file = match &plan.distributed {
+        Some(p) => p.file.clone(),
+        None => PlanFile::new(plan.load.clone(), 1, t0, Duration::ZERO),
+    };
+    Header {
+        schema: NODE_SCHEMA.into(),
+        run_id: file.run_id.clone(),
+        plan_hash: file.hash(),
+        node_index: plan.share.index,
+        node_count: plan.share.count,
+        plan: file,
+        histogram: Layout::current(),
+        clock: NodeClock {
+            status: ClockStatus::read(),
+            t0_unix_ms: unix_ms(t0),
+            launched_unix_ms: unix_ms(launched),
+            late_ms: late.as_secs_f64() * 1e3,
+        },
+        meta,
+    }
+}
+
+/// Where `--out` writes: stdout, or a file created now.
+fn sink(out: &JsonOut) -> std::io::Result<record::collector::Out> {
+    Ok(match out {
+        JsonOut::Stdout => Box::new(std::io::stdout()),
+        JsonOut::File(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+    })
 }
 
 /// The monotonic instant the run starts at: now, or the plan's T0 (a node
@@ -211,89 +217,5 @@ fn cpu_times() -> (f64, f64) {
             (secs(u.user_time()), secs(u.system_time()))
         }
         Err(_) => (0.0, 0.0),
-    }
-}
-
-/// The workers' results as this node's record.
-fn record(
-    header: Header,
-    start: Instant,
-    workers: Vec<WorkerResult>,
-    (user_s, sys_s): (f64, f64),
-    interrupted: bool,
-) -> NodeRecord {
-    let mut counters = Counters::default();
-    let mut histogram = new_histogram();
-    let mut lag = new_histogram();
-    let mut uncorrected = new_histogram();
-    let (mut late_busy, mut late_generator, mut behind) = (0, 0, 0);
-    let mut paced = false;
-    let mut first_invalid = None;
-    let mut threads = Vec::with_capacity(workers.len());
-    let mut end = start;
-    let n = workers.iter().map(|w| w.seconds.len()).max().unwrap_or(0);
-    let mut series: Vec<SecondSum> = (0..n).map(|_| SecondSum::new()).collect();
-    for w in workers {
-        counters += w.counters;
-        // Same layout everywhere, so adding is exact.
-        histogram
-            .add(&w.histogram)
-            .expect("workers share one histogram layout");
-        if let Some(a) = &w.audit {
-            paced = true;
-            lag.add(&a.lag).expect("one layout");
-            uncorrected.add(&a.uncorrected).expect("one layout");
-            late_busy += a.late_busy;
-            late_generator += a.late_generator;
-            behind += a.behind;
-        }
-        if first_invalid.is_none() {
-            first_invalid = w.first_invalid;
-        }
-        end = end.max(w.stopped_at);
-        threads.push(ThreadRecord {
-            cpu: w.cpu,
-            requests: w.counters.completed,
-            samples: w.samples,
-        });
-        for (sum, s) in series.iter_mut().zip(&w.seconds) {
-            // The worker encoded it a moment ago: it decodes.
-            sum.add_sample(s).expect("a worker's own histogram");
-        }
-    }
-    let seconds: Vec<Second> = series
-        .iter()
-        .enumerate()
-        .map(|(i, sum)| sum.to_second(i))
-        .collect();
-    let footer = Footer {
-        duration_s: end.saturating_duration_since(start).as_secs_f64(),
-        counters,
-        histogram: encode_base64(&histogram),
-        first_invalid,
-        threads,
-        generator_cpu: GeneratorCpu {
-            user_s,
-            sys_s,
-            us_per_request: if counters.sent > 0 {
-                (user_s + sys_s) * 1e6 / counters.sent as f64
-            } else {
-                0.0
-            },
-        },
-        pace: paced.then(|| PaceRecord {
-            lag: encode_base64(&lag),
-            uncorrected: encode_base64(&uncorrected),
-            late_busy,
-            late_generator,
-            behind,
-        }),
-        interrupted,
-        seconds: seconds.len(),
-    };
-    NodeRecord {
-        header,
-        seconds,
-        footer: Some(footer),
     }
 }

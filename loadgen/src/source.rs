@@ -95,13 +95,10 @@ fn family(ip: IpAddr) -> &'static str {
     }
 }
 
-/// A non-blocking TCP socket bound to `ip` with the port left to `connect`.
-pub(crate) fn bound_socket(ip: IpAddr) -> io::Result<OwnedFd> {
-    let domain = if ip.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
+/// A non-blocking TCP socket (IPv4 or IPv6) with `TCP_NODELAY`: each request goes
+/// out at once.
+pub(crate) fn tcp_socket(ipv4: bool) -> io::Result<OwnedFd> {
+    let domain = if ipv4 { libc::AF_INET } else { libc::AF_INET6 };
     // SAFETY: plain socket(2); the fd is owned right away.
     let raw = unsafe {
         libc::socket(
@@ -115,13 +112,19 @@ pub(crate) fn bound_socket(ip: IpAddr) -> io::Result<OwnedFd> {
     }
     // SAFETY: raw is a fresh descriptor nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    set_one(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY)?;
+    Ok(fd)
+}
+
+/// Sets the integer socket option `level`/`name` to 1.
+fn set_one(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
     let one: libc::c_int = 1;
-    // SAFETY: setsockopt with a c_int value of the right size.
+    // SAFETY: setsockopt with a c_int value of the right size on an open socket.
     let r = unsafe {
         libc::setsockopt(
-            raw,
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
+            fd.as_raw_fd(),
+            level,
+            name,
             (&one as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -129,9 +132,16 @@ pub(crate) fn bound_socket(ip: IpAddr) -> io::Result<OwnedFd> {
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(())
+}
+
+/// A non-blocking TCP socket bound to `ip` with the port left to `connect`.
+pub(crate) fn bound_socket(ip: IpAddr) -> io::Result<OwnedFd> {
+    let fd = tcp_socket(ip.is_ipv4())?;
+    set_one(&fd, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT)?;
     let a = socket2::SockAddr::from(SocketAddr::new(ip, 0));
     // SAFETY: `a` holds a sockaddr of `a.len()` bytes.
-    if unsafe { libc::bind(raw, a.as_ptr(), a.len()) } < 0 {
+    if unsafe { libc::bind(fd.as_raw_fd(), a.as_ptr(), a.len()) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(fd)

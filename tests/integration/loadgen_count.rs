@@ -191,8 +191,8 @@ fn large_bodies_complete_on_every_engine() {
     }
 }
 
-/// The result says which loop ran: the direct loop for closed-loop io_uring runs,
-/// monoio's driver when asked for with `monoio` or under -R, epoll when asked for.
+/// The result says which loop ran: the direct loop for io_uring runs, paced (-R)
+/// or not, monoio's driver when asked for with `monoio`, epoll when asked for.
 #[test]
 fn engine_choice_is_recorded() {
     if shared::runtime::choose_engine(shared::runtime::IoEngine::Uring).is_err() {
@@ -203,7 +203,7 @@ fn engine_choice_is_recorded() {
     let cases: [(&[&str], bool); 4] = [
         (&["--io-engine", "uring"], true),
         (&["--io-engine", "monoio"], false),
-        (&["--io-engine", "uring", "-R", "2000"], false),
+        (&["--io-engine", "uring", "-R", "2000"], true),
         (&["--io-engine", "epoll"], false),
     ];
     for (extra, direct) in cases {

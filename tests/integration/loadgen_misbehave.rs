@@ -342,77 +342,42 @@ fn assert_invalid_run(run: &Run) {
     );
 }
 
-fn valid_control_on(engine: &str) {
+fn valid_control(engine: &str) {
     let server = Misbehaving::start(Behaviour::Valid);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "success");
 }
 
-#[test]
-fn valid_control() {
-    valid_control_on("auto");
-}
-
-#[test]
-fn valid_control_monoio() {
-    valid_control_on("monoio");
-}
-
-fn valid_exact_count_pipelined_on(engine: &str) {
-    let server = Misbehaving::start(Behaviour::Valid);
-    let run = ceiling(
-        &["--io-engine", engine, "-c", "2", "-p", "4", "-n", "200"],
-        &server.url(),
-    );
+/// `-c 2 -n N` plus `extra` against `behaviour`: a valid run, exactly N sent and completed,
+/// none in flight, and the server answered exactly N.
+fn exact_count(engine: &str, behaviour: Behaviour, n: u64, extra: &[&str]) -> (Run, Misbehaving) {
+    let server = Misbehaving::start(behaviour);
+    let n_text = n.to_string();
+    let mut args = vec!["--io-engine", engine, "-c", "2", "-n", &n_text];
+    args.extend_from_slice(extra);
+    let run = ceiling(&args, &server.url());
     assert_valid_run(&run, &server, "success");
     assert_counts(
         &run,
-        &[("sent", 200), ("completed", 200), ("in_flight_at_stop", 0)],
+        &[("sent", n), ("completed", n), ("in_flight_at_stop", 0)],
     );
+    assert_eq!(server.answered(), n, "server answered\n{}", run.describe());
+    (run, server)
+}
+
+fn valid_exact_count_pipelined(engine: &str) {
+    let (run, server) = exact_count(engine, Behaviour::Valid, 200, &["-p", "4"]);
     assert_eq!(
         server.received(),
         200,
         "server received\n{}",
         run.describe()
     );
-    assert_eq!(
-        server.answered(),
-        200,
-        "server answered\n{}",
-        run.describe()
-    );
 }
 
-#[test]
-fn valid_exact_count_pipelined() {
-    valid_exact_count_pipelined_on("auto");
-}
-
-#[test]
-fn valid_exact_count_pipelined_monoio() {
-    valid_exact_count_pipelined_on("monoio");
-}
-
-fn reset_after_request_is_read_error_on(engine: &str) {
+fn reset_after_request_is_read_error(engine: &str) {
     let server = Misbehaving::start(Behaviour::ResetAfterRequest);
     let run = run_for(&["--io-engine", engine], &server.url());
-    reset_checks(&run);
-}
-
-#[test]
-fn reset_after_request_is_read_error() {
-    reset_after_request_is_read_error_on("auto");
-}
-
-#[test]
-fn reset_after_request_is_read_error_monoio() {
-    reset_after_request_is_read_error_on("monoio");
-}
-
-#[test]
-fn reset_after_request_is_read_error_epoll() {
-    let server = Misbehaving::start(Behaviour::ResetAfterRequest);
-    let run = run_for(&["--io-engine", "epoll"], &server.url());
     reset_checks(&run);
 }
 
@@ -430,94 +395,37 @@ fn reset_checks(run: &Run) {
     );
 }
 
-fn garbage_is_invalid_on(engine: &str) {
+fn garbage_is_invalid(engine: &str) {
     let server = Misbehaving::start(Behaviour::Garbage);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_invalid_run(&run);
 }
 
-#[test]
-fn garbage_is_invalid() {
-    garbage_is_invalid_on("auto");
-}
-
-#[test]
-fn garbage_is_invalid_monoio() {
-    garbage_is_invalid_on("monoio");
-}
-
-fn invalid_chunk_size_is_invalid_on(engine: &str) {
+fn invalid_chunk_size_is_invalid(engine: &str) {
     let server = Misbehaving::start(Behaviour::InvalidChunkSize);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_invalid_run(&run);
 }
 
-#[test]
-fn invalid_chunk_size_is_invalid() {
-    invalid_chunk_size_is_invalid_on("auto");
-}
-
-#[test]
-fn invalid_chunk_size_is_invalid_monoio() {
-    invalid_chunk_size_is_invalid_on("monoio");
-}
-
-fn never_answers_times_out_including_at_the_stop_on(engine: &str) {
+fn never_answers_times_out_including_at_the_stop(engine: &str) {
     let server = Misbehaving::start(Behaviour::NeverAnswers);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_all_time_out(&run, 1);
 }
 
-#[test]
-fn never_answers_times_out_including_at_the_stop() {
-    never_answers_times_out_including_at_the_stop_on("auto");
-}
-
-#[test]
-fn never_answers_times_out_including_at_the_stop_monoio() {
-    never_answers_times_out_including_at_the_stop_on("monoio");
-}
-
-#[test]
-fn never_answers_times_out_epoll() {
-    let server = Misbehaving::start(Behaviour::NeverAnswers);
-    let run = run_for(&["--io-engine", "epoll"], &server.url());
-    assert_all_time_out(&run, 1);
-}
-
-fn never_answers_pipelined_times_out_every_request_on(engine: &str) {
+fn never_answers_pipelined_times_out_every_request(engine: &str) {
     let server = Misbehaving::start(Behaviour::NeverAnswers);
     let run = run_for(&["--io-engine", engine, "-p", "4"], &server.url());
     assert_all_time_out(&run, 4);
 }
 
-#[test]
-fn never_answers_pipelined_times_out_every_request() {
-    never_answers_pipelined_times_out_every_request_on("auto");
-}
-
-#[test]
-fn never_answers_pipelined_times_out_every_request_monoio() {
-    never_answers_pipelined_times_out_every_request_on("monoio");
-}
-
-fn never_accepted_backlog_times_out_on(engine: &str) {
+fn never_accepted_backlog_times_out(engine: &str) {
     let listener = Unaccepted::bind();
     let run = run_for(&["--io-engine", engine], &listener.url());
     assert_all_time_out(&run, 1);
 }
 
-#[test]
-fn never_accepted_backlog_times_out() {
-    never_accepted_backlog_times_out_on("auto");
-}
-
-#[test]
-fn never_accepted_backlog_times_out_monoio() {
-    never_accepted_backlog_times_out_on("monoio");
-}
-
-fn trickle_is_timeout_not_idle_on(engine: &str) {
+fn trickle_is_timeout_not_idle(engine: &str) {
     // One byte every 100 ms never leaves the connection idle for 500 ms, but the response
     // takes seconds: the timeout is per request, not per read.
     let server = Misbehaving::start(Behaviour::Trickle);
@@ -525,17 +433,7 @@ fn trickle_is_timeout_not_idle_on(engine: &str) {
     assert_all_time_out(&run, 1);
 }
 
-#[test]
-fn trickle_is_timeout_not_idle() {
-    trickle_is_timeout_not_idle_on("auto");
-}
-
-#[test]
-fn trickle_is_timeout_not_idle_monoio() {
-    trickle_is_timeout_not_idle_on("monoio");
-}
-
-fn body_cut_short_is_read_error_on(engine: &str) {
+fn body_cut_short_is_read_error(engine: &str) {
     let server = Misbehaving::start(Behaviour::BodyCutShort);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_sane(&run, 0);
@@ -551,66 +449,26 @@ fn body_cut_short_is_read_error_on(engine: &str) {
     );
 }
 
-#[test]
-fn body_cut_short_is_read_error() {
-    body_cut_short_is_read_error_on("auto");
-}
-
-#[test]
-fn body_cut_short_is_read_error_monoio() {
-    body_cut_short_is_read_error_on("monoio");
-}
-
-fn not_modified_with_length_has_no_body_on(engine: &str) {
+fn not_modified_with_length_has_no_body(engine: &str) {
     let server = Misbehaving::start(Behaviour::NotModifiedWithLength);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "redirect");
 }
 
-#[test]
-fn not_modified_with_length_has_no_body() {
-    not_modified_with_length_has_no_body_on("auto");
-}
-
-#[test]
-fn not_modified_with_length_has_no_body_monoio() {
-    not_modified_with_length_has_no_body_on("monoio");
-}
-
-fn head_with_length_has_no_body_on(engine: &str) {
+fn head_with_length_has_no_body(engine: &str) {
     let server = Misbehaving::start(Behaviour::HeadWithLength);
     let run = run_for(&["--io-engine", engine, "-m", "HEAD"], &server.url());
     assert_valid_run(&run, &server, "success");
 }
 
-#[test]
-fn head_with_length_has_no_body() {
-    head_with_length_has_no_body_on("auto");
-}
-
-#[test]
-fn head_with_length_has_no_body_monoio() {
-    head_with_length_has_no_body_on("monoio");
-}
-
-fn http10_close_delimited_completes_and_reconnects_on(engine: &str) {
+fn http10_close_delimited_completes_and_reconnects(engine: &str) {
     let server = Misbehaving::start(Behaviour::Http10CloseDelimited);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "success");
     assert_positive(&run, &["reconnects"]);
 }
 
-#[test]
-fn http10_close_delimited_completes_and_reconnects() {
-    http10_close_delimited_completes_and_reconnects_on("auto");
-}
-
-#[test]
-fn http10_close_delimited_completes_and_reconnects_monoio() {
-    http10_close_delimited_completes_and_reconnects_on("monoio");
-}
-
-fn continue_100_then_200_completes_on(engine: &str) {
+fn continue_100_then_200_completes(engine: &str) {
     let server = Misbehaving::start(Behaviour::Continue100);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "success");
@@ -618,17 +476,7 @@ fn continue_100_then_200_completes_on(engine: &str) {
     assert_positive(&run, &["status.informational"]);
 }
 
-#[test]
-fn continue_100_then_200_completes() {
-    continue_100_then_200_completes_on("auto");
-}
-
-#[test]
-fn continue_100_then_200_completes_monoio() {
-    continue_100_then_200_completes_on("monoio");
-}
-
-fn huge_headers_complete_on(engine: &str) {
+fn huge_headers_complete(engine: &str) {
     let server = Misbehaving::start(Behaviour::HugeHeaders);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_valid_run(&run, &server, "success");
@@ -639,17 +487,7 @@ fn huge_headers_complete_on(engine: &str) {
     );
 }
 
-#[test]
-fn huge_headers_complete() {
-    huge_headers_complete_on("auto");
-}
-
-#[test]
-fn huge_headers_complete_monoio() {
-    huge_headers_complete_on("monoio");
-}
-
-fn accept_then_close_is_read_or_write_error_on(engine: &str) {
+fn accept_then_close_is_read_or_write_error(engine: &str) {
     let server = Misbehaving::start(Behaviour::AcceptThenClose);
     let run = run_for(&["--io-engine", engine], &server.url());
     assert_sane(&run, 0);
@@ -669,17 +507,7 @@ fn accept_then_close_is_read_or_write_error_on(engine: &str) {
     );
 }
 
-#[test]
-fn accept_then_close_is_read_or_write_error() {
-    accept_then_close_is_read_or_write_error_on("auto");
-}
-
-#[test]
-fn accept_then_close_is_read_or_write_error_monoio() {
-    accept_then_close_is_read_or_write_error_on("monoio");
-}
-
-fn refused_port_exits_1_and_reports_connect_errors_on(engine: &str) {
+fn refused_port_exits_1_and_reports_connect_errors(engine: &str) {
     let port = RefusedPort::bind();
     let run = run_for(&["--io-engine", engine], &port.url());
     assert_sane(&run, 1);
@@ -692,15 +520,105 @@ fn refused_port_exits_1_and_reports_connect_errors_on(engine: &str) {
     );
 }
 
-#[test]
-fn refused_port_exits_1_and_reports_connect_errors() {
-    refused_port_exits_1_and_reports_connect_errors_on("auto");
+/// The client's own `Connection: close` (issue 11): every request is the last on its
+/// connection, so with any `-p` exactly one is in flight per connection, each is read by the
+/// server, and the close it asked for is never an error.
+fn client_close_exact_count(engine: &str) {
+    for p in ["1", "4"] {
+        let (run, server) = exact_count(
+            engine,
+            Behaviour::ClosesWhenAsked,
+            100,
+            &["-p", p, "-H", "Connection: close"],
+        );
+        assert_eq!(
+            server.received(),
+            100,
+            "-p {p}: server received\n{}",
+            run.describe()
+        );
+        // One connection a request (a connection opened as the last request went out
+        // elsewhere carries none).
+        assert!(
+            (100..=100 + CONNS).contains(&server.accepted()),
+            "-p {p}: one connection a request\n{}",
+            run.describe()
+        );
+    }
 }
 
-#[test]
-fn refused_port_exits_1_and_reports_connect_errors_monoio() {
-    refused_port_exits_1_and_reports_connect_errors_on("monoio");
+/// The same for a timed run: no errors, and `sent` counts only requests the server could
+/// still read (it read every one of them but those in flight at the stop).
+fn client_close_for_a_duration(engine: &str) {
+    let server = Misbehaving::start(Behaviour::ClosesWhenAsked);
+    let run = run_for(
+        &["--io-engine", engine, "-p", "4", "-H", "Connection: close"],
+        &server.url(),
+    );
+    assert_valid_run(&run, &server, "success");
+    let (sent, completed) = (run.n("sent"), run.n("completed"));
+    assert!(completed > 10, "{}", run.describe());
+    assert!(
+        sent - completed <= CONNS,
+        "in flight: one a connection\n{}",
+        run.describe()
+    );
+    assert!(server.received() >= completed, "{}", run.describe());
+    assert!(server.received() <= sent, "{}", run.describe());
 }
+
+/// A server that answers `Connection: close` on its own and closes: requests pipelined behind
+/// that answer were never read, so they are sent again on the next connection and `-n` stays
+/// exact, with no error.
+fn server_close_exact_count(engine: &str) {
+    exact_count(engine, Behaviour::AnswersClose, 60, &["-p", "4"]);
+}
+
+/// Every case above, once per engine: `direct` (the io_uring loop, `--io-engine auto`),
+/// `monoio` (monoio's io_uring driver) and `epoll`.
+macro_rules! on_every_engine {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                #[test]
+                fn direct() {
+                    super::$case("auto");
+                }
+                #[test]
+                fn monoio() {
+                    super::$case("monoio");
+                }
+                #[test]
+                fn epoll() {
+                    super::$case("epoll");
+                }
+            }
+        )*
+    };
+}
+
+on_every_engine!(
+    valid_control,
+    valid_exact_count_pipelined,
+    reset_after_request_is_read_error,
+    garbage_is_invalid,
+    invalid_chunk_size_is_invalid,
+    never_answers_times_out_including_at_the_stop,
+    never_answers_pipelined_times_out_every_request,
+    never_accepted_backlog_times_out,
+    trickle_is_timeout_not_idle,
+    body_cut_short_is_read_error,
+    not_modified_with_length_has_no_body,
+    head_with_length_has_no_body,
+    http10_close_delimited_completes_and_reconnects,
+    continue_100_then_200_completes,
+    huge_headers_complete,
+    accept_then_close_is_read_or_write_error,
+    refused_port_exits_1_and_reports_connect_errors,
+    client_close_exact_count,
+    client_close_for_a_duration,
+    server_close_exact_count,
+);
 
 /// The misbehaving server itself, talked to with std TcpStream (no generator needed).
 mod server_self_check {
@@ -751,7 +669,8 @@ mod server_self_check {
             parse_request(&full),
             Ok(Some(Request {
                 method: "POST".into(),
-                len: post.len() + 1
+                len: post.len() + 1,
+                close: false,
             }))
         );
         assert!(parse_request(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n").is_err());

@@ -188,3 +188,39 @@ fn poisson_arrivals_keep_the_mean_rate() {
     // 4000 arrivals: the count's standard deviation is 1.6%; allow three of them.
     achieved("2000", "16", "poisson", 0.05);
 }
+
+/// `-R 1000 -d 2s` schedules exactly 2,000 requests (the window is [0, 2 s)), on every
+/// engine: the direct loop's ring timeouts and monoio's timer alike; and a rate run's
+/// accounting stays balanced.
+#[test]
+fn the_scheduled_count_is_exact_on_every_engine() {
+    let _serial = crate::support::exclusive();
+    let server = start_server(&[]);
+    let url = format!("{}/plaintext", server.url());
+    for engine in ["auto", "monoio", "epoll"] {
+        for arrivals in ["constant", "poisson"] {
+            let args =
+                format!("-t 1 -c 10 -R 1000 -d 2s --arrivals {arrivals} --io-engine {engine}");
+            let mut argv: Vec<&str> = args.split(' ').collect();
+            argv.push(&url);
+            let (code, stdout, v) = run(&argv);
+            assert_eq!(code, 0, "{stdout}");
+            let r = &v["rate"];
+            let c = &v["counters"];
+            let sent = c["sent"].as_u64().unwrap();
+            let scheduled = r["scheduled"].as_u64().unwrap();
+            let behind = r["behind_at_stop"].as_u64().unwrap();
+            assert_eq!(sent + behind, scheduled, "{engine} {arrivals}: {r}");
+            if arrivals == "constant" {
+                assert_eq!(scheduled, 2000, "{engine}: {r}\n{stdout}");
+            } else {
+                // Poisson: the count over 2 s at 1000/s, within 4 standard deviations.
+                assert!((1820..=2180).contains(&scheduled), "{engine}: {r}");
+            }
+            let direct = v["meta"]["engine"]["direct"].as_bool().unwrap_or(false);
+            if engine == "monoio" || engine == "epoll" {
+                assert!(!direct, "{engine}");
+            }
+        }
+    }
+}

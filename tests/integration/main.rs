@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture;
 mod campaign_compare;
 mod campaign_matrix;
 mod campaign_ramp;
@@ -14,4 +15,5 @@ mod loadgen_misbehave;
 mod loadgen_rate;
 mod loadgen_scale;
 mod machine;
+mod record;
 mod server;

@@ -231,7 +231,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         let sampling = pid.map(|p| Sampler::start(vec![p], sampler::EVERY));
         let ran = run_load(&load, &machine);
         let server = sampling.map(Sampler::finish);
-        let (plan, result) = ran?;
+        let (_, result) = ran?;
         let q = |p: f64| result.latency.at(p);
         done.push(Cell {
             target,
@@ -244,7 +244,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             errors: result.counters.request_errors() + result.counters.errors.connect,
             timeouts: result.counters.errors.timeout,
             server,
-            text: crate::report::text::render(&plan, &result),
+            text: crate::report::text::render(&result),
             result,
         });
     }

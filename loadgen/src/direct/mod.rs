@@ -1,4 +1,4 @@
-//! The closed-loop generator on its own io_uring ring, one per pinned worker:
+//! The generator's io_uring driver: its own ring, one per pinned worker, for
 //! what monoio's fixed operation set cannot give.
 //!
 //! - One `submit_and_wait` per loop turn carries every connection's sends, and
@@ -9,11 +9,14 @@
 //! - Sockets are registered (fixed) files: no file-table lookup per operation.
 //! - Requests are sent from the bytes formatted before the run (the plan's target
 //!   itself when one request goes out, else `depth` copies in one send).
+//! - Paced runs (-R) wake on the ring: one timeout operation to the earliest
+//!   due send (nanosecond deadline, timer slack of 1 ns), none while nothing is
+//!   due; no spinning.
 //!
-//! The semantics are the monoio worker's (`crate::worker`): the same accounting,
-//! error classes, reconnects with backoff, `-n` budget, duration, Ctrl-C, 10 ms
-//! tick for deadlines (a timeout operation, no timer per request), 100 ms Req/Sec
-//! samples, per-second samples and progress board. Paced (-R) runs stay there.
+//! This loop only moves bytes and time: every decision (the accounting, error
+//! classes, reconnects with backoff, `-n` budget, duration, Ctrl-C, deadlines,
+//! samples, the schedule) is the [`Core`]'s, the same one the monoio tasks
+//! drive. Its 10 ms tick is a timeout operation, no timer per request.
 //!
 //! Buffer lifetimes: every operation in flight names memory this worker owns (the
 //! buffer pool, a connection's send buffer or the plan's request bytes, the
@@ -26,22 +29,16 @@ mod probe;
 
 pub use probe::choose;
 
-use crate::plan::{PipelineMode, Plan};
+use crate::plan::Plan;
 use crate::progress::{Board, Published};
-use crate::worker::{SecondSample, WorkerResult, BACKOFF_MAX, BACKOFF_MIN, SAMPLE, TICK};
+use crate::worker::core::{Core, End, Next, Setup};
+use crate::worker::{WorkerResult, TICK};
 use bufring::BufRing;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use shared::runtime::{RingFlags, Stop};
-use shared::stats::codec::encode_base64;
-use shared::stats::layout::record_clamped;
-use shared::stats::{new_histogram, Counters, ErrorClass, Histogram};
-use shared::wire::framing::{Completed, FrameError, FramingLimits, ResponseFramer};
-use std::collections::VecDeque;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::net::SocketAddr;
 use std::os::fd::IntoRawFd;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +66,11 @@ const OP_CANCEL: u64 = 5;
 const OP_START: u64 = 6;
 /// Removal of that timeout when the run stops before its start.
 const OP_START_REMOVE: u64 = 7;
+/// The paced runs' timeout to the earliest due send (its generation above).
+const OP_PACE: u64 = 8;
+
+/// Timespecs the pace timeouts point to, reused in turn.
+const PACE_SLOTS: usize = 4;
 
 fn user_data(op: u64, conn: usize) -> u64 {
     (conn as u64) << 8 | op
@@ -85,198 +87,21 @@ enum State {
     Done,
 }
 
-/// How a session ended (as in `crate::worker`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    Reconnect,
-    Done,
-}
-
-/// One connection slot; its index is also its registered-file index.
+/// One connection slot's socket and operations; its index is also its
+/// registered-file index. The protocol state is the core's.
 struct Conn {
     state: State,
     fd: i32,
     /// This connection's operations in flight.
     ops: u32,
-    recv_armed: bool,
     sending: bool,
-    /// The send in flight: its bytes (the plan's or `wbuf`), length and progress.
+    /// The send in flight: the bytes the core handed out, length and progress.
     send_ptr: *const u8,
     send_len: usize,
     send_done: usize,
     then: End,
-    framer: ResponseFramer,
-    /// Send time of each outstanding request, oldest first.
-    sent_at: VecDeque<Instant>,
-    deadline: Option<Instant>,
-    timed_out: bool,
-    /// Unframed bytes (a head split across receives); empty and unallocated on an
-    /// idle connection.
-    rbuf: Vec<u8>,
-    /// Pipelined sends: `depth` requests copied together.
-    wbuf: Vec<u8>,
-    next_target: usize,
-    opened_before: bool,
-    backoff: Duration,
-    refused_since: Option<Instant>,
     /// The connect's linked timeout (read by the kernel at submission).
     connect_limit: types::Timespec,
-}
-
-/// Counters, histograms and the run's clock state: everything but the sockets.
-struct Book {
-    plan: Arc<Plan>,
-    end: Option<Instant>,
-    stop: Stop,
-    stopping: bool,
-    stopped_at: Option<Instant>,
-    budget: u64,
-    counters: Counters,
-    histogram: Histogram,
-    second: Histogram,
-    first_invalid: Option<String>,
-    live: usize,
-}
-
-impl Book {
-    /// Takes one request from the budget unless the run is stopping. Returns
-    /// (taken, the stop just began).
-    #[inline]
-    fn take(&mut self, now: Instant) -> (bool, bool) {
-        if self.stopping || self.budget == 0 {
-            return (false, false);
-        }
-        if self.end.is_some_and(|end| now >= end) {
-            return (false, self.begin_stop(now));
-        }
-        if self.budget != u64::MAX {
-            self.budget -= 1;
-        }
-        (true, false)
-    }
-
-    fn finished_sending(&self) -> bool {
-        self.stopping || self.budget == 0
-    }
-
-    /// True when this call began the stop.
-    fn begin_stop(&mut self, now: Instant) -> bool {
-        if self.stopping {
-            return false;
-        }
-        self.stopping = true;
-        self.stopped_at = Some(now);
-        true
-    }
-
-    fn fail(&mut self, class: ErrorClass, n: u64) {
-        if n > 0 {
-            self.counters.errors.add(class, n);
-        }
-    }
-
-    fn note_invalid(&mut self, e: &FrameError, bytes: &[u8]) {
-        if self.first_invalid.is_none() {
-            let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(64)])
-                .chars()
-                .map(|c| if c.is_control() { '.' } else { c })
-                .collect();
-            self.first_invalid = Some(format!("{e}: {shown:?}"));
-        }
-    }
-
-    /// One response completed at `now`.
-    #[inline]
-    fn record(&mut self, sent_at: &mut VecDeque<Instant>, done: Completed, now: Instant) {
-        let sent = sent_at.pop_front().expect("framer and queue agree");
-        let us = now.saturating_duration_since(sent).as_micros() as u64;
-        record_clamped(&mut self.second, us);
-        let c = &mut self.counters;
-        c.completed += 1;
-        c.status.record(done.status);
-        c.status.informational += u64::from(done.interim);
-    }
-
-    /// Every outstanding request of a connection ends in `class`.
-    fn fail_all(&mut self, sent_at: &mut VecDeque<Instant>, class: ErrorClass) {
-        self.fail(class, sent_at.len() as u64);
-        sent_at.clear();
-    }
-
-    /// At the stop: requests older than --timeout are timeouts, the rest were in flight.
-    fn settle_at_stop(&mut self, sent_at: &mut VecDeque<Instant>) {
-        let now = self.stopped_at.unwrap_or_else(Instant::now);
-        let timeout = self.plan.timeout;
-        let late = sent_at
-            .iter()
-            .filter(|&&t| now.saturating_duration_since(t) >= timeout)
-            .count() as u64;
-        let young = sent_at.len() as u64 - late;
-        self.fail(ErrorClass::Timeout, late);
-        self.counters.in_flight_at_stop += young;
-        sent_at.clear();
-    }
-
-    /// A connection failed with requests outstanding: their class, and what next.
-    fn failed(&mut self, c: &mut Conn, class: ErrorClass) -> End {
-        if c.timed_out {
-            self.fail_all(&mut c.sent_at, ErrorClass::Timeout);
-        } else if self.stopping {
-            self.settle_at_stop(&mut c.sent_at);
-        } else {
-            self.fail_all(&mut c.sent_at, class);
-        }
-        if self.finished_sending() {
-            End::Done
-        } else {
-            End::Reconnect
-        }
-    }
-
-    /// Adds this second's latencies to the run's histogram; returns them encoded.
-    fn fold_second(&mut self) -> String {
-        let encoded = encode_base64(&self.second);
-        self.histogram
-            .add(&self.second)
-            .expect("one histogram layout");
-        self.second.reset();
-        encoded
-    }
-
-    fn close_second(&mut self, last: &mut (u64, u64), length: Duration) -> SecondSample {
-        let c = self.counters;
-        let errors = c.request_errors() + c.errors.connect;
-        let histogram = self.fold_second();
-        let sample = SecondSample {
-            completed: c.completed - last.0,
-            errors: errors - last.1,
-            length,
-            histogram,
-        };
-        *last = (c.completed, errors);
-        sample
-    }
-}
-
-/// The socket address a connect reads (kept where the kernel may read it until
-/// the connect completes).
-struct Address {
-    addr: socket2::SockAddr,
-    family: i32,
-}
-
-impl Address {
-    fn new(addr: SocketAddr) -> Self {
-        let family = if addr.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
-        };
-        Self {
-            addr: socket2::SockAddr::from(addr),
-            family,
-        }
-    }
 }
 
 /// Memory the kernel may read or write while an operation is in flight: freed
@@ -284,29 +109,35 @@ impl Address {
 struct Pinned {
     conns: Box<[Conn]>,
     pool: BufRing,
-    address: Address,
+    /// The address every connect reads (until it completes).
+    address: socket2::SockAddr,
     tick: types::Timespec,
     /// From the loop's first turn to the run's start (zero: already started).
     until_start: types::Timespec,
-    /// Keeps the plan's request bytes (sent without copying) alive.
-    _plan: Arc<Plan>,
+    /// The paced runs' timeouts to the earliest due send, used in turn.
+    pace: [types::Timespec; PACE_SLOTS],
+    /// The core: its send buffers and the plan's request bytes are sent from
+    /// without copying.
+    core: Core,
 }
 
 struct Direct {
+    plan: Arc<Plan>,
     ring: IoUring,
     pinned: ManuallyDrop<Pinned>,
-    book: Book,
-    /// Operations in flight, all connections and the tick together.
+    /// Operations in flight, all connections and the timers together.
     ops: usize,
     /// Completions of this turn (copied out so handlers may submit).
     cqes: Vec<(u64, i32, u32)>,
     tick_due: bool,
-    /// Index of this worker's first connection in the whole run (source addresses).
-    first_conn: usize,
     /// Sending has begun: a distributed node connects before T0 and waits.
     started: bool,
     /// Connections opened before the start, waiting to send.
     waiting: Vec<usize>,
+    paced: bool,
+    /// The pace timeout in flight (the latest armed): when it fires, and its generation.
+    pace_armed: Option<(Instant, usize)>,
+    pace_generation: usize,
 }
 
 impl Drop for Direct {
@@ -345,40 +176,22 @@ pub fn run(
     // SAFETY: the pool lives in `pinned`, freed only when no operation is in
     // flight (after which it is unregistered) or leaked.
     unsafe { pool.register(&ring.submitter())? };
-    let pipeline = plan.pipeline;
-    let wlen = plan
-        .targets
-        .iter()
-        .map(|t| t.request.len())
-        .max()
-        .unwrap_or(0)
-        * pipeline;
-    let first_conn: usize = (0..index).map(|i| plan.connections_of(i)).sum();
+    let paced = plan.pacing.is_some();
+    if paced {
+        // Timers fire on time, not up to the default 50 µs slack late.
+        // SAFETY: prctl with an integer argument changes this thread only.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+    }
     let slots: Box<[Conn]> = (0..conns)
-        .map(|i| Conn {
+        .map(|_| Conn {
             state: State::Done,
             fd: -1,
             ops: 0,
-            recv_armed: false,
             sending: false,
             send_ptr: std::ptr::null(),
             send_len: 0,
             send_done: 0,
             then: End::Done,
-            framer: ResponseFramer::new(FramingLimits::default()),
-            sent_at: VecDeque::with_capacity(pipeline),
-            deadline: None,
-            timed_out: false,
-            rbuf: Vec::new(),
-            wbuf: if pipeline > 1 {
-                Vec::with_capacity(wlen)
-            } else {
-                Vec::new()
-            },
-            next_target: (first_conn + i) % plan.targets.len(),
-            opened_before: false,
-            backoff: BACKOFF_MIN,
-            refused_since: None,
             connect_limit: types::Timespec::new(),
         })
         .collect();
@@ -386,61 +199,33 @@ pub fn run(
         pinned: ManuallyDrop::new(Pinned {
             conns: slots,
             pool,
-            address: Address::new(plan.addr),
+            address: socket2::SockAddr::from(plan.addr),
             tick: types::Timespec::from(TICK),
             until_start: types::Timespec::from(start.saturating_duration_since(Instant::now())),
-            _plan: plan.clone(),
+            pace: [types::Timespec::new(); PACE_SLOTS],
+            core: Core::new(Setup::of(&plan, index), start, stop, Duration::ZERO),
         }),
+        plan,
         ring,
-        book: Book {
-            end: plan.duration.map(|d| start + d),
-            budget: plan.requests_of(index).unwrap_or(u64::MAX),
-            plan,
-            stop,
-            stopping: false,
-            stopped_at: None,
-            counters: Counters::default(),
-            histogram: new_histogram(),
-            second: new_histogram(),
-            first_invalid: None,
-            live: conns,
-        },
         ops: 0,
         cqes: Vec::with_capacity(sq as usize * 4),
         tick_due: false,
-        first_conn,
         started: Instant::now() >= start,
         waiting: Vec::new(),
+        paced,
+        pace_armed: None,
+        pace_generation: 0,
     };
-    let (samples, seconds) = d.run(start, &board.workers[index]);
-    let stopped_at = d.book.stopped_at.unwrap_or_else(Instant::now);
-    let histogram = std::mem::replace(&mut d.book.histogram, new_histogram());
-    Ok(WorkerResult {
-        cpu,
-        counters: d.book.counters,
-        histogram,
-        samples,
-        first_invalid: d.book.first_invalid.take(),
-        stopped_at,
-        seconds,
-        audit: None,
-    })
+    d.run(&board.workers[index]);
+    Ok(d.pinned.core.finish(Instant::now(), cpu))
 }
 
 impl Direct {
     /// The loop: until every connection is done and no operation is in flight.
-    fn run(&mut self, start: Instant, board: &Published) -> (Vec<f64>, Vec<SecondSample>) {
-        let mut clock = Clock {
-            samples: Vec::new(),
-            seconds: Vec::new(),
-            second_counts: (0, 0),
-            last_sample: start,
-            last_completed: 0,
-            start,
-        };
+    fn run(&mut self, board: &Published) {
         let now = Instant::now();
         for i in 0..self.pinned.conns.len() {
-            if self.book.finished_sending() {
+            if self.pinned.core.finished_sending() {
                 self.done(i);
             } else {
                 self.connect(i, now);
@@ -468,14 +253,17 @@ impl Direct {
             self.pinned.pool.publish();
             if self.tick_due {
                 self.tick_due = false;
-                if self.book.live > 0 {
-                    self.tick(Instant::now(), &mut clock, board);
+                if self.pinned.core.live() > 0 {
+                    self.tick(Instant::now(), board);
                 }
-                if self.book.live > 0 {
+                if self.pinned.core.live() > 0 {
                     self.arm_tick();
                 }
             }
-            if self.book.live == 0 && self.ops == 0 {
+            if self.paced && self.started {
+                self.pace(Instant::now());
+            }
+            if self.pinned.core.live() == 0 && self.ops == 0 {
                 break;
             }
             if let Err(e) = self.ring.submit_and_wait(1) {
@@ -485,7 +273,34 @@ impl Direct {
                 }
             }
         }
-        clock.finish(&mut self.book)
+    }
+
+    /// Paced runs, once a turn: sends every due request, then keeps one timeout
+    /// in flight to the earliest next one (nanoseconds, relative to `now`).
+    fn pace(&mut self, now: Instant) {
+        for i in 0..self.pinned.conns.len() {
+            if self.pinned.core.wants_send(i, now) {
+                self.top_up(i, now);
+            }
+        }
+        let Some(at) = self.pinned.core.earliest_wake() else {
+            return;
+        };
+        if self.pace_armed.is_some_and(|(armed, _)| armed <= at) {
+            return;
+        }
+        // An earlier send than the timeout in flight: arm another; the older one
+        // still fires and is ignored (its generation is stale).
+        self.pace_generation += 1;
+        self.pace_armed = Some((at, self.pace_generation));
+        let slot = &mut self.pinned.pace[self.pace_generation % PACE_SLOTS];
+        *slot = types::Timespec::from(at.saturating_duration_since(now));
+        let e = opcode::Timeout::new(slot)
+            .build()
+            .user_data(user_data(OP_PACE, self.pace_generation));
+        // SAFETY: the timespec lives in `pinned`; the kernel reads it when it takes
+        // the entry, long before the slot comes round again (one arm a turn).
+        unsafe { self.push(&e) };
     }
 
     /// Copies the ready completions into `cqes`.
@@ -538,33 +353,36 @@ impl Direct {
     fn complete(&mut self, ud: u64, res: i32, flags: u32, now: Instant) {
         let op = ud & 0xff;
         let i = (ud >> 8) as usize;
-        if op == OP_TICK {
-            self.ops -= 1;
-            self.tick_due = true;
-            return;
-        }
-        if op == OP_START {
-            self.ops -= 1;
-            self.begin_sending(now);
-            return;
-        }
-        if op == OP_START_REMOVE {
-            self.ops -= 1;
-            return;
-        }
         match op {
-            OP_RECV => self.on_recv(i, res, flags, now),
-            OP_SEND => self.on_send(i, res, now),
-            OP_CONNECT => self.on_connect(i, res, now),
+            OP_TICK => self.tick_due = true,
+            OP_START => self.begin_sending(now),
+            OP_START_REMOVE => {}
+            OP_PACE => {
+                if self
+                    .pace_armed
+                    .is_some_and(|(_, generation)| generation == i)
+                {
+                    self.pace_armed = None;
+                }
+            }
             _ => {
-                // Linked timeouts and cancels only end.
-                self.ops -= 1;
-                self.pinned.conns[i].ops -= 1;
+                match op {
+                    OP_RECV => self.on_recv(i, res, flags, now),
+                    OP_SEND => self.on_send(i, res, now),
+                    OP_CONNECT => self.on_connect(i, res, now),
+                    _ => {
+                        // Linked timeouts and cancels only end.
+                        self.ops -= 1;
+                        self.pinned.conns[i].ops -= 1;
+                    }
+                }
+                if self.pinned.conns[i].state == State::Closing {
+                    self.settle_closing(i, now);
+                }
+                return;
             }
         }
-        if self.pinned.conns[i].state == State::Closing {
-            self.settle_closing(i, now);
-        }
+        self.ops -= 1;
     }
 
     // ---- connecting -------------------------------------------------------
@@ -572,45 +390,23 @@ impl Direct {
     /// Opens a socket and submits its connect, bounded by --timeout (and the end
     /// of the run) with a linked timeout.
     fn connect(&mut self, i: usize, now: Instant) {
-        let family = self.pinned.address.family;
-        let fd = match self.book.plan.source_of(self.first_conn + i) {
+        let socket = match self.plan.source_of(self.pinned.core.global(i)) {
             // --source-ips: bound to its address, the port left to the connect.
-            Some(ip) => crate::source::bound_socket(ip).map_or(-1, IntoRawFd::into_raw_fd),
-            // SAFETY: plain socket(2); the descriptor is owned by this slot until closed.
-            None => unsafe {
-                libc::socket(
-                    family,
-                    libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                    0,
-                )
-            },
+            Some(ip) => crate::source::bound_socket(ip),
+            None => crate::source::tcp_socket(self.plan.addr.is_ipv4()),
         };
-        if fd < 0 {
+        let Ok(fd) = socket.map(IntoRawFd::into_raw_fd) else {
             self.connect_failed(i, now);
             return;
-        }
-        let one: libc::c_int = 1;
-        // SAFETY: setsockopt on our socket with a c_int option value.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-        let mut limit = self.book.plan.timeout;
-        if let Some(end) = self.book.end {
-            limit = limit.min(end.saturating_duration_since(now) + TICK);
-        }
+        };
+        let limit = self.pinned.core.connect_limit(now);
         let c = &mut self.pinned.conns[i];
         c.fd = fd;
         c.state = State::Connecting;
         c.connect_limit = types::Timespec::from(limit);
         c.ops += 2;
         let a = &self.pinned.address;
-        let connect = opcode::Connect::new(types::Fd(fd), a.addr.as_ptr(), a.addr.len())
+        let connect = opcode::Connect::new(types::Fd(fd), a.as_ptr(), a.len())
             .build()
             .flags(squeue::Flags::IO_LINK)
             .user_data(user_data(OP_CONNECT, i));
@@ -633,7 +429,7 @@ impl Direct {
         if res < 0 {
             close(c.fd);
             c.fd = -1;
-            if self.book.stopping && res == -libc::ECANCELED {
+            if self.pinned.core.stopping() && res == -libc::ECANCELED {
                 // Cancelled by the stop: not a failure of the server.
                 self.done(i);
             } else {
@@ -651,16 +447,8 @@ impl Direct {
             self.connect_failed(i, now);
             return;
         }
-        c.refused_since = None;
-        c.backoff = BACKOFF_MIN;
-        self.book.counters.connects += 1;
-        if c.opened_before {
-            self.book.counters.reconnects += 1;
-        }
-        c.opened_before = true;
-        c.timed_out = false;
-        c.deadline = None;
         c.state = State::Open;
+        self.pinned.core.opened(i, now);
         self.arm_recv(i);
         if self.started {
             self.top_up(i, now);
@@ -681,86 +469,35 @@ impl Direct {
     }
 
     fn connect_failed(&mut self, i: usize, now: Instant) {
-        self.book.fail(ErrorClass::Connect, 1);
-        let c = &mut self.pinned.conns[i];
-        let since = *c.refused_since.get_or_insert(now);
-        // Under -n with no time limit, a port that has refused for a whole
-        // --timeout is not coming back: give up rather than run forever.
-        if self.book.end.is_none() && now.duration_since(since) >= self.book.plan.timeout {
-            self.done(i);
-            return;
+        match self.pinned.core.connect_failed(i, now) {
+            Some(at) => self.pinned.conns[i].state = State::Backoff(at),
+            None => self.done(i),
         }
-        let pause = match self.book.end {
-            Some(end) => c.backoff.min(end.saturating_duration_since(now)),
-            None => c.backoff,
-        };
-        c.state = State::Backoff(now + pause);
-        c.backoff = (c.backoff * 2).min(BACKOFF_MAX);
     }
 
     // ---- sending ----------------------------------------------------------
 
-    /// Tops the pipeline up with one send, or ends the session when there is
-    /// nothing to send and nothing to wait for.
+    /// Asks the core what connection `i` sends now: a send, nothing yet, or the
+    /// end of the session.
     fn top_up(&mut self, i: usize, now: Instant) {
-        let plan = self.book.plan.clone();
-        let c = &mut self.pinned.conns[i];
+        let p = &mut *self.pinned;
+        let c = &mut p.conns[i];
         if c.state != State::Open || c.sending {
             return;
         }
-        // wrk's batch mode: the next N go out only when all N came back.
-        if plan.pipeline_mode == PipelineMode::Batch && c.framer.outstanding() > 0 {
-            return;
+        match p.core.poll_send(i, now) {
+            Next::Write(bytes) => {
+                c.send_ptr = bytes.as_ptr();
+                c.send_len = bytes.len();
+                c.send_done = 0;
+                self.send(i);
+            }
+            // A paced connection waits for `pace`'s timeout.
+            Next::Await | Next::Sleep(_) => {}
+            Next::End(end) => self.end_session(i, end),
         }
-        let mut queued = 0usize;
-        let mut first = c.next_target;
-        let mut stop_began = false;
-        while c.framer.outstanding() < plan.pipeline {
-            let (taken, began) = self.book.take(now);
-            stop_began |= began;
-            if !taken {
-                break;
-            }
-            let t = &plan.targets[c.next_target];
-            if queued == 0 {
-                first = c.next_target;
-                c.wbuf.clear();
-            }
-            c.next_target += 1;
-            if c.next_target == plan.targets.len() {
-                c.next_target = 0;
-            }
-            if plan.pipeline > 1 {
-                c.wbuf.extend_from_slice(&t.request);
-            }
-            c.framer.expect(t.is_head);
-            c.sent_at.push_back(now);
-            queued += 1;
-        }
-        if queued > 0 {
-            self.book.counters.sent += queued as u64;
-            if c.deadline.is_none() {
-                c.deadline = c.sent_at.front().map(|&t| t + plan.timeout);
-            }
-            if plan.pipeline > 1 {
-                c.send_ptr = c.wbuf.as_ptr();
-                c.send_len = c.wbuf.len();
-            } else {
-                let r = &plan.targets[first].request;
-                c.send_ptr = r.as_ptr();
-                c.send_len = r.len();
-            }
-            c.send_done = 0;
-            self.send(i);
-        }
-        let idle = self.pinned.conns[i].framer.outstanding() == 0;
-        if stop_began {
+        if self.pinned.core.take_wake_all() {
             self.wake_all_at_stop();
-        }
-        if idle {
-            // Closed loop, nothing sent and nothing awaited: -n is used up or
-            // the run stopped.
-            self.end_session(i, End::Done);
         }
     }
 
@@ -779,9 +516,9 @@ impl Direct {
         .flags(libc::MSG_NOSIGNAL)
         .build()
         .user_data(user_data(OP_SEND, i));
-        // SAFETY: the bytes are the plan's (kept alive in `pinned`) or this
-        // connection's wbuf, untouched until this send completes (no top-up while
-        // `sending`).
+        // SAFETY: the bytes are the plan's or the core's send buffer of this
+        // connection (both in `pinned`), untouched until the core hears of the
+        // write's end.
         unsafe { self.push(&e) };
     }
 
@@ -794,7 +531,7 @@ impl Direct {
             return;
         }
         if res < 0 {
-            let end = self.book.failed(c, ErrorClass::Write);
+            let end = self.pinned.core.write_failed(i);
             self.end_session(i, end);
             return;
         }
@@ -803,19 +540,16 @@ impl Direct {
             self.send(i);
             return;
         }
-        self.book.counters.bytes_written += c.send_len as u64;
+        let len = c.send_len;
+        self.pinned.core.written(i, len);
         // Responses that completed while the send was in flight left room.
-        if c.framer.outstanding() < self.book.plan.pipeline {
-            self.top_up(i, now);
-        }
+        self.top_up(i, now);
     }
 
     // ---- receiving --------------------------------------------------------
 
     fn arm_recv(&mut self, i: usize) {
-        let c = &mut self.pinned.conns[i];
-        c.recv_armed = true;
-        c.ops += 1;
+        self.pinned.conns[i].ops += 1;
         let e = opcode::RecvMulti::new(types::Fixed(i as u32), BGID)
             .build()
             .user_data(user_data(OP_RECV, i));
@@ -827,103 +561,43 @@ impl Direct {
         let more = cqueue::more(flags);
         if !more {
             self.ops -= 1;
-            let c = &mut self.pinned.conns[i];
-            c.ops -= 1;
-            c.recv_armed = false;
+            self.pinned.conns[i].ops -= 1;
         }
+        let mut end = None;
         if res > 0 {
             let bid = cqueue::buffer_select(flags).expect("a receive with data names its buffer");
+            let p = &mut *self.pinned;
             // SAFETY: the kernel handed us buffer `bid` with `res` bytes; it is
             // recycled below, after the slice's last use.
-            let data = unsafe { self.pinned.pool.filled(bid, res as usize) };
-            if self.pinned.conns[i].state == State::Open {
-                self.on_data(i, data, now);
+            let data = unsafe { p.pool.filled(bid, res as usize) };
+            if p.conns[i].state == State::Open {
+                end = Some(p.core.received(i, data, now));
             }
-            self.pinned.pool.recycle(bid);
+            p.pool.recycle(bid);
         } else if let Some(bid) = cqueue::buffer_select(flags) {
             self.pinned.pool.recycle(bid);
         }
         if self.pinned.conns[i].state != State::Open {
             return;
         }
-        if res == 0 {
-            self.closed(i, now);
-        } else if res < 0 && res != -libc::ENOBUFS {
-            let end = self
-                .book
-                .failed(&mut self.pinned.conns[i], ErrorClass::Read);
-            self.end_session(i, end);
-        } else if !more {
+        match end {
+            Some(Some(end)) => self.end_session(i, end),
+            Some(None) => self.top_up(i, now),
+            None if res == 0 => {
+                let end = self.pinned.core.eof(i, now);
+                self.end_session(i, end);
+            }
+            None if res < 0 && res != -libc::ENOBUFS => {
+                let end = self.pinned.core.read_failed(i);
+                self.end_session(i, end);
+            }
+            _ => {}
+        }
+        if !more && self.pinned.conns[i].state == State::Open {
             // Out of buffers this turn (ENOBUFS) or the kernel ended the
             // multishot: the data waits in the socket; receive again.
             self.arm_recv(i);
         }
-    }
-
-    /// Frames received bytes; records every completed response with `now`.
-    fn on_data(&mut self, i: usize, data: &[u8], now: Instant) {
-        let b = &mut self.book;
-        b.counters.bytes_read += data.len() as u64;
-        let c = &mut self.pinned.conns[i];
-        let result = if c.rbuf.is_empty() {
-            let (r, pos) = frame(&mut c.framer, &mut c.sent_at, b, data, now);
-            match &r {
-                Ok(_) if pos < data.len() => c.rbuf.extend_from_slice(&data[pos..]),
-                Ok(_) => {}
-                Err(e) => b.note_invalid(e, &data[pos..]),
-            }
-            r
-        } else {
-            c.rbuf.extend_from_slice(data);
-            let (r, pos) = frame(&mut c.framer, &mut c.sent_at, b, &c.rbuf, now);
-            match &r {
-                Ok(_) => {
-                    c.rbuf.drain(..pos);
-                }
-                Err(e) => b.note_invalid(e, &c.rbuf[pos..]),
-            }
-            r
-        };
-        match result {
-            Ok(true) => {}
-            // The server said it closes after this response.
-            Ok(false) => {
-                let end = b.failed(c, ErrorClass::Read);
-                self.end_session(i, end);
-                return;
-            }
-            Err(_) => {
-                b.fail_all(&mut c.sent_at, ErrorClass::Invalid);
-                let end = if b.finished_sending() {
-                    End::Done
-                } else {
-                    End::Reconnect
-                };
-                self.end_session(i, end);
-                return;
-            }
-        }
-        c.deadline = c.sent_at.front().map(|&t| t + b.plan.timeout);
-        if b.stopping {
-            b.settle_at_stop(&mut c.sent_at);
-            self.end_session(i, End::Done);
-            return;
-        }
-        self.top_up(i, now);
-    }
-
-    /// The peer closed its side.
-    fn closed(&mut self, i: usize, now: Instant) {
-        let b = &mut self.book;
-        let c = &mut self.pinned.conns[i];
-        if !(c.timed_out || b.stopping) {
-            // Closed between responses, or mid-response: what is left was cut off.
-            if let Ok(Some(done)) = c.framer.finish_on_eof(&c.rbuf) {
-                b.record(&mut c.sent_at, done, now);
-            }
-        }
-        let end = b.failed(c, ErrorClass::Read);
-        self.end_session(i, end);
     }
 
     // ---- ending -----------------------------------------------------------
@@ -948,20 +622,17 @@ impl Direct {
         let _ = self.ring.submitter().register_files_update(i as u32, &[-1]);
         close(c.fd);
         c.fd = -1;
-        c.framer.reset();
-        c.sent_at.clear();
-        c.rbuf.clear();
-        c.wbuf.clear();
-        c.deadline = None;
-        match c.then {
-            End::Reconnect if !self.book.finished_sending() => self.connect(i, now),
+        let then = c.then;
+        self.pinned.core.closed(i);
+        match then {
+            End::Reconnect if !self.pinned.core.finished_sending() => self.connect(i, now),
             _ => self.done(i),
         }
     }
 
     fn done(&mut self, i: usize) {
         self.pinned.conns[i].state = State::Done;
-        self.book.live -= 1;
+        self.pinned.core.done(i);
     }
 
     /// The stop began: wake every connection blocked on its socket.
@@ -986,14 +657,16 @@ impl Direct {
 
     // ---- the clock --------------------------------------------------------
 
-    /// Every 10 ms: the stop, deadlines, reconnects after backoff, samples.
-    fn tick(&mut self, now: Instant, clock: &mut Clock, board: &Published) {
-        let b = &mut self.book;
-        let due = b.stop.is_triggered() || b.end.is_some_and(|e| now >= e);
-        if !b.stopping && due && b.begin_stop(now) {
+    /// Every 10 ms: the core's clock (the stop, deadlines, samples) and
+    /// reconnects after backoff.
+    fn tick(&mut self, now: Instant, board: &Published) {
+        let p = &mut *self.pinned;
+        let conns = &p.conns;
+        p.core.tick(now, board, |i| shutdown(conns[i].fd));
+        if self.pinned.core.take_wake_all() {
             self.wake_all_at_stop();
         }
-        if self.book.stopping && !self.started {
+        if self.pinned.core.stopping() && !self.started {
             // Stopped (Ctrl-C) before the start: the loop ends only when no
             // operation is in flight, so take the start timeout back.
             let e = opcode::TimeoutRemove::new(user_data(OP_START, 0))
@@ -1004,104 +677,15 @@ impl Direct {
             self.begin_sending(now);
         }
         for i in 0..self.pinned.conns.len() {
-            let c = &mut self.pinned.conns[i];
-            match c.state {
-                State::Open => {
-                    if let Some(d) = c.deadline {
-                        if now >= d && !c.timed_out {
-                            c.timed_out = true;
-                            shutdown(c.fd);
-                        }
-                    }
+            if let State::Backoff(at) = self.pinned.conns[i].state {
+                if self.pinned.core.finished_sending() {
+                    self.done(i);
+                } else if now >= at {
+                    self.connect(i, now);
                 }
-                State::Backoff(at) => {
-                    if self.book.finished_sending() {
-                        self.done(i);
-                    } else if now >= at {
-                        self.connect(i, now);
-                    }
-                }
-                _ => {}
             }
         }
-        if !self.book.stopping {
-            clock.sample(&mut self.book, now, board);
-        }
     }
-}
-
-/// The worker's samples and per-second series (as in `crate::worker`'s tick).
-struct Clock {
-    samples: Vec<f64>,
-    seconds: Vec<SecondSample>,
-    second_counts: (u64, u64),
-    last_sample: Instant,
-    last_completed: u64,
-    start: Instant,
-}
-
-impl Clock {
-    fn sample(&mut self, b: &mut Book, now: Instant, board: &Published) {
-        if now.duration_since(self.last_sample) >= SAMPLE {
-            let completed = b.counters.completed;
-            let secs = now.duration_since(self.last_sample).as_secs_f64();
-            self.samples
-                .push((completed - self.last_completed) as f64 / secs);
-            self.last_completed = completed;
-            self.last_sample = now;
-            board.completed.store(completed, Relaxed);
-            board.errors.store(
-                b.counters.request_errors() + b.counters.errors.connect,
-                Relaxed,
-            );
-        }
-        if now.duration_since(self.start) >= Duration::from_secs(self.seconds.len() as u64 + 1) {
-            let s = b.close_second(&mut self.second_counts, Duration::from_secs(1));
-            board.second_closed(self.seconds.len(), &s);
-            self.seconds.push(s);
-        }
-    }
-
-    /// The last, partial intervals once every connection has ended.
-    fn finish(mut self, b: &mut Book) -> (Vec<f64>, Vec<SecondSample>) {
-        if b.stopped_at.is_none() {
-            // Ended by -n: the interval ends when the last connection finished.
-            b.stopped_at = Some(Instant::now());
-        }
-        let stopped = b.stopped_at.unwrap_or(self.last_sample);
-        let secs = stopped
-            .saturating_duration_since(self.last_sample)
-            .as_secs_f64();
-        if secs >= SAMPLE.as_secs_f64() / 4.0 {
-            let completed = b.counters.completed;
-            self.samples
-                .push(completed.saturating_sub(self.last_completed) as f64 / secs);
-        }
-        let done = Duration::from_secs(self.seconds.len() as u64);
-        let rest = stopped
-            .saturating_duration_since(self.start)
-            .saturating_sub(done);
-        if !rest.is_zero() {
-            let s = b.close_second(&mut self.second_counts, rest);
-            self.seconds.push(s);
-        } else {
-            b.fold_second();
-        }
-        (self.samples, self.seconds)
-    }
-}
-
-/// Frames `input`; records every completed response. Returns Ok(false) when the
-/// server closes after the last one, and how many bytes were consumed.
-fn frame(
-    framer: &mut ResponseFramer,
-    sent_at: &mut VecDeque<Instant>,
-    b: &mut Book,
-    input: &[u8],
-    now: Instant,
-) -> (Result<bool, FrameError>, usize) {
-    let (pos, r) = framer.feed_all(input, |done| b.record(sent_at, done, now));
-    (r, pos)
 }
 
 fn shutdown(fd: i32) {
@@ -1128,14 +712,12 @@ mod tests {
     use super::*;
 
     /// 10,000 connections must fit in ~1 KiB of RSS each, pool and rings included:
-    /// a connection's own state stays a few hundred bytes (304 when written).
+    /// a connection's own state (the driver's slot and the core's) stays a few
+    /// hundred bytes (304 when written; 352 with the core split out).
     #[test]
     fn connection_state_stays_small() {
-        assert!(
-            std::mem::size_of::<Conn>() <= 320,
-            "{}",
-            std::mem::size_of::<Conn>()
-        );
+        let size = std::mem::size_of::<Conn>() + crate::worker::core::CONN_SIZE;
+        assert!(size <= 360, "{size}");
     }
 
     #[test]

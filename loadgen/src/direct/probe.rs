@@ -1,24 +1,21 @@
-//! Which loop a run gets: the direct io_uring loop when the run is closed-loop and
-//! the kernel does what the loop needs (registered files, a provided-buffer ring,
-//! multishot receive), else monoio's worker, saying why in the engine's reason.
+//! Which loop a run gets: the direct io_uring loop when the kernel does what the
+//! loop needs (registered files, a provided-buffer ring, multishot receive), else
+//! monoio's worker, saying why in the engine's reason. Closed-loop and paced
+//! (`-R`) runs alike: both drivers run the same core.
 
 use super::bufring::BufRing;
 use io_uring::{cqueue, opcode, types};
 use shared::runtime::{EngineChoice, IoEngine, RingFlags};
 use std::sync::OnceLock;
 
-/// Decides whether `choice` runs the generator's direct loop.
-pub fn choose(mut choice: EngineChoice, paced: bool) -> EngineChoice {
+/// Decides whether `choice` runs the generator's direct loop. `_paced` (a `-R`
+/// run) no longer matters: paced runs take the direct loop too, on its
+/// nanosecond ring timeouts.
+pub fn choose(mut choice: EngineChoice, _paced: bool) -> EngineChoice {
     let Some(flags) = choice.ring_flags else {
         return choice;
     };
     if choice.requested == IoEngine::Monoio {
-        return choice;
-    }
-    if paced {
-        choice
-            .reason
-            .push_str("; -R runs on monoio's driver (a paced run is not CPU-bound)");
         return choice;
     }
     match probe(flags) {
@@ -152,11 +149,10 @@ mod tests {
     }
 
     #[test]
-    fn paced_runs_stay_on_monoio_and_say_why() {
+    fn paced_runs_take_the_direct_loop_too() {
         if let Ok(c) = choose_engine(IoEngine::Uring) {
-            let c = choose(c, true);
-            assert!(!c.direct);
-            assert!(c.reason.contains("-R"), "{}", c.reason);
+            let probed = probe(c.ring_flags.unwrap());
+            assert_eq!(choose(c, true).direct, probed.is_ok());
         }
     }
 

@@ -3,11 +3,11 @@
 //! second; percentiles come from the summed histogram, never from averaging the
 //! nodes' percentiles.
 
-use super::node::{self, NodeRecord};
 use super::{Layout, NotOneRun};
 use crate::error::{CliError, Failed};
 use crate::options::{self, DisplayArgs, OutputArgs, Parsed, Reach, UsageError};
-use crate::plan::{build, Machine, Mode, Share};
+use crate::record::{fold, NodeRecord};
+use crate::report::{Outputs, Sink};
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -54,24 +54,35 @@ pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
         .iter()
         .map(|f| NodeRecord::read(f))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(UsageError::NodeFile)?;
+        .map_err(|e| UsageError::NodeFile(e.to_string()))?;
     let (records, partial, warnings) =
         check(&a.files, records, a.allow_partial).map_err(|e| UsageError::from(Box::new(e)))?;
     if reach == Reach::Checks {
         return Ok(());
     }
-    let outputs = options::outputs(&a.output, &a.display, None);
-    let load = &records[0].header.plan.load;
-    let plan = build(
-        load,
-        &Machine::default(),
-        &outputs,
-        Share::WHOLE,
-        Mode::Describe,
+    let json = a.output.json.as_deref().map(|j| match j {
+        "-" => Sink::Stdout,
+        path => Sink::File(path.into()),
+    });
+    let outputs = Outputs {
+        quiet: a.display.quiet,
+        text_to_stderr: json == Some(Sink::Stdout),
+        json,
+        hgrm: a.output.hgrm.clone(),
+        html: a.output.html.clone(),
+        hlog: a.output.hlog.clone(),
+    };
+    outputs.check().map_err(UsageError::NodeFile)?;
+    // The records carry everything the report says: no Plan is rebuilt.
+    let result = fold::merged(
+        &records,
+        (a.display.latency, a.display.u_latency),
         &crate::command_line(args),
-    )?;
-    let result = node::result(&plan, &records, partial, warnings).map_err(Failed::Merge)?;
-    crate::emit(&plan, &result)?;
+        partial,
+        warnings,
+    )
+    .map_err(|e| Failed::Merge(e.to_string()))?;
+    crate::emit(&outputs, &result)?;
     Ok(())
 }
 

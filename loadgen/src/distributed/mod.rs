@@ -1,15 +1,14 @@
 //! Runs split over several generator machines, with no coordinator: a plan file
 //! (`ceiling plan`) that N ordinary runs each take their share of
-//! (`ceiling run --plan FILE --node-index I`), node result files in JSON Lines
-//! (`node`), and `ceiling merge`, which adds the nodes' counters and histograms
-//! exactly, interval by interval. Kubernetes, ssh fan-out or Slurm start the
+//! (`ceiling run --plan FILE --node-index I`), and `ceiling merge`, which reads
+//! the node result files (`crate::record::node`, written by `--out`) and adds
+//! the nodes' counters and histograms exactly, interval by interval. Kubernetes, ssh fan-out or Slurm start the
 //! nodes; the wall-clock start instant T0 in the plan lines them up.
 
 pub mod merge;
-pub mod node;
 pub mod plan_cmd;
 
-use crate::plan::Load;
+use crate::load::Load;
 use serde::{Deserialize, Serialize};
 use shared::stats::layout::{LATENCY_HIGHEST_US, LATENCY_LOWEST_US, SIGNIFICANT_DIGITS};
 use std::path::Path;

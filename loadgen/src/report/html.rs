@@ -362,11 +362,18 @@ fn latency_time_chart(r: &RunResult) -> String {
         &[
             (
                 "p50".into(),
-                r.timeseries.iter().map(|p| (at(p), ms(p.p50_us))).collect(),
+                // A second that completed nothing has no latency: no point.
+                r.timeseries
+                    .iter()
+                    .filter_map(|p| Some((at(p), ms(p.p50_us?))))
+                    .collect(),
             ),
             (
                 "p99".into(),
-                r.timeseries.iter().map(|p| (at(p), ms(p.p99_us))).collect(),
+                r.timeseries
+                    .iter()
+                    .filter_map(|p| Some((at(p), ms(p.p99_us?))))
+                    .collect(),
             ),
         ],
     )

@@ -1,15 +1,22 @@
-//! The JSON result (schema in docs/json-schema.md).
+//! The JSON result (schema in docs/json-schema.md, checked by
+//! tests/integration/record.rs against docs/run.schema.json).
 
-use crate::plan::JsonOut;
+use super::Sink;
 use crate::result::RunResult;
 use std::io::Write as _;
 
-/// Writes `result` to `out` (pretty-printed, one trailing newline).
-pub fn write(out: &JsonOut, result: &RunResult) -> std::io::Result<()> {
-    let mut text = serde_json::to_string_pretty(result).map_err(std::io::Error::other)?;
+/// `result` as the JSON document: pretty-printed, one trailing newline.
+pub fn render(result: &RunResult) -> String {
+    let mut text = serde_json::to_string_pretty(result).expect("a result serializes");
     text.push('\n');
+    text
+}
+
+/// Writes `result` to `out`.
+pub fn write(out: &Sink, result: &RunResult) -> std::io::Result<()> {
+    let text = render(result);
     match out {
-        JsonOut::Stdout => std::io::stdout().write_all(text.as_bytes()),
-        JsonOut::File(path) => std::fs::write(path, text),
+        Sink::Stdout => std::io::stdout().write_all(text.as_bytes()),
+        Sink::File(path) => std::fs::write(path, text),
     }
 }

@@ -1,19 +1,24 @@
 //! wrk's text layout, so people's parsers and habits keep working, plus the lines
 //! wrk lacks (invalid responses, reconnects, in flight at the stop).
 
-use crate::plan::Plan;
-use crate::result::RunResult;
+use crate::load::Arrivals;
+use crate::result::{RunResult, Spread};
 use std::fmt::Write as _;
 
-/// Renders the report exactly in wrk's columns.
-pub fn render(plan: &Plan, r: &RunResult) -> String {
+/// Not measured: shown where a figure has nothing to stand on (no sample, no
+/// completion, an interval of no length), never a zero that looks measured.
+const NA: &str = "n/a";
+
+/// Renders the report exactly in wrk's columns, from the result alone.
+pub fn render(r: &RunResult) -> String {
     let mut s = String::new();
-    let what = match (plan.requests, plan.duration) {
+    let cfg = &r.config;
+    let what = match (cfg.requests, cfg.duration_s) {
         (Some(n), _) => format!("{n} requests"),
-        (None, Some(d)) => format!("{} test", time_s(d.as_secs_f64())),
+        (None, Some(d)) => format!("{} test", time_s(d)),
         (None, None) => "test".into(),
     };
-    let _ = writeln!(s, "Running {what} @ {}", r.config.url);
+    let _ = writeln!(s, "Running {what} @ {}{}", cfg.url, connected(r));
     let _ = writeln!(
         s,
         "  {} threads and {} connections{}{}",
@@ -36,23 +41,25 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
         "Avg", "Stdev", "Max", "+/- Stdev"
     );
     let l = &r.latency;
-    let _ = write!(s, "    {:<10}", "Latency");
-    units(&mut s, time_us(l.mean), 8);
-    units(&mut s, time_us(l.stdev), 10);
-    units(&mut s, time_us(l.max as f64), 9);
-    let _ = writeln!(s, "{:>8.2}%", l.within_stdev_pct);
-    let q = &r.req_per_sec;
-    let _ = write!(s, "    {:<10}", "Req/Sec");
-    units(&mut s, metric(q.mean), 8);
-    units(&mut s, metric(q.stdev), 10);
-    units(&mut s, metric(q.max), 9);
-    let _ = writeln!(s, "{:>8.2}%", q.within_stdev_pct);
+    let measured = l.count > 0;
+    row(
+        &mut s,
+        "Latency",
+        Spread {
+            mean: measured.then_some(l.mean),
+            stdev: measured.then_some(l.stdev),
+            max: measured.then_some(l.max as f64),
+            within_stdev_pct: measured.then_some(l.within_stdev_pct),
+        },
+        time_us,
+    );
+    row(&mut s, "Req/Sec", r.req_per_sec, metric);
     if let Some(rate) = &r.rate {
         // wrk2's layout: the corrected distribution, then the uncorrected one.
-        if plan.latency {
+        if cfg.latency {
             distribution(&mut s, "Recorded Latency", &l.histogram, &l.percentiles);
         }
-        if plan.u_latency {
+        if cfg.u_latency {
             let u = &rate.uncorrected_latency;
             distribution(
                 &mut s,
@@ -61,8 +68,11 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
                 &u.percentiles,
             );
         }
-    } else if plan.latency {
+    } else if cfg.latency {
         let _ = writeln!(s, "  Latency Distribution");
+        if l.percentiles.is_empty() {
+            let _ = writeln!(s, "     {NA} (no response completed)");
+        }
         for p in l.percentiles.iter().filter(|p| p.percentile < 100.0) {
             let label = if p.percentile.fract() == 0.0 {
                 format!("{:.0}%", p.percentile)
@@ -120,8 +130,8 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
             "  Rate: asked {:.2}/s ({}), sent {:.2}/s ({:.2}% of scheduled), completed {:.2}/s",
             rate.asked,
             match rate.arrivals {
-                crate::plan::Arrivals::Constant => "constant",
-                crate::plan::Arrivals::Poisson => "poisson",
+                Arrivals::Constant => "constant",
+                Arrivals::Poisson => "poisson",
             },
             rate.sent_per_sec,
             rate.achieved_pct,
@@ -146,15 +156,46 @@ pub fn render(plan: &Plan, r: &RunResult) -> String {
         let _ = writeln!(s, "  Verdict: {}", rate.verdict);
     }
     nodes(&mut s, r);
-    let _ = writeln!(s, "Requests/sec: {:>9.2}", r.requests_per_sec);
-    // wrk's line, then the rate in link units (appended, so wrk parsers still read it).
-    let _ = writeln!(
-        s,
-        "Transfer/sec: {:>10}B  {}",
-        binary(r.bytes_read_per_sec),
-        gbit(r.gbit_read_per_sec)
-    );
+    if r.duration_s > 0.0 {
+        let _ = writeln!(s, "Requests/sec: {:>9.2}", r.requests_per_sec);
+        // wrk's line, then the rate in link units (appended, so wrk parsers still read it).
+        let _ = writeln!(
+            s,
+            "Transfer/sec: {:>10}B  {}",
+            binary(r.bytes_read_per_sec),
+            gbit(r.gbit_read_per_sec)
+        );
+    } else {
+        // A run of no length has no rate.
+        let _ = writeln!(s, "Requests/sec: {NA:>9}");
+        let _ = writeln!(s, "Transfer/sec: {NA:>10}");
+    }
     s
+}
+
+/// ` (127.0.0.1:8080)`: the address connected to, unless the URL already shows it.
+fn connected(r: &RunResult) -> String {
+    match r.config.addr {
+        Some(a) if !r.config.url.contains(&a.to_string()) => format!(" ({a})"),
+        _ => String::new(),
+    }
+}
+
+/// One "Thread Stats" row in wrk's columns; a figure not measured is `n/a`.
+fn row(s: &mut String, label: &str, q: Spread, unit: fn(f64) -> String) {
+    let _ = write!(s, "    {label:<10}");
+    let shown = |v: Option<f64>| v.map_or(NA.to_string(), unit);
+    units(s, shown(q.mean), 8);
+    units(s, shown(q.stdev), 10);
+    units(s, shown(q.max), 9);
+    match q.within_stdev_pct {
+        Some(p) => {
+            let _ = writeln!(s, "{p:>8.2}%");
+        }
+        None => {
+            let _ = writeln!(s, "{NA:>9}");
+        }
+    }
 }
 
 /// A merge's nodes, and what it doubts.
@@ -286,6 +327,225 @@ fn scaled(mut n: f64, base: f64, units: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::node::ThreadRecord;
+    use crate::record::{fold, SecondSum, Tally};
+    use crate::result::{AskedRate, Config, GeneratorCpu, PaceTotals};
+    use shared::stats::{new_histogram, Counters, Histogram};
+
+    /// Latencies 40..~2,040 µs in a fixed, uneven pattern.
+    fn latencies(n: u64, scale: u64) -> Histogram {
+        let mut h = new_histogram();
+        for i in 0..n {
+            h.record(40 + (i * 7919 % 2003) * scale / 10 + (i % 97) * 3)
+                .unwrap();
+        }
+        h
+    }
+
+    fn meta() -> crate::meta::Meta {
+        serde_json::from_value(serde_json::json!({
+            "command_line": "ceiling -t2 -c64 -d10s --latency http://localhost:8080/plaintext",
+            "version": "0.1.0", "kernel": "Linux 6.1.0 x86_64", "cpu_model": "Test CPU",
+            "hostname": "gen0", "nproc": 4, "cpus": [2, 3],
+            "engine": {"requested": "auto", "engine": "uring",
+                       "ring_flags": "single_issuer_defer_taskrun", "ring_entries": 4096,
+                       "reason": "io_uring available", "direct": true},
+            "sysctls": {}, "loopback_mtu": 65536, "started_at": "2026-11-23T08:30:00Z"
+        }))
+        .unwrap()
+    }
+
+    fn config() -> Config {
+        Config {
+            url: "http://localhost:8080/plaintext".into(),
+            urls: vec!["http://localhost:8080/plaintext".into()],
+            method: "GET".into(),
+            threads: 2,
+            connections: 64,
+            duration_s: Some(10.0),
+            requests: None,
+            pipeline: 1,
+            pipeline_mode: Default::default(),
+            source_ips: Vec::new(),
+            timeout_ms: 2000,
+            addr: Some("127.0.0.1:8080".parse().unwrap()),
+            rate: None,
+            latency: true,
+            u_latency: false,
+        }
+    }
+
+    /// A ten-second closed-loop run of two threads, with 404s, timeouts and
+    /// requests in flight at the stop.
+    fn tally(completed: u64, secs: usize, scale: u64) -> Tally {
+        let mut c = Counters {
+            sent: completed + 45,
+            completed,
+            in_flight_at_stop: 40,
+            bytes_read: completed * 131,
+            bytes_written: completed * 40,
+            connects: 64,
+            reconnects: 3,
+            ..Counters::default()
+        };
+        c.errors.timeout = 5;
+        c.status.client_error = 300;
+        c.status.success = completed - 300;
+        let mut t = Tally {
+            duration_s: secs as f64 + 0.003,
+            counters: c,
+            histogram: latencies(completed / 50, scale),
+            threads: (0..2)
+                .map(|i| ThreadRecord {
+                    cpu: Some(2 + i),
+                    requests: completed / 2,
+                    samples: (0..secs * 10)
+                        .map(|k| {
+                            let mean = completed as f64 / secs as f64 / 2.0;
+                            mean * (0.95 + ((k * 37 + i * 11) % 23) as f64 * 0.005)
+                        })
+                        .collect(),
+                })
+                .collect(),
+            generator_cpu: GeneratorCpu::new(9.1, 6.2, completed + 45),
+            ..Tally::default()
+        };
+        for s in 0..secs {
+            let part = SecondSum {
+                length_s: 1.0,
+                completed: completed / secs as u64,
+                errors: 0,
+                histogram: latencies(completed / secs as u64 / 50, scale),
+            };
+            t.second_mut(s).add_sum(&part);
+        }
+        t
+    }
+
+    /// The layout is pinned: run with UPDATE_SNAPSHOTS=1 to rewrite the file
+    /// after a deliberate change, and read the diff.
+    fn snapshot(name: &str, text: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/report/snapshots")
+            .join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, text).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        if want != text {
+            let first = want
+                .lines()
+                .zip(text.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(want.lines().count().min(text.lines().count()));
+            panic!(
+                "{} differs from the rendered text at line {} (UPDATE_SNAPSHOTS=1 rewrites it):\n--- want\n{}\n--- got\n{}",
+                path.display(),
+                first + 1,
+                want.lines().nth(first).unwrap_or("<end>"),
+                text.lines().nth(first).unwrap_or("<end>")
+            );
+        }
+    }
+
+    #[test]
+    fn snapshot_of_a_run() {
+        let r = fold::run(config(), meta(), &tally(500_300, 10, 10));
+        snapshot("run.txt", &render(&r));
+    }
+
+    #[test]
+    fn snapshot_of_a_rate_run() {
+        let mut config = config();
+        config.rate = Some(AskedRate {
+            requests_per_sec: 2000.0,
+            arrivals: crate::load::Arrivals::Constant,
+            seed: 1,
+        });
+        config.u_latency = true;
+        let mut t = tally(20_000, 10, 3);
+        t.counters.in_flight_at_stop = 0;
+        t.counters.errors.timeout = 0;
+        t.counters.sent = 20_000;
+        t.counters.status.client_error = 0;
+        t.counters.status.success = 20_000;
+        t.pace = Some(PaceTotals {
+            lag: latencies(400, 1),
+            uncorrected: latencies(400, 2),
+            late_busy: 12,
+            late_generator: 3,
+            behind: 2,
+        });
+        let r = fold::run(config, meta(), &t);
+        snapshot("rate_run.txt", &render(&r));
+    }
+
+    #[test]
+    fn a_run_that_completed_nothing_has_no_latency_to_show() {
+        let mut c = Counters::default();
+        c.errors.connect = 12;
+        let t = Tally {
+            duration_s: 1.0,
+            counters: c,
+            threads: vec![ThreadRecord {
+                cpu: Some(1),
+                requests: 0,
+                samples: vec![0.0; 10],
+            }],
+            ..Tally::default()
+        };
+        let r = fold::run(config(), meta(), &t);
+        let text = render(&r);
+        let row = text.lines().find(|l| l.contains("Latency ")).unwrap();
+        assert_eq!(row.matches("n/a").count(), 4, "{row:?}");
+        assert!(text.contains("     n/a (no response completed)"), "{text}");
+        // Zero requests a second over a second that ran is measured: a zero.
+        assert!(
+            text.contains("    Req/Sec     0.00      0.00     0.00    100.00%"),
+            "{text}"
+        );
+        assert!(text.contains("Socket errors: connect 12"), "{text}");
+    }
+
+    #[test]
+    fn snapshot_of_a_run_too_short_to_sample() {
+        // -t1 -c2 -n 100 that lasted 10 ms: no Req/Sec sample, one completion
+        // of latency; nothing shown as a measured zero.
+        let mut config = config();
+        config.duration_s = None;
+        config.requests = Some(100);
+        config.latency = false;
+        config.url = "http://127.0.0.1:8080/".into();
+        let c = Counters {
+            sent: 100,
+            completed: 100,
+            bytes_read: 13_100,
+            ..Counters::default()
+        };
+        let mut t = Tally {
+            duration_s: 0.01,
+            counters: c,
+            histogram: latencies(100, 1),
+            threads: vec![ThreadRecord {
+                cpu: Some(1),
+                requests: 100,
+                samples: Vec::new(),
+            }],
+            ..Tally::default()
+        };
+        t.counters.status.success = 100;
+        let r = fold::run(config, meta(), &t);
+        let text = render(&r);
+        assert!(
+            text.contains("Running 100 requests @ http://127.0.0.1:8080/\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    Req/Sec       n/a       n/a      n/a       n/a\n"),
+            "{text}"
+        );
+        assert!(text.contains("Requests/sec:  10000.00"), "{text}");
+    }
 
     #[test]
     fn units_like_wrk() {

@@ -62,6 +62,32 @@ pub fn format_request(spec: &RequestSpec) -> Vec<u8> {
     bytes
 }
 
+/// True when the request `bytes` (one formatted request) asks the server to close
+/// the connection after answering it: a `Connection` header with the `close`
+/// option, or HTTP/1.0 without `keep-alive` (RFC 9112 §9.3, §9.6). Such a request
+/// is the last one its connection may carry. Bytes that are not a request head
+/// are not a close.
+pub fn closes_connection(bytes: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    if !matches!(req.parse(bytes), Ok(httparse::Status::Complete(_))) {
+        return false;
+    }
+    let mut close = false;
+    let mut keep_alive = false;
+    for h in req.headers.iter() {
+        if !h.name.eq_ignore_ascii_case("connection") {
+            continue;
+        }
+        for option in h.value.split(|&b| b == b',') {
+            let option = option.trim_ascii();
+            close |= option.eq_ignore_ascii_case(b"close");
+            keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+    close || (req.version == Some(0) && !keep_alive)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +181,42 @@ mod tests {
         s.target.clear();
         let (_, p, _, _) = parse(&format_request(&s));
         assert_eq!(p, "/");
+    }
+
+    #[test]
+    fn close_is_read_from_the_request_bytes() {
+        let with = |version: &str, headers: &[(&str, &str)]| {
+            let mut s = spec();
+            s.headers = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            let bytes = format_request(&s);
+            let text = String::from_utf8(bytes).unwrap();
+            text.replacen("HTTP/1.1", version, 1).into_bytes()
+        };
+        assert!(!closes_connection(&with("HTTP/1.1", &[])));
+        assert!(closes_connection(&with(
+            "HTTP/1.1",
+            &[("Connection", "close")]
+        )));
+        assert!(closes_connection(&with(
+            "HTTP/1.1",
+            &[("connection", "Keep-Alive, CLOSE")]
+        )));
+        assert!(!closes_connection(&with(
+            "HTTP/1.1",
+            &[("Connection", "keep-alive")]
+        )));
+        assert!(!closes_connection(&with(
+            "HTTP/1.1",
+            &[("X-Connection", "close")]
+        )));
+        assert!(closes_connection(&with("HTTP/1.0", &[])));
+        assert!(!closes_connection(&with(
+            "HTTP/1.0",
+            &[("Connection", "keep-alive")]
+        )));
+        assert!(!closes_connection(b"not a request"));
     }
 }

@@ -47,6 +47,12 @@ pub enum Behaviour {
     HugeHeaders,
     /// Accepts and closes at once, without reading.
     AcceptThenClose,
+    /// A correct `200 OK` with Content-Length and no `Connection` header, keep-alive
+    /// unless the request says `Connection: close`: then, as RFC 9112 §9.6 asks, the
+    /// server closes after the answer and reads nothing more.
+    ClosesWhenAsked,
+    /// Every answer says `Connection: close`, and the server closes after it.
+    AnswersClose,
 }
 
 /// Time between two bytes of a [`Behaviour::Trickle`] response.
@@ -72,6 +78,7 @@ const NOT_MODIFIED: &[u8] =
 const HEAD_OK: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1234\r\n\r\n";
 const HTTP10: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nclose-delimited body";
+const OK_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n\
 HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
 
@@ -297,11 +304,13 @@ fn set_linger_zero(stream: &TcpStream) {
     );
 }
 
-/// A parsed request: its method and its total length in bytes (head and body).
+/// A parsed request: its method, its total length in bytes (head and body), and
+/// whether it asks the server to close the connection (`Connection: close`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Request {
     pub method: String,
     pub len: usize,
+    pub close: bool,
 }
 
 /// Parses the first request in `buf`: `Ok(None)` when more bytes are needed, `Err` when the
@@ -323,9 +332,14 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, &'static str> {
         .filter(|m| !m.is_empty())
         .ok_or("empty request line")?;
     let mut body_len = 0usize;
+    let mut close = false;
     for line in lines {
         let (name, value) = line.split_once(':').ok_or("header line without ':'")?;
-        if name.trim().eq_ignore_ascii_case("content-length") {
+        if name.trim().eq_ignore_ascii_case("connection") {
+            close |= value
+                .split(',')
+                .any(|o| o.trim().eq_ignore_ascii_case("close"));
+        } else if name.trim().eq_ignore_ascii_case("content-length") {
             body_len = value.trim().parse().map_err(|_| "bad Content-Length")?;
         } else if name.trim().eq_ignore_ascii_case("transfer-encoding") {
             return Err("chunked request bodies are not supported");
@@ -338,6 +352,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, &'static str> {
     Ok(Some(Request {
         method: method.to_string(),
         len,
+        close,
     }))
 }
 
@@ -400,6 +415,9 @@ fn serve_connection(
                 Behaviour::Continue100 => (CONTINUE, Then::KeepAlive),
                 Behaviour::HugeHeaders => (huge.as_deref().unwrap_or_default(), Then::KeepAlive),
                 Behaviour::AcceptThenClose => return End::Close,
+                Behaviour::ClosesWhenAsked if req.close => (OK_SMALL, Then::Close),
+                Behaviour::ClosesWhenAsked => (OK_SMALL, Then::KeepAlive),
+                Behaviour::AnswersClose => (OK_CLOSE, Then::Close),
             };
             // Counted before writing: whoever has read an answer sees it counted.
             counts.answered.fetch_add(1, Ordering::SeqCst);

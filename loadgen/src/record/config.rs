@@ -1,0 +1,93 @@
+//! The configuration a result carries, so renderers and `merge` need no Plan:
+//! from the Plan a run ran, or from a plan file's load (a merge).
+
+use crate::load::Load;
+use crate::plan::Plan;
+use crate::result::{AskedRate, Config};
+
+/// What a run's result says about its configuration (this process's share of
+/// it, for a node of a distributed run).
+pub fn of_plan(plan: &Plan) -> Config {
+    Config {
+        url: plan.targets[0].url.clone(),
+        urls: plan.targets.iter().map(|t| t.url.clone()).collect(),
+        method: plan.method.clone(),
+        threads: plan.threads(),
+        connections: plan.connections,
+        duration_s: plan.duration.map(|d| d.as_secs_f64()),
+        requests: plan.requests,
+        pipeline: plan.pipeline,
+        pipeline_mode: plan.pipeline_mode,
+        source_ips: plan.source_ips.clone(),
+        timeout_ms: plan.timeout.as_millis() as u64,
+        addr: Some(plan.addr),
+        rate: plan.pacing.as_ref().map(|p| AskedRate {
+            requests_per_sec: p.rate,
+            arrivals: p.arrivals,
+            seed: p.seed,
+        }),
+        latency: plan.latency,
+        u_latency: plan.u_latency,
+    }
+}
+
+/// A merged run's configuration: the plan file's load (every node together),
+/// on `threads` threads in all, with the merge's own display flags. No address:
+/// each node resolved its own.
+pub fn of_load(load: &Load, threads: usize, latency: bool, u_latency: bool) -> Config {
+    let urls: Vec<String> = load.urls.iter().map(|u| redacted(u)).collect();
+    Config {
+        url: urls.first().cloned().unwrap_or_default(),
+        urls,
+        method: load.method.clone(),
+        threads,
+        connections: load.connections,
+        duration_s: load.duration.map(|d| d.as_secs_f64()),
+        requests: load.requests,
+        pipeline: load.pipeline,
+        pipeline_mode: load.pipeline_mode,
+        source_ips: Vec::new(),
+        timeout_ms: load.timeout.as_millis() as u64,
+        addr: None,
+        rate: load.rate.map(|r| AskedRate {
+            requests_per_sec: r,
+            arrivals: load.arrivals,
+            seed: load.seed,
+        }),
+        latency,
+        u_latency,
+    }
+}
+
+/// `http://user:pw@host/` as `http://user:***@host/`: a password is never
+/// printed or written, whatever a plan file carries.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redacted("http://user:pw@127.0.0.1:80/auth"),
+            "http://user:***@127.0.0.1:80/auth"
+        );
+        assert_eq!(redacted("http://u@h/"), "http://u:***@h/");
+        assert_eq!(redacted("http://h:80/a@b"), "http://h:80/a@b");
+        assert_eq!(redacted("http://h/"), "http://h/");
+    }
+}
