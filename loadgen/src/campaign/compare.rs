@@ -554,7 +554,10 @@ fn verdict(targets: &[TargetSummary], limits: &Limits) -> (String, Option<String
     };
     let Some(second) = ok.get(1) else {
         return (
-            format!("winner: {} (the only target that met the limits)", best.name),
+            format!(
+                "winner: {} (the only target that met the limits)",
+                best.name
+            ),
             Some(best.name.clone()),
         );
     };

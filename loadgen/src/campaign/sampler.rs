@@ -580,9 +580,17 @@ mod tests {
     }
 
     /// Children that burn CPU under a parent that only waits: the tree's CPU is
-    /// theirs, including a child that exits before the run ends.
+    /// theirs, including a child that exits before the run ends. The truth is this
+    /// process's reaped-children time (getrusage), read around the run.
     #[test]
     fn a_forking_parent_counts_its_children() {
+        use nix::sys::resource::{getrusage, UsageWho};
+        let children_s = || {
+            let u = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        };
+        let before = children_s();
         let mut parent = std::process::Command::new("sh")
             .arg("-c")
             // Two busy children; one stops after ~0.3 s, the parent waits.
@@ -593,8 +601,14 @@ mod tests {
         let s = Sampler::start(vec![pid], Duration::from_millis(50));
         parent.wait().unwrap();
         let u = s.finish();
-        // ~0.3 + 0.8 CPU seconds over ~0.8 s, on a busy 2-CPU machine less.
-        assert!(u.cpu_s > 0.4, "{u:?}");
+        let truth = children_s() - before;
+        assert!(truth > 0.05, "the children ran: {truth} s");
+        // Ticks are 10 ms; a few per process, and the moments before the first sample.
+        assert!(
+            (u.cpu_s - truth).abs() <= 0.06 + 0.1 * truth,
+            "sampled {} s, the children used {truth} s: {u:?}",
+            u.cpu_s
+        );
         assert!(u.ended >= 1, "{u:?}");
         assert_eq!(u.exited, [pid]);
     }
