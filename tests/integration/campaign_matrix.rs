@@ -140,3 +140,101 @@ fn matrix_bad_files_exit_2() {
     }
     let _ = std::fs::remove_file(&bad);
 }
+
+/// A server-setup matrix: two pre-fork servers (one worker, two workers), each
+/// its own target with its master's PID; every cell reports its server tree's
+/// CPU and memory, and a target without a PID says n/a.
+#[test]
+fn matrix_samples_each_targets_server() {
+    let _serial = crate::support::exclusive();
+    let one = crate::support::forking::Forking::start(&["--workers", "1", "--work", "3000"]);
+    let two = crate::support::forking::Forking::start(&["--workers", "2", "--work", "3000"]);
+    let plain = start_server(&[]);
+    let dir = std::env::temp_dir();
+    let id = std::process::id();
+    let file = dir.join(format!("ceiling-matrix-pid-{id}.toml"));
+    let json = dir.join(format!("ceiling-matrix-pid-{id}.json"));
+    std::fs::write(
+        &file,
+        format!(
+            r#"args = ["-t", "1", "-c", "4", "-d", "1s"]
+[[targets]]
+name = "1x1"
+url = "{}"
+server_pid = {}
+[[targets]]
+name = "1x2"
+url = "{}"
+server_pid = {}
+[[targets]]
+name = "unsampled"
+url = "{}"
+[[endpoints]]
+name = "root"
+path = "/"
+"#,
+            one.url(),
+            one.pid(),
+            two.url(),
+            two.pid(),
+            plain.url()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(ceiling_bin())
+        .args([
+            "matrix",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&json).unwrap_or_default();
+    let _ = std::fs::remove_file(&json);
+    let _ = std::fs::remove_file(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let cells = v["cells"].as_array().unwrap();
+    for (cell, processes) in cells.iter().take(2).zip([2, 3]) {
+        let u = &cell["server"];
+        assert!(u["avg_cpu_pct"].as_f64().unwrap() > 20.0, "{u}");
+        assert_eq!(u["processes"].as_u64(), Some(processes), "{u}");
+        let cpu = format!("{:.1}%", u["avg_cpu_pct"].as_f64().unwrap());
+        let name = cell["target"].as_str().unwrap();
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(name) && l.contains(&cpu)),
+            "{cpu}\n{stdout}"
+        );
+    }
+    assert!(cells[2]["server"].is_null());
+    assert!(stdout.contains("CPU avg"), "{stdout}");
+}
+
+#[test]
+fn matrix_refuses_a_dead_server_pid() {
+    let dir = std::env::temp_dir();
+    let file = dir.join(format!("ceiling-matrix-dead-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "[[targets]]\nname = \"a\"\nurl = \"http://127.0.0.1:1\"\nserver_pid = 2147483647\n[[endpoints]]\nname = \"r\"\npath = \"/\"\n",
+    )
+    .unwrap();
+    let out = Command::new(ceiling_bin())
+        .args(["matrix", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no such process"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

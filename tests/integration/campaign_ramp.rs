@@ -179,6 +179,63 @@ fn ramp_steps_connections_and_samples_the_server() {
     assert!(stdout.contains(v["summary"].as_str().unwrap()), "{stdout}");
 }
 
+/// A pre-fork server (a master that only waits, two CPU-bound workers, re-forked
+/// every 300 requests): `--server-pid` of the master counts its workers, and the
+/// CPU is capped at what the server may use, stated in the header.
+#[test]
+fn ramp_samples_a_forking_servers_tree() {
+    let _serial = crate::support::exclusive();
+    let server = crate::support::forking::Forking::start(&[
+        "--workers",
+        "2",
+        "--work",
+        "3000",
+        "--max-requests",
+        "300",
+    ]);
+    let json = temp("fork.json");
+    let (out, stdout, stderr) = ramp(&[
+        &server.url(),
+        "--from",
+        "2",
+        "--to",
+        "4",
+        "--step",
+        "2",
+        "--step-duration",
+        "1500ms",
+        "-t",
+        "1",
+        "--max-errors",
+        "5",
+        "--server-pid",
+        &server.pid(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let json = take(&json);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let v: Value = serde_json::from_str(&json).unwrap();
+    for s in v["steps"].as_array().unwrap() {
+        let u = &s["server"];
+        // The master alone would read 0%.
+        assert!(u["avg_cpu_pct"].as_f64().unwrap() > 20.0, "{u}");
+        let cpus = u["cpus"].as_f64().unwrap();
+        assert!(cpus >= 1.0, "{u}");
+        assert!(u["peak_cpu_pct"].as_f64().unwrap() <= 100.0 * cpus, "{u}");
+        assert!(u["processes"].as_u64().unwrap() >= 3, "{u}");
+        assert!(u["ended"].as_u64().unwrap() > 0, "workers recycled: {u}");
+        assert_eq!(
+            u["exited"].as_array().unwrap().len(),
+            0,
+            "the master lives: {u}"
+        );
+    }
+    let header = stdout.lines().next().unwrap();
+    assert!(header.contains("and its child processes"), "{header}");
+    assert!(header.contains("the server may use"), "{header}");
+}
+
 #[test]
 fn rate_ramp_asks_each_level() {
     let _serial = crate::support::exclusive();

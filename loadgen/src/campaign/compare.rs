@@ -1,10 +1,22 @@
-//! `ceiling compare NAME=URL NAME=URL ...`: the same workload against each target,
-//! interleaved over rounds (the order rotating each round) so a noisy machine does
-//! not favour one side; medians, spread, 95% confidence intervals, the winner, and
-//! each target relative to the baseline, saying plainly when a difference is
-//! within the run-to-run noise.
+//! `ceiling compare NAME=URL NAME=URL ... [--levels 10,20,40] [--server-pid NAME=PID]`:
+//! the same workload against each target at each concurrency level, interleaved
+//! over rounds (the order rotating each round) so a noisy machine does not favour
+//! one side. Per target and level: median requests/s with its interval, error % by
+//! class, latency, and with `--server-pid` the server's CPU and memory over its
+//! process tree (`campaign::sampler`). A winner per level by a printed rule (the
+//! highest throughput within the error budget and the SLO), a breaking point per
+//! target as `ramp` finds it.
+//!
+//! One model ([`CompareReport`]) and one set of tables ([`render::summary_table`],
+//! [`render::target_table`]) feed every format: text, Markdown, CSV, JSON, HTML.
 
-use super::stats::{self, ratio, times, Ratio};
+mod render;
+
+pub use render::{render_csv, render_html, render_markdown, render_text, Table};
+
+use super::ramp::{error_rate, first_break, latency_at, Limits, Observed, Slo};
+use super::sampler::{self, Sampler, ServerUsage};
+use super::stats::{self, ratio, Ratio};
 use super::{parse_target, plan_for, run_load, Reach, Renderers, ReportFiles};
 use crate::error::CliError;
 use crate::meta::Meta;
@@ -16,7 +28,6 @@ use crate::result::RunResult;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -37,9 +48,22 @@ pub(crate) struct Args {
     /// The target the others are compared with [default: the first]
     #[arg(long)]
     baseline: Option<String>,
-    /// Compare at several connection counts, e.g. 10,20,40 (a winner per level)
+    /// Compare at several connection counts, e.g. 10,20,40 (a winner per level;
+    /// run in increasing order)
     #[arg(long, value_delimiter = ',', conflicts_with = "connections", value_parser = options::connections_value, allow_hyphen_values = true)]
     levels: Vec<usize>,
+    /// Sample this target's server process tree (CPU, memory) during its runs, as
+    /// NAME=PID (repeatable, once per target)
+    #[arg(long = "server-pid", value_name = "NAME=PID")]
+    server_pids: Vec<String>,
+    /// Error budget in percent, 0 to 100: a target above it at a level cannot win
+    /// there, and its first such level is its breaking point
+    #[arg(long, default_value_t = 1.0, value_name = "PCT", value_parser = pct_value, allow_hyphen_values = true)]
+    max_errors: f64,
+    /// Latency objective every winner must meet, e.g. p99<50ms (p50, p90, p95,
+    /// p99, p99.9; us, ms, s)
+    #[arg(long)]
+    slo: Option<String>,
     #[command(flatten)]
     conn: ConnArgs,
     #[command(flatten)]
@@ -54,12 +78,69 @@ pub(crate) struct Args {
     out: ReportFiles,
 }
 
-/// Median, spread and a 95% confidence interval of one target's requests/s.
+fn pct_value(t: &str) -> Result<f64, options::ValueError> {
+    options::number(t, 0.0, 100.0)
+}
+
+/// Schema tag of the JSON report.
+pub const SCHEMA: &str = "ceiling.compare/2";
+
+/// Failed attempts by class, summed over a target's rounds at one level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorClasses {
+    pub connect: u64,
+    pub read: u64,
+    pub write: u64,
+    pub timeout: u64,
+    /// Responses that could not be parsed.
+    pub invalid: u64,
+    /// Complete responses with a 4xx status.
+    pub status_4xx: u64,
+    /// Complete responses with a 5xx status.
+    pub status_5xx: u64,
+    /// Complete responses with any other status outside 2xx/3xx.
+    pub status_other: u64,
+}
+
+impl ErrorClasses {
+    fn of(c: &shared::stats::Counters) -> Self {
+        Self {
+            connect: c.errors.connect,
+            read: c.errors.read,
+            write: c.errors.write,
+            timeout: c.errors.timeout,
+            invalid: c.errors.invalid,
+            status_4xx: c.status.client_error,
+            status_5xx: c.status.server_error,
+            status_other: c.status.non_2xx_3xx() - c.status.client_error - c.status.server_error,
+        }
+    }
+
+    /// (class, count) for the classes that occurred, in a fixed order.
+    pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("connect", self.connect),
+            ("read", self.read),
+            ("write", self.write),
+            ("timeout", self.timeout),
+            ("invalid", self.invalid),
+            ("4xx", self.status_4xx),
+            ("5xx", self.status_5xx),
+            ("other status", self.status_other),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}
+
+/// One target at one level, over its rounds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetSummary {
     pub name: String,
     /// The URL, its password masked.
     pub url: String,
+    /// Requests/s of each round.
     pub rps: Vec<f64>,
     pub median_rps: f64,
     pub min_rps: f64,
@@ -68,13 +149,74 @@ pub struct TargetSummary {
     /// Half-width of the 95% confidence interval of the mean (Student's t); None
     /// with one round (no noise estimate).
     pub ci95_rps: Option<f64>,
-    pub median_p99_us: u64,
+    /// Failed attempts over all rounds: request errors (read, write, timeout,
+    /// invalid), connect errors and responses outside 2xx/3xx (as `ramp` counts).
     pub errors: u64,
-    /// errors / (requests sent + connect attempts that failed), over all rounds, in percent.
+    /// Requests sent plus failed connects, over all rounds.
+    pub attempts: u64,
+    /// 100 x errors / attempts.
     pub error_pct: f64,
+    pub error_classes: ErrorClasses,
+    /// Latency in µs: the median of the rounds' own figures.
+    pub mean_us: f64,
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    /// The latency at the SLO's percentile (median of the rounds), µs.
+    pub slo_value_us: Option<u64>,
+    /// Under -R: the median of the rounds' sent / scheduled, in percent.
+    pub achieved_pct: Option<f64>,
+    /// The server's process tree over this target's rounds at this level.
+    pub server: Option<ServerUsage>,
+    /// The limits this target failed here (error budget, SLO, schedule); empty:
+    /// it qualifies to win.
+    pub failures: Vec<String>,
     /// Geometric mean of the per-round ratios to the baseline, with its 95% interval.
     pub vs_baseline: Option<Ratio>,
     pub runs: Vec<RunResult>,
+}
+
+impl TargetSummary {
+    fn observed(&self) -> Observed {
+        Observed {
+            requests_per_sec: self.median_rps,
+            error_pct: self.error_pct,
+            slo_value_us: self.slo_value_us,
+            achieved_pct: self.achieved_pct,
+        }
+    }
+}
+
+/// One connection count: every target's summary and the winner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Level {
+    pub connections: usize,
+    pub targets: Vec<TargetSummary>,
+    /// The winner by the report's rule; None when no target qualifies.
+    pub winner: Option<String>,
+    /// One line: the winner and its lead (and whether the lead is beyond the
+    /// run-to-run noise), or why there is none.
+    pub verdict: String,
+}
+
+/// The first level at which a target broke, as `ramp` decides it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakingPoint {
+    pub connections: usize,
+    pub reasons: Vec<String>,
+}
+
+/// A target across the levels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Target {
+    pub name: String,
+    /// The URL, its password masked.
+    pub url: String,
+    /// The sampled server process (with its children), if given.
+    pub server_pid: Option<i32>,
+    /// The first level that failed a limit or lost more than 10% of the best
+    /// throughput so far; None: none up to the last level.
+    pub breaking_point: Option<BreakingPoint>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,20 +225,18 @@ pub struct CompareReport {
     pub meta: Meta,
     pub repeats: usize,
     pub baseline: String,
-    /// One comparison per connection count (one level unless --levels).
+    /// --max-errors, percent.
+    pub max_errors_pct: f64,
+    pub slo: Option<Slo>,
+    /// The winner rule, as printed under the summary table.
+    pub rule: String,
+    /// Sampling interval of the servers, ms.
+    pub sample_every_ms: u64,
+    pub targets: Vec<Target>,
+    /// One comparison per connection count, in increasing order.
     pub levels: Vec<Level>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Level {
-    pub connections: usize,
-    pub targets: Vec<TargetSummary>,
-    /// One line: the winner, or that there is none beyond the noise (or no
-    /// noise estimate to tell).
-    pub verdict: String,
-    /// The winner's name; None when the best two are within the noise, or
-    /// when there is no noise estimate.
-    pub winner: Option<String>,
+    /// Ctrl-C ended the comparison early: the levels measured so far.
+    pub interrupted: bool,
 }
 
 /// `ceiling compare ARGS` (args[0] is "compare").
@@ -129,7 +269,36 @@ fn load_for(a: &Args, url: &str, connections: usize) -> Result<Load, CliError> {
     load.rate = a.rate.rate;
     load.arrivals = a.rate.arrivals;
     load.seed = a.rate.seed;
+    // Never more threads than connections.
+    load.threads = load.threads.map(|t| t.min(connections));
     Ok(load)
+}
+
+/// `--server-pid NAME=PID` for target names: each a target, once, a live process.
+fn server_pids(
+    given: &[String],
+    targets: &[(String, String)],
+) -> Result<Vec<Option<i32>>, UsageError> {
+    let mut pids = vec![None; targets.len()];
+    for g in given {
+        let bad = |why: String| UsageError::Conflict(format!("--server-pid {g:?}: {why}"));
+        let (name, pid) = g
+            .split_once('=')
+            .ok_or_else(|| bad("expected NAME=PID, NAME a target's name".into()))?;
+        let i = targets
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| bad(format!("{name:?} is not a target name")))?;
+        let pid: i32 = pid
+            .parse()
+            .map_err(|_| bad("the PID is not a number".into()))?;
+        if pids[i].is_some() {
+            return Err(bad(format!("{name:?} given twice")));
+        }
+        sampler::check(&[pid]).map_err(|e| bad(e.to_string()))?;
+        pids[i] = Some(pid);
+    }
+    Ok(pids)
 }
 
 fn run(a: Args, reach: Reach) -> Result<(), CliError> {
@@ -148,39 +317,68 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             UsageError::Conflict(format!("--baseline {baseline:?} is not a target name")).into(),
         );
     }
-    let levels = if a.levels.is_empty() {
+    let slo = a
+        .slo
+        .as_deref()
+        .map(Slo::parse)
+        .transpose()
+        .map_err(|e| UsageError::Conflict(e.to_string()))?;
+    let limits = Limits {
+        max_errors_pct: a.max_errors,
+        slo,
+    };
+    // Increasing, each once: a breaking point reads the levels in order.
+    let mut levels = if a.levels.is_empty() {
         vec![a.conn.connections.unwrap_or(64)]
     } else {
         a.levels.clone()
     };
+    levels.sort_unstable();
+    levels.dedup();
     // Every run's plan, before any load.
     for (_, url) in &targets {
         for &c in &levels {
             plan_for(&load_for(&a, url, c)?, &machine)?;
         }
     }
+    let pids = server_pids(&a.server_pids, &targets)?;
     a.out.check()?;
     if reach == Reach::Checks {
         return Ok(());
     }
 
     let mut done = Vec::with_capacity(levels.len());
+    let mut interrupted = false;
     for &connections in &levels {
-        done.push(measure_level(
-            &a,
-            &machine,
-            &targets,
-            &baseline,
-            connections,
-        )?);
+        let (runs, usage, stopped) = measure_level(&a, &machine, &targets, &pids, connections)?;
+        // A level cut short by Ctrl-C is kept when every target ran at least once.
+        if runs.iter().all(|r| !r.is_empty()) {
+            done.push(level_of(
+                &targets,
+                &baseline,
+                &limits,
+                connections,
+                runs,
+                usage,
+            ));
+        }
+        if stopped {
+            interrupted = true;
+            break;
+        }
     }
-    let report = CompareReport {
-        schema: "ceiling.compare/1".into(),
-        meta: done[0].targets[0].runs[0].meta.clone(),
-        repeats: a.repeats,
-        baseline,
-        levels: done,
-    };
+    if done.is_empty() {
+        return Err(crate::error::Failed::NothingRan.into());
+    }
+    let report = report_of(
+        &targets,
+        &pids,
+        &baseline,
+        &limits,
+        a.repeats,
+        done,
+        interrupted,
+    );
     super::print(&render_text(&report))?;
     a.out.write(
         &report,
@@ -193,16 +391,22 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     Ok(())
 }
 
-/// One comparison at `connections`: interleaved, rotating rounds.
+/// One level's runs (`runs[i]`: target i's rounds) and server usage per run;
+/// true when Ctrl-C stopped it.
+type LevelRuns = (Vec<Vec<RunResult>>, Vec<Vec<ServerUsage>>, bool);
+
+/// One comparison at `connections`: interleaved, rotating rounds, each target's
+/// server sampled during its own runs only.
 fn measure_level(
     a: &Args,
     machine: &Machine,
     targets: &[(String, String)],
-    baseline: &str,
+    pids: &[Option<i32>],
     connections: usize,
-) -> Result<Level, CliError> {
+) -> Result<LevelRuns, CliError> {
     let n = targets.len();
     let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); n];
+    let mut usage: Vec<Vec<ServerUsage>> = vec![Vec::new(); n];
     for round in 0..a.repeats {
         for k in 0..n {
             // Rotate the order each round: nobody always runs first (cold) or last.
@@ -213,19 +417,34 @@ fn measure_level(
                 round + 1,
                 a.repeats
             );
-            let (_, result) = run_load(&load_for(a, url, connections)?, machine)?;
+            let sampler = pids[i].map(|p| Sampler::start(vec![p], sampler::EVERY));
+            let ran = run_load(&load_for(a, url, connections)?, machine);
+            let server = sampler.map(Sampler::finish);
+            let (_, result) = ran?;
+            if let Some(u) = server {
+                for pid in &u.exited {
+                    eprintln!("ceiling compare: server PID {pid} of {name} is gone; its figures stop there");
+                }
+                usage[i].push(u);
+            }
+            let stop = result.interrupted;
             runs[i].push(result);
+            if stop {
+                return Ok((runs, usage, true));
+            }
         }
     }
-    Ok(level_of(targets, baseline, connections, runs))
+    Ok((runs, usage, false))
 }
 
-/// The summaries and the verdict of one level's runs (`runs[i]`: target i's rounds).
+/// The summaries and the winner of one level.
 pub fn level_of(
     targets: &[(String, String)],
     baseline: &str,
+    limits: &Limits,
     connections: usize,
     runs: Vec<Vec<RunResult>>,
+    usage: Vec<Vec<ServerUsage>>,
 ) -> Level {
     let base_index = targets.iter().position(|(n, _)| n == baseline).unwrap_or(0);
     let base_rps: Vec<f64> = runs[base_index]
@@ -235,12 +454,14 @@ pub fn level_of(
     let summaries: Vec<TargetSummary> = targets
         .iter()
         .zip(runs)
+        .zip(usage)
         .enumerate()
-        .map(|(i, ((name, url), runs))| {
-            summarise(name, url, runs, (i != base_index).then_some(&base_rps[..]))
+        .map(|(i, (((name, url), runs), usage))| {
+            let base = (i != base_index).then_some(&base_rps[..]);
+            summarise(name, url, runs, &usage, base, limits)
         })
         .collect();
-    let (verdict, winner) = verdict(&summaries, baseline);
+    let (verdict, winner) = verdict(&summaries, limits);
     Level {
         connections,
         targets: summaries,
@@ -249,18 +470,32 @@ pub fn level_of(
     }
 }
 
-fn summarise(name: &str, url: &str, runs: Vec<RunResult>, base: Option<&[f64]>) -> TargetSummary {
+fn median_u64(v: impl Iterator<Item = u64>) -> u64 {
+    let v: Vec<f64> = v.map(|x| x as f64).collect();
+    stats::median(&v).unwrap_or(0.0).round() as u64
+}
+
+fn summarise(
+    name: &str,
+    url: &str,
+    runs: Vec<RunResult>,
+    usage: &[ServerUsage],
+    base: Option<&[f64]>,
+    limits: &Limits,
+) -> TargetSummary {
     let rps: Vec<f64> = runs.iter().map(|r| r.requests_per_sec).collect();
-    let p99s: Vec<f64> = runs.iter().map(|r| r.latency.at(99.0) as f64).collect();
-    let errors: u64 = runs
+    let mut counters = shared::stats::Counters::default();
+    for r in &runs {
+        counters += r.counters;
+    }
+    let (errors, error_pct) = error_rate(&counters);
+    let at = |p: f64| median_u64(runs.iter().map(|r| latency_at(r, p)));
+    let achieved: Vec<f64> = runs
         .iter()
-        .map(|r| r.counters.request_errors() + r.counters.errors.connect)
-        .sum();
-    let attempts: u64 = runs
-        .iter()
-        .map(|r| r.counters.sent + r.counters.errors.connect)
-        .sum();
-    TargetSummary {
+        .filter_map(|r| r.rate.as_ref().map(|x| x.achieved_pct))
+        .collect();
+    let means: Vec<f64> = runs.iter().map(|r| r.latency.mean).collect();
+    let mut t = TargetSummary {
         name: name.to_string(),
         url: crate::redact::url(url),
         median_rps: stats::median(&rps).unwrap_or(0.0),
@@ -268,346 +503,133 @@ fn summarise(name: &str, url: &str, runs: Vec<RunResult>, base: Option<&[f64]>) 
         max_rps: rps.iter().copied().reduce(f64::max).unwrap_or(0.0),
         mean_rps: stats::mean(&rps).unwrap_or(0.0),
         ci95_rps: stats::ci95(&rps),
-        median_p99_us: stats::median(&p99s).unwrap_or(0.0) as u64,
         errors,
-        error_pct: if attempts > 0 {
-            100.0 * errors as f64 / attempts as f64
-        } else {
-            0.0
-        },
+        attempts: counters.sent + counters.errors.connect,
+        error_pct,
+        error_classes: ErrorClasses::of(&counters),
+        mean_us: stats::median(&means).unwrap_or(0.0),
+        p50_us: at(50.0),
+        p95_us: at(95.0),
+        p99_us: at(99.0),
+        slo_value_us: limits.slo.as_ref().map(|s| at(s.percentile)),
+        achieved_pct: stats::median(&achieved),
+        server: ServerUsage::combine(usage),
+        failures: Vec::new(),
         vs_baseline: base.map(|b| ratio(&rps, b)),
         rps,
         runs,
-    }
+    };
+    t.failures = super::ramp::verdict_failures(&t.observed(), limits);
+    t
 }
 
-fn verdict(targets: &[TargetSummary], baseline: &str) -> (String, Option<String>) {
-    let mut order: Vec<&TargetSummary> = targets.iter().collect();
-    order.sort_by(|x, y| y.median_rps.total_cmp(&x.median_rps));
-    let (best, second) = (order[0], order[1]);
-    if best.median_rps <= 0.0 {
-        return ("no winner: no target completed a request".into(), None);
-    }
-    let r = ratio(&best.rps, &second.rps);
-    let Some(rr) = r.ratio else {
-        // The runner-up completed nothing in any round: no ratio, but a winner.
+/// The rule a winner is chosen by, in words.
+pub fn rule(limits: &Limits) -> String {
+    let slo = limits
+        .slo
+        .as_ref()
+        .map_or(String::new(), |s| format!(" and {}", s.text));
+    format!(
+        "Winner: the highest median requests/s among the targets that meet the error budget ({}% errors){slo}; a level where no target meets them has no winner.",
+        limits.max_errors_pct
+    )
+}
+
+/// The winner by [`rule`] and a line that says how clear its lead is.
+fn verdict(targets: &[TargetSummary], limits: &Limits) -> (String, Option<String>) {
+    let mut ok: Vec<&TargetSummary> = targets
+        .iter()
+        .filter(|t| t.failures.is_empty() && t.median_rps > 0.0)
+        .collect();
+    ok.sort_by(|x, y| y.median_rps.total_cmp(&x.median_rps));
+    let Some(best) = ok.first() else {
+        let limits_text = match &limits.slo {
+            Some(s) => format!("{}% errors and {}", limits.max_errors_pct, s.text),
+            None => format!("{}% errors", limits.max_errors_pct),
+        };
+        return (
+            format!("no winner: no target completed requests and met {limits_text}"),
+            None,
+        );
+    };
+    let Some(second) = ok.get(1) else {
         return (
             format!(
-                "winner: {} ({} completed no requests)",
-                best.name, second.name
+                "winner: {} (the only target that met the limits)",
+                best.name
             ),
             Some(best.name.clone()),
         );
     };
-    let pct = 100.0 * (rr - 1.0);
-    match r.within_noise {
-        None => (
-            format!(
-                "no verdict: {} ahead of {} by {pct:.1}% (ratio {rr:.3}), but {}",
-                best.name,
-                second.name,
-                stats::no_estimate(r.rounds)
-            ),
-            None,
+    let r = ratio(&best.rps, &second.rps);
+    let lead = match (r.ratio, r.within_noise) {
+        (Some(x), Some(false)) => format!(
+            "{:.1}% ahead of {}, beyond the run-to-run noise: 95% interval of the ratio {:.3}..{:.3}",
+            100.0 * (x - 1.0),
+            second.name,
+            r.low.unwrap_or(x),
+            r.high.unwrap_or(x)
         ),
-        Some(true) => (
-            format!(
-                "no clear winner: {} and {} differ by {pct:.1}%, within the run-to-run noise (95% interval of the ratio {:.3}..{:.3})",
-                best.name,
-                second.name,
-                r.low.unwrap_or(rr),
-                r.high.unwrap_or(rr)
-            ),
-            None,
+        (Some(x), Some(true)) => format!(
+            "{:.1}% ahead of {}, within the run-to-run noise (not a clear lead): 95% interval of the ratio {:.3}..{:.3}",
+            100.0 * (x - 1.0),
+            second.name,
+            r.low.unwrap_or(x),
+            r.high.unwrap_or(x)
         ),
-        Some(false) => {
-            let vs = targets
-                .iter()
-                .find(|t| t.name == baseline)
-                .filter(|b| b.name != best.name)
-                .map(|b| {
-                    let r = ratio(&best.rps, &b.rps);
-                    match (r.ratio, r.low, r.high) {
-                        (Some(x), Some(lo), Some(hi)) => format!(
-                            " ({} vs {baseline}, 95% interval {lo:.2}..{hi:.2})",
-                            times(x)
-                        ),
-                        (Some(x), _, _) => format!(" ({} vs {baseline})", times(x)),
-                        _ => format!(" ({baseline} completed no requests)"),
-                    }
-                })
-                .unwrap_or_default();
-            (
-                format!("winner: {}{vs}", best.name),
-                Some(best.name.clone()),
-            )
-        }
-    }
-}
-
-fn ratio_text(t: &TargetSummary) -> String {
-    let Some(r) = t.vs_baseline else {
-        return "baseline".into();
+        (Some(x), None) => format!(
+            "{:.1}% ahead of {}; {}",
+            100.0 * (x - 1.0),
+            second.name,
+            stats::no_estimate(r.rounds)
+        ),
+        (None, _) => format!("{} has no paired rounds to compare", second.name),
     };
-    let Some(x) = r.ratio else {
-        return "n/a (no throughput to compare)".into();
-    };
-    match (r.low, r.high, r.within_noise) {
-        (Some(lo), Some(hi), Some(true)) => format!("{x:.3}x [{lo:.3}, {hi:.3}]: within noise"),
-        // The interval in the same direction as the words.
-        (Some(lo), Some(hi), _) if x >= 1.0 => format!("{} [{lo:.2}, {hi:.2}]", times(x)),
-        (Some(lo), Some(hi), _) => format!("{} [{:.2}, {:.2}]", times(x), 1.0 / hi, 1.0 / lo),
-        _ => format!("{}: no noise estimate ({} round)", times(x), r.rounds),
-    }
+    (
+        format!("winner: {} ({lead})", best.name),
+        Some(best.name.clone()),
+    )
 }
 
-fn us(v: f64) -> String {
-    crate::report::text::time_us(v)
-}
-
-pub fn render_text(r: &CompareReport) -> String {
-    let mut s = String::new();
-    let m = &r.meta;
-    let _ = writeln!(
-        s,
-        "{}, interleaved; {} ({} CPUs, {}); each run: `{}`",
-        super::rounds(r.repeats),
-        m.kernel,
-        m.nproc,
-        m.cpu_model,
-        r.levels[0].targets[0].runs[0].meta.command_line
-    );
-    for level in &r.levels {
-        if r.levels.len() > 1 {
-            let _ = writeln!(s, "\n{} connections", level.connections);
-        }
-        let _ = writeln!(
-            s,
-            "{:<16} {:>12} {:>12} {:>12} {:>18} {:>10} {:>8}  vs {}",
-            "target", "median rps", "min", "max", "mean ± 95%", "p99", "errors", r.baseline
-        );
-        for t in &level.targets {
-            let _ = writeln!(
-                s,
-                "{:<16} {:>12.0} {:>12.0} {:>12.0} {:>18} {:>10} {:>7.2}%  {}",
-                t.name,
-                t.median_rps,
-                t.min_rps,
-                t.max_rps,
-                stats::mean_text(Some(t.mean_rps), t.ci95_rps),
-                us(t.median_p99_us as f64),
-                t.error_pct,
-                ratio_text(t)
-            );
-        }
-        let _ = writeln!(s, "{}", level.verdict);
-    }
-    if r.levels.len() > 1 {
-        s.push('\n');
-        s.push_str(&winners_table(r, false));
-    }
-    s
-}
-
-/// The "winner per concurrency level" table (plain text or Markdown).
-fn winners_table(r: &CompareReport, markdown: bool) -> String {
-    let names: Vec<&str> = r.levels[0]
-        .targets
+/// The report of measured levels: breaking points from the levels in order.
+pub fn report_of(
+    targets: &[(String, String)],
+    pids: &[Option<i32>],
+    baseline: &str,
+    limits: &Limits,
+    repeats: usize,
+    levels: Vec<Level>,
+    interrupted: bool,
+) -> CompareReport {
+    let targets = targets
         .iter()
-        .map(|t| t.name.as_str())
+        .enumerate()
+        .map(|(i, (name, url))| {
+            let observed: Vec<Observed> = levels.iter().map(|l| l.targets[i].observed()).collect();
+            Target {
+                name: name.clone(),
+                url: crate::redact::url(url),
+                server_pid: pids.get(i).copied().flatten(),
+                breaking_point: first_break(&observed, limits).map(|(k, reasons)| BreakingPoint {
+                    connections: levels[k].connections,
+                    reasons,
+                }),
+            }
+        })
         .collect();
-    let mut head = vec!["Connections".to_string()];
-    head.extend(names.iter().map(|n| format!("{n} RPS")));
-    head.extend(names.iter().map(|n| format!("{n} Err %")));
-    head.push("Winner".into());
-    let mut rows = Vec::new();
-    for level in &r.levels {
-        let mut row = vec![level.connections.to_string()];
-        row.extend(level.targets.iter().map(|t| format!("{:.2}", t.median_rps)));
-        row.extend(level.targets.iter().map(|t| format!("{:.2}%", t.error_pct)));
-        row.push(level.winner.clone().unwrap_or_else(|| "none".into()));
-        rows.push(row);
+    CompareReport {
+        schema: SCHEMA.into(),
+        meta: levels[0].targets[0].runs[0].meta.clone(),
+        repeats,
+        baseline: baseline.to_string(),
+        max_errors_pct: limits.max_errors_pct,
+        slo: limits.slo.clone(),
+        rule: rule(limits),
+        sample_every_ms: sampler::EVERY.as_millis() as u64,
+        targets,
+        levels,
+        interrupted,
     }
-    let mut s = String::new();
-    if markdown {
-        let _ = writeln!(s, "| {} |", head.join(" | "));
-        let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
-        for row in rows {
-            let _ = writeln!(s, "| {} |", row.join(" | "));
-        }
-    } else {
-        let _ = writeln!(s, "Winner per concurrency level:");
-        let widths: Vec<usize> = (0..head.len())
-            .map(|i| {
-                rows.iter()
-                    .map(|r| r[i].len())
-                    .chain([head[i].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let line = |cells: &[String]| {
-            cells
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:>w$}"))
-                .collect::<Vec<_>>()
-                .join("  ")
-        };
-        let _ = writeln!(s, "{}", line(&head));
-        for row in &rows {
-            let _ = writeln!(s, "{}", line(row));
-        }
-    }
-    s
-}
-
-pub fn render_markdown(r: &CompareReport) -> String {
-    let mut s = String::new();
-    let m = &r.meta;
-    let _ = writeln!(s, "# Comparison\n");
-    let _ = writeln!(
-        s,
-        "{} · {} CPUs ({}) · {} rounds, interleaved · {}\n\nEach run: `{}`\n",
-        m.kernel,
-        m.nproc,
-        m.cpu_model,
-        r.repeats,
-        m.started_at,
-        r.levels[0].targets[0].runs[0].meta.command_line
-    );
-    if r.levels.len() > 1 {
-        let _ = writeln!(s, "## Summary\n\n{}", winners_table(r, true));
-    }
-    for level in &r.levels {
-        if r.levels.len() > 1 {
-            let _ = writeln!(s, "## {} connections\n", level.connections);
-        }
-        let _ = writeln!(
-            s,
-            "| Target | Median RPS | Min | Max | Mean ± 95% | p99 | Err % | Relative to {} |",
-            r.baseline
-        );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
-        for t in &level.targets {
-            let _ = writeln!(
-                s,
-                "| {} | {:.0} | {:.0} | {:.0} | {} | {} | {:.2}% | {} |",
-                t.name,
-                t.median_rps,
-                t.min_rps,
-                t.max_rps,
-                stats::mean_text(Some(t.mean_rps), t.ci95_rps),
-                us(t.median_p99_us as f64),
-                t.error_pct,
-                ratio_text(t)
-            );
-        }
-        let _ = writeln!(s, "\n{}\n", level.verdict);
-    }
-    s
-}
-
-/// The Markdown tables as an HTML page, with the charts: median requests/s (with
-/// its min..max spread as separate series) and median p99 against connections.
-pub fn render_html(r: &CompareReport) -> String {
-    use crate::report::html::{escape, page, xy_chart};
-    let names: Vec<&str> = r.levels[0]
-        .targets
-        .iter()
-        .map(|t| t.name.as_str())
-        .collect();
-    let series = |f: &dyn Fn(&TargetSummary) -> f64| -> Vec<(String, Vec<(f64, f64)>)> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let pts = r
-                    .levels
-                    .iter()
-                    .map(|l| (l.connections as f64, f(&l.targets[i])))
-                    .collect();
-                (n.to_string(), pts)
-            })
-            .collect()
-    };
-    let mut body = String::new();
-    let _ = write!(
-        body,
-        "<p><code>{}</code><br>{} rounds, interleaved · {} · {} CPUs ({})</p>",
-        escape(&r.levels[0].targets[0].runs[0].meta.command_line),
-        r.repeats,
-        escape(&r.meta.kernel),
-        r.meta.nproc,
-        escape(&r.meta.cpu_model)
-    );
-    for level in &r.levels {
-        let _ = write!(
-            body,
-            "<h2>{} connections</h2><table><tr><th>target</th><th>median rps</th><th>min</th><th>max</th><th>mean ± 95%</th><th>p99</th><th>err %</th><th>vs {}</th></tr>",
-            level.connections,
-            escape(&r.baseline)
-        );
-        for t in &level.targets {
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{:.0}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
-                escape(&t.name),
-                t.median_rps,
-                t.min_rps,
-                t.max_rps,
-                stats::mean_text(Some(t.mean_rps), t.ci95_rps),
-                us(t.median_p99_us as f64),
-                t.error_pct,
-                escape(&ratio_text(t))
-            );
-        }
-        let _ = write!(body, "</table><p>{}</p>", escape(&level.verdict));
-    }
-    for level in &r.levels {
-        let bars: Vec<(String, f64)> = level
-            .targets
-            .iter()
-            .map(|t| (t.name.clone(), t.median_rps))
-            .collect();
-        let _ = write!(
-            body,
-            "<h2>Median requests/s, {} connections</h2>{}",
-            level.connections,
-            crate::report::html::bar_chart("requests/s", &bars)
-        );
-    }
-    let _ = write!(
-        body,
-        "<h2>Requests/s (median of the rounds)</h2>{}<h2>p99 latency (median of the rounds, ms)</h2>{}",
-        xy_chart("connections", "requests/s", &series(&|t| t.median_rps)),
-        xy_chart("connections", "p99 (ms)", &series(&|t| t.median_p99_us as f64 / 1000.0))
-    );
-    page("ceiling compare", &body)
-}
-
-pub fn render_csv(r: &CompareReport) -> String {
-    let mut s = String::from("connections,target,url,round,requests_per_sec,p99_us,errors\n");
-    for (level, t) in r
-        .levels
-        .iter()
-        .flat_map(|l| l.targets.iter().map(move |t| (l.connections, t)))
-    {
-        for (i, run) in t.runs.iter().enumerate() {
-            let p99 = run.latency.at(99.0);
-            let _ = writeln!(
-                s,
-                "{level},{},{},{},{:.2},{},{}",
-                t.name,
-                t.url,
-                i + 1,
-                run.requests_per_sec,
-                p99,
-                run.counters.request_errors() + run.counters.errors.connect
-            );
-        }
-    }
-    s
 }
 
 #[cfg(test)]
@@ -615,85 +637,231 @@ mod tests {
     use super::*;
     use crate::campaign::fixture::result;
 
-    fn report(rounds: &[(f64, f64)]) -> CompareReport {
-        let targets = vec![
-            (
-                "slow".to_string(),
-                "http://127.0.0.1:8081/delay/5".to_string(),
-            ),
-            (
-                "fast".to_string(),
-                "http://u:pw@127.0.0.1:8080/plaintext".to_string(),
-            ),
-        ];
-        let runs = vec![
-            rounds.iter().map(|r| result(r.0, 5200, 6100, 0)).collect(),
-            rounds.iter().map(|r| result(r.1, 40, 180, 2)).collect(),
-        ];
-        let level = level_of(&targets, "slow", 16, runs);
-        CompareReport {
-            schema: "ceiling.compare/1".into(),
-            meta: level.targets[0].runs[0].meta.clone(),
-            repeats: rounds.len(),
-            baseline: "slow".into(),
-            levels: vec![level],
+    fn usage(cpu: f64, mib: f64) -> ServerUsage {
+        ServerUsage {
+            avg_cpu_pct: cpu,
+            peak_cpu_pct: cpu + 5.0,
+            cpus: 2.0,
+            cpu_s: cpu / 100.0,
+            wall_s: 1.0,
+            avg_rss_mib: mib,
+            peak_rss_mib: mib + 1.0,
+            samples: 5,
+            processes: 3,
+            started: 0,
+            ended: 0,
+            exited: Vec::new(),
+            sampler_cpu_pct: 0.1,
         }
     }
 
-    /// The text layout, pinned: three rounds, a winner beyond the noise.
+    /// Two targets at three levels; `flaky` fails 5% of its requests from 40
+    /// connections on, though it is the fastest there.
+    fn report(repeats: usize, slo: Option<&str>) -> CompareReport {
+        let targets = vec![
+            ("steady".to_string(), "http://127.0.0.1:8081/".to_string()),
+            (
+                "flaky".to_string(),
+                "http://u:pw@127.0.0.1:8080/".to_string(),
+            ),
+        ];
+        let limits = Limits {
+            max_errors_pct: 1.0,
+            slo: slo.map(|s| Slo::parse(s).unwrap()),
+        };
+        let levels = [10usize, 20, 40]
+            .iter()
+            .map(|&c| {
+                let k = c as f64 / 10.0;
+                let round = |base: f64, p99: u64, errors: u64| -> Vec<RunResult> {
+                    (0..repeats)
+                        .map(|i| result(base * k + 10.0 * i as f64, p99 / 4, p99, errors))
+                        .collect()
+                };
+                let flaky_errors = if c >= 40 { 50 } else { 0 };
+                let runs = vec![round(1000.0, 900, 0), round(1500.0, 400, flaky_errors)];
+                let usage = vec![
+                    vec![usage(50.0 * k, 20.0); repeats],
+                    vec![usage(90.0 * k, 80.0); repeats],
+                ];
+                level_of(&targets, "steady", &limits, c, runs, usage)
+            })
+            .collect();
+        report_of(
+            &targets,
+            &[Some(100), Some(200)],
+            "steady",
+            &limits,
+            repeats,
+            levels,
+            false,
+        )
+    }
+
+    /// The layouts, pinned.
     #[test]
-    fn text_layout_with_three_rounds() {
-        let r = report(&[(3000.0, 30000.0), (3100.0, 31000.0), (2950.0, 29500.0)]);
-        assert_eq!(
-            render_text(&r),
-            "\
-3 rounds, interleaved; Linux 6.1.0 x86_64 (4 CPUs, Fixture CPU); each run: `ceiling -t 1 -c 1 -d 1s http://127.0.0.1:8080/plaintext`
-target             median rps          min          max         mean ± 95%        p99   errors  vs slow
-slow                     3000         2950         3100         3017 ± 190     6.10ms    0.00%  baseline
-fast                    30000        29500        31000       30167 ± 1897   180.00us    0.20%  10.00x faster [10.00, 10.00]
-winner: fast (10.00x faster vs slow, 95% interval 10.00..10.00)
-"
-        );
+    fn layouts() {
+        let r = report(3, None);
+        let text = render_text(&r);
+        assert!(!text.contains("pw@"), "{text}");
+        crate::campaign::fixture::snapshot("compare", &text);
+        crate::campaign::fixture::snapshot("compare.md", &render_markdown(&r));
+        crate::campaign::fixture::snapshot("compare.csv", &render_csv(&r));
         assert!(!serde_json::to_string(&r).unwrap().contains("pw@"));
     }
 
-    /// One round: no interval, no claim about the noise, no inf.
+    /// A target past the error budget loses the level it would win on throughput,
+    /// and that level is its breaking point.
     #[test]
-    fn text_layout_with_one_round() {
-        let r = report(&[(1000.0, 2800.0)]);
+    fn the_error_budget_decides_the_winner_and_the_breaking_point() {
+        let r = report(3, None);
+        let winners: Vec<Option<&str>> = r.levels.iter().map(|l| l.winner.as_deref()).collect();
+        assert_eq!(winners, [Some("flaky"), Some("flaky"), Some("steady")]);
+        let flaky = &r.levels[2].targets[1];
+        assert!(flaky.median_rps > r.levels[2].targets[0].median_rps);
+        assert_eq!(flaky.error_classes.read, 150);
+        assert_eq!(flaky.failures, ["errors 5.00% > 1%"]);
+        assert_eq!(r.targets[0].breaking_point, None);
         assert_eq!(
-            render_text(&r),
-            "\
-1 round, interleaved; Linux 6.1.0 x86_64 (4 CPUs, Fixture CPU); each run: `ceiling -t 1 -c 1 -d 1s http://127.0.0.1:8080/plaintext`
-target             median rps          min          max         mean ± 95%        p99   errors  vs slow
-slow                     1000         1000         1000         1000 ± n/a     6.10ms    0.00%  baseline
-fast                     2800         2800         2800         2800 ± n/a   180.00us    0.20%  2.80x faster: no noise estimate (1 round)
-no verdict: fast ahead of slow by 180.0% (ratio 2.800), but no noise estimate from 1 round: --repeats 2 or more gives one (3+ advised)
-"
+            r.targets[1].breaking_point,
+            Some(BreakingPoint {
+                connections: 40,
+                reasons: vec!["errors 5.00% > 1%".into()]
+            })
         );
-        let json = serde_json::to_value(&r).unwrap();
-        let vs = &json["levels"][0]["targets"][1]["vs_baseline"];
-        assert_eq!(vs["within_noise"], serde_json::Value::Null);
-        assert_eq!(vs["low"], serde_json::Value::Null);
-        assert_eq!(json["levels"][0]["winner"], serde_json::Value::Null);
+        assert!(r.levels[2]
+            .verdict
+            .starts_with("winner: steady (the only target"));
+        // An SLO neither meets: no winner anywhere, and it says so.
+        let r = report(3, Some("p99<100us"));
+        for l in &r.levels {
+            assert_eq!(l.winner, None);
+            assert!(l.verdict.starts_with("no winner:"), "{}", l.verdict);
+        }
+        assert!(r.rule.contains("p99<100us"), "{}", r.rule);
+        // One round: a winner by the rule, no claim about the noise.
+        let r = report(1, None);
+        assert_eq!(r.levels[0].winner.as_deref(), Some("flaky"));
+        assert!(
+            r.levels[0].verdict.contains("no noise estimate"),
+            "{}",
+            r.levels[0].verdict
+        );
+        assert!(!render_text(&r).contains("NaN"));
     }
 
-    /// A target that completed nothing: no ratio, never inf or NaN.
+    /// Splits a Markdown table's rows into cells.
+    fn md_rows(block: &str) -> Vec<Vec<String>> {
+        block
+            .lines()
+            .take_while(|l| l.starts_with('|'))
+            .filter(|l| !l.starts_with("|---"))
+            .map(|l| {
+                l.trim_matches('|')
+                    .split(" | ")
+                    .map(|c| c.trim().to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The summary's winner and figures are the details' at every level, as the
+    /// Markdown shows them; the summary comes first, then a section per target,
+    /// each with every level.
     #[test]
-    fn zero_throughput_has_no_ratio() {
-        let r = report(&[(0.0, 2800.0), (0.0, 2900.0)]);
-        let text = render_text(&r);
-        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
-        assert!(
-            text.contains("winner: fast (slow completed no requests)"),
-            "{text}"
-        );
-        let r = report(&[(0.0, 0.0), (0.0, 0.0)]);
-        let text = render_text(&r);
-        assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
-        assert!(
-            text.contains("no winner: no target completed a request"),
-            "{text}"
-        );
+    fn the_summary_agrees_with_the_details() {
+        let r = report(3, None);
+        let md = render_markdown(&r);
+        let summary_at = md.find("## Summary\n\n").expect("a summary") + "## Summary\n\n".len();
+        let summary = md_rows(&md[summary_at..]);
+        let (head, rows) = (&summary[0], &summary[1..]);
+        assert_eq!(rows.len(), r.levels.len());
+        let mut last = summary_at;
+        for t in &r.targets {
+            let at = md.find(&format!("\n## {}\n", t.name)).expect("a section");
+            assert!(at > last, "sections follow the summary in order");
+            last = at;
+            let table_at = at + md[at..].find("\n|").unwrap() + 1;
+            let details = md_rows(&md[table_at..]);
+            let dh = &details[0];
+            assert_eq!(details.len() - 1, r.levels.len(), "{}", t.name);
+            for (row, drow) in rows.iter().zip(&details[1..]) {
+                assert_eq!(row[0], drow[0], "the same level");
+                let col = |h: &[String], name: &str| h.iter().position(|x| x == name).unwrap();
+                for (sum_col, det_col) in [
+                    ("req/s", "req/s"),
+                    ("err %", "err %"),
+                    ("mean", "mean"),
+                    ("p95", "p95"),
+                    ("p99", "p99"),
+                    ("CPU avg", "CPU avg"),
+                    ("MiB avg", "MiB avg"),
+                    ("MiB peak", "MiB peak"),
+                ] {
+                    assert_eq!(
+                        row[col(head, &format!("{} {sum_col}", t.name))],
+                        drow[col(dh, det_col)],
+                        "{} {sum_col} at {} connections",
+                        t.name,
+                        row[0]
+                    );
+                }
+                let won = row[col(head, "Winner")] == t.name;
+                assert_eq!(
+                    drow[col(dh, "winner")] == "yes",
+                    won,
+                    "{} at {}",
+                    t.name,
+                    row[0]
+                );
+            }
+        }
+        // And each level's winner is the best qualifying target in the model.
+        for l in &r.levels {
+            let best = l
+                .targets
+                .iter()
+                .filter(|t| t.failures.is_empty())
+                .max_by(|a, b| a.median_rps.total_cmp(&b.median_rps))
+                .map(|t| t.name.clone());
+            assert_eq!(l.winner, best);
+        }
+    }
+
+    /// The CSV rows carry the JSON's figures.
+    #[test]
+    fn csv_agrees_with_the_json() {
+        let r = report(3, None);
+        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        let csv = render_csv(&r);
+        let mut lines = csv.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        assert_eq!(rows.len(), 6);
+        for row in rows {
+            let level = json["levels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| {
+                    l["connections"].as_u64().map(|c| c.to_string()).as_deref()
+                        == Some(row[col("connections")])
+                })
+                .unwrap();
+            let t = level["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"] == row[col("target")])
+                .unwrap();
+            let median: f64 = row[col("median_rps")].parse().unwrap();
+            assert!((median - t["median_rps"].as_f64().unwrap()).abs() < 0.01);
+            assert_eq!(row[col("p99_us")], t["p99_us"].to_string());
+            assert_eq!(row[col("errors")], t["errors"].to_string());
+            let cpu: f64 = row[col("server_cpu_avg_pct")].parse().unwrap();
+            assert!((cpu - t["server"]["avg_cpu_pct"].as_f64().unwrap()).abs() < 0.01);
+            assert_eq!(row[col("winner")] == "true", level["winner"] == t["name"]);
+        }
     }
 }

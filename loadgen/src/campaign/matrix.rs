@@ -8,6 +8,7 @@
 //! [[targets]]
 //! name = "sync"
 //! url = "http://127.0.0.1:8000/myapp/sync"
+//! server_pid = 4242                                 # optional: CPU and memory per cell
 //! [[endpoints]]
 //! name = "json"
 //! path = "/json"
@@ -20,6 +21,7 @@
 //! args = ["-c", "2000"]
 //! ```
 
+use super::sampler::{self, Sampler, ServerUsage};
 use super::{plan_for, run_load, Reach, Renderers, ReportFiles};
 use crate::error::CliError;
 use crate::meta::Meta;
@@ -64,6 +66,8 @@ struct MatrixFile {
 struct Named {
     name: String,
     url: String,
+    /// The server's PID: its process tree is sampled during this target's cells.
+    server_pid: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +99,8 @@ pub struct Cell {
     pub p99_us: u64,
     pub errors: u64,
     pub timeouts: u64,
+    /// The target's server process tree during this cell (`server_pid`).
+    pub server: Option<ServerUsage>,
     pub result: RunResult,
     /// wrk's text report of this cell, as people paste it.
     pub text: String,
@@ -170,6 +176,11 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     if m.targets.is_empty() || m.endpoints.is_empty() {
         return Err(bad_file("needs at least one [[targets]] and one [[endpoints]]".into()).into());
     }
+    for t in &m.targets {
+        if let Some(pid) = t.server_pid {
+            sampler::check(&[pid]).map_err(|e| bad_file(format!("target {}: {e}", t.name)))?;
+        }
+    }
     let setups = if m.setups.is_empty() {
         vec![Setup {
             name: "default".into(),
@@ -194,6 +205,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
                 let (load, machine) = cell_load(&argv).map_err(|x| cell(x.to_string()))?;
                 plan_for(&load, &machine).map_err(|x| cell(x.to_string()))?;
                 cells.push((
+                    t.server_pid,
                     t.name.clone(),
                     e.name.clone(),
                     s.name.clone(),
@@ -211,12 +223,15 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
 
     let total = cells.len();
     let mut done = Vec::with_capacity(total);
-    for (i, (target, endpoint, setup, url, load, machine)) in cells.into_iter().enumerate() {
+    for (i, (pid, target, endpoint, setup, url, load, machine)) in cells.into_iter().enumerate() {
         eprintln!(
             "ceiling matrix: {}/{total}: {target} x {endpoint} x {setup}",
             i + 1
         );
-        let (_, result) = run_load(&load, &machine)?;
+        let sampling = pid.map(|p| Sampler::start(vec![p], sampler::EVERY));
+        let ran = run_load(&load, &machine);
+        let server = sampling.map(Sampler::finish);
+        let (_, result) = ran?;
         let q = |p: f64| result.latency.at(p);
         done.push(Cell {
             target,
@@ -228,6 +243,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             p99_us: q(99.0),
             errors: result.counters.request_errors() + result.counters.errors.connect,
             timeouts: result.counters.errors.timeout,
+            server,
             text: crate::report::text::render(&result),
             result,
         });
@@ -265,20 +281,47 @@ fn endpoints(r: &MatrixReport) -> Vec<&str> {
     v
 }
 
+/// Whether any cell's server was sampled (the CPU and memory columns).
+fn sampled(r: &MatrixReport) -> bool {
+    r.cells.iter().any(|c| c.server.is_some())
+}
+
+/// CPU average and peak (% of one CPU), RSS average and peak (MiB), or n/a.
+fn server_cells(c: &Cell) -> [String; 4] {
+    match &c.server {
+        Some(u) => [
+            format!("{:.1}%", u.avg_cpu_pct),
+            format!("{:.1}%", u.peak_cpu_pct),
+            format!("{:.1}", u.avg_rss_mib),
+            format!("{:.1}", u.peak_rss_mib),
+        ],
+        None => ["n/a".into(), "n/a".into(), "n/a".into(), "n/a".into()],
+    }
+}
+
 pub fn render_text(r: &MatrixReport) -> String {
+    let server = sampled(r);
     let mut s = String::new();
     if let Some(t) = &r.title {
         let _ = writeln!(s, "{t}");
     }
     for e in endpoints(r) {
         let _ = writeln!(s, "\n{e}");
-        let _ = writeln!(
+        let _ = write!(
             s,
             "  {:<16} {:<18} {:>12} {:>10} {:>10} {:>8} {:>9}",
             "target", "setup", "req/s", "p50", "p99", "errors", "timeouts"
         );
+        if server {
+            let _ = write!(
+                s,
+                " {:>8} {:>9} {:>8} {:>9}",
+                "CPU avg", "CPU peak", "MiB avg", "MiB peak"
+            );
+        }
+        s.push('\n');
         for c in r.cells.iter().filter(|c| c.endpoint == e) {
-            let _ = writeln!(
+            let _ = write!(
                 s,
                 "  {:<16} {:<18} {:>12.2} {:>10} {:>10} {:>8} {:>9}",
                 c.target,
@@ -289,12 +332,18 @@ pub fn render_text(r: &MatrixReport) -> String {
                 c.errors,
                 c.timeouts
             );
+            if server {
+                let [a, b, m, p] = server_cells(c);
+                let _ = write!(s, " {a:>8} {b:>9} {m:>8} {p:>9}");
+            }
+            s.push('\n');
         }
     }
     s
 }
 
 pub fn render_markdown(r: &MatrixReport) -> String {
+    let server = sampled(r);
     let mut s = String::new();
     let m = &r.meta;
     let _ = writeln!(s, "# {}\n", r.title.as_deref().unwrap_or("Matrix"));
@@ -309,13 +358,21 @@ pub fn render_markdown(r: &MatrixReport) -> String {
     );
     for e in endpoints(r) {
         let _ = writeln!(s, "## {e}\n");
+        let (extra, rule) = if server {
+            (
+                " Server CPU avg | CPU peak | MiB avg | MiB peak |",
+                "---|---|---|---|",
+            )
+        } else {
+            ("", "")
+        };
         let _ = writeln!(
             s,
-            "| Target | Setup | Requests/sec | p50 | p99 | Errors | Timeouts |"
+            "| Target | Setup | Requests/sec | p50 | p99 | Errors | Timeouts |{extra}"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|{rule}");
         for c in r.cells.iter().filter(|c| c.endpoint == e) {
-            let _ = writeln!(
+            let _ = write!(
                 s,
                 "| {} | {} | {:.2} | {} | {} | {} | {} |",
                 c.target,
@@ -326,6 +383,10 @@ pub fn render_markdown(r: &MatrixReport) -> String {
                 c.errors,
                 c.timeouts
             );
+            if server {
+                let _ = write!(s, " {} |", server_cells(c).join(" | "));
+            }
+            s.push('\n');
         }
         for c in r.cells.iter().filter(|c| c.endpoint == e) {
             let _ = writeln!(
@@ -341,12 +402,15 @@ pub fn render_markdown(r: &MatrixReport) -> String {
 
 /// One CSV row per cell.
 pub fn render_csv(r: &MatrixReport) -> String {
-    let mut s =
-        String::from("endpoint,target,setup,url,requests_per_sec,p50_us,p99_us,errors,timeouts\n");
+    let mut s = String::from(
+        "endpoint,target,setup,url,requests_per_sec,p50_us,p99_us,errors,timeouts,server_cpu_avg_pct,server_cpu_peak_pct,server_cpus,server_rss_avg_mib,server_rss_peak_mib\n",
+    );
     for c in &r.cells {
+        let u = c.server.as_ref();
+        let opt = |f: &dyn Fn(&ServerUsage) -> String| u.map(f).unwrap_or_default();
         let _ = writeln!(
             s,
-            "{},{},{},{},{:.2},{},{},{},{}",
+            "{},{},{},{},{:.2},{},{},{},{},{},{},{},{},{}",
             c.endpoint,
             c.target,
             c.setup,
@@ -355,7 +419,12 @@ pub fn render_csv(r: &MatrixReport) -> String {
             c.p50_us,
             c.p99_us,
             c.errors,
-            c.timeouts
+            c.timeouts,
+            opt(&|u| format!("{:.2}", u.avg_cpu_pct)),
+            opt(&|u| format!("{:.2}", u.peak_cpu_pct)),
+            opt(&|u| format!("{}", u.cpus)),
+            opt(&|u| format!("{:.2}", u.avg_rss_mib)),
+            opt(&|u| format!("{:.2}", u.peak_rss_mib)),
         );
     }
     s

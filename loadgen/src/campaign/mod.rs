@@ -7,6 +7,7 @@ pub mod compare;
 pub mod machine;
 pub mod matrix;
 pub mod ramp;
+pub mod sampler;
 pub mod stats;
 pub mod tune;
 

@@ -5,14 +5,14 @@
 //! the highest rate that still meets the SLO and the error budget.
 
 mod render;
-mod sampler;
 mod slo;
 mod verdict;
 
+use super::sampler;
+pub use super::sampler::ServerUsage;
 pub use render::{render_csv, render_html, render_markdown, render_text};
-pub use sampler::ServerUsage;
 pub use slo::Slo;
-pub use verdict::{first_break, Limits, Observed, Search};
+pub use verdict::{failures as verdict_failures, first_break, Limits, Observed, Search};
 
 use super::{plan_for, run_load, Reach, Renderers, ReportFiles};
 use crate::error::{CliError, Failed};
@@ -539,6 +539,18 @@ fn last_step(steps: &[Step]) -> String {
     })
 }
 
+/// A run's latency at `percentile` in µs: the report's own figure where it lists
+/// that percentile, else read from its histogram (p95); 0 without either.
+pub fn latency_at(result: &RunResult, percentile: f64) -> u64 {
+    if let Some(v) = result.latency.get(percentile) {
+        return v;
+    }
+    shared::stats::codec::decode_base64(&result.latency.histogram)
+        .ok()
+        .filter(|h| !h.is_empty())
+        .map_or(0, |h| h.value_at_percentile(percentile))
+}
+
 /// Runs one level with the servers sampled alongside.
 fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliError> {
     let sampler = (!a.server_pids.is_empty())
@@ -562,17 +574,7 @@ fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliEr
         }
     }
     let (errors, error_pct) = error_rate(c);
-    let histogram = shared::stats::codec::decode_base64(&result.latency.histogram).ok();
-    // The report's own percentiles where it has them, the histogram for the rest (p95).
-    let at = |p: f64| -> u64 {
-        if let Some(v) = result.latency.get(p) {
-            return v;
-        }
-        histogram
-            .as_ref()
-            .filter(|h| !h.is_empty())
-            .map_or(0, |h| h.value_at_percentile(p))
-    };
+    let at = |p: f64| latency_at(&result, p);
     let slo_value_us = s.limits.slo.as_ref().map(|slo| at(slo.percentile));
     let mut step = Step {
         step: index,
@@ -808,8 +810,15 @@ mod tests {
                 peak_cpu_pct: 45.0 * n as f64,
                 avg_rss_mib: 12.5,
                 peak_rss_mib: 13.0,
+                cpus: 2.0,
+                cpu_s: 0.4 * n as f64,
+                wall_s: 1.0,
                 samples: 5,
+                processes: 3,
+                started: 0,
+                ended: 0,
                 exited: Vec::new(),
+                sampler_cpu_pct: 0.1,
             }),
             failures: failures.iter().map(|f| f.to_string()).collect(),
             result,

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod forking;
 pub mod misbehave;
 pub mod stall;
 

@@ -97,7 +97,17 @@ fn describe(r: &RampReport) -> String {
         String::new()
     } else {
         let list: Vec<String> = c.server_pids.iter().map(i32::to_string).collect();
-        format!(", server PID {} sampled every 200 ms", list.join("+"))
+        let cpus = r
+            .steps
+            .iter()
+            .find_map(|st| st.server.as_ref())
+            .map_or(String::new(), |u| {
+                format!(", the server may use {}", u.cpus_text())
+            });
+        format!(
+            ", server PID {} and its child processes sampled every 200 ms (CPU in % of one CPU{cpus})",
+            list.join("+")
+        )
     };
     format!(
         "{what}, {} per step, error budget {}%{slo}{pids}",
