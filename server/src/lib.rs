@@ -177,8 +177,9 @@ fn run(cfg: Config) -> Result<(), ServeError> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "ceiling serve: listening on http://{addr} ({} workers on CPUs {}, {engine_name})",
+        "ceiling serve: listening on http://{addr} ({} {} on CPUs {}, {engine_name})",
         cfg.cpus.len(),
+        if cfg.cpus.len() == 1 { "worker" } else { "workers" },
         format_cpu_list(&cfg.cpus)
     );
     if engine.fell_back() {

@@ -176,18 +176,22 @@ fn summary((node, t): (&NodeRecord, &Tally)) -> NodeSummary {
 /// What one node's record makes doubtful: a truncated file, an overloaded
 /// generator, a node below its schedule.
 fn node_warnings(node: &NodeRecord, s: &NodeSummary, warnings: &mut Vec<String>) {
-    let who = format!("node {}", s.index);
-    let host = &s.hostname;
+    // A run of one machine has no "node 0" to a person: it is the generator.
+    let who = if node.header.node_count > 1 {
+        format!("node {} ({})", s.index, s.hostname)
+    } else {
+        "the generator".to_string()
+    };
     match &node.footer {
         None => warnings.push(format!(
-            "{who}'s file is truncated after {} s: it counts only the completions of its per-second records",
+            "the file of {who} is truncated after {} s: it counts only the completions of its per-second records",
             node.seconds.len()
         )),
         Some(f) => {
             if let Some(p) = &f.pace {
                 if f.counters.sent > 0 && p.late_generator as f64 > 0.01 * f.counters.sent as f64 {
                     warnings.push(format!(
-                        "{who} ({host}) was overloaded: {} sends were late with a free connection; its latencies include its own queueing",
+                        "{who} was overloaded: {} sends were late with a free connection; its latencies include its own queueing",
                         p.late_generator
                     ));
                 }
@@ -196,7 +200,7 @@ fn node_warnings(node: &NodeRecord, s: &NodeSummary, warnings: &mut Vec<String>)
     }
     if let Some(a) = s.achieved_pct.filter(|&a| a < 99.0) {
         warnings.push(format!(
-            "{who} ({host}) sent only {a:.1}% of its scheduled requests"
+            "{who} sent only {a:.1}% of its scheduled requests"
         ));
     }
 }
@@ -387,7 +391,7 @@ mod tests {
         assert!(r
             .warnings
             .iter()
-            .any(|w| w.contains("node 1's file is truncated after 2 s")));
+            .any(|w| w.contains("the file of node 1 (")));
     }
 
     #[test]
