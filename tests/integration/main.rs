@@ -15,5 +15,6 @@ mod loadgen_misbehave;
 mod loadgen_rate;
 mod loadgen_scale;
 mod machine;
+mod progress;
 mod record;
 mod server;

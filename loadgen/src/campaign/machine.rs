@@ -4,7 +4,7 @@
 //! and prints the ceiling table; with `--target NAME=URL` it runs the user's
 //! servers too and shows each as a share of the ceiling.
 
-use super::{parse_target, plan_for, run_load, Placement, Reach, Renderers, ReportFiles};
+use super::{parse_target, plan_for, run_load, run_load_shown, Placement, Reach, Renderers, ReportFiles};
 use crate::error::{CliError, Failed, ServerStartError};
 use crate::meta::Meta;
 use crate::options::{self, ConnArgs, Parsed, ValueError};
@@ -184,18 +184,30 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             format!("{}/bytes/{}", server.url, a.bytes),
         ),
     ];
+    // One line per step as it starts, so a person sees what runs and how far
+    // along the campaign is (the runs' own bar shows on a terminal).
+    let steps = workloads.len() + targets.len();
+    let step = |i: usize, name: &str, url: &str| {
+        eprintln!(
+            "ceiling machine: [{}/{steps}] {name} ({url}), {}",
+            i + 1,
+            options::show(a.duration)
+        );
+    };
     let warm_up = |url: &str| -> Result<(), CliError> {
         if a.warmup.is_zero() {
             return Ok(());
         }
+        eprintln!("ceiling machine: warm-up ({url}), {}", options::show(a.warmup));
         run_load(&load(url, a.warmup), &machine).map(|_| ())
     };
     warm_up(&workloads[0].1)?;
     let mut ceiling = Vec::new();
     let mut meta = None;
-    for (name, url) in &workloads {
+    for (i, (name, url)) in workloads.iter().enumerate() {
+        step(i, name, url);
         let before = server.cpu_seconds();
-        let (_, result) = run_load(&load(url, a.duration), &machine)?;
+        let (_, result) = run_load_shown(&load(url, a.duration), &machine)?;
         let server_cpu = server.cpu_seconds() - before;
         meta.get_or_insert_with(|| result.meta.clone());
         let mut row = Row::of(name, url, result);
@@ -208,9 +220,10 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     drop(server);
     let base = ceiling[0].requests_per_sec;
     let mut rows = Vec::new();
-    for (name, url) in &targets {
+    for (i, (name, url)) in targets.iter().enumerate() {
         warm_up(url)?;
-        let (_, result) = run_load(&load(url, a.duration), &machine)?;
+        step(workloads.len() + i, name, url);
+        let (_, result) = run_load_shown(&load(url, a.duration), &machine)?;
         let mut row = Row::of(name, url, result);
         if base > 0.0 {
             row.pct_of_ceiling = Some(100.0 * row.requests_per_sec / base);
