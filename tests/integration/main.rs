@@ -9,6 +9,7 @@ mod campaign_matrix;
 mod campaign_ramp;
 mod campaign_tune;
 mod distributed;
+mod help;
 mod inputs;
 mod loadgen_count;
 mod loadgen_misbehave;
