@@ -91,10 +91,17 @@ pub struct Cell {
     pub setup: String,
     pub url: String,
     pub requests_per_sec: f64,
-    pub p50_us: u64,
-    pub p99_us: u64,
+    /// Median latency, µs; null when no response completed (not a zero that
+    /// looks measured).
+    pub p50_us: Option<u64>,
+    /// 99th percentile latency, µs; null when no response completed.
+    pub p99_us: Option<u64>,
     pub errors: u64,
     pub timeouts: u64,
+    /// The error classes that occurred, largest first (`connect 120, timeout 3`,
+    /// with non-2xx/3xx statuses as `5xx 40`); null when there were none.
+    #[serde(default)]
+    pub failure: Option<String>,
     pub result: RunResult,
     /// wrk's text report of this cell, as people paste it.
     pub text: String,
@@ -217,7 +224,8 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             i + 1
         );
         let (_, result) = run_load(&load, &machine)?;
-        let q = |p: f64| result.latency.at(p);
+        let measured = result.latency.count > 0;
+        let q = |p: f64| measured.then(|| result.latency.at(p));
         done.push(Cell {
             target,
             endpoint,
@@ -228,6 +236,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             p99_us: q(99.0),
             errors: result.counters.request_errors() + result.counters.errors.connect,
             timeouts: result.counters.errors.timeout,
+            failure: failure(&result.counters),
             text: crate::report::text::render(&result),
             result,
         });
@@ -250,8 +259,32 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     Ok(())
 }
 
-fn us(v: u64) -> String {
-    crate::report::text::time_us(v as f64)
+/// A latency in wrk's units, or `n/a` when nothing completed.
+fn us(v: Option<u64>) -> String {
+    v.map_or("n/a".into(), |v| crate::report::text::time_us(v as f64))
+}
+
+/// The error classes of a run, largest first: `connect 120, timeout 3`, with
+/// responses outside 2xx/3xx as `4xx 2` and `5xx 40`; None when all went well.
+pub fn failure(c: &shared::stats::Counters) -> Option<String> {
+    let e = &c.errors;
+    let mut classes = [
+        ("connect", e.connect),
+        ("read", e.read),
+        ("write", e.write),
+        ("timeout", e.timeout),
+        ("invalid", e.invalid),
+        ("4xx", c.status.client_error),
+        ("5xx", c.status.server_error),
+    ];
+    // Stable: equal counts keep this order.
+    classes.sort_by(|a, b| b.1.cmp(&a.1));
+    let named: Vec<String> = classes
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    (!named.is_empty()).then(|| named.join(", "))
 }
 
 /// Endpoints in file order, each once.
@@ -274,21 +307,22 @@ pub fn render_text(r: &MatrixReport) -> String {
         let _ = writeln!(s, "\n{e}");
         let _ = writeln!(
             s,
-            "  {:<16} {:<18} {:>12} {:>10} {:>10} {:>8} {:>9}",
-            "target", "setup", "req/s", "p50", "p99", "errors", "timeouts"
+            "  {:<16} {:<18} {:>12} {:>10} {:>10} {:>8} {:>9}  {}",
+            "target", "setup", "req/s", "p50", "p99", "errors", "timeouts", "error classes"
         );
         for c in r.cells.iter().filter(|c| c.endpoint == e) {
-            let _ = writeln!(
-                s,
-                "  {:<16} {:<18} {:>12.2} {:>10} {:>10} {:>8} {:>9}",
+            let line = format!(
+                "  {:<16} {:<18} {:>12.2} {:>10} {:>10} {:>8} {:>9}  {}",
                 c.target,
                 c.setup,
                 c.requests_per_sec,
                 us(c.p50_us),
                 us(c.p99_us),
                 c.errors,
-                c.timeouts
+                c.timeouts,
+                c.failure.as_deref().unwrap_or("-")
             );
+            let _ = writeln!(s, "{}", line.trim_end());
         }
     }
     s
@@ -311,20 +345,21 @@ pub fn render_markdown(r: &MatrixReport) -> String {
         let _ = writeln!(s, "## {e}\n");
         let _ = writeln!(
             s,
-            "| Target | Setup | Requests/sec | p50 | p99 | Errors | Timeouts |"
+            "| Target | Setup | Requests/sec | p50 | p99 | Errors | Timeouts | Error classes |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
         for c in r.cells.iter().filter(|c| c.endpoint == e) {
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.2} | {} | {} | {} | {} |",
+                "| {} | {} | {:.2} | {} | {} | {} | {} | {} |",
                 c.target,
                 c.setup,
                 c.requests_per_sec,
                 us(c.p50_us),
                 us(c.p99_us),
                 c.errors,
-                c.timeouts
+                c.timeouts,
+                c.failure.as_deref().unwrap_or("-")
             );
         }
         for c in r.cells.iter().filter(|c| c.endpoint == e) {
@@ -342,20 +377,23 @@ pub fn render_markdown(r: &MatrixReport) -> String {
 /// One CSV row per cell.
 pub fn render_csv(r: &MatrixReport) -> String {
     let mut s =
-        String::from("endpoint,target,setup,url,requests_per_sec,p50_us,p99_us,errors,timeouts\n");
+        String::from("endpoint,target,setup,url,requests_per_sec,p50_us,p99_us,errors,timeouts,error_classes\n");
+    // Not measured: an empty field, never a zero.
+    let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     for c in &r.cells {
         let _ = writeln!(
             s,
-            "{},{},{},{},{:.2},{},{},{},{}",
+            "{},{},{},{},{:.2},{},{},{},{},\"{}\"",
             c.endpoint,
             c.target,
             c.setup,
             c.url,
             c.requests_per_sec,
-            c.p50_us,
-            c.p99_us,
+            opt(c.p50_us),
+            opt(c.p99_us),
             c.errors,
-            c.timeouts
+            c.timeouts,
+            c.failure.as_deref().unwrap_or("")
         );
     }
     s
