@@ -535,20 +535,46 @@ pub fn render_csv(r: &MachineReport) -> String {
     s
 }
 
-/// The text table and every row's latency by percentile, on one chart.
+/// The page: the machine, the ceiling table and your servers' as HTML tables,
+/// requests/s as bars, and every row's latency by percentile (log latency axis
+/// when a slow target's tail would flatten the rest).
 pub fn render_html(r: &MachineReport) -> String {
-    use crate::report::html::{escape, page, percentile_chart};
+    use crate::report::html::{bar_chart, escape, page, percentile_chart, table};
+    let m = &r.meta;
+    let mut body = format!(
+        "<p>{} ({} CPUs, {}) · server on CPUs {}, generator on CPUs {} · {} · {}</p>",
+        escape(&m.kernel),
+        m.nproc,
+        escape(&m.cpu_model),
+        format_cpu_list(&r.server_cpus),
+        format_cpu_list(&r.generator_cpus),
+        escape(&m.engine.describe()),
+        escape(&m.started_at)
+    );
+    let rows: Vec<Vec<String>> = r.ceiling.iter().map(ceiling_cells).collect();
+    body.push_str(&table(&CEILING_HEAD, &rows));
+    if !r.targets.is_empty() {
+        let rows: Vec<Vec<String>> = r.targets.iter().map(target_cells).collect();
+        body.push_str("<h2>Your servers, against the ceiling's plaintext row</h2>");
+        body.push_str(&table(&TARGET_HEAD, &rows));
+    }
+    let bars: Vec<(String, f64)> = r
+        .ceiling
+        .iter()
+        .chain(&r.targets)
+        .map(|row| (row.name.clone(), row.requests_per_sec))
+        .collect();
     let curves: Vec<(String, String)> = r
         .ceiling
         .iter()
         .chain(&r.targets)
         .map(|row| (row.name.clone(), row.result.latency.histogram.clone()))
         .collect();
-    let body = format!(
-        "<pre>{}</pre><h2>Latency by percentile</h2>{}",
-        escape(&render_text(r)),
+    body.push_str(&format!(
+        "<h2>Requests per second</h2>{}<h2>Latency by percentile</h2>{}",
+        bar_chart("requests/s", &bars),
         percentile_chart(&curves)
-    );
+    ));
     page("This machine's HTTP ceiling", &body)
 }
 

@@ -399,12 +399,52 @@ pub fn render_csv(r: &MatrixReport) -> String {
     s
 }
 
-/// The tables, a bar chart of requests/s per endpoint, and every latency curve.
+/// The page: per endpoint, an HTML table of its cells (failed ones with their
+/// error classes), requests/s as bars and every cell's latency by percentile;
+/// failed cells in a warning box.
 pub fn render_html(r: &MatrixReport) -> String {
-    use crate::report::html::{bar_chart, escape, page, percentile_chart};
-    let mut body = format!("<pre>{}</pre>", escape(&render_text(r)));
+    use crate::report::html::{bar_chart, escape, page, percentile_chart, table, warnings};
+    let m = &r.meta;
+    let mut body = format!(
+        "<p>{} · {} CPUs ({}) · {} · {}</p>",
+        escape(&m.kernel),
+        m.nproc,
+        escape(&m.cpu_model),
+        escape(&m.engine.describe()),
+        escape(&m.started_at)
+    );
+    let failed: Vec<String> = r
+        .cells
+        .iter()
+        .filter(|c| c.result.counters.completed == 0)
+        .map(|c| {
+            format!(
+                "{} x {} x {}: no response completed ({})",
+                c.target,
+                c.endpoint,
+                c.setup,
+                c.failure.as_deref().unwrap_or("no request sent")
+            )
+        })
+        .collect();
+    body.push_str(&warnings(&failed));
     for e in endpoints(r) {
         let cells: Vec<&Cell> = r.cells.iter().filter(|c| c.endpoint == e).collect();
+        let rows: Vec<Vec<String>> = cells
+            .iter()
+            .map(|c| {
+                vec![
+                    c.target.clone(),
+                    c.setup.clone(),
+                    format!("{:.2}", c.requests_per_sec),
+                    us(c.p50_us),
+                    us(c.p99_us),
+                    c.errors.to_string(),
+                    c.timeouts.to_string(),
+                    c.failure.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
         let bars: Vec<(String, f64)> = cells
             .iter()
             .map(|c| (format!("{} · {}", c.target, c.setup), c.requests_per_sec))
@@ -420,8 +460,12 @@ pub fn render_html(r: &MatrixReport) -> String {
             .collect();
         let _ = write!(
             body,
-            "<h2>{}</h2>{}{}",
+            "<h2>{}</h2>{}{}{}",
             escape(e),
+            table(
+                &["target", "setup", "req/s", "p50", "p99", "errors", "timeouts", "error classes"],
+                &rows
+            ),
             bar_chart("requests/s", &bars),
             percentile_chart(&curves)
         );

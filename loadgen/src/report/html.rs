@@ -741,6 +741,46 @@ fn svg_fallback() -> String {
     "<p>(chart unavailable)</p>".into()
 }
 
+/// What every page must be, checked by each page kind's test: one
+/// self-contained file (no script, nothing fetched), tables as `<table>` (no
+/// text dump in `<pre>`), no axis of repeated `0.00` ticks.
+#[cfg(test)]
+pub(crate) fn assert_page(html: &str) {
+    assert!(html.starts_with("<!doctype html>"), "{}", &html[..80.min(html.len())]);
+    assert!(html.trim_end().ends_with("</html>"));
+    assert!(!html.contains("<script"), "no JavaScript");
+    for fetched in ["src=\"http", "href=\"http", "<link", "@import"] {
+        assert!(!html.contains(fetched), "fetches {fetched}");
+    }
+    assert!(html.contains("<table>"), "tables are HTML tables");
+    assert!(!html.contains("<pre>"), "no text dump");
+    assert!(html.matches(">0.00<").count() <= 1, "repeated 0.00 ticks");
+}
+
+/// Where each series' line runs, as its x values in drawing order (the SVG's
+/// polylines, in series order).
+#[cfg(test)]
+pub(crate) fn polylines(html: &str) -> Vec<Vec<f64>> {
+    html.split("<polyline")
+        .skip(1)
+        // The series' lines: 2 px wide, not a mark's dashes (red, green, grey).
+        .filter(|p| {
+            let tag = p.split('>').next().unwrap_or("");
+            tag.contains("stroke-width=\"2\"")
+                && !["#C81E1E", "#148C3C", "#5A5A5A"]
+                    .iter()
+                    .any(|c| tag.to_uppercase().contains(c))
+        })
+        .map(|p| {
+            let points = p.split("points=\"").nth(1).unwrap_or("").split('"').next().unwrap_or("");
+            points
+                .split_whitespace()
+                .filter_map(|xy| xy.split(',').next()?.parse().ok())
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -764,5 +804,111 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
         assert!(svg.contains("<polyline") || svg.contains("<path"));
         assert!(svg.contains("99.9%"));
+    }
+
+    fn histogram(values: impl Iterator<Item = u64>) -> String {
+        let mut h = shared::stats::new_histogram();
+        for v in values {
+            h.record(v).unwrap();
+        }
+        shared::stats::codec::encode_base64(&h)
+    }
+
+    #[test]
+    fn wide_tails_get_a_log_latency_axis_and_close_ones_a_linear_one() {
+        // A ceiling row around 300 us beside a target whose tail reaches 1.67 s.
+        let fast = histogram(200..400);
+        let slow = histogram((0..1000).map(|i| if i < 990 { 5_000 } else { 1_670_000 }));
+        let wide = percentile_chart(&[("plaintext".into(), fast.clone()), ("mine".into(), slow)]);
+        assert!(wide.contains("latency (log scale)"), "log axis");
+        assert!(wide.contains(">1.00ms<") || wide.contains(">1ms<") || wide.contains("1.00ms"));
+        let close = percentile_chart(&[("a".into(), fast.clone()), ("b".into(), histogram(250..450))]);
+        assert!(!close.contains("log scale"));
+        // The legend is HTML under the chart, naming both curves.
+        assert!(wide.contains("class=\"legend\""));
+        assert!(wide.contains(">plaintext</span>") && wide.contains(">mine</span>"));
+    }
+
+    #[test]
+    fn points_are_drawn_in_x_order_and_one_level_is_bars() {
+        // Probes in the order a search ran them.
+        let svg = xy_chart(
+            "rate",
+            "requests/s",
+            &[("probes".into(), vec![(1000.0, 1.0), (4000.0, 4.0), (2000.0, 2.0), (3000.0, 3.0)])],
+        );
+        let lines = polylines(&svg);
+        assert_eq!(lines.len(), 1, "{svg}");
+        assert!(lines[0].windows(2).all(|w| w[0] < w[1]), "{:?}", lines[0]);
+        // One level: no line with one point, one bar per series.
+        let one = xy_chart(
+            "connections",
+            "requests/s",
+            &[("a".into(), vec![(64.0, 100.0)]), ("b".into(), vec![(64.0, 120.0)])],
+        );
+        assert!(polylines(&one).is_empty(), "{one}");
+        assert!(one.contains("<rect"));
+        assert!(one.contains("a at 64") && one.contains("b at 64"));
+    }
+
+    #[test]
+    fn an_all_zero_axis_has_no_repeated_ticks() {
+        let svg = xy_chart("second", "errors/s", &[("errors/s".into(), vec![(0.5, 0.0), (1.5, 0.0), (2.5, 0.0)])]);
+        assert!(svg.matches(">0.00<").count() == 0, "{svg}");
+        let labels: Vec<&str> = svg
+            .split("</text>")
+            .filter_map(|t| t.rsplit('>').next())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let repeated: Vec<&&str> = labels.iter().filter(|l| !seen.insert(**l)).collect();
+        assert!(repeated.is_empty(), "{labels:?}");
+    }
+
+    #[test]
+    fn marks_are_drawn_and_named() {
+        let svg = xy_chart_with(
+            "asked req/s",
+            "latency (ms)",
+            &[("p99".into(), vec![(1000.0, 2.0), (2000.0, 8.0), (3000.0, 80.0)])],
+            YScale::LogWhenWide,
+            &[Mark::Y("SLO: p99<50ms".into(), 50.0), Mark::X("capacity found: 2000 req/s".into(), 2000.0)],
+        );
+        assert!(svg.contains("SLO: p99&lt;50ms"), "{svg}");
+        assert!(svg.contains("capacity found: 2000 req/s"));
+        assert!(svg.contains("stroke-dasharray") || svg.matches("<polyline").count() + svg.matches("<path").count() >= 3);
+    }
+
+    #[test]
+    fn a_run_page_has_tables_warnings_and_nodes() {
+        let mut r = crate::campaign::fixture::result(50_000.0, 300, 900, 3);
+        r.warnings = vec!["the kernel reports the clock of node 1 (b) unsynchronized".into()];
+        let page = render(&r);
+        assert_page(&page);
+        assert!(page.contains("class=\"warn\""));
+        assert!(page.contains("unsynchronized"));
+        assert!(!page.contains("<h2>Nodes</h2>"), "one machine: no node table");
+        // A merged run: its nodes in a table.
+        r.nodes = (0..2)
+            .map(|i| crate::result::NodeSummary {
+                index: i,
+                hostname: format!("gen{i}"),
+                sent: 500,
+                completed: 499,
+                errors: 1,
+                requests_per_sec: 25_000.0,
+                achieved_pct: Some(99.5),
+                late_ms: 0.0,
+                clock: "synchronized".into(),
+                generator_us_per_request: 4.5,
+                complete: true,
+            })
+            .collect();
+        r.partial = true;
+        let page = render(&r);
+        assert_page(&page);
+        assert!(page.contains("<h2>Nodes</h2>"));
+        assert!(page.contains("<td>1 (gen1)</td>"));
+        assert!(page.contains("PARTIAL"));
     }
 }
