@@ -625,5 +625,11 @@ mod tests {
         snapshot("machine", &text);
         snapshot("machine.md", &render_markdown(&report));
         snapshot("machine.csv", &render_csv(&report));
+        let html = render_html(&report);
+        crate::report::html::assert_page(&html);
+        assert!(html.contains("<th>workload</th>") && html.contains("<td>plaintext</td>"));
+        assert!(html.contains("<th>of ceiling</th>") && html.contains("<td>mine</td>"));
+        assert!(!html.contains("pw@"));
+        assert!(html.contains("<h2>Requests per second</h2>"));
     }
 }

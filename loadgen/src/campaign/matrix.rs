@@ -477,6 +477,61 @@ pub fn render_html(r: &MatrixReport) -> String {
 mod tests {
     use super::*;
 
+    /// A matrix whose second cell never got an answer: n/a latencies and the
+    /// error class in every layout, a warning on the page, tables as tables.
+    #[test]
+    fn a_failed_cell_shows_its_error_class_not_zero_latency() {
+        use crate::campaign::fixture::result;
+        let ok = result(40_000.0, 250, 900, 0);
+        let mut dead = result(0.0, 0, 0, 0);
+        dead.counters.completed = 0;
+        dead.counters.status.success = 0;
+        dead.counters.errors.connect = 120;
+        let cell = |target: &str, r: RunResult| Cell {
+            target: target.into(),
+            endpoint: "/plaintext".into(),
+            setup: "c64".into(),
+            url: "http://127.0.0.1:1/plaintext".into(),
+            requests_per_sec: r.requests_per_sec,
+            p50_us: (r.counters.completed > 0).then(|| r.latency.at(50.0)),
+            p99_us: (r.counters.completed > 0).then(|| r.latency.at(99.0)),
+            errors: r.counters.request_errors() + r.counters.errors.connect,
+            timeouts: 0,
+            failure: failure(&r.counters),
+            text: String::new(),
+            result: r,
+        };
+        let report = MatrixReport {
+            schema: "ceiling.matrix/1".into(),
+            title: Some("two servers".into()),
+            meta: ok.meta.clone(),
+            cells: vec![cell("up", ok), cell("down", dead)],
+        };
+        let text = render_text(&report);
+        let down = text.lines().find(|l| l.contains("down")).unwrap();
+        assert!(down.contains("n/a") && down.contains("connect 120"), "{down}");
+        assert!(!down.contains("0.00us"), "{down}");
+        assert!(render_markdown(&report).contains("| n/a | n/a | 120 | 0 | connect 120 |"));
+        assert!(render_csv(&report).contains(",,,120,0,\"connect 120\""));
+        let html = render_html(&report);
+        crate::report::html::assert_page(&html);
+        assert!(html.contains("<td>connect 120</td>"), "{html}");
+        assert!(html.contains("class=\"warn\""));
+        assert!(html.contains("down x /plaintext x c64: no response completed (connect 120)"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json["cells"][1]["p50_us"].is_null());
+    }
+
+    #[test]
+    fn error_classes_are_named_largest_first() {
+        let mut c = shared::stats::Counters::default();
+        assert_eq!(failure(&c), None);
+        c.errors.timeout = 3;
+        c.errors.connect = 120;
+        c.status.server_error = 40;
+        assert_eq!(failure(&c).as_deref(), Some("connect 120, 5xx 40, timeout 3"));
+    }
+
     #[test]
     fn parses_the_documented_file() {
         let m: MatrixFile = toml::from_str(

@@ -663,6 +663,10 @@ mod tests {
         );
         assert!(text.contains("no noise estimate from 1 round"), "{text}");
         snapshot("tune-one-round", &text);
+        let html = render_html(&report);
+        crate::report::html::assert_page(&html);
+        assert!(html.contains("<th>median rps</th>"), "{html}");
+        assert!(html.contains("<td>base</td>"));
         let r = result(20_000.0, 90, 400, 0);
         let report = report_of(
             r.meta.clone(),
