@@ -916,6 +916,10 @@ mod tests {
             interrupted: true,
         };
         let html = render_html(&report);
+        // For docs/img: CEILING_PAGES=DIR keeps the page to look at.
+        if let Some(dir) = std::env::var_os("CEILING_PAGES") {
+            std::fs::write(std::path::Path::new(&dir).join("search.html"), &html).unwrap();
+        }
         crate::report::html::assert_page(&html);
         assert!(html.contains("<th>asked req/s</th>"));
         assert!(html.contains("SLO: p99&lt;50ms"));

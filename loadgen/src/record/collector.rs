@@ -335,17 +335,10 @@ impl Ticker {
                 .set_style(ProgressStyle::with_template(template).expect("a fixed template"));
         }
         let (completed, errors) = board.totals();
-        let closed = seconds
-            .iter()
-            .rev()
-            .find(|(n, s)| *n == workers && s.length_s > 0.0);
-        let rps = match closed {
-            Some((_, s)) => s.completed as f64 / s.length_s,
-            None => {
-                completed.saturating_sub(self.last.1) as f64
-                    / now.duration_since(self.last.0).as_secs_f64().max(1e-9)
-            }
-        };
+        let rps = last_closed_rate(seconds, workers).unwrap_or_else(|| {
+            completed.saturating_sub(self.last.1) as f64
+                / now.duration_since(self.last.0).as_secs_f64().max(1e-9)
+        });
         self.last = (now, completed);
         let elapsed = now.duration_since(self.p.start);
         self.bar.set_position(match self.p.total {
@@ -360,6 +353,18 @@ impl Ticker {
             errors,
         ));
     }
+}
+
+/// Requests/s of the last second every worker has closed: the figure the
+/// report's per-second series and rate are made of, so the live line does not
+/// under-read a paced run (the board's totals lag by up to a worker's tick at
+/// each end of the interval). None before a second has closed.
+fn last_closed_rate(seconds: &[(usize, SecondSum)], workers: usize) -> Option<f64> {
+    seconds
+        .iter()
+        .rev()
+        .find(|(n, s)| *n == workers && s.length_s > 0.0)
+        .map(|(_, s)| s.completed as f64 / s.length_s)
 }
 
 /// The next whole second before `start` (so the countdown reads 3, 2, 1), or
@@ -548,6 +553,47 @@ mod tests {
         assert_eq!(back.seconds.len(), 2);
         assert_eq!(back.seconds[1].histogram, t.seconds[1].histogram);
         assert_eq!(back.duration_s, t.duration_s);
+    }
+
+    #[test]
+    fn the_live_rate_is_the_last_second_every_worker_closed() {
+        let sum = |completed: u64, length_s: f64| {
+            let mut s = SecondSum::new();
+            s.add(length_s, completed, 0, &new_histogram());
+            s
+        };
+        assert_eq!(last_closed_rate(&[], 2), None);
+        // Second 1 is closed by one worker of two only: second 0 counts.
+        let seconds = vec![(2, sum(50_000, 1.0)), (1, sum(24_000, 1.0))];
+        assert_eq!(last_closed_rate(&seconds, 2), Some(50_000.0));
+        let seconds = vec![(2, sum(50_000, 1.0)), (2, sum(25_000, 0.5))];
+        assert_eq!(last_closed_rate(&seconds, 2), Some(50_000.0));
+    }
+
+    #[test]
+    fn the_countdown_ticks_on_whole_seconds_to_t0_then_from_it() {
+        let now = Instant::now();
+        let start = now + Duration::from_millis(2300);
+        assert_eq!(next_tick(start, now), start - Duration::from_secs(2));
+        assert_eq!(
+            next_tick(start, start - Duration::from_millis(10)),
+            start
+        );
+        assert_eq!(
+            next_tick(start, start + Duration::from_millis(10)),
+            start + Duration::from_secs(1)
+        );
+        let p = Progress {
+            total: None,
+            requests: None,
+            start,
+            node: Some((1, 3)),
+        };
+        let c = countdown(&p, Duration::from_millis(2300));
+        assert!(c.starts_with("node 1 of 3 waiting for T0 ("), "{c}");
+        assert!(c.ends_with(" UTC): 3s left"), "{c}");
+        let alone = Progress { node: Some((0, 1)), ..p };
+        assert!(countdown(&alone, Duration::from_secs(5)).starts_with("waiting for T0"));
     }
 
     #[test]

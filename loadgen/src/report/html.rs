@@ -306,8 +306,15 @@ pub fn xy_chart_with(
             }
         };
         let y_fmt = |y: &f64| axis.label(*y);
+        let y_desc = if axis.log {
+            format!("{y_desc}, log scale")
+        } else {
+            y_desc.to_string()
+        };
         let _ = chart
             .configure_mesh()
+            // Only the labelled grid lines: the minor ones crowd the data.
+            .light_line_style(TRANSPARENT)
             .x_desc(x_desc)
             .y_desc(y_desc)
             .x_labels(8)
@@ -320,8 +327,8 @@ pub fn xy_chart_with(
             .map(|(n, p)| (n.clone(), p.iter().map(|&(x, y)| (x, axis.place(y))).collect()))
             .collect();
         draw_lines(&mut chart, &placed, true);
-        for (i, m) in marks.iter().enumerate() {
-            let color = mark_color(i);
+        for m in marks {
+            let color = mark_color(m);
             let line = match m {
                 Mark::Y(_, y) => vec![(lo - pad, axis.place(*y)), (hi + pad, axis.place(*y))],
                 Mark::X(_, x) => vec![(*x, axis.range().start), (*x, axis.range().end)],
@@ -340,11 +347,11 @@ pub fn xy_chart_with(
         .enumerate()
         .map(|(i, (n, _))| (n.clone(), series_color(i)))
         .collect();
-    names.extend(marks.iter().enumerate().map(|(i, m)| {
+    names.extend(marks.iter().map(|m| {
         let name = match m {
             Mark::Y(n, _) | Mark::X(n, _) => n.clone(),
         };
-        (name, mark_color(i))
+        (name, mark_color(m))
     }));
     svg + &legend(&names)
 }
@@ -487,6 +494,8 @@ pub fn bar_chart(y_desc: &str, bars: &[(String, f64)]) -> String {
         let y_fmt = |y: &f64| axis.label(*y);
         let _ = chart
             .configure_mesh()
+            // Only the labelled grid lines: the minor ones crowd the data.
+            .light_line_style(TRANSPARENT)
             .disable_x_mesh()
             .x_labels(n)
             .x_label_formatter(&label)
@@ -530,9 +539,13 @@ fn series_color(i: usize) -> RGBAColor {
     Palette99::pick(i).to_rgba()
 }
 
-/// The colour of mark `i` (dashed lines): red for the first (a limit), then green.
-fn mark_color(i: usize) -> RGBAColor {
-    [RGBColor(200, 30, 30), RGBColor(20, 140, 60), RGBColor(90, 90, 90)][i % 3].to_rgba()
+/// The colour of a mark, by kind: a limit (a y line) black, a finding (an x
+/// line) purple; neither is a series colour.
+fn mark_color(m: &Mark) -> RGBAColor {
+    match m {
+        Mark::Y(..) => RGBColor(0x22, 0x22, 0x22).to_rgba(),
+        Mark::X(..) => RGBColor(0x7b, 0x1f, 0xa2).to_rgba(),
+    }
 }
 
 /// The legend, under the chart: never over the data.
@@ -646,6 +659,8 @@ pub fn percentile_chart(curves: &[(String, String)]) -> String {
         };
         let _ = chart
             .configure_mesh()
+            // Only the labelled grid lines: the minor ones crowd the data.
+            .light_line_style(TRANSPARENT)
             .x_labels(max_x.ceil() as usize + 1)
             .x_label_formatter(&percentile_label)
             .x_desc("percentile")
@@ -763,11 +778,11 @@ pub(crate) fn assert_page(html: &str) {
 pub(crate) fn polylines(html: &str) -> Vec<Vec<f64>> {
     html.split("<polyline")
         .skip(1)
-        // The series' lines: 2 px wide, not a mark's dashes (red, green, grey).
+        // The series' lines: 2 px wide, not a mark's dashes (black, purple).
         .filter(|p| {
             let tag = p.split('>').next().unwrap_or("");
             tag.contains("stroke-width=\"2\"")
-                && !["#C81E1E", "#148C3C", "#5A5A5A"]
+                && !["#222222", "#7B1FA2"]
                     .iter()
                     .any(|c| tag.to_uppercase().contains(c))
         })
