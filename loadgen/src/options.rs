@@ -340,7 +340,7 @@ impl RunArgs {
     pub fn parse_from(args: &[OsString]) -> Result<Parsed<Self>, UsageError> {
         use clap::{CommandFactory, FromArgMatches};
         // `ceiling run --help` says `Usage: ceiling run`, `ceiling --help` `Usage: ceiling`.
-        let name = if args.get(0).is_some_and(|a| a == "run") {
+        let name = if args.first().is_some_and(|a| a == "run") {
             "ceiling run"
         } else {
             "ceiling"

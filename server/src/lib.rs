@@ -179,7 +179,11 @@ fn run(cfg: Config) -> Result<(), ServeError> {
         out,
         "ceiling serve: listening on http://{addr} ({} {} on CPUs {}, {engine_name})",
         cfg.cpus.len(),
-        if cfg.cpus.len() == 1 { "worker" } else { "workers" },
+        if cfg.cpus.len() == 1 {
+            "worker"
+        } else {
+            "workers"
+        },
         format_cpu_list(&cfg.cpus)
     );
     if engine.fell_back() {

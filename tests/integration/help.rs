@@ -73,7 +73,10 @@ fn every_flag_of_every_command_says_what_it_does() {
     for command in COMMANDS {
         let text = help(command);
         let entries = entries(&text);
-        assert!(entries.len() > 1, "{command:?}: no options found in\n{text}");
+        assert!(
+            entries.len() > 1,
+            "{command:?}: no options found in\n{text}"
+        );
         for (flag, description) in &entries {
             assert!(
                 !description.is_empty(),

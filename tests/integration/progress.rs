@@ -114,7 +114,10 @@ fn header_first(out: &[Arrived]) {
         1,
         "{all:?}"
     );
-    assert!(first(out, "1 threads and 2 connections").is_some(), "{all:?}");
+    assert!(
+        first(out, "1 threads and 2 connections").is_some(),
+        "{all:?}"
+    );
     let stats = first(out, "Thread Stats").unwrap_or_else(|| panic!("{all:?}"));
     assert!(
         stats.at >= header.at + Duration::from_secs(2),
@@ -153,9 +156,8 @@ fn a_run_prints_wrks_header_as_it_starts() {
     if let Some(c) = under_pty(&args) {
         let (out, _) = stream(c, Duration::from_secs(30));
         header_first(&out);
-        let bar = first(&out, "[1s/3s]").unwrap_or_else(|| {
-            panic!("{:?}", out.iter().map(|l| &l.text).collect::<Vec<_>>())
-        });
+        let bar = first(&out, "[1s/3s]")
+            .unwrap_or_else(|| panic!("{:?}", out.iter().map(|l| &l.text).collect::<Vec<_>>()));
         assert!(bar.at < Duration::from_millis(2500), "{:?}", bar.at);
         assert!(first(&out, "req/s").is_some());
     }

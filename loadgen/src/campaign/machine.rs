@@ -4,7 +4,9 @@
 //! and prints the ceiling table; with `--target NAME=URL` it runs the user's
 //! servers too and shows each as a share of the ceiling.
 
-use super::{parse_target, plan_for, run_load, run_load_shown, Placement, Reach, Renderers, ReportFiles};
+use super::{
+    parse_target, plan_for, run_load, run_load_shown, Placement, Reach, Renderers, ReportFiles,
+};
 use crate::error::{CliError, Failed, ServerStartError};
 use crate::meta::Meta;
 use crate::options::{self, ConnArgs, Parsed, ValueError};
@@ -198,7 +200,10 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         if a.warmup.is_zero() {
             return Ok(());
         }
-        eprintln!("ceiling machine: warm-up ({url}), {}", options::show(a.warmup));
+        eprintln!(
+            "ceiling machine: warm-up ({url}), {}",
+            options::show(a.warmup)
+        );
         run_load(&load(url, a.warmup), &machine).map(|_| ())
     };
     warm_up(&workloads[0].1)?;
@@ -400,13 +405,22 @@ fn ceiling_cells(row: &Row) -> Vec<String> {
         row.name.clone(),
         format!("{:.0}", row.requests_per_sec),
         rate(row.bytes_read_per_sec),
-        us(row.p50_us as f64),
-        us(row.p99_us as f64),
-        us(row.p999_us as f64),
+        latency(row, row.p50_us),
+        latency(row, row.p99_us),
+        latency(row, row.p999_us),
         row.errors.to_string(),
         us(row.generator_us_per_request),
         row.server_us_per_request.map_or("n/a".into(), us),
     ]
+}
+
+/// A row's latency, or `n/a` when nothing completed (never `0.00us`).
+fn latency(row: &Row, us_value: u64) -> String {
+    if row.result.latency.count == 0 {
+        "n/a".into()
+    } else {
+        us(us_value as f64)
+    }
 }
 
 /// One target row's cells.
@@ -416,9 +430,9 @@ fn target_cells(row: &Row) -> Vec<String> {
         format!("{:.0}", row.requests_per_sec),
         row.pct_of_ceiling
             .map_or("n/a".into(), |p| format!("{p:.1}%")),
-        us(row.p50_us as f64),
-        us(row.p99_us as f64),
-        us(row.p999_us as f64),
+        latency(row, row.p50_us),
+        latency(row, row.p99_us),
+        latency(row, row.p999_us),
         row.errors.to_string(),
     ]
 }

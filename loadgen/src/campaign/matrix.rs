@@ -278,7 +278,7 @@ pub fn failure(c: &shared::stats::Counters) -> Option<String> {
         ("5xx", c.status.server_error),
     ];
     // Stable: equal counts keep this order.
-    classes.sort_by(|a, b| b.1.cmp(&a.1));
+    classes.sort_by_key(|c| std::cmp::Reverse(c.1));
     let named: Vec<String> = classes
         .iter()
         .filter(|(_, n)| *n > 0)
@@ -307,8 +307,8 @@ pub fn render_text(r: &MatrixReport) -> String {
         let _ = writeln!(s, "\n{e}");
         let _ = writeln!(
             s,
-            "  {:<16} {:<18} {:>12} {:>10} {:>10} {:>8} {:>9}  {}",
-            "target", "setup", "req/s", "p50", "p99", "errors", "timeouts", "error classes"
+            "  {:<16} {:<18} {:>12} {:>10} {:>10} {:>8} {:>9}  error classes",
+            "target", "setup", "req/s", "p50", "p99", "errors", "timeouts"
         );
         for c in r.cells.iter().filter(|c| c.endpoint == e) {
             let line = format!(
@@ -376,8 +376,9 @@ pub fn render_markdown(r: &MatrixReport) -> String {
 
 /// One CSV row per cell.
 pub fn render_csv(r: &MatrixReport) -> String {
-    let mut s =
-        String::from("endpoint,target,setup,url,requests_per_sec,p50_us,p99_us,errors,timeouts,error_classes\n");
+    let mut s = String::from(
+        "endpoint,target,setup,url,requests_per_sec,p50_us,p99_us,errors,timeouts,error_classes\n",
+    );
     // Not measured: an empty field, never a zero.
     let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     for c in &r.cells {
@@ -463,7 +464,16 @@ pub fn render_html(r: &MatrixReport) -> String {
             "<h2>{}</h2>{}{}{}",
             escape(e),
             table(
-                &["target", "setup", "req/s", "p50", "p99", "errors", "timeouts", "error classes"],
+                &[
+                    "target",
+                    "setup",
+                    "req/s",
+                    "p50",
+                    "p99",
+                    "errors",
+                    "timeouts",
+                    "error classes"
+                ],
                 &rows
             ),
             bar_chart("requests/s", &bars),
@@ -509,7 +519,10 @@ mod tests {
         };
         let text = render_text(&report);
         let down = text.lines().find(|l| l.contains("down")).unwrap();
-        assert!(down.contains("n/a") && down.contains("connect 120"), "{down}");
+        assert!(
+            down.contains("n/a") && down.contains("connect 120"),
+            "{down}"
+        );
         assert!(!down.contains("0.00us"), "{down}");
         assert!(render_markdown(&report).contains("| n/a | n/a | 120 | 0 | connect 120 |"));
         assert!(render_csv(&report).contains(",,,120,0,\"connect 120\""));
@@ -529,7 +542,10 @@ mod tests {
         c.errors.timeout = 3;
         c.errors.connect = 120;
         c.status.server_error = 40;
-        assert_eq!(failure(&c).as_deref(), Some("connect 120, 5xx 40, timeout 3"));
+        assert_eq!(
+            failure(&c).as_deref(),
+            Some("connect 120, 5xx 40, timeout 3")
+        );
     }
 
     #[test]

@@ -869,7 +869,10 @@ mod tests {
         assert!(html.contains("<th>connections</th>"), "{html}");
         assert!(html.contains("<td>30</td>"));
         assert!(html.contains("SLO: p99&lt;50ms"));
-        assert!(!html.contains("capacity found"), "a concurrency ramp finds no capacity");
+        assert!(
+            !html.contains("capacity found"),
+            "a concurrency ramp finds no capacity"
+        );
     }
 
     /// A rate search's page: the probes in rate order (not the order they
@@ -928,7 +931,10 @@ mod tests {
         let lines = crate::report::html::polylines(&html);
         assert!(!lines.is_empty());
         for l in &lines {
-            assert!(l.windows(2).all(|w| w[0] < w[1]), "points out of rate order: {l:?}");
+            assert!(
+                l.windows(2).all(|w| w[0] < w[1]),
+                "points out of rate order: {l:?}"
+            );
         }
     }
 }

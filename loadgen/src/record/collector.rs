@@ -575,10 +575,7 @@ mod tests {
         let now = Instant::now();
         let start = now + Duration::from_millis(2300);
         assert_eq!(next_tick(start, now), start - Duration::from_secs(2));
-        assert_eq!(
-            next_tick(start, start - Duration::from_millis(10)),
-            start
-        );
+        assert_eq!(next_tick(start, start - Duration::from_millis(10)), start);
         assert_eq!(
             next_tick(start, start + Duration::from_millis(10)),
             start + Duration::from_secs(1)
@@ -592,7 +589,10 @@ mod tests {
         let c = countdown(&p, Duration::from_millis(2300));
         assert!(c.starts_with("node 1 of 3 waiting for T0 ("), "{c}");
         assert!(c.ends_with(" UTC): 3s left"), "{c}");
-        let alone = Progress { node: Some((0, 1)), ..p };
+        let alone = Progress {
+            node: Some((0, 1)),
+            ..p
+        };
         assert!(countdown(&alone, Duration::from_secs(5)).starts_with("waiting for T0"));
     }
 

@@ -199,9 +199,7 @@ fn node_warnings(node: &NodeRecord, s: &NodeSummary, warnings: &mut Vec<String>)
         }
     }
     if let Some(a) = s.achieved_pct.filter(|&a| a < 99.0) {
-        warnings.push(format!(
-            "{who} sent only {a:.1}% of its scheduled requests"
-        ));
+        warnings.push(format!("{who} sent only {a:.1}% of its scheduled requests"));
     }
 }
 
@@ -388,10 +386,12 @@ mod tests {
         assert_eq!(r.counters.completed, 4000);
         assert!(r.partial);
         assert!(!r.nodes[1].complete);
-        assert!(r
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("the file of node 1 (") && w.contains("is truncated after 2 s")));
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("the file of node 1 (")
+                    && w.contains("is truncated after 2 s"))
+        );
     }
 
     #[test]

@@ -296,8 +296,14 @@ mod tests {
 
     #[test]
     fn a_file_that_is_no_node_file_is_named_for_what_it_is() {
-        let plan = said("plan", "{\n  \"schema\": \"ceiling.plan/1\",\n  \"nodes\": 2\n}\n");
-        assert!(plan.contains("is a plan file (from `ceiling plan`)"), "{plan}");
+        let plan = said(
+            "plan",
+            "{\n  \"schema\": \"ceiling.plan/1\",\n  \"nodes\": 2\n}\n",
+        );
+        assert!(
+            plan.contains("is a plan file (from `ceiling plan`)"),
+            "{plan}"
+        );
         assert!(plan.contains("ceiling run --plan"), "{plan}");
         let run = said("run", "{\n  \"schema\": \"ceiling.run/1\"\n}\n");
         assert!(run.contains("is a run's JSON result (--json)"), "{run}");

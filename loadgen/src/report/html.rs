@@ -101,7 +101,11 @@ pub fn render(r: &RunResult) -> String {
         s.push_str(&table(&head, &[row]));
     }
     if let Some(rate) = &r.rate {
-        let _ = write!(s, "<p class=\"note\"><b>Rate</b>: {}</p>", escape(&rate.verdict));
+        let _ = write!(
+            s,
+            "<p class=\"note\"><b>Rate</b>: {}</p>",
+            escape(&rate.verdict)
+        );
     }
     if !r.nodes.is_empty() {
         let rows: Vec<Vec<String>> = r
@@ -251,9 +255,7 @@ pub fn xy_chart_with(
     if series.is_empty() {
         return svg_fallback();
     }
-    let single = series
-        .iter()
-        .all(|(_, p)| p.iter().all(|q| q.0 == p[0].0));
+    let single = series.iter().all(|(_, p)| p.iter().all(|q| q.0 == p[0].0));
     if single {
         let bars: Vec<(String, f64)> = series
             .iter()
@@ -324,7 +326,12 @@ pub fn xy_chart_with(
             .draw();
         let placed: Vec<(String, Vec<(f64, f64)>)> = series
             .iter()
-            .map(|(n, p)| (n.clone(), p.iter().map(|&(x, y)| (x, axis.place(y))).collect()))
+            .map(|(n, p)| {
+                (
+                    n.clone(),
+                    p.iter().map(|&(x, y)| (x, axis.place(y))).collect(),
+                )
+            })
             .collect();
         draw_lines(&mut chart, &placed, true);
         for m in marks {
@@ -333,12 +340,7 @@ pub fn xy_chart_with(
                 Mark::Y(_, y) => vec![(lo - pad, axis.place(*y)), (hi + pad, axis.place(*y))],
                 Mark::X(_, x) => vec![(*x, axis.range().start), (*x, axis.range().end)],
             };
-            let _ = chart.draw_series(DashedLineSeries::new(
-                line,
-                8,
-                5,
-                color.stroke_width(2),
-            ));
+            let _ = chart.draw_series(DashedLineSeries::new(line, 8, 5, color.stroke_width(2)));
         }
         let _ = root.present();
     }
@@ -674,7 +676,12 @@ pub fn percentile_chart(curves: &[(String, String)]) -> String {
             .draw();
         let placed: Vec<(String, Vec<(f64, f64)>)> = series
             .iter()
-            .map(|(n, p)| (n.clone(), p.iter().map(|&(x, y)| (x, axis.place(y))).collect()))
+            .map(|(n, p)| {
+                (
+                    n.clone(),
+                    p.iter().map(|&(x, y)| (x, axis.place(y))).collect(),
+                )
+            })
             .collect();
         draw_lines(&mut chart, &placed, false);
         let _ = root.present();
@@ -761,7 +768,11 @@ fn svg_fallback() -> String {
 /// text dump in `<pre>`), no axis of repeated `0.00` ticks.
 #[cfg(test)]
 pub(crate) fn assert_page(html: &str) {
-    assert!(html.starts_with("<!doctype html>"), "{}", &html[..80.min(html.len())]);
+    assert!(
+        html.starts_with("<!doctype html>"),
+        "{}",
+        &html[..80.min(html.len())]
+    );
     assert!(html.trim_end().ends_with("</html>"));
     assert!(!html.contains("<script"), "no JavaScript");
     for fetched in ["src=\"http", "href=\"http", "<link", "@import"] {
@@ -787,7 +798,13 @@ pub(crate) fn polylines(html: &str) -> Vec<Vec<f64>> {
                     .any(|c| tag.to_uppercase().contains(c))
         })
         .map(|p| {
-            let points = p.split("points=\"").nth(1).unwrap_or("").split('"').next().unwrap_or("");
+            let points = p
+                .split("points=\"")
+                .nth(1)
+                .unwrap_or("")
+                .split('"')
+                .next()
+                .unwrap_or("");
             points
                 .split_whitespace()
                 .filter_map(|xy| xy.split(',').next()?.parse().ok())
@@ -837,7 +854,10 @@ mod tests {
         let wide = percentile_chart(&[("plaintext".into(), fast.clone()), ("mine".into(), slow)]);
         assert!(wide.contains("latency (log scale)"), "log axis");
         assert!(wide.contains(">1.00ms<") || wide.contains(">1ms<") || wide.contains("1.00ms"));
-        let close = percentile_chart(&[("a".into(), fast.clone()), ("b".into(), histogram(250..450))]);
+        let close = percentile_chart(&[
+            ("a".into(), fast.clone()),
+            ("b".into(), histogram(250..450)),
+        ]);
         assert!(!close.contains("log scale"));
         // The legend is HTML under the chart, naming both curves.
         assert!(wide.contains("class=\"legend\""));
@@ -850,7 +870,10 @@ mod tests {
         let svg = xy_chart(
             "rate",
             "requests/s",
-            &[("probes".into(), vec![(1000.0, 1.0), (4000.0, 4.0), (2000.0, 2.0), (3000.0, 3.0)])],
+            &[(
+                "probes".into(),
+                vec![(1000.0, 1.0), (4000.0, 4.0), (2000.0, 2.0), (3000.0, 3.0)],
+            )],
         );
         let lines = polylines(&svg);
         assert_eq!(lines.len(), 1, "{svg}");
@@ -859,7 +882,10 @@ mod tests {
         let one = xy_chart(
             "connections",
             "requests/s",
-            &[("a".into(), vec![(64.0, 100.0)]), ("b".into(), vec![(64.0, 120.0)])],
+            &[
+                ("a".into(), vec![(64.0, 100.0)]),
+                ("b".into(), vec![(64.0, 120.0)]),
+            ],
         );
         assert!(polylines(&one).is_empty(), "{one}");
         assert!(one.contains("<rect"));
@@ -868,7 +894,11 @@ mod tests {
 
     #[test]
     fn an_all_zero_axis_has_no_repeated_ticks() {
-        let svg = xy_chart("second", "errors/s", &[("errors/s".into(), vec![(0.5, 0.0), (1.5, 0.0), (2.5, 0.0)])]);
+        let svg = xy_chart(
+            "second",
+            "errors/s",
+            &[("errors/s".into(), vec![(0.5, 0.0), (1.5, 0.0), (2.5, 0.0)])],
+        );
         assert!(svg.matches(">0.00<").count() == 0, "{svg}");
         let labels: Vec<&str> = svg
             .split("</text>")
@@ -885,13 +915,22 @@ mod tests {
         let svg = xy_chart_with(
             "asked req/s",
             "latency (ms)",
-            &[("p99".into(), vec![(1000.0, 2.0), (2000.0, 8.0), (3000.0, 80.0)])],
+            &[(
+                "p99".into(),
+                vec![(1000.0, 2.0), (2000.0, 8.0), (3000.0, 80.0)],
+            )],
             YScale::LogWhenWide,
-            &[Mark::Y("SLO: p99<50ms".into(), 50.0), Mark::X("capacity found: 2000 req/s".into(), 2000.0)],
+            &[
+                Mark::Y("SLO: p99<50ms".into(), 50.0),
+                Mark::X("capacity found: 2000 req/s".into(), 2000.0),
+            ],
         );
         assert!(svg.contains("SLO: p99&lt;50ms"), "{svg}");
         assert!(svg.contains("capacity found: 2000 req/s"));
-        assert!(svg.contains("stroke-dasharray") || svg.matches("<polyline").count() + svg.matches("<path").count() >= 3);
+        assert!(
+            svg.contains("stroke-dasharray")
+                || svg.matches("<polyline").count() + svg.matches("<path").count() >= 3
+        );
     }
 
     #[test]
@@ -902,7 +941,10 @@ mod tests {
         assert_page(&page);
         assert!(page.contains("class=\"warn\""));
         assert!(page.contains("unsynchronized"));
-        assert!(!page.contains("<h2>Nodes</h2>"), "one machine: no node table");
+        assert!(
+            !page.contains("<h2>Nodes</h2>"),
+            "one machine: no node table"
+        );
         // A merged run: its nodes in a table.
         r.nodes = (0..2)
             .map(|i| crate::result::NodeSummary {

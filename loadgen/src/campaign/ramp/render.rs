@@ -247,7 +247,9 @@ pub fn render_csv(r: &RampReport) -> String {
 /// rate search's probes as well, whatever order they ran in); a search marks
 /// its SLO limit and the capacity it found.
 pub fn render_html(r: &RampReport) -> String {
-    use crate::report::html::{escape, page, table, warnings, xy_chart, xy_chart_with, Mark, YScale};
+    use crate::report::html::{
+        escape, page, table, warnings, xy_chart, xy_chart_with, Mark, YScale,
+    };
     let x = level_header(r.config.mode);
     let pts = |f: &dyn Fn(&Step) -> f64| -> Vec<(f64, f64)> {
         r.steps.iter().map(|st| (st.level as f64, f(st))).collect()
