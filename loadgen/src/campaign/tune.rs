@@ -477,11 +477,11 @@ pub fn render_markdown(r: &TuneReport) -> String {
     let _ = writeln!(s, "# Kernel tuning comparison\n");
     let _ = writeln!(
         s,
-        "{} · {} CPUs ({}) · {} rounds, interleaved · {}\n\nEach run: `{}`\n",
+        "{} · {} CPUs ({}) · {}, interleaved · {}\n\nEach run: `{}`\n",
         r.meta.kernel,
         r.meta.nproc,
         r.meta.cpu_model,
-        r.repeats,
+        super::rounds(r.repeats),
         r.meta.started_at,
         r.meta.command_line
     );

@@ -335,7 +335,7 @@ fn kubernetes(f: &PlanFile, json: &str, pod: &Pod, path: &Path) -> String {
         ),
     };
     format!(
-        "# ceiling plan {run}: {n} generator nodes, T0 {t0}. Apply before T0.
+        "# ceiling plan {run}: {n} generator node{plural}, T0 {t0}. Apply before T0.
 # The pods need io_uring: the seccomp profile below (deploy/kubernetes/ceiling-io-uring.json
 # in Ceiling's repository) must be on every node under /var/lib/kubelet/seccomp/profiles/.
 apiVersion: v1
@@ -395,6 +395,7 @@ spec:
             name: ceiling-plan-{run}
 {volume}",
         t0 = crate::meta::rfc3339(f.start()),
+        plural = if n == 1 { "" } else { "s" },
     )
 }
 
