@@ -340,6 +340,48 @@ mod tests {
         }
     }
 
+    /// An overloaded generator: a run of one machine names "the generator",
+    /// never "node 0 (host)"; a planned run names the node and its host.
+    #[test]
+    fn an_overloaded_generator_is_named_as_the_person_knows_it() {
+        let overloaded = |index, count| {
+            let mut n = node(index, count, 1000, 1);
+            n.footer.as_mut().unwrap().pace = Some(crate::record::node::PaceRecord {
+                lag: shared::stats::codec::encode_base64(&shared::stats::new_histogram()),
+                uncorrected: shared::stats::codec::encode_base64(&shared::stats::new_histogram()),
+                late_busy: 0,
+                late_generator: 500,
+                behind: 0,
+            });
+            n
+        };
+        let alone = merged(&[overloaded(0, 1)], (false, false), "m", false, Vec::new()).unwrap();
+        assert!(
+            alone
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("the generator was overloaded")),
+            "{:?}",
+            alone.warnings
+        );
+        assert!(!alone.warnings.iter().any(|w| w.contains("node 0")));
+        let two = merged(
+            &[overloaded(0, 2), node(1, 2, 1000, 1)],
+            (false, false),
+            "m",
+            false,
+            Vec::new(),
+        )
+        .unwrap();
+        assert!(
+            two.warnings
+                .iter()
+                .any(|w| w.starts_with("node 0 (gen0) was overloaded")),
+            "{:?}",
+            two.warnings
+        );
+    }
+
     #[test]
     fn a_merge_adds_nodes_exactly_and_summarises_each() {
         let nodes = [node(0, 2, 3000, 3), node(1, 2, 1000, 2)];
