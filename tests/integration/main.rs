@@ -18,4 +18,5 @@ mod loadgen_scale;
 mod machine;
 mod progress;
 mod record;
+mod scripts;
 mod server;
