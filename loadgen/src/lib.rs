@@ -72,12 +72,14 @@ pub fn command(args: &[OsString], reach: options::Reach) -> Result<(), CliError>
     if plan.engine.fell_back() {
         eprintln!("ceiling: {}", plan.engine.describe());
     }
-    let (result, out_error) = run::run_recorded(&plan)?;
-    let mut failed = match emit(&outputs(&plan), &result) {
+    let outputs = outputs(&plan);
+    // wrk's header as the run starts, so a person sees at once what runs.
+    let mut failed = match outputs.start(&record::config::of_plan(&plan)) {
         Ok(()) => Vec::new(),
-        Err(Failed::Outputs(v)) => v,
-        Err(e) => vec![e.to_string()],
+        Err(e) => vec![format!("could not print the report: {e}")],
     };
+    let (result, out_error) = run::run_recorded(&plan)?;
+    failed.extend(outputs.finish(&result));
     // wrk calls done() after printing its report.
     if let Err(e) = script::done(&plan, &result) {
         failed.push(e.to_string());

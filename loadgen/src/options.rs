@@ -346,12 +346,27 @@ pub struct NodeArgs {
     pub out: Option<String>,
 }
 
+/// Every command of the binary, one line each, at the top of `ceiling --help`
+/// (each takes --help for its own flags).
+pub const SUBCOMMANDS: &str = "\
+Commands (each takes --help):
+  ceiling run URL    One load-generator run, wrk's flags (those below); `run` may be left out
+  ceiling serve      The ceiling server: the most req/s this machine's network path allows
+  ceiling machine    This machine's ceiling: server and generator on disjoint CPUs
+  ceiling ramp       One run per concurrency or rate level, or a rate search under an SLO
+  ceiling compare    The same workload against several servers, interleaved over rounds
+  ceiling matrix     Every target x endpoint x setup of a TOML file, one table per endpoint
+  ceiling tune       Kernel-setting profiles: apply, measure, restore
+  ceiling plan       Split one run over several generator machines (writes the plan file)
+  ceiling merge      Merge the node files of a planned run into one report";
+
 /// `ceiling [run] [OPTIONS] URL`: wrk's flags, plus Ceiling's own.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "ceiling",
     version,
-    about = "HTTP/1.1 load generator with wrk's flags. Subcommands: `ceiling serve` (the ceiling server), `ceiling machine` (this machine's ceiling), `ceiling ramp`, `ceiling compare`, `ceiling matrix`, `ceiling tune`, `ceiling plan` and `ceiling merge` (several generator machines); each takes --help",
+    about = "HTTP/1.1 load generator with wrk's flags (`ceiling run URL`, or `ceiling URL`), and the commands around it",
+    before_help = SUBCOMMANDS,
     after_help = "Exit codes: 0 the run happened; 1 it could not complete; 2 bad usage (nothing sent)."
 )]
 pub struct RunArgs {
@@ -371,7 +386,13 @@ impl RunArgs {
     /// Parses a run's argv; with `--plan`, refuses load flags (they come from the file).
     pub fn parse_from(args: &[OsString]) -> Result<Parsed<Self>, UsageError> {
         use clap::{CommandFactory, FromArgMatches};
-        let matches = match Self::command().try_get_matches_from(args) {
+        // `ceiling run --help` says `Usage: ceiling run`, `ceiling --help` `Usage: ceiling`.
+        let name = if args.first().is_some_and(|a| a == "run") {
+            "ceiling run"
+        } else {
+            "ceiling"
+        };
+        let matches = match Self::command().bin_name(name).try_get_matches_from(args) {
             Ok(m) => m,
             Err(e) => return info_or_usage(e).map(Parsed::Info),
         };

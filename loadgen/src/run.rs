@@ -99,6 +99,12 @@ pub fn run_recorded(plan: &Plan) -> Result<(RunResult, Option<std::io::Error>), 
     };
     let progress = (!plan.quiet).then_some(Progress {
         total: plan.duration,
+        requests: plan.requests,
+        start,
+        node: plan
+            .distributed
+            .as_ref()
+            .map(|_| (plan.share.index, plan.share.count)),
     });
     let collector = Collector::start(plan.threads(), out.zip(header.as_ref()), progress)
         .map_err(RunError::Out)?;

@@ -183,8 +183,13 @@ fn run(cfg: Config) -> Result<(), ServeError> {
     };
     let _ = writeln!(
         out,
-        "ceiling serve: listening on {scheme}://{addr} ({} workers on CPUs {}, {engine_name}){cert}",
+        "ceiling serve: listening on {scheme}://{addr} ({} {} on CPUs {}, {engine_name}){cert}",
         cfg.cpus.len(),
+        if cfg.cpus.len() == 1 {
+            "worker"
+        } else {
+            "workers"
+        },
         format_cpu_list(&cfg.cpus)
     );
     if engine.fell_back() {

@@ -96,13 +96,16 @@ fn ramp_steps_connections_and_samples_the_server() {
     ]);
     let (json, markdown, csv) = (take(&json), take(&md), take(&csv));
     let page = take(&html);
-    // Throughput, latency, errors and (with --server-pid) the server's CPU.
+    // Throughput, latency, errors (a chart, or a line saying there were none)
+    // and (with --server-pid) the server's CPU; the steps as an HTML table.
+    let errors_drawn = !page.contains("No errors at any level.");
     assert_eq!(
         page.matches("<svg").count(),
-        4,
+        3 + usize::from(errors_drawn),
         "{}",
         &page[..page.len().min(300)]
     );
+    assert!(page.contains("<table>") && !page.contains("<pre>"));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     let v: Value = serde_json::from_str(&json).expect("the JSON report parses");
     assert_eq!(v["schema"], "ceiling.ramp/1");

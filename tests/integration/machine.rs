@@ -54,7 +54,9 @@ fn machine_measures_the_ceiling_and_a_target_as_a_share_of_it() {
         1 + 3 + 1,
         "header, 3 workloads, 1 target"
     );
-    assert_eq!(page.matches("<svg").count(), 1);
+    // Requests/s as bars, latency by percentile; the rows as HTML tables.
+    assert_eq!(page.matches("<svg").count(), 2);
+    assert!(page.contains("<td>plaintext</td>") && page.contains("<td>mine</td>"));
 
     assert_eq!(v["schema"], "ceiling.machine/1");
     let rows = v["ceiling"].as_array().unwrap();

@@ -4,7 +4,9 @@
 //! and prints the ceiling table; with `--target NAME=URL` it runs the user's
 //! servers too and shows each as a share of the ceiling.
 
-use super::{parse_target, plan_for, run_load, Placement, Reach, Renderers, ReportFiles};
+use super::{
+    parse_target, plan_for, run_load, run_load_shown, Placement, Reach, Renderers, ReportFiles,
+};
 use crate::error::{CliError, Failed, ServerStartError};
 use crate::meta::Meta;
 use crate::options::{self, ConnArgs, Parsed, ValueError};
@@ -186,18 +188,33 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             format!("{}/bytes/{}", server.url, a.bytes),
         ),
     ];
+    // One line per step as it starts, so a person sees what runs and how far
+    // along the campaign is (the runs' own bar shows on a terminal).
+    let steps = workloads.len() + targets.len();
+    let step = |i: usize, name: &str, url: &str| {
+        eprintln!(
+            "ceiling machine: [{}/{steps}] {name} ({url}), {}",
+            i + 1,
+            options::show(a.duration)
+        );
+    };
     let warm_up = |url: &str| -> Result<(), CliError> {
         if a.warmup.is_zero() {
             return Ok(());
         }
+        eprintln!(
+            "ceiling machine: warm-up ({url}), {}",
+            options::show(a.warmup)
+        );
         run_load(&load(url, a.warmup), &machine).map(|_| ())
     };
     warm_up(&workloads[0].1)?;
     let mut ceiling = Vec::new();
     let mut meta = None;
-    for (name, url) in &workloads {
+    for (i, (name, url)) in workloads.iter().enumerate() {
+        step(i, name, url);
         let before = server.cpu_seconds();
-        let (_, result) = run_load(&load(url, a.duration), &machine)?;
+        let (_, result) = run_load_shown(&load(url, a.duration), &machine)?;
         let server_cpu = server.cpu_seconds() - before;
         meta.get_or_insert_with(|| result.meta.clone());
         let mut row = Row::of(name, url, result);
@@ -210,9 +227,10 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     drop(server);
     let base = ceiling[0].requests_per_sec;
     let mut rows = Vec::new();
-    for (name, url) in &targets {
+    for (i, (name, url)) in targets.iter().enumerate() {
         warm_up(url)?;
-        let (_, result) = run_load(&load(url, a.duration), &machine)?;
+        step(workloads.len() + i, name, url);
+        let (_, result) = run_load_shown(&load(url, a.duration), &machine)?;
         let mut row = Row::of(name, url, result);
         if base > 0.0 {
             row.pct_of_ceiling = Some(100.0 * row.requests_per_sec / base);
@@ -389,13 +407,22 @@ fn ceiling_cells(row: &Row) -> Vec<String> {
         row.name.clone(),
         format!("{:.0}", row.requests_per_sec),
         rate(row.bytes_read_per_sec),
-        us(row.p50_us as f64),
-        us(row.p99_us as f64),
-        us(row.p999_us as f64),
+        latency(row, row.p50_us),
+        latency(row, row.p99_us),
+        latency(row, row.p999_us),
         row.errors.to_string(),
         us(row.generator_us_per_request),
         row.server_us_per_request.map_or("n/a".into(), us),
     ]
+}
+
+/// A row's latency, or `n/a` when nothing completed (never `0.00us`).
+fn latency(row: &Row, us_value: u64) -> String {
+    if row.result.latency.count == 0 {
+        "n/a".into()
+    } else {
+        us(us_value as f64)
+    }
 }
 
 /// One target row's cells.
@@ -405,9 +432,9 @@ fn target_cells(row: &Row) -> Vec<String> {
         format!("{:.0}", row.requests_per_sec),
         row.pct_of_ceiling
             .map_or("n/a".into(), |p| format!("{p:.1}%")),
-        us(row.p50_us as f64),
-        us(row.p99_us as f64),
-        us(row.p999_us as f64),
+        latency(row, row.p50_us),
+        latency(row, row.p99_us),
+        latency(row, row.p999_us),
         row.errors.to_string(),
     ]
 }
@@ -524,20 +551,46 @@ pub fn render_csv(r: &MachineReport) -> String {
     s
 }
 
-/// The text table and every row's latency by percentile, on one chart.
+/// The page: the machine, the ceiling table and your servers' as HTML tables,
+/// requests/s as bars, and every row's latency by percentile (log latency axis
+/// when a slow target's tail would flatten the rest).
 pub fn render_html(r: &MachineReport) -> String {
-    use crate::report::html::{escape, page, percentile_chart};
+    use crate::report::html::{bar_chart, escape, page, percentile_chart, table};
+    let m = &r.meta;
+    let mut body = format!(
+        "<p>{} ({} CPUs, {}) · server on CPUs {}, generator on CPUs {} · {} · {}</p>",
+        escape(&m.kernel),
+        m.nproc,
+        escape(&m.cpu_model),
+        format_cpu_list(&r.server_cpus),
+        format_cpu_list(&r.generator_cpus),
+        escape(&m.engine.describe()),
+        escape(&m.started_at)
+    );
+    let rows: Vec<Vec<String>> = r.ceiling.iter().map(ceiling_cells).collect();
+    body.push_str(&table(&CEILING_HEAD, &rows));
+    if !r.targets.is_empty() {
+        let rows: Vec<Vec<String>> = r.targets.iter().map(target_cells).collect();
+        body.push_str("<h2>Your servers, against the ceiling's plaintext row</h2>");
+        body.push_str(&table(&TARGET_HEAD, &rows));
+    }
+    let bars: Vec<(String, f64)> = r
+        .ceiling
+        .iter()
+        .chain(&r.targets)
+        .map(|row| (row.name.clone(), row.requests_per_sec))
+        .collect();
     let curves: Vec<(String, String)> = r
         .ceiling
         .iter()
         .chain(&r.targets)
         .map(|row| (row.name.clone(), row.result.latency.histogram.clone()))
         .collect();
-    let body = format!(
-        "<pre>{}</pre><h2>Latency by percentile</h2>{}",
-        escape(&render_text(r)),
+    body.push_str(&format!(
+        "<h2>Requests per second</h2>{}<h2>Latency by percentile</h2>{}",
+        bar_chart("requests/s", &bars),
         percentile_chart(&curves)
-    );
+    ));
     page("This machine's HTTP ceiling", &body)
 }
 
@@ -588,5 +641,11 @@ mod tests {
         snapshot("machine", &text);
         snapshot("machine.md", &render_markdown(&report));
         snapshot("machine.csv", &render_csv(&report));
+        let html = render_html(&report);
+        crate::report::html::assert_page(&html);
+        assert!(html.contains("<th>workload</th>") && html.contains("<td>plaintext</td>"));
+        assert!(html.contains("<th>of ceiling</th>") && html.contains("<td>mine</td>"));
+        assert!(!html.contains("pw@"));
+        assert!(html.contains("<h2>Requests per second</h2>"));
     }
 }

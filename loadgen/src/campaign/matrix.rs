@@ -95,12 +95,19 @@ pub struct Cell {
     pub setup: String,
     pub url: String,
     pub requests_per_sec: f64,
-    pub p50_us: u64,
-    pub p99_us: u64,
+    /// Median latency, µs; null when no response completed (not a zero that
+    /// looks measured).
+    pub p50_us: Option<u64>,
+    /// 99th percentile latency, µs; null when no response completed.
+    pub p99_us: Option<u64>,
     pub errors: u64,
     pub timeouts: u64,
     /// The target's server process tree during this cell (`server_pid`).
     pub server: Option<ServerUsage>,
+    /// The error classes that occurred, largest first (`connect 120, timeout 3`,
+    /// with non-2xx/3xx statuses as `5xx 40`); null when there were none.
+    #[serde(default)]
+    pub failure: Option<String>,
     pub result: RunResult,
     /// wrk's text report of this cell, as people paste it.
     pub text: String,
@@ -232,7 +239,8 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         let ran = run_load(&load, &machine);
         let server = sampling.map(Sampler::finish);
         let (_, result) = ran?;
-        let q = |p: f64| result.latency.at(p);
+        let measured = result.latency.count > 0;
+        let q = |p: f64| measured.then(|| result.latency.at(p));
         done.push(Cell {
             target,
             endpoint,
@@ -244,6 +252,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             errors: result.counters.request_errors() + result.counters.errors.connect,
             timeouts: result.counters.errors.timeout,
             server,
+            failure: failure(&result.counters),
             text: crate::report::text::render(&result),
             result,
         });
@@ -266,8 +275,32 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     Ok(())
 }
 
-fn us(v: u64) -> String {
-    crate::report::text::time_us(v as f64)
+/// A latency in wrk's units, or `n/a` when nothing completed.
+fn us(v: Option<u64>) -> String {
+    v.map_or("n/a".into(), |v| crate::report::text::time_us(v as f64))
+}
+
+/// The error classes of a run, largest first: `connect 120, timeout 3`, with
+/// responses outside 2xx/3xx as `4xx 2` and `5xx 40`; None when all went well.
+pub fn failure(c: &shared::stats::Counters) -> Option<String> {
+    let e = &c.errors;
+    let mut classes = [
+        ("connect", e.connect),
+        ("read", e.read),
+        ("write", e.write),
+        ("timeout", e.timeout),
+        ("invalid", e.invalid),
+        ("4xx", c.status.client_error),
+        ("5xx", c.status.server_error),
+    ];
+    // Stable: equal counts keep this order.
+    classes.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let named: Vec<String> = classes
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    (!named.is_empty()).then(|| named.join(", "))
 }
 
 /// Endpoints in file order, each once.
@@ -319,7 +352,7 @@ pub fn render_text(r: &MatrixReport) -> String {
                 "CPU avg", "CPU peak", "MiB avg", "MiB peak"
             );
         }
-        s.push('\n');
+        s.push_str("  error classes\n");
         for c in r.cells.iter().filter(|c| c.endpoint == e) {
             let _ = write!(
                 s,
@@ -336,7 +369,7 @@ pub fn render_text(r: &MatrixReport) -> String {
                 let [a, b, m, p] = server_cells(c);
                 let _ = write!(s, " {a:>8} {b:>9} {m:>8} {p:>9}");
             }
-            s.push('\n');
+            let _ = writeln!(s, "  {}", c.failure.as_deref().unwrap_or("-"));
         }
     }
     s
@@ -368,20 +401,21 @@ pub fn render_markdown(r: &MatrixReport) -> String {
         };
         let _ = writeln!(
             s,
-            "| Target | Setup | Requests/sec | p50 | p99 | Errors | Timeouts |{extra}"
+            "| Target | Setup | Requests/sec | p50 | p99 | Errors | Timeouts | Error classes |{extra}"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|{rule}");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|{rule}");
         for c in r.cells.iter().filter(|c| c.endpoint == e) {
             let _ = write!(
                 s,
-                "| {} | {} | {:.2} | {} | {} | {} | {} |",
+                "| {} | {} | {:.2} | {} | {} | {} | {} | {} |",
                 c.target,
                 c.setup,
                 c.requests_per_sec,
                 us(c.p50_us),
                 us(c.p99_us),
                 c.errors,
-                c.timeouts
+                c.timeouts,
+                c.failure.as_deref().unwrap_or("-")
             );
             if server {
                 let _ = write!(s, " {} |", server_cells(c).join(" | "));
@@ -403,23 +437,26 @@ pub fn render_markdown(r: &MatrixReport) -> String {
 /// One CSV row per cell.
 pub fn render_csv(r: &MatrixReport) -> String {
     let mut s = String::from(
-        "endpoint,target,setup,url,requests_per_sec,p50_us,p99_us,errors,timeouts,server_cpu_avg_pct,server_cpu_peak_pct,server_cpus,server_rss_avg_mib,server_rss_peak_mib\n",
+        "endpoint,target,setup,url,requests_per_sec,p50_us,p99_us,errors,timeouts,error_classes,server_cpu_avg_pct,server_cpu_peak_pct,server_cpus,server_rss_avg_mib,server_rss_peak_mib\n",
     );
+    // Not measured: an empty field, never a zero.
+    let num = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     for c in &r.cells {
         let u = c.server.as_ref();
         let opt = |f: &dyn Fn(&ServerUsage) -> String| u.map(f).unwrap_or_default();
         let _ = writeln!(
             s,
-            "{},{},{},{},{:.2},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{:.2},{},{},{},{},\"{}\",{},{},{},{},{}",
             c.endpoint,
             c.target,
             c.setup,
             c.url,
             c.requests_per_sec,
-            c.p50_us,
-            c.p99_us,
+            num(c.p50_us),
+            num(c.p99_us),
             c.errors,
             c.timeouts,
+            c.failure.as_deref().unwrap_or(""),
             opt(&|u| format!("{:.2}", u.avg_cpu_pct)),
             opt(&|u| format!("{:.2}", u.peak_cpu_pct)),
             opt(&|u| format!("{}", u.cpus)),
@@ -430,12 +467,52 @@ pub fn render_csv(r: &MatrixReport) -> String {
     s
 }
 
-/// The tables, a bar chart of requests/s per endpoint, and every latency curve.
+/// The page: per endpoint, an HTML table of its cells (failed ones with their
+/// error classes), requests/s as bars and every cell's latency by percentile;
+/// failed cells in a warning box.
 pub fn render_html(r: &MatrixReport) -> String {
-    use crate::report::html::{bar_chart, escape, page, percentile_chart};
-    let mut body = format!("<pre>{}</pre>", escape(&render_text(r)));
+    use crate::report::html::{bar_chart, escape, page, percentile_chart, table, warnings};
+    let m = &r.meta;
+    let mut body = format!(
+        "<p>{} · {} CPUs ({}) · {} · {}</p>",
+        escape(&m.kernel),
+        m.nproc,
+        escape(&m.cpu_model),
+        escape(&m.engine.describe()),
+        escape(&m.started_at)
+    );
+    let failed: Vec<String> = r
+        .cells
+        .iter()
+        .filter(|c| c.result.counters.completed == 0)
+        .map(|c| {
+            format!(
+                "{} x {} x {}: no response completed ({})",
+                c.target,
+                c.endpoint,
+                c.setup,
+                c.failure.as_deref().unwrap_or("no request sent")
+            )
+        })
+        .collect();
+    body.push_str(&warnings(&failed));
     for e in endpoints(r) {
         let cells: Vec<&Cell> = r.cells.iter().filter(|c| c.endpoint == e).collect();
+        let rows: Vec<Vec<String>> = cells
+            .iter()
+            .map(|c| {
+                vec![
+                    c.target.clone(),
+                    c.setup.clone(),
+                    format!("{:.2}", c.requests_per_sec),
+                    us(c.p50_us),
+                    us(c.p99_us),
+                    c.errors.to_string(),
+                    c.timeouts.to_string(),
+                    c.failure.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
         let bars: Vec<(String, f64)> = cells
             .iter()
             .map(|c| (format!("{} · {}", c.target, c.setup), c.requests_per_sec))
@@ -451,8 +528,21 @@ pub fn render_html(r: &MatrixReport) -> String {
             .collect();
         let _ = write!(
             body,
-            "<h2>{}</h2>{}{}",
+            "<h2>{}</h2>{}{}{}",
             escape(e),
+            table(
+                &[
+                    "target",
+                    "setup",
+                    "req/s",
+                    "p50",
+                    "p99",
+                    "errors",
+                    "timeouts",
+                    "error classes"
+                ],
+                &rows
+            ),
             bar_chart("requests/s", &bars),
             percentile_chart(&curves)
         );
@@ -463,6 +553,68 @@ pub fn render_html(r: &MatrixReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A matrix whose second cell never got an answer: n/a latencies and the
+    /// error class in every layout, a warning on the page, tables as tables.
+    #[test]
+    fn a_failed_cell_shows_its_error_class_not_zero_latency() {
+        use crate::campaign::fixture::result;
+        let ok = result(40_000.0, 250, 900, 0);
+        let mut dead = result(0.0, 0, 0, 0);
+        dead.counters.completed = 0;
+        dead.counters.status.success = 0;
+        dead.counters.errors.connect = 120;
+        let cell = |target: &str, r: RunResult| Cell {
+            target: target.into(),
+            endpoint: "/plaintext".into(),
+            setup: "c64".into(),
+            url: "http://127.0.0.1:1/plaintext".into(),
+            requests_per_sec: r.requests_per_sec,
+            p50_us: (r.counters.completed > 0).then(|| r.latency.at(50.0)),
+            p99_us: (r.counters.completed > 0).then(|| r.latency.at(99.0)),
+            errors: r.counters.request_errors() + r.counters.errors.connect,
+            timeouts: 0,
+            failure: failure(&r.counters),
+            server: None,
+            text: String::new(),
+            result: r,
+        };
+        let report = MatrixReport {
+            schema: "ceiling.matrix/1".into(),
+            title: Some("two servers".into()),
+            meta: ok.meta.clone(),
+            cells: vec![cell("up", ok), cell("down", dead)],
+        };
+        let text = render_text(&report);
+        let down = text.lines().find(|l| l.contains("down")).unwrap();
+        assert!(
+            down.contains("n/a") && down.contains("connect 120"),
+            "{down}"
+        );
+        assert!(!down.contains("0.00us"), "{down}");
+        assert!(render_markdown(&report).contains("| n/a | n/a | 120 | 0 | connect 120 |"));
+        assert!(render_csv(&report).contains(",,,120,0,\"connect 120\""));
+        let html = render_html(&report);
+        crate::report::html::assert_page(&html);
+        assert!(html.contains("<td>connect 120</td>"), "{html}");
+        assert!(html.contains("class=\"warn\""));
+        assert!(html.contains("down x /plaintext x c64: no response completed (connect 120)"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json["cells"][1]["p50_us"].is_null());
+    }
+
+    #[test]
+    fn error_classes_are_named_largest_first() {
+        let mut c = shared::stats::Counters::default();
+        assert_eq!(failure(&c), None);
+        c.errors.timeout = 3;
+        c.errors.connect = 120;
+        c.status.server_error = 40;
+        assert_eq!(
+            failure(&c).as_deref(),
+            Some("connect 120, 5xx 40, timeout 3")
+        );
+    }
 
     #[test]
     fn parses_the_documented_file() {

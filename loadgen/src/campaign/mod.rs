@@ -225,6 +225,16 @@ pub fn run_load(load: &Load, machine: &Machine) -> Result<(Plan, RunResult), Cli
     Ok((plan, result))
 }
 
+/// [`run_load`] with the run's progress bar on a terminal (stderr), for a
+/// campaign whose runs are long enough to look hung without it.
+pub fn run_load_shown(load: &Load, machine: &Machine) -> Result<(Plan, RunResult), CliError> {
+    let mut plan = plan_for(load, machine)?;
+    // Only the bar: the text report is the campaign's to print.
+    plan.quiet = false;
+    let result = run::run(&plan).map_err(Failed::Run)?;
+    Ok((plan, result))
+}
+
 /// Fixed run results for the campaigns' snapshot tests: `testdata/run.json` (a
 /// real result, its machine facts replaced) with the figures a campaign reads set.
 #[cfg(test)]

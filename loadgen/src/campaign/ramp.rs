@@ -873,5 +873,77 @@ mod tests {
         crate::campaign::fixture::snapshot("ramp", &text);
         crate::campaign::fixture::snapshot("ramp.md", &render_markdown(&report));
         crate::campaign::fixture::snapshot("ramp.csv", &render_csv(&report));
+        let html = render_html(&report);
+        crate::report::html::assert_page(&html);
+        assert!(html.contains("<th>connections</th>"), "{html}");
+        assert!(html.contains("<td>30</td>"));
+        assert!(html.contains("SLO: p99&lt;50ms"));
+        assert!(
+            !html.contains("capacity found"),
+            "a concurrency ramp finds no capacity"
+        );
+    }
+
+    /// A rate search's page: the probes in rate order (not the order they
+    /// ran), the SLO line and the capacity found, the table as a table; an
+    /// interrupted one says so in the warning box.
+    #[test]
+    fn a_rate_search_page_draws_probes_in_rate_order_with_its_slo_and_capacity() {
+        // Bisection order: 1000, 8000, 4000, 2000, 3000.
+        let mut steps = vec![
+            step(1, 1000, 1000.0, 2_000, 0, &[]),
+            step(2, 8000, 5000.0, 900_000, 0, &["p99 900.00ms > 50ms"]),
+            step(3, 4000, 4000.0, 80_000, 0, &["p99 80.00ms > 50ms"]),
+            step(4, 2000, 2000.0, 5_000, 0, &[]),
+            step(5, 3000, 3000.0, 20_000, 0, &[]),
+        ];
+        for s in &mut steps {
+            s.server = None;
+        }
+        let report = RampReport {
+            schema: SCHEMA.into(),
+            meta: steps[0].result.meta.clone(),
+            config: RampConfig {
+                url: "http://127.0.0.1:8080/".into(),
+                mode: Mode::RateSearch,
+                levels: Vec::new(),
+                step_duration: "1s".into(),
+                connections: Some(64),
+                search_from: Some(1000),
+                search_to: Some(8000),
+                search_steps: Some(5),
+                max_errors_pct: 1.0,
+                slo: Some(Slo::parse("p99<50ms").unwrap()),
+                stop_at_break: false,
+                server_pids: Vec::new(),
+            },
+            breaking_point: None,
+            steps,
+            capacity: Some(Capacity {
+                rate: Some(3000),
+                requests_per_sec: Some(3000.0),
+                lowest_failure: Some(4000),
+            }),
+            summary: "capacity: 3000 req/s within p99<50ms".into(),
+            interrupted: true,
+        };
+        let html = render_html(&report);
+        // For docs/img: CEILING_PAGES=DIR keeps the page to look at.
+        if let Some(dir) = std::env::var_os("CEILING_PAGES") {
+            std::fs::write(std::path::Path::new(&dir).join("search.html"), &html).unwrap();
+        }
+        crate::report::html::assert_page(&html);
+        assert!(html.contains("<th>asked req/s</th>"));
+        assert!(html.contains("SLO: p99&lt;50ms"));
+        assert!(html.contains("capacity found: 3000 req/s"));
+        assert!(html.contains("class=\"warn\"") && html.contains("Ctrl-C"));
+        let lines = crate::report::html::polylines(&html);
+        assert!(!lines.is_empty());
+        for l in &lines {
+            assert!(
+                l.windows(2).all(|w| w[0] < w[1]),
+                "points out of rate order: {l:?}"
+            );
+        }
     }
 }

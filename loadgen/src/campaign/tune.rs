@@ -477,11 +477,11 @@ pub fn render_markdown(r: &TuneReport) -> String {
     let _ = writeln!(s, "# Kernel tuning comparison\n");
     let _ = writeln!(
         s,
-        "{} · {} CPUs ({}) · {} rounds, interleaved · {}\n\nEach run: `{}`\n",
+        "{} · {} CPUs ({}) · {}, interleaved · {}\n\nEach run: `{}`\n",
         r.meta.kernel,
         r.meta.nproc,
         r.meta.cpu_model,
-        r.repeats,
+        super::rounds(r.repeats),
         r.meta.started_at,
         r.meta.command_line
     );
@@ -522,18 +522,59 @@ pub fn render_csv(r: &TuneReport) -> String {
     s
 }
 
+/// The page: the profiles as an HTML table (settings, medians, the change
+/// against the baseline) and the median requests/s as bars.
 pub fn render_html(r: &TuneReport) -> String {
-    use crate::report::html::{bar_chart, escape, page};
+    use crate::report::html::{bar_chart, escape, page, table};
+    let m = &r.meta;
+    let mut body = format!(
+        "<p>{} · {} ({} CPUs, {}) · each run: <code>{}</code></p>",
+        escape(&super::rounds(r.repeats)),
+        escape(&m.kernel),
+        m.nproc,
+        escape(&m.cpu_model),
+        escape(&m.command_line)
+    );
+    let rows: Vec<Vec<String>> = r
+        .profiles
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                settings_text(p),
+                p.median_rps.map_or("n/a".into(), |v| format!("{v:.0}")),
+                stats::mean_text(p.mean_rps, p.ci95_rps),
+                p.median_p99_us.map_or("n/a".into(), |v| us(v as f64)),
+                p.median_generator_us_per_request.map_or("n/a".into(), us),
+                p.median_server_us_per_request.map_or("n/a".into(), us),
+                vs_text(p),
+            ]
+        })
+        .collect();
+    let vs = format!("vs {}", r.baseline);
+    body.push_str(&table(
+        &[
+            "profile",
+            "settings",
+            "median rps",
+            "mean ± 95%",
+            "p99",
+            "gen CPU/req",
+            "srv CPU/req",
+            vs.as_str(),
+        ],
+        &rows,
+    ));
+    // A profile with no measured run has no bar, rather than a bar at 0.
     let bars: Vec<(String, f64)> = r
         .profiles
         .iter()
-        .map(|p| (p.name.clone(), p.median_rps.unwrap_or(0.0)))
+        .filter_map(|p| Some((p.name.clone(), p.median_rps?)))
         .collect();
-    let body = format!(
-        "<pre>{}</pre><h2>Median requests/s per profile</h2>{}",
-        escape(&render_text(r)),
+    body.push_str(&format!(
+        "<h2>Median requests/s per profile</h2>{}",
         bar_chart("requests/s", &bars)
-    );
+    ));
     page("ceiling tune", &body)
 }
 
@@ -622,6 +663,10 @@ mod tests {
         );
         assert!(text.contains("no noise estimate from 1 round"), "{text}");
         snapshot("tune-one-round", &text);
+        let html = render_html(&report);
+        crate::report::html::assert_page(&html);
+        assert!(html.contains("<th>median rps</th>"), "{html}");
+        assert!(html.contains("<td>base</td>"));
         let r = result(20_000.0, 90, 400, 0);
         let report = report_of(
             r.meta.clone(),

@@ -202,11 +202,8 @@ fn plan(a: &PlanArgs, reach: Reach) -> Result<String, CliError> {
     };
     let manifest = kubernetes(&file, &json, &pod, &a.output);
     write(&manifest_path, &manifest)?;
-    // What is printed shows the plan with its credentials masked (the files
-    // carry them: the nodes need them).
-    let mut shown = file.clone();
-    shown.load = shown.load.redacted();
-    let shown_json = serde_json::to_string_pretty(&shown).expect("a plan serializes") + "\n";
+    // The manifest stays in its file (it carries the plan, credentials and
+    // all, and runs to a hundred lines): the terminal gets the steps.
     let planned = Planned {
         hash: file.hash(),
         file,
@@ -215,7 +212,6 @@ fn plan(a: &PlanArgs, reach: Reach) -> Result<String, CliError> {
         &planned,
         &a.output,
         &manifest_path,
-        &kubernetes(&shown, &shown_json, &pod, &a.output),
         a.results_pvc.as_deref(),
     ))
 }
@@ -225,7 +221,6 @@ fn instructions(
     p: &Planned,
     path: &Path,
     manifest_path: &Path,
-    manifest: &str,
     results_pvc: Option<&str>,
 ) -> String {
     let f = &p.file;
@@ -264,7 +259,7 @@ fn instructions(
         ),
     };
     format!(
-        "Plan {run} (hash {hash}) written to {name}: {n} nodes, {per_node} connections each{rate}{requests}.
+        "Plan {run} (hash {hash}) written to {name}: {n} {nodes}, {per_node} {connections} each{rate}{requests}.
 T0 = {t0} (in {secs_to_t0} s; a node later than {tol} ms refuses to start). Copy {name} to every node and start them before T0.
 
 One node by hand (index 0 to {last}):
@@ -285,14 +280,15 @@ Kubernetes Indexed Job (the index comes from $JOB_COMPLETION_INDEX), written to 
   {collect}
 
 Then: ceiling merge node-*.jsonl
-
-{manifest}",
+",
         run = f.run_id,
         hash = p.hash,
         t0 = crate::meta::rfc3339(f.start()),
         tol = f.start_tolerance_ms,
         indices = (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(" "),
         manifest_name = manifest_path.display(),
+        nodes = if n == 1 { "node" } else { "nodes" },
+        connections = if per_node == "1" { "connection" } else { "connections" },
     )
 }
 
@@ -339,7 +335,7 @@ fn kubernetes(f: &PlanFile, json: &str, pod: &Pod, path: &Path) -> String {
         ),
     };
     format!(
-        "# ceiling plan {run}: {n} generator nodes, T0 {t0}. Apply before T0.
+        "# ceiling plan {run}: {n} generator node{plural}, T0 {t0}. Apply before T0.
 # The pods need io_uring: the seccomp profile below (deploy/kubernetes/ceiling-io-uring.json
 # in Ceiling's repository) must be on every node under /var/lib/kubelet/seccomp/profiles/.
 apiVersion: v1
@@ -399,6 +395,7 @@ spec:
             name: ceiling-plan-{run}
 {volume}",
         t0 = crate::meta::rfc3339(f.start()),
+        plural = if n == 1 { "" } else { "s" },
     )
 }
 
@@ -427,7 +424,7 @@ mod tests {
             hash: file.hash(),
             file,
         };
-        let text = instructions(&p, Path::new("plan.json"), Path::new("p.yaml"), &m, None);
+        let text = instructions(&p, Path::new("plan.json"), Path::new("p.yaml"), None);
         for needle in [
             "pdsh",
             "parallel",

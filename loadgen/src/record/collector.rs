@@ -10,6 +10,7 @@ use super::tally::Tally;
 use crate::progress::{self, Board, Closed, Event};
 use crate::result::{GeneratorCpu, PaceTotals};
 use crate::worker::{SecondSample, WorkerResult};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -31,11 +32,20 @@ impl From<SecondSample> for Closed {
 /// Where the node file goes while the run goes.
 pub type Out = Box<dyn Write + Send>;
 
-/// What the collector draws on the terminal.
+/// What the collector shows while the run goes: on a terminal (stderr), an
+/// indicatif bar redrawn each second; elsewhere one line per step (the wait for
+/// T0), never a line per second.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
-    /// The planned duration, shown as `[3s/10s]`.
+    /// The planned duration, shown as `[3s/10s]` and as the bar's length.
     pub total: Option<Duration>,
+    /// The planned request count (`-n`), the bar's length when there is no duration.
+    pub requests: Option<u64>,
+    /// When the load starts: now, or a node's T0, counted down to until then.
+    pub start: Instant,
+    /// This node's place among the plan's nodes (index from 0, count), when
+    /// the run is one node's share.
+    pub node: Option<(usize, usize)>,
 }
 
 /// The collector thread and the board the workers publish to.
@@ -76,7 +86,8 @@ impl NodeOut {
 impl Collector {
     /// Starts the collector for `workers` workers. With `out`, the node file's
     /// header is written before this returns (an error here means no run);
-    /// with `progress`, the live line is drawn on stderr when it is a terminal.
+    /// with `progress`, the countdown to T0 and the live line are shown on
+    /// stderr (see [`Progress`]).
     pub fn start(
         workers: usize,
         out: Option<(Out, &Header)>,
@@ -95,7 +106,6 @@ impl Collector {
         };
         let (tx, rx) = channel();
         let board = Board::to(workers, &tx);
-        let progress = progress.filter(|_| std::io::stderr().is_terminal());
         let thread = {
             let board = board.clone();
             std::thread::Builder::new()
@@ -213,15 +223,15 @@ fn collect(
 ) -> Streamed {
     let mut seconds: Vec<(usize, SecondSum)> = Vec::new();
     let mut received = vec![0; workers];
-    let started = Instant::now();
-    let mut line = progress.map(|p| Ticker::new(p, started));
+    let terminal = std::io::stderr().is_terminal();
+    let mut line = progress.and_then(|p| Ticker::new(p, terminal));
     loop {
         let event = match &line {
             Some(l) => match rx.recv_timeout(l.next.saturating_duration_since(Instant::now())) {
                 Ok(e) => e,
                 Err(RecvTimeoutError::Timeout) => {
                     if let Some(l) = line.as_mut() {
-                        l.draw(board);
+                        l.draw(board, &seconds, workers);
                     }
                     continue;
                 }
@@ -257,9 +267,9 @@ fn collect(
             }
         }
     }
-    if line.is_some() {
-        // Clear the progress line before the report.
-        let _ = write!(std::io::stderr(), "\r\x1b[K");
+    if let Some(l) = line {
+        // Clear the bar before the report.
+        l.bar.finish_and_clear();
     }
     Streamed {
         seconds,
@@ -268,43 +278,124 @@ fn collect(
     }
 }
 
-/// The live line's state: when to draw next and the last totals.
+/// The terminal bar's state: when to draw next.
 struct Ticker {
-    total: Option<Duration>,
-    started: Instant,
+    p: Progress,
+    bar: ProgressBar,
     next: Instant,
+    /// Board totals at the last draw, for the rate before a second has closed.
     last: (Instant, u64),
+    /// Whether the bar shows the load yet (it showed the countdown before).
+    loading: bool,
 }
 
 impl Ticker {
-    fn new(p: Progress, started: Instant) -> Self {
-        Self {
-            total: p.total,
-            started,
-            next: started + Duration::from_secs(1),
-            last: (started, 0),
+    /// The bar on a terminal; elsewhere, the one line that says how long until
+    /// T0 (when the start is ahead) and no ticker.
+    fn new(p: Progress, terminal: bool) -> Option<Self> {
+        let now = Instant::now();
+        if !terminal {
+            if p.start > now + Duration::from_millis(500) {
+                eprintln!("ceiling: {}", countdown(&p, p.start - now));
+            }
+            return None;
         }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(ProgressStyle::with_template("  {msg}").expect("a fixed template"));
+        Some(Self {
+            p,
+            bar,
+            next: now,
+            last: (p.start.max(now), 0),
+            loading: false,
+        })
     }
 
-    fn draw(&mut self, board: &Board) {
+    /// Redraws the bar: the time left to T0, or the load so far (the rate of
+    /// the last second every worker has closed, the figure the report sums;
+    /// before one has, the board's totals over the time since the last draw).
+    fn draw(&mut self, board: &Board, seconds: &[(usize, SecondSum)], workers: usize) {
         let now = Instant::now();
-        self.next += Duration::from_secs(1);
+        self.next = next_tick(self.p.start, now + Duration::from_millis(1));
+        if now < self.p.start {
+            self.bar.set_message(countdown(&self.p, self.p.start - now));
+            return;
+        }
+        if !self.loading {
+            self.loading = true;
+            let (len, template) = match (self.p.total, self.p.requests) {
+                (Some(d), _) => (Some(d.as_millis() as u64), "  {bar:24} {msg}"),
+                (None, Some(n)) => (Some(n), "  {bar:24} {msg}"),
+                (None, None) => (None, "  {msg}"),
+            };
+            if let Some(len) = len {
+                self.bar.set_length(len);
+            }
+            self.bar
+                .set_style(ProgressStyle::with_template(template).expect("a fixed template"));
+        }
         let (completed, errors) = board.totals();
-        let rps = completed.saturating_sub(self.last.1) as f64
-            / now.duration_since(self.last.0).as_secs_f64().max(1e-9);
+        let rps = last_closed_rate(seconds, workers).unwrap_or_else(|| {
+            completed.saturating_sub(self.last.1) as f64
+                / now.duration_since(self.last.0).as_secs_f64().max(1e-9)
+        });
         self.last = (now, completed);
-        let _ = write!(
-            std::io::stderr(),
-            "\r\x1b[K{}",
-            progress::line(
-                now.duration_since(self.started),
-                self.total,
-                rps,
-                completed,
-                errors
-            )
-        );
+        let elapsed = now.duration_since(self.p.start);
+        self.bar.set_position(match self.p.total {
+            Some(_) => elapsed.as_millis() as u64,
+            None => completed,
+        });
+        self.bar.set_message(progress::line(
+            elapsed,
+            self.p.total,
+            rps,
+            completed,
+            errors,
+        ));
     }
+}
+
+/// Requests/s of the last second every worker has closed: the figure the
+/// report's per-second series and rate are made of, so the live line does not
+/// under-read a paced run (the board's totals lag by up to a worker's tick at
+/// each end of the interval). None before a second has closed.
+fn last_closed_rate(seconds: &[(usize, SecondSum)], workers: usize) -> Option<f64> {
+    seconds
+        .iter()
+        .rev()
+        .find(|(n, s)| *n == workers && s.length_s > 0.0)
+        .map(|(_, s)| s.completed as f64 / s.length_s)
+}
+
+/// The next whole second before `start` (so the countdown reads 3, 2, 1), or
+/// after it (so the line reads [1s], [2s], ...), from `now`.
+fn next_tick(start: Instant, now: Instant) -> Instant {
+    let second = Duration::from_secs(1);
+    if now < start {
+        let left = start - now;
+        start - second * (left.as_secs() as u32)
+    } else {
+        start + second * ((now - start).as_secs() as u32 + 1)
+    }
+}
+
+/// `node 1 of 3 waiting for T0 (14:03:20 UTC): 87s left`, the whole seconds
+/// rounded up so it never reads 0 before the start.
+fn countdown(p: &Progress, left: Duration) -> String {
+    let node = p
+        .node
+        .filter(|&(_, count)| count > 1)
+        .map_or(String::new(), |(i, n)| format!("node {i} of {n} "));
+    let at = std::time::SystemTime::now() + left;
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    format!(
+        "{node}waiting for T0 ({h:02}:{m:02}:{s:02} UTC): {}s left",
+        left.as_secs_f64().ceil() as u64
+    )
 }
 
 #[cfg(test)]
@@ -462,6 +553,47 @@ mod tests {
         assert_eq!(back.seconds.len(), 2);
         assert_eq!(back.seconds[1].histogram, t.seconds[1].histogram);
         assert_eq!(back.duration_s, t.duration_s);
+    }
+
+    #[test]
+    fn the_live_rate_is_the_last_second_every_worker_closed() {
+        let sum = |completed: u64, length_s: f64| {
+            let mut s = SecondSum::new();
+            s.add(length_s, completed, 0, &new_histogram());
+            s
+        };
+        assert_eq!(last_closed_rate(&[], 2), None);
+        // Second 1 is closed by one worker of two only: second 0 counts.
+        let seconds = vec![(2, sum(50_000, 1.0)), (1, sum(24_000, 1.0))];
+        assert_eq!(last_closed_rate(&seconds, 2), Some(50_000.0));
+        let seconds = vec![(2, sum(50_000, 1.0)), (2, sum(25_000, 0.5))];
+        assert_eq!(last_closed_rate(&seconds, 2), Some(50_000.0));
+    }
+
+    #[test]
+    fn the_countdown_ticks_on_whole_seconds_to_t0_then_from_it() {
+        let now = Instant::now();
+        let start = now + Duration::from_millis(2300);
+        assert_eq!(next_tick(start, now), start - Duration::from_secs(2));
+        assert_eq!(next_tick(start, start - Duration::from_millis(10)), start);
+        assert_eq!(
+            next_tick(start, start + Duration::from_millis(10)),
+            start + Duration::from_secs(1)
+        );
+        let p = Progress {
+            total: None,
+            requests: None,
+            start,
+            node: Some((1, 3)),
+        };
+        let c = countdown(&p, Duration::from_millis(2300));
+        assert!(c.starts_with("node 1 of 3 waiting for T0 ("), "{c}");
+        assert!(c.ends_with(" UTC): 3s left"), "{c}");
+        let alone = Progress {
+            node: Some((0, 1)),
+            ..p
+        };
+        assert!(countdown(&alone, Duration::from_secs(5)).starts_with("waiting for T0"));
     }
 
     #[test]

@@ -176,18 +176,22 @@ fn summary((node, t): (&NodeRecord, &Tally)) -> NodeSummary {
 /// What one node's record makes doubtful: a truncated file, an overloaded
 /// generator, a node below its schedule.
 fn node_warnings(node: &NodeRecord, s: &NodeSummary, warnings: &mut Vec<String>) {
-    let who = format!("node {}", s.index);
-    let host = &s.hostname;
+    // A run of one machine has no "node 0" to a person: it is the generator.
+    let who = if node.header.node_count > 1 {
+        format!("node {} ({})", s.index, s.hostname)
+    } else {
+        "the generator".to_string()
+    };
     match &node.footer {
         None => warnings.push(format!(
-            "{who}'s file is truncated after {} s: it counts only the completions of its per-second records",
+            "the file of {who} is truncated after {} s: it counts only the completions of its per-second records",
             node.seconds.len()
         )),
         Some(f) => {
             if let Some(p) = &f.pace {
                 if f.counters.sent > 0 && p.late_generator as f64 > 0.01 * f.counters.sent as f64 {
                     warnings.push(format!(
-                        "{who} ({host}) was overloaded: {} sends were late with a free connection; its latencies include its own queueing",
+                        "{who} was overloaded: {} sends were late with a free connection; its latencies include its own queueing",
                         p.late_generator
                     ));
                 }
@@ -195,9 +199,7 @@ fn node_warnings(node: &NodeRecord, s: &NodeSummary, warnings: &mut Vec<String>)
         }
     }
     if let Some(a) = s.achieved_pct.filter(|&a| a < 99.0) {
-        warnings.push(format!(
-            "{who} ({host}) sent only {a:.1}% of its scheduled requests"
-        ));
+        warnings.push(format!("{who} sent only {a:.1}% of its scheduled requests"));
     }
 }
 
@@ -338,6 +340,48 @@ mod tests {
         }
     }
 
+    /// An overloaded generator: a run of one machine names "the generator",
+    /// never "node 0 (host)"; a planned run names the node and its host.
+    #[test]
+    fn an_overloaded_generator_is_named_as_the_person_knows_it() {
+        let overloaded = |index, count| {
+            let mut n = node(index, count, 1000, 1);
+            n.footer.as_mut().unwrap().pace = Some(crate::record::node::PaceRecord {
+                lag: shared::stats::codec::encode_base64(&shared::stats::new_histogram()),
+                uncorrected: shared::stats::codec::encode_base64(&shared::stats::new_histogram()),
+                late_busy: 0,
+                late_generator: 500,
+                behind: 0,
+            });
+            n
+        };
+        let alone = merged(&[overloaded(0, 1)], (false, false), "m", false, Vec::new()).unwrap();
+        assert!(
+            alone
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("the generator was overloaded")),
+            "{:?}",
+            alone.warnings
+        );
+        assert!(!alone.warnings.iter().any(|w| w.contains("node 0")));
+        let two = merged(
+            &[overloaded(0, 2), node(1, 2, 1000, 1)],
+            (false, false),
+            "m",
+            false,
+            Vec::new(),
+        )
+        .unwrap();
+        assert!(
+            two.warnings
+                .iter()
+                .any(|w| w.starts_with("node 0 (gen0) was overloaded")),
+            "{:?}",
+            two.warnings
+        );
+    }
+
     #[test]
     fn a_merge_adds_nodes_exactly_and_summarises_each() {
         let nodes = [node(0, 2, 3000, 3), node(1, 2, 1000, 2)];
@@ -384,10 +428,12 @@ mod tests {
         assert_eq!(r.counters.completed, 4000);
         assert!(r.partial);
         assert!(!r.nodes[1].complete);
-        assert!(r
-            .warnings
-            .iter()
-            .any(|w| w.contains("node 1's file is truncated after 2 s")));
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("the file of node 1 (")
+                    && w.contains("is truncated after 2 s"))
+        );
     }
 
     #[test]

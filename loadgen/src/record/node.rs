@@ -136,6 +136,40 @@ pub struct NodeRecord {
     pub footer: Option<Footer>,
 }
 
+/// What a file with no node header is, said with what `merge` expected: an
+/// empty file, one cut inside its header line, or another of Ceiling's
+/// documents (told by its `schema`: a plan file, a run's `--json` result, a
+/// campaign's report).
+fn what_it_is(path: &Path) -> String {
+    const EXPECTED: &str =
+        "expected a node file (JSON Lines from `ceiling run ... --out FILE`) starting with its header line";
+    // Only read back in full when it is small enough to be one JSON document.
+    let text = match std::fs::metadata(path) {
+        Ok(m) if m.len() <= 64 << 20 => std::fs::read_to_string(path).unwrap_or_default(),
+        _ => String::new(),
+    };
+    if text.trim().is_empty() {
+        return format!("is empty: {EXPECTED}");
+    }
+    let schema = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("schema")?.as_str().map(str::to_string));
+    match schema.as_deref() {
+        Some(s) if s.starts_with("ceiling.plan/") => format!(
+            "is a plan file (from `ceiling plan`), not a node file: run each node with `ceiling run --plan {} --node-index I --out node-I.jsonl` and merge those files",
+            path.display()
+        ),
+        Some(s) if s.starts_with("ceiling.run/") => format!(
+            "is a run's JSON result (--json), not a node file: {EXPECTED}; a run writes one with --out"
+        ),
+        Some(s) => format!("is a {s} document, not a node file: {EXPECTED}"),
+        None if text.lines().count() <= 1 && !text.ends_with('\n') => {
+            format!("ends inside its first line: the node's header was cut off while being written ({EXPECTED})")
+        }
+        None => format!("has no node header: {EXPECTED}"),
+    }
+}
+
 impl NodeRecord {
     /// Reads a node file. A last line cut off mid-write ends the file there (a
     /// truncated file, not a bad one); anything else out of shape is an error.
@@ -165,6 +199,14 @@ impl NodeRecord {
             let line: Line = match serde_json::from_str(&text) {
                 Ok(l) => l,
                 Err(e) if e.is_eof() => break,
+                // Another document on one line (a compact plan or result).
+                Err(_)
+                    if header.is_none()
+                        && serde_json::from_str::<serde_json::Value>(&text)
+                            .is_ok_and(|v| v.get("schema").is_some()) =>
+                {
+                    return Err(shape(what_it_is(path)));
+                }
                 Err(source) => {
                     return Err(RecordError::Syntax {
                         path: path.to_path_buf(),
@@ -207,7 +249,7 @@ impl NodeRecord {
                 }
             }
         }
-        let header = header.ok_or_else(|| shape("is empty".into()))?;
+        let header = header.ok_or_else(|| shape(what_it_is(path)))?;
         if header.schema != NODE_SCHEMA {
             return Err(shape(format!(
                 "node schema {:?}, this ceiling reads {NODE_SCHEMA:?}",
@@ -236,4 +278,44 @@ pub fn write_line(w: &mut dyn Write, line: &Line) -> std::io::Result<()> {
     text.push('\n');
     w.write_all(text.as_bytes())?;
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `read` says of a file holding `text`.
+    fn said(name: &str, text: &str) -> String {
+        let path =
+            std::env::temp_dir().join(format!("ceiling-node-{name}-{}.jsonl", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let e = NodeRecord::read(&path).unwrap_err().to_string();
+        let _ = std::fs::remove_file(&path);
+        e
+    }
+
+    #[test]
+    fn a_file_that_is_no_node_file_is_named_for_what_it_is() {
+        let plan = said(
+            "plan",
+            "{\n  \"schema\": \"ceiling.plan/1\",\n  \"nodes\": 2\n}\n",
+        );
+        assert!(
+            plan.contains("is a plan file (from `ceiling plan`)"),
+            "{plan}"
+        );
+        assert!(plan.contains("ceiling run --plan"), "{plan}");
+        let run = said("run", "{\n  \"schema\": \"ceiling.run/1\"\n}\n");
+        assert!(run.contains("is a run's JSON result (--json)"), "{run}");
+        assert!(run.contains("--out"), "{run}");
+        let ramp = said("ramp", "{\"schema\": \"ceiling.ramp/1\"}\n");
+        assert!(ramp.contains("is a ceiling.ramp/1 document"), "{ramp}");
+        let empty = said("empty", "");
+        assert!(empty.contains("is empty: expected a node file"), "{empty}");
+        let cut = said("cut", "{\"type\":\"header\",\"schema\":\"ceiling.no");
+        assert!(cut.contains("ends inside its first line"), "{cut}");
+        for e in [&plan, &run, &ramp, &empty, &cut] {
+            assert!(!e.contains("is empty") || e == &empty, "{e}");
+        }
+    }
 }

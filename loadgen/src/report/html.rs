@@ -10,19 +10,22 @@ use std::fmt::Write as _;
 const W: u32 = 860;
 const H: u32 = 340;
 
-/// The page.
+/// The page's style, shared by every page: tables, the warning box, the
+/// legends under the charts, wide text scrolled rather than cut.
+const STYLE: &str = "body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
+td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}\
+code{background:#f3f3f3;padding:1px 4px;overflow-wrap:anywhere}pre{overflow-x:auto;background:#f8f8f8;padding:.5em}\
+.warn{border:2px solid #d97706;background:#fff7e6;padding:.4em 1em;margin:1em 0}.warn h2{margin:.2em 0;font-size:1.1em}\
+.note{border-left:4px solid #2563eb;background:#eef4ff;padding:.4em 1em}\
+.legend{margin:.2em 0 1.2em 0;font-size:.9em}.legend span{display:inline-block;margin-right:1.4em}\
+.legend i{display:inline-block;width:18px;height:4px;margin-right:6px;vertical-align:middle}\
+svg{max-width:100%;height:auto}";
+
+/// The page of one run (or a merge): the summary as tables, its warnings in a
+/// box, a table per node for a merge, and the charts.
 pub fn render(r: &RunResult) -> String {
     let mut s = String::new();
-    let title = format!("ceiling: {}", r.config.url);
-    let _ = write!(
-        s,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style>\
-         body{{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
-         th{{background:#f3f3f3}}code{{background:#f3f3f3;padding:1px 4px}}</style></head><body>",
-        escape(&title)
-    );
-    let _ = write!(s, "<h1>{}</h1>", escape(&title));
     let m = &r.meta;
     let _ = write!(
         s,
@@ -34,37 +37,114 @@ pub fn render(r: &RunResult) -> String {
         escape(&m.engine.describe()),
         escape(&m.started_at)
     );
-    let c = &r.counters;
-    let _ = write!(
-        s,
-        "<table><tr><th>requests/s</th><th>completed</th><th>sent</th><th>errors (read/write/timeout/invalid/connect)</th><th>non-2xx/3xx</th><th>duration</th></tr>\
-         <tr><td>{:.2}</td><td>{}</td><td>{}</td><td>{}/{}/{}/{}/{}</td><td>{}</td><td>{:.2}s</td></tr></table>",
-        r.requests_per_sec,
-        c.completed,
-        c.sent,
-        c.errors.read,
-        c.errors.write,
-        c.errors.timeout,
-        c.errors.invalid,
-        c.errors.connect,
-        c.status.non_2xx_3xx(),
-        r.duration_s
-    );
-    let _ = write!(s, "<table><tr>");
-    for p in &r.latency.percentiles {
-        let _ = write!(s, "<th>p{}</th>", p.percentile);
-    }
-    let _ = write!(s, "</tr><tr>");
-    for p in &r.latency.percentiles {
-        let _ = write!(
-            s,
-            "<td>{}</td>",
-            crate::report::text::time_us(p.value_us as f64)
+    let mut warned = r.warnings.clone();
+    if r.partial {
+        warned.insert(
+            0,
+            "PARTIAL: nodes or parts of them are missing; the figures cover only what is here"
+                .into(),
         );
     }
-    let _ = write!(s, "</tr></table>");
+    s.push_str(&warnings(&warned));
+    let c = &r.counters;
+    let na = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("n/a".to_string(), f);
+    s.push_str(&table(
+        &[
+            "requests/s",
+            "completed",
+            "sent",
+            "errors: read",
+            "write",
+            "timeout",
+            "invalid",
+            "connect",
+            "non-2xx/3xx",
+            "duration",
+        ],
+        &[vec![
+            format!("{:.2}", r.requests_per_sec),
+            c.completed.to_string(),
+            c.sent.to_string(),
+            c.errors.read.to_string(),
+            c.errors.write.to_string(),
+            c.errors.timeout.to_string(),
+            c.errors.invalid.to_string(),
+            c.errors.connect.to_string(),
+            c.status.non_2xx_3xx().to_string(),
+            format!("{:.2}s", r.duration_s),
+        ]],
+    ));
+    let l = &r.latency;
+    let measured = l.count > 0;
+    let time = |v: f64| crate::report::text::time_us(v);
+    s.push_str(&table(
+        &["latency", "avg", "stdev", "max"],
+        &[vec![
+            "all responses".into(),
+            na(measured.then_some(l.mean), &time),
+            na(measured.then_some(l.stdev), &time),
+            na(measured.then_some(l.max as f64), &time),
+        ]],
+    ));
+    if !l.percentiles.is_empty() {
+        let head: Vec<String> = l
+            .percentiles
+            .iter()
+            .map(|p| format!("p{}", p.percentile))
+            .collect();
+        let head: Vec<&str> = std::iter::once("percentile")
+            .chain(head.iter().map(String::as_str))
+            .collect();
+        let row: Vec<String> = std::iter::once("latency".to_string())
+            .chain(l.percentiles.iter().map(|p| time(p.value_us as f64)))
+            .collect();
+        s.push_str(&table(&head, &[row]));
+    }
     if let Some(rate) = &r.rate {
-        let _ = write!(s, "<p><b>Rate</b>: {}</p>", escape(&rate.verdict));
+        let _ = write!(
+            s,
+            "<p class=\"note\"><b>Rate</b>: {}</p>",
+            escape(&rate.verdict)
+        );
+    }
+    if !r.nodes.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .nodes
+            .iter()
+            .map(|n| {
+                vec![
+                    format!("{} ({})", n.index, n.hostname),
+                    format!("{:.2}", n.requests_per_sec),
+                    n.sent.to_string(),
+                    n.completed.to_string(),
+                    n.errors.to_string(),
+                    n.achieved_pct.map_or("n/a".into(), |a| format!("{a:.1}%")),
+                    format!("{:.0} ms", n.late_ms),
+                    n.clock.clone(),
+                    format!("{:.2}us", n.generator_us_per_request),
+                    if n.complete { "yes" } else { "truncated" }.into(),
+                ]
+            })
+            .collect();
+        let _ = write!(
+            s,
+            "<h2>Nodes</h2>{}",
+            table(
+                &[
+                    "node (host)",
+                    "requests/s",
+                    "sent",
+                    "completed",
+                    "errors",
+                    "sent of scheduled",
+                    "launched after T0",
+                    "clock",
+                    "gen CPU/req",
+                    "file complete",
+                ],
+                &rows
+            )
+        );
     }
 
     let mut curves = vec![("latency".to_string(), r.latency.histogram.clone())];
@@ -81,47 +161,132 @@ pub fn render(r: &RunResult) -> String {
         percentile_chart(&curves)
     );
     if !r.timeseries.is_empty() {
-        let _ = write!(
-            s,
-            "<h2>Throughput and errors over time</h2>{}",
-            throughput_chart(r)
-        );
+        let _ = write!(s, "<h2>Throughput over time</h2>{}", throughput_chart(r));
+        let _ = write!(s, "<h2>Errors over time</h2>{}", errors_chart(r));
         let _ = write!(s, "<h2>Latency over time</h2>{}", latency_time_chart(r));
     }
-    s.push_str("</body></html>\n");
-    s
+    page(&format!("ceiling: {}", r.config.url), &s)
 }
 
-/// A page around `body` (the campaigns' reports use it too).
+/// A page around `body` (the campaigns' reports use it too): one file, no
+/// script, no external resource.
 pub fn page(title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>\
-         body{{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
-         th{{background:#f3f3f3}}code{{background:#f3f3f3;padding:1px 4px}}</style></head><body>\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\
          <h1>{t}</h1>{body}</body></html>\n",
         t = escape(title)
     )
 }
 
+/// An HTML table: `head` as its header row, each of `rows` a row of cells
+/// (text, escaped here).
+pub fn table<S: AsRef<str>>(head: &[S], rows: &[Vec<String>]) -> String {
+    let mut t = String::from("<table><tr>");
+    for h in head {
+        let _ = write!(t, "<th>{}</th>", escape(h.as_ref()));
+    }
+    t.push_str("</tr>");
+    for row in rows {
+        t.push_str("<tr>");
+        for c in row {
+            let _ = write!(t, "<td>{}</td>", escape(c));
+        }
+        t.push_str("</tr>");
+    }
+    t.push_str("</table>");
+    t
+}
+
+/// The warnings in a visible box (nothing when there are none).
+pub fn warnings(list: &[String]) -> String {
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut w = String::from("<div class=\"warn\"><h2>Warnings</h2><ul>");
+    for item in list {
+        let _ = write!(w, "<li>{}</li>", escape(item));
+    }
+    w.push_str("</ul></div>");
+    w
+}
+
+/// A mark drawn across a chart: a horizontal line at `y` (a threshold: an SLO)
+/// or a vertical line at `x` (a finding: a capacity), named in the legend.
+#[derive(Debug, Clone)]
+pub enum Mark {
+    Y(String, f64),
+    X(String, f64),
+}
+
+/// How an [`xy_chart_with`] draws its y axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YScale {
+    Linear,
+    /// Log10 when the positive values span two orders of magnitude or more
+    /// (a latency tail far above the rest), else linear.
+    LogWhenWide,
+}
+
 /// A line-and-point chart of several series against a numeric x (levels,
-/// connections, rates). `log_x` draws x on a log10 axis when the levels span
-/// orders of magnitude.
+/// connections, rates), each series drawn in x order, on a linear y axis.
 pub fn xy_chart(x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
-    let xs = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0));
+    xy_chart_with(x_desc, y_desc, series, YScale::Linear, &[])
+}
+
+/// [`xy_chart`] with a y scale and marks (an SLO line, a capacity marker).
+/// Points are drawn in x order, whatever order they ran in. When no series
+/// has two distinct x values (a campaign of one level), there is no line to
+/// draw: the values are a bar chart, one bar per series.
+pub fn xy_chart_with(
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    scale: YScale,
+    marks: &[Mark],
+) -> String {
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .filter(|(_, p)| !p.is_empty())
+        .cloned()
+        .collect();
+    for (_, p) in &mut series {
+        p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    if series.is_empty() {
+        return svg_fallback();
+    }
+    let single = series.iter().all(|(_, p)| p.iter().all(|q| q.0 == p[0].0));
+    if single {
+        let bars: Vec<(String, f64)> = series
+            .iter()
+            .map(|(name, p)| (format!("{name} at {}", number(p[0].0)), p[0].1))
+            .collect();
+        return bar_chart(y_desc, &bars);
+    }
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for x in xs {
+    for x in series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)) {
         lo = lo.min(x);
         hi = hi.max(x);
     }
-    if !lo.is_finite() {
-        return svg_fallback();
+    for m in marks {
+        if let Mark::X(_, x) = m {
+            lo = lo.min(*x);
+            hi = hi.max(*x);
+        }
     }
-    let pad = ((hi - lo) * 0.05).max(0.5);
-    let max_y = series
+    let pad = (hi - lo) * 0.05;
+    let ys: Vec<f64> = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.1))
-        .fold(0.001, f64::max);
+        .chain(marks.iter().filter_map(|m| match m {
+            Mark::Y(_, y) => Some(*y),
+            Mark::X(..) => None,
+        }))
+        .collect();
+    let axis = YAxis::new(&ys, scale);
+    let integral_x = series
+        .iter()
+        .all(|(_, p)| p.iter().all(|q| q.0.fract() == 0.0));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
@@ -129,48 +294,184 @@ pub fn xy_chart(x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]
         let Ok(mut chart) = ChartBuilder::on(&root)
             .margin(12)
             .margin_right(44)
-            .x_label_area_size(34)
-            .y_label_area_size(70)
-            .build_cartesian_2d((lo - pad)..(hi + pad), 0f64..max_y * 1.1)
+            .x_label_area_size(40)
+            .y_label_area_size(80)
+            .build_cartesian_2d((lo - pad)..(hi + pad), axis.range())
         else {
             return svg_fallback();
         };
-        let integral_x = series
-            .iter()
-            .all(|(_, p)| p.iter().all(|q| q.0.fract() == 0.0));
         let x_fmt = |x: &f64| {
             if integral_x {
-                format!("{x:.0}")
+                number(x.round())
             } else {
                 format!("{x:.2}")
             }
         };
-        let y_fmt = |y: &f64| {
-            if max_y >= 100.0 {
-                format!("{y:.0}")
-            } else {
-                format!("{y:.2}")
-            }
+        let y_fmt = |y: &f64| axis.label(*y);
+        let y_desc = if axis.log {
+            format!("{y_desc}, log scale")
+        } else {
+            y_desc.to_string()
         };
         let _ = chart
             .configure_mesh()
+            // Only the labelled grid lines: the minor ones crowd the data.
+            .light_line_style(TRANSPARENT)
             .x_desc(x_desc)
             .y_desc(y_desc)
+            .x_labels(8)
+            .y_labels(axis.labels())
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
             .draw();
-        draw_lines(&mut chart, series, true);
+        let placed: Vec<(String, Vec<(f64, f64)>)> = series
+            .iter()
+            .map(|(n, p)| {
+                (
+                    n.clone(),
+                    p.iter().map(|&(x, y)| (x, axis.place(y))).collect(),
+                )
+            })
+            .collect();
+        draw_lines(&mut chart, &placed, true);
+        for m in marks {
+            let color = mark_color(m);
+            let line = match m {
+                Mark::Y(_, y) => vec![(lo - pad, axis.place(*y)), (hi + pad, axis.place(*y))],
+                Mark::X(_, x) => vec![(*x, axis.range().start), (*x, axis.range().end)],
+            };
+            let _ = chart.draw_series(DashedLineSeries::new(line, 8, 5, color.stroke_width(2)));
+        }
         let _ = root.present();
     }
-    svg
+    let mut names: Vec<(String, RGBAColor)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.clone(), series_color(i)))
+        .collect();
+    names.extend(marks.iter().map(|m| {
+        let name = match m {
+            Mark::Y(n, _) | Mark::X(n, _) => n.clone(),
+        };
+        (name, mark_color(m))
+    }));
+    svg + &legend(&names)
 }
 
-/// A bar chart: one bar per label (the compare chart), with the value above it.
+/// A number with thousands grouped by thin spaces when it is large: `20 000`.
+fn number(x: f64) -> String {
+    if x.fract() != 0.0 {
+        return format!("{x}");
+    }
+    let digits = format!("{:.0}", x.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 && digits.len() > 4 {
+            out.push('\u{2009}');
+        }
+        out.push(c);
+    }
+    if x < 0.0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// A y axis: its range, where a value sits on it and how its ticks read.
+/// Linear from 0 with ticks at a round step (an all-zero series gets 0..1, not
+/// six ticks reading `0.00`), or log10 when asked and the values are wide.
+struct YAxis {
+    log: bool,
+    top: f64,
+    bottom: f64,
+    step: f64,
+}
+
+impl YAxis {
+    fn new(ys: &[f64], scale: YScale) -> Self {
+        let max = ys.iter().copied().fold(0.0, f64::max);
+        let min_pos = ys
+            .iter()
+            .copied()
+            .filter(|&y| y > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        if scale == YScale::LogWhenWide && min_pos.is_finite() && max / min_pos >= 100.0 {
+            return Self {
+                log: true,
+                bottom: min_pos.log10().floor(),
+                top: max.log10().ceil(),
+                step: 1.0,
+            };
+        }
+        let max = if max > 0.0 { max } else { 1.0 };
+        // A round step (1, 2 or 5 times a power of ten) giving about five ticks.
+        let raw = max / 5.0;
+        let p = 10f64.powf(raw.log10().floor());
+        let step = [1.0, 2.0, 5.0, 10.0]
+            .iter()
+            .map(|m| m * p)
+            .find(|s| *s >= raw)
+            .unwrap_or(10.0 * p);
+        let top = (max / step).ceil() * step;
+        Self {
+            log: false,
+            top: if top < max * 1.05 { top + step } else { top },
+            bottom: 0.0,
+            step,
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.bottom..self.top
+    }
+
+    /// Where `y` is drawn (its log10 on a log axis; a zero at the bottom).
+    fn place(&self, y: f64) -> f64 {
+        if self.log {
+            if y > 0.0 {
+                y.log10().max(self.bottom)
+            } else {
+                self.bottom
+            }
+        } else {
+            y
+        }
+    }
+
+    fn labels(&self) -> usize {
+        ((self.top - self.bottom) / self.step).round() as usize + 1
+    }
+
+    fn label(&self, y: f64) -> String {
+        if self.log {
+            let v = 10f64.powf(y);
+            return if v >= 1.0 {
+                number(v.round())
+            } else {
+                format!("{v}")
+            };
+        }
+        let decimals = if self.step >= 1.0 {
+            0
+        } else {
+            (-self.step.log10()).ceil() as usize
+        };
+        if decimals == 0 {
+            number(y.round())
+        } else {
+            format!("{y:.decimals$}")
+        }
+    }
+}
+
+/// A bar chart: one bar per label, with the value above it.
 pub fn bar_chart(y_desc: &str, bars: &[(String, f64)]) -> String {
     if bars.is_empty() {
         return svg_fallback();
     }
-    let max_y = bars.iter().map(|b| b.1).fold(0.001, f64::max);
+    let ys: Vec<f64> = bars.iter().map(|b| b.1).collect();
+    let axis = YAxis::new(&ys, YScale::Linear);
     let n = bars.len();
     let mut svg = String::new();
     {
@@ -179,10 +480,10 @@ pub fn bar_chart(y_desc: &str, bars: &[(String, f64)]) -> String {
         let Ok(mut chart) = ChartBuilder::on(&root)
             .margin(12)
             .margin_right(44)
-            .x_label_area_size(34)
-            .y_label_area_size(70)
+            .x_label_area_size(40)
+            .y_label_area_size(80)
             // A segmented range 0..k holds k+1 segments.
-            .build_cartesian_2d((0..(n - 1).max(1)).into_segmented(), 0f64..max_y * 1.15)
+            .build_cartesian_2d((0..(n - 1).max(1)).into_segmented(), axis.range())
         else {
             return svg_fallback();
         };
@@ -192,28 +493,35 @@ pub fn bar_chart(y_desc: &str, bars: &[(String, f64)]) -> String {
             }
             SegmentValue::Last => String::new(),
         };
+        let y_fmt = |y: &f64| axis.label(*y);
         let _ = chart
             .configure_mesh()
+            // Only the labelled grid lines: the minor ones crowd the data.
+            .light_line_style(TRANSPARENT)
             .disable_x_mesh()
             .x_labels(n)
             .x_label_formatter(&label)
             .y_desc(y_desc)
-            .y_label_formatter(&|y: &f64| format!("{y:.0}"))
+            .y_labels(axis.labels())
+            .y_label_formatter(&y_fmt)
             .draw();
         for (i, (_, v)) in bars.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
             let mut bar = Rectangle::new(
                 [
                     (SegmentValue::Exact(i), 0.0),
                     (SegmentValue::Exact(i + 1), *v),
                 ],
-                color.filled(),
+                series_color(i).filled(),
             );
             bar.set_margin(0, 0, 24, 24);
             let _ = chart.draw_series(std::iter::once(bar));
             let _ = chart.draw_series(std::iter::once(Text::new(
-                format!("{v:.0}"),
-                (SegmentValue::CenterOf(i), *v * 1.02 + max_y * 0.03),
+                if *v >= 100.0 {
+                    number(v.round())
+                } else {
+                    format!("{v:.2}")
+                },
+                (SegmentValue::CenterOf(i), *v + axis.top * 0.04),
                 ("sans-serif", 14).into_font(),
             )));
         }
@@ -228,14 +536,48 @@ type Chart<'a, 'b> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
-/// Draws each series as a coloured line (with its points when `dots`) and the legend.
+/// The colour of series `i`, the same in the chart and its legend.
+fn series_color(i: usize) -> RGBAColor {
+    Palette99::pick(i).to_rgba()
+}
+
+/// The colour of a mark, by kind: a limit (a y line) black, a finding (an x
+/// line) purple; neither is a series colour.
+fn mark_color(m: &Mark) -> RGBAColor {
+    match m {
+        Mark::Y(..) => RGBColor(0x22, 0x22, 0x22).to_rgba(),
+        Mark::X(..) => RGBColor(0x7b, 0x1f, 0xa2).to_rgba(),
+    }
+}
+
+/// The legend, under the chart: never over the data.
+fn legend(names: &[(String, RGBAColor)]) -> String {
+    if names.len() < 2 {
+        return String::new();
+    }
+    let mut l = String::from("<div class=\"legend\">");
+    for (name, c) in names {
+        let _ = write!(
+            l,
+            "<span><i style=\"background:#{:02x}{:02x}{:02x}\"></i>{}</span>",
+            c.0,
+            c.1,
+            c.2,
+            escape(name)
+        );
+    }
+    l.push_str("</div>");
+    l
+}
+
+/// Draws each series as a coloured line (with its points when `dots`).
 fn draw_lines<'a, 'b: 'a>(
     chart: &mut Chart<'a, 'b>,
     series: &[(String, Vec<(f64, f64)>)],
     dots: bool,
 ) {
-    for (i, (name, points)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+    for (i, (_, points)) in series.iter().enumerate() {
+        let color = series_color(i);
         if dots {
             let _ = chart.draw_series(
                 points
@@ -243,21 +585,11 @@ fn draw_lines<'a, 'b: 'a>(
                     .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
             );
         }
-        if let Ok(a) = chart.draw_series(LineSeries::new(
+        let _ = chart.draw_series(LineSeries::new(
             points.iter().copied(),
             color.stroke_width(2),
-        )) {
-            a.label(name.clone()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        }
+        ));
     }
-    let _ = chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw();
 }
 
 /// Escapes text for HTML.
@@ -265,6 +597,7 @@ pub fn escape(t: &str) -> String {
     t.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// x = log10(1 / (1 - q)): 0 is p0, 1 is p90, 2 is p99, 3 is p99.9 ...
@@ -274,11 +607,12 @@ fn percentile_label(x: &f64) -> String {
     format!("{q:.digits$}%")
 }
 
-/// Latency (ms) against percentile on HdrHistogram's log scale.
+/// Latency against percentile on HdrHistogram's log scale; the latency axis
+/// is log10 too when the curves span two orders of magnitude (a slow target
+/// beside the ceiling's rows), so no curve lies flat at 0.
 pub fn percentile_chart(curves: &[(String, String)]) -> String {
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut max_x: f64 = 2.0;
-    let mut max_y: f64 = 0.001;
     for (name, encoded) in curves {
         let Ok(h) = decode_base64(encoded) else {
             continue;
@@ -293,13 +627,21 @@ pub fn percentile_chart(curves: &[(String, String)]) -> String {
                 break;
             }
             let x = (1.0 / (1.0 - q)).log10();
-            let y = v.value_iterated_to() as f64 / 1000.0;
+            // µs: the axis labels it in wrk's units.
+            let y = v.value_iterated_to() as f64;
             max_x = max_x.max(x);
-            max_y = max_y.max(y);
             points.push((x, y));
         }
         series.push((name.clone(), points));
     }
+    if series.is_empty() {
+        return svg_fallback();
+    }
+    let ys: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .collect();
+    let axis = YAxis::new(&ys, YScale::LogWhenWide);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
@@ -307,56 +649,92 @@ pub fn percentile_chart(curves: &[(String, String)]) -> String {
         let Ok(mut chart) = ChartBuilder::on(&root)
             .margin(12)
             .margin_right(44)
-            .x_label_area_size(34)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..max_x.ceil(), 0f64..max_y * 1.05)
+            .x_label_area_size(40)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0f64..max_x.ceil(), axis.range())
         else {
             return svg_fallback();
         };
+        let y_fmt = |y: &f64| {
+            let us = if axis.log { 10f64.powf(*y) } else { *y };
+            crate::report::text::time_us(us)
+        };
         let _ = chart
             .configure_mesh()
+            // Only the labelled grid lines: the minor ones crowd the data.
+            .light_line_style(TRANSPARENT)
             .x_labels(max_x.ceil() as usize + 1)
             .x_label_formatter(&percentile_label)
             .x_desc("percentile")
-            .y_desc("latency (ms)")
+            .y_desc(if axis.log {
+                "latency (log scale)"
+            } else {
+                "latency"
+            })
+            .y_labels(axis.labels())
+            .y_label_formatter(&y_fmt)
             .draw();
-        draw_lines(&mut chart, &series, false);
+        let placed: Vec<(String, Vec<(f64, f64)>)> = series
+            .iter()
+            .map(|(n, p)| {
+                (
+                    n.clone(),
+                    p.iter().map(|&(x, y)| (x, axis.place(y))).collect(),
+                )
+            })
+            .collect();
+        draw_lines(&mut chart, &placed, false);
         let _ = root.present();
     }
-    svg
+    let names: Vec<(String, RGBAColor)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.clone(), series_color(i)))
+        .collect();
+    svg + &legend(&names)
 }
 
-/// Requests/s and errors/s per second of the run (each point at mid-second).
+/// Each point at mid-second.
+fn at(p: &crate::result::TimePoint) -> f64 {
+    p.second as f64 + p.length_s / 2.0
+}
+
+/// Requests/s per second of the run.
 fn throughput_chart(r: &RunResult) -> String {
-    let at = |p: &crate::result::TimePoint| p.second as f64 + p.length_s / 2.0;
-    let per_sec = |p: &crate::result::TimePoint, n: f64| n / p.length_s.max(1e-9);
     xy_chart(
         "second",
-        "per second",
-        &[
-            (
-                "requests/s".into(),
-                r.timeseries
-                    .iter()
-                    .map(|p| (at(p), p.requests_per_sec))
-                    .collect(),
-            ),
-            (
-                "errors/s".into(),
-                r.timeseries
-                    .iter()
-                    .map(|p| (at(p), per_sec(p, p.errors as f64)))
-                    .collect(),
-            ),
-        ],
+        "requests/s",
+        &[(
+            "requests/s".into(),
+            r.timeseries
+                .iter()
+                .map(|p| (at(p), p.requests_per_sec))
+                .collect(),
+        )],
     )
 }
 
-/// p50 and p99 of each second's completions.
-fn latency_time_chart(r: &RunResult) -> String {
-    let at = |p: &crate::result::TimePoint| p.second as f64 + p.length_s / 2.0;
-    let ms = |us: u64| us as f64 / 1000.0;
+/// Errors/s per second of the run: its own chart, so a few errors are not
+/// drawn flat under 50 000 requests/s (and none read as one tick at 0).
+fn errors_chart(r: &RunResult) -> String {
+    let per_sec = |p: &crate::result::TimePoint| p.errors as f64 / p.length_s.max(1e-9);
+    if r.timeseries.iter().all(|p| p.errors == 0) {
+        return "<p>No errors in any second.</p>".into();
+    }
     xy_chart(
+        "second",
+        "errors/s",
+        &[(
+            "errors/s".into(),
+            r.timeseries.iter().map(|p| (at(p), per_sec(p))).collect(),
+        )],
+    )
+}
+
+/// p50 and p99 of each second's completions (ms).
+fn latency_time_chart(r: &RunResult) -> String {
+    let ms = |us: u64| us as f64 / 1000.0;
+    xy_chart_with(
         "second",
         "latency (ms)",
         &[
@@ -376,11 +754,63 @@ fn latency_time_chart(r: &RunResult) -> String {
                     .collect(),
             ),
         ],
+        YScale::LogWhenWide,
+        &[],
     )
 }
 
 fn svg_fallback() -> String {
     "<p>(chart unavailable)</p>".into()
+}
+
+/// What every page must be, checked by each page kind's test: one
+/// self-contained file (no script, nothing fetched), tables as `<table>` (no
+/// text dump in `<pre>`), no axis of repeated `0.00` ticks.
+#[cfg(test)]
+pub(crate) fn assert_page(html: &str) {
+    assert!(
+        html.starts_with("<!doctype html>"),
+        "{}",
+        &html[..80.min(html.len())]
+    );
+    assert!(html.trim_end().ends_with("</html>"));
+    assert!(!html.contains("<script"), "no JavaScript");
+    for fetched in ["src=\"http", "href=\"http", "<link", "@import"] {
+        assert!(!html.contains(fetched), "fetches {fetched}");
+    }
+    assert!(html.contains("<table>"), "tables are HTML tables");
+    assert!(!html.contains("<pre>"), "no text dump");
+    assert!(html.matches(">0.00<").count() <= 1, "repeated 0.00 ticks");
+}
+
+/// Where each series' line runs, as its x values in drawing order (the SVG's
+/// polylines, in series order).
+#[cfg(test)]
+pub(crate) fn polylines(html: &str) -> Vec<Vec<f64>> {
+    html.split("<polyline")
+        .skip(1)
+        // The series' lines: 2 px wide, not a mark's dashes (black, purple).
+        .filter(|p| {
+            let tag = p.split('>').next().unwrap_or("");
+            tag.contains("stroke-width=\"2\"")
+                && !["#222222", "#7B1FA2"]
+                    .iter()
+                    .any(|c| tag.to_uppercase().contains(c))
+        })
+        .map(|p| {
+            let points = p
+                .split("points=\"")
+                .nth(1)
+                .unwrap_or("")
+                .split('"')
+                .next()
+                .unwrap_or("");
+            points
+                .split_whitespace()
+                .filter_map(|xy| xy.split(',').next()?.parse().ok())
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -406,5 +836,136 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
         assert!(svg.contains("<polyline") || svg.contains("<path"));
         assert!(svg.contains("99.9%"));
+    }
+
+    fn histogram(values: impl Iterator<Item = u64>) -> String {
+        let mut h = shared::stats::new_histogram();
+        for v in values {
+            h.record(v).unwrap();
+        }
+        shared::stats::codec::encode_base64(&h)
+    }
+
+    #[test]
+    fn wide_tails_get_a_log_latency_axis_and_close_ones_a_linear_one() {
+        // A ceiling row around 300 us beside a target whose tail reaches 1.67 s.
+        let fast = histogram(200..400);
+        let slow = histogram((0..1000).map(|i| if i < 990 { 5_000 } else { 1_670_000 }));
+        let wide = percentile_chart(&[("plaintext".into(), fast.clone()), ("mine".into(), slow)]);
+        assert!(wide.contains("latency (log scale)"), "log axis");
+        assert!(wide.contains(">1.00ms<") || wide.contains(">1ms<") || wide.contains("1.00ms"));
+        let close = percentile_chart(&[
+            ("a".into(), fast.clone()),
+            ("b".into(), histogram(250..450)),
+        ]);
+        assert!(!close.contains("log scale"));
+        // The legend is HTML under the chart, naming both curves.
+        assert!(wide.contains("class=\"legend\""));
+        assert!(wide.contains(">plaintext</span>") && wide.contains(">mine</span>"));
+    }
+
+    #[test]
+    fn points_are_drawn_in_x_order_and_one_level_is_bars() {
+        // Probes in the order a search ran them.
+        let svg = xy_chart(
+            "rate",
+            "requests/s",
+            &[(
+                "probes".into(),
+                vec![(1000.0, 1.0), (4000.0, 4.0), (2000.0, 2.0), (3000.0, 3.0)],
+            )],
+        );
+        let lines = polylines(&svg);
+        assert_eq!(lines.len(), 1, "{svg}");
+        assert!(lines[0].windows(2).all(|w| w[0] < w[1]), "{:?}", lines[0]);
+        // One level: no line with one point, one bar per series.
+        let one = xy_chart(
+            "connections",
+            "requests/s",
+            &[
+                ("a".into(), vec![(64.0, 100.0)]),
+                ("b".into(), vec![(64.0, 120.0)]),
+            ],
+        );
+        assert!(polylines(&one).is_empty(), "{one}");
+        assert!(one.contains("<rect"));
+        assert!(one.contains("a at 64") && one.contains("b at 64"));
+    }
+
+    #[test]
+    fn an_all_zero_axis_has_no_repeated_ticks() {
+        let svg = xy_chart(
+            "second",
+            "errors/s",
+            &[("errors/s".into(), vec![(0.5, 0.0), (1.5, 0.0), (2.5, 0.0)])],
+        );
+        assert!(svg.matches(">0.00<").count() == 0, "{svg}");
+        let labels: Vec<&str> = svg
+            .split("</text>")
+            .filter_map(|t| t.rsplit('>').next())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let repeated: Vec<&&str> = labels.iter().filter(|l| !seen.insert(**l)).collect();
+        assert!(repeated.is_empty(), "{labels:?}");
+    }
+
+    #[test]
+    fn marks_are_drawn_and_named() {
+        let svg = xy_chart_with(
+            "asked req/s",
+            "latency (ms)",
+            &[(
+                "p99".into(),
+                vec![(1000.0, 2.0), (2000.0, 8.0), (3000.0, 80.0)],
+            )],
+            YScale::LogWhenWide,
+            &[
+                Mark::Y("SLO: p99<50ms".into(), 50.0),
+                Mark::X("capacity found: 2000 req/s".into(), 2000.0),
+            ],
+        );
+        assert!(svg.contains("SLO: p99&lt;50ms"), "{svg}");
+        assert!(svg.contains("capacity found: 2000 req/s"));
+        assert!(
+            svg.contains("stroke-dasharray")
+                || svg.matches("<polyline").count() + svg.matches("<path").count() >= 3
+        );
+    }
+
+    #[test]
+    fn a_run_page_has_tables_warnings_and_nodes() {
+        let mut r = crate::campaign::fixture::result(50_000.0, 300, 900, 3);
+        r.warnings = vec!["the kernel reports the clock of node 1 (b) unsynchronized".into()];
+        let page = render(&r);
+        assert_page(&page);
+        assert!(page.contains("class=\"warn\""));
+        assert!(page.contains("unsynchronized"));
+        assert!(
+            !page.contains("<h2>Nodes</h2>"),
+            "one machine: no node table"
+        );
+        // A merged run: its nodes in a table.
+        r.nodes = (0..2)
+            .map(|i| crate::result::NodeSummary {
+                index: i,
+                hostname: format!("gen{i}"),
+                sent: 500,
+                completed: 499,
+                errors: 1,
+                requests_per_sec: 25_000.0,
+                achieved_pct: Some(99.5),
+                late_ms: 0.0,
+                clock: "synchronized".into(),
+                generator_us_per_request: 4.5,
+                complete: true,
+            })
+            .collect();
+        r.partial = true;
+        let page = render(&r);
+        assert_page(&page);
+        assert!(page.contains("<h2>Nodes</h2>"));
+        assert!(page.contains("<td>1 (gen1)</td>"));
+        assert!(page.contains("PARTIAL"));
     }
 }

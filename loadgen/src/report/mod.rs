@@ -9,7 +9,7 @@ pub mod html;
 pub mod json;
 pub mod text;
 
-use crate::result::RunResult;
+use crate::result::{Config, RunResult};
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -61,15 +61,38 @@ impl Outputs {
     /// Prints the text report and writes every other view of `result`. Each
     /// failure is one line (the flag and the cause); the rest are still written.
     pub fn write(&self, result: &RunResult) -> Vec<String> {
+        self.write_with(result, text::render(result))
+    }
+
+    /// Prints wrk's two header lines (`Running 10.00s test @ URL`, threads and
+    /// connections) as a run starts, where the report will go; the run then
+    /// ends with [`Outputs::finish`], so the text reads as wrk's, printed once.
+    pub fn start(&self, cfg: &Config) -> std::io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        self.print(&text::header(cfg))
+    }
+
+    /// [`Outputs::write`] after [`Outputs::start`]: the text without its header.
+    pub fn finish(&self, result: &RunResult) -> Vec<String> {
+        self.write_with(result, text::body(result))
+    }
+
+    fn print(&self, text: &str) -> std::io::Result<()> {
+        if self.text_to_stderr {
+            std::io::stderr().write_all(text.as_bytes())
+        } else {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()
+        }
+    }
+
+    fn write_with(&self, result: &RunResult, text: String) -> Vec<String> {
         let mut failed = Vec::new();
         if !self.quiet {
-            let text = text::render(result);
-            let written = if self.text_to_stderr {
-                std::io::stderr().write_all(text.as_bytes())
-            } else {
-                std::io::stdout().write_all(text.as_bytes())
-            };
-            if let Err(e) = written {
+            if let Err(e) = self.print(&text) {
                 failed.push(format!("could not print the report: {e}"));
             }
         }

@@ -2,39 +2,50 @@
 //! wrk lacks (invalid responses, reconnects, in flight at the stop).
 
 use crate::load::Arrivals;
-use crate::result::{RunResult, Spread};
+use crate::result::{Config, RunResult, Spread};
 use std::fmt::Write as _;
 
 /// Not measured: shown where a figure has nothing to stand on (no sample, no
 /// completion, an interval of no length), never a zero that looks measured.
 const NA: &str = "n/a";
 
-/// Renders the report exactly in wrk's columns, from the result alone.
+/// Renders the report exactly in wrk's columns, from the result alone:
+/// [`header`] then [`body`].
 pub fn render(r: &RunResult) -> String {
+    header(&r.config) + &body(r)
+}
+
+/// wrk's first two lines, `Running 10.00s test @ URL` and `  2 threads and 64
+/// connections`: they stand on the run's configuration alone, so a run prints
+/// them when it starts, as wrk does, and the [`body`] when it ends.
+pub fn header(cfg: &Config) -> String {
     let mut s = String::new();
-    let cfg = &r.config;
     let what = match (cfg.requests, cfg.duration_s) {
         (Some(n), _) => format!("{n} requests"),
         (None, Some(d)) => format!("{} test", time_s(d)),
         (None, None) => "test".into(),
     };
-    let _ = writeln!(s, "Running {what} @ {}{}", cfg.url, connected(r));
+    let _ = writeln!(s, "Running {what} @ {}{}", cfg.url, connected(cfg));
     let _ = writeln!(
         s,
         "  {} threads and {} connections{}{}",
-        r.config.threads,
-        r.config.connections,
-        if r.config.pipeline > 1 {
-            format!(
-                ", pipeline {} ({})",
-                r.config.pipeline,
-                r.config.pipeline_mode.name()
-            )
+        cfg.threads,
+        cfg.connections,
+        if cfg.pipeline > 1 {
+            format!(", pipeline {} ({})", cfg.pipeline, cfg.pipeline_mode.name())
         } else {
             String::new()
         },
-        sources(&r.config.source_ips)
+        sources(&cfg.source_ips)
     );
+    s
+}
+
+/// Everything after wrk's two header lines: the thread stats, the distribution,
+/// the totals.
+pub fn body(r: &RunResult) -> String {
+    let mut s = String::new();
+    let cfg = &r.config;
     let _ = writeln!(
         s,
         "  Thread Stats{:>6}{:>11}{:>8}{:>12}",
@@ -177,9 +188,9 @@ pub fn render(r: &RunResult) -> String {
 }
 
 /// ` (127.0.0.1:8080)`: the address connected to, unless the URL already shows it.
-fn connected(r: &RunResult) -> String {
-    match r.config.addr {
-        Some(a) if !r.config.url.contains(&a.to_string()) => format!(" ({a})"),
+fn connected(cfg: &Config) -> String {
+    match cfg.addr {
+        Some(a) if !cfg.url.contains(&a.to_string()) => format!(" ({a})"),
         _ => String::new(),
     }
 }

@@ -251,45 +251,83 @@ pub fn render_csv(r: &RampReport) -> String {
     s
 }
 
-/// The Markdown table as an HTML page, with charts against the level: requests/s,
-/// latency (p50, p95, p99), error %, and the servers' CPU when sampled.
+/// The page: the summary, the steps as an HTML table, and charts against the
+/// level: requests/s, latency (p50, p95, p99; log axis when the tail is wide),
+/// error %, and the servers' CPU when sampled. Points are in level order (a
+/// rate search's probes as well, whatever order they ran in); a search marks
+/// its SLO limit and the capacity it found.
 pub fn render_html(r: &RampReport) -> String {
-    use crate::report::html::{escape, page, xy_chart};
+    use crate::report::html::{
+        escape, page, table, warnings, xy_chart, xy_chart_with, Mark, YScale,
+    };
     let x = level_header(r.config.mode);
     let pts = |f: &dyn Fn(&Step) -> f64| -> Vec<(f64, f64)> {
         r.steps.iter().map(|st| (st.level as f64, f(st))).collect()
     };
     let mut body = String::new();
-    let _ = write!(body, "<p>{}</p>", escape(&r.summary));
-    // The Markdown table, as a preformatted block: one source for both.
-    let _ = write!(body, "<pre>{}</pre>", escape(&render_text(r)));
+    let _ = write!(body, "<p>{}</p>", escape(&describe(r)));
+    let _ = write!(body, "<p class=\"note\">{}</p>", escape(&r.summary));
+    if r.interrupted {
+        body.push_str(&warnings(&[
+            "Ctrl-C ended the ramp early: the steps below are the ones that ran".into(),
+        ]));
+    }
+    let rows: Vec<Vec<String>> = r.steps.iter().map(|st| cells(r, st)).collect();
+    body.push_str(&table(&headers(r), &rows));
+    let capacity = r
+        .capacity
+        .as_ref()
+        .and_then(|c| c.rate)
+        .filter(|_| r.config.mode == Mode::RateSearch)
+        .map(|rate| Mark::X(format!("capacity found: {rate} req/s"), rate as f64));
     let _ = write!(
         body,
         "<h2>Throughput</h2>{}",
-        xy_chart(
+        xy_chart_with(
             x,
             "requests/s",
-            &[("requests/s".into(), pts(&|s| s.requests_per_sec))]
+            &[("requests/s".into(), pts(&|s| s.requests_per_sec))],
+            YScale::Linear,
+            capacity.as_slice(),
         )
     );
+    let mut marks: Vec<Mark> = Vec::new();
+    let mut latency = vec![
+        ("p50".to_string(), pts(&|s| s.p50_us as f64 / 1000.0)),
+        ("p95".to_string(), pts(&|s| s.p95_us as f64 / 1000.0)),
+        ("p99".to_string(), pts(&|s| s.p99_us as f64 / 1000.0)),
+    ];
+    if let Some(slo) = &r.config.slo {
+        marks.push(Mark::Y(
+            format!("SLO: {}", slo.text),
+            slo.limit_us as f64 / 1000.0,
+        ));
+        // The SLO's own percentile, when it is not one drawn already.
+        if ![50.0, 95.0, 99.0].contains(&slo.percentile) {
+            latency.push((
+                format!("p{}", slo.percentile),
+                r.steps
+                    .iter()
+                    .filter_map(|st| Some((st.level as f64, st.slo_value_us? as f64 / 1000.0)))
+                    .collect(),
+            ));
+        }
+    }
+    marks.extend(capacity);
     let _ = write!(
         body,
         "<h2>Latency</h2>{}",
-        xy_chart(
-            x,
-            "latency (ms)",
-            &[
-                ("p50".into(), pts(&|s| s.p50_us as f64 / 1000.0)),
-                ("p95".into(), pts(&|s| s.p95_us as f64 / 1000.0)),
-                ("p99".into(), pts(&|s| s.p99_us as f64 / 1000.0)),
-            ]
-        )
+        xy_chart_with(x, "latency (ms)", &latency, YScale::LogWhenWide, &marks)
     );
-    let _ = write!(
-        body,
-        "<h2>Errors</h2>{}",
-        xy_chart(x, "error %", &[("error %".into(), pts(&|s| s.error_pct))])
-    );
+    if r.steps.iter().all(|s| s.errors == 0) {
+        body.push_str("<h2>Errors</h2><p>No errors at any level.</p>");
+    } else {
+        let _ = write!(
+            body,
+            "<h2>Errors</h2>{}",
+            xy_chart(x, "error %", &[("error %".into(), pts(&|s| s.error_pct))])
+        );
+    }
     if r.steps.iter().any(|s| s.server.is_some()) {
         let cpu = |f: &dyn Fn(&super::ServerUsage) -> f64| {
             r.steps
