@@ -574,6 +574,36 @@ fn server_close_exact_count(engine: &str) {
     exact_count(engine, Behaviour::AnswersClose, 60, &["-p", "4"]);
 }
 
+/// A close-delimited (HTTP/1.0) answer ends at the server's close, which is then on purpose:
+/// requests pipelined behind it were never read, so they go out again on the next connection
+/// (one answer a connection) and `-n` stays exact, with no error.
+fn http10_close_delimited_pipelined_exact_count(engine: &str) {
+    let (run, server) = exact_count(engine, Behaviour::Http10CloseDelimited, 60, &["-p", "8"]);
+    assert_eq!(server.received(), 60, "server received\n{}", run.describe());
+    assert!(
+        (60..=60 + CONNS).contains(&server.accepted()),
+        "one connection an answer\n{}",
+        run.describe()
+    );
+}
+
+/// A paced connection waiting for its next send notices the server's idle keep-alive close
+/// and sends the next request on a new connection: every scheduled request completes, none is
+/// an error.
+fn paced_run_sees_an_idle_close(engine: &str) {
+    let server = Misbehaving::start(Behaviour::ClosesWhenIdle);
+    // 8 a second: 125 ms between sends, the server closes after 50 ms idle.
+    let run = ceiling(
+        &["--io-engine", engine, "-c", "1", "-R", "8", "-d", "1s"],
+        &server.url(),
+    );
+    assert_valid_run(&run, &server, "success");
+    let completed = run.n("completed");
+    assert!(completed >= 6, "{}", run.describe());
+    assert_eq!(run.n("sent"), completed + run.n("in_flight_at_stop"));
+    assert!(server.accepted() >= completed, "{}", run.describe());
+}
+
 /// Every case above, once per engine: `direct` (the io_uring loop, `--io-engine auto`),
 /// `monoio` (monoio's io_uring driver) and `epoll`.
 macro_rules! on_every_engine {
@@ -618,6 +648,8 @@ on_every_engine!(
     client_close_exact_count,
     client_close_for_a_duration,
     server_close_exact_count,
+    http10_close_delimited_pipelined_exact_count,
+    paced_run_sees_an_idle_close,
 );
 
 /// The misbehaving server itself, talked to with std TcpStream (no generator needed).

@@ -698,6 +698,10 @@ impl Core {
             let (mut book, c) = self.split(i, now);
             if let Ok(Some(done)) = c.framer.finish_on_eof(&c.rbuf) {
                 book.record(&mut c.ledger, &mut c.free_since, done);
+                // A close-delimited response ends at the server's close, which
+                // is then on purpose: requests pipelined behind it were never
+                // read, as with `Connection: close`.
+                return self.server_closes(i);
             }
         }
         // A close after the last response (the one the request asked for, or an
@@ -1116,6 +1120,47 @@ mod tests {
         assert_eq!(seen.sessions, vec![1; 10]);
         assert_eq!((r.counters.completed, r.counters.errors.total()), (10, 0));
         balanced(&r.counters);
+    }
+
+    #[test]
+    fn a_close_delimited_response_returns_the_requests_behind_it_to_the_budget() {
+        // HTTP/1.0 without a length: the body ends at the server's close, so the
+        // close is on purpose and the pipelined requests behind it were never
+        // read. Each connection completes one response; none is an error.
+        for p in [1, 4, 8] {
+            let t0 = Instant::now();
+            let mut c = core(setup(Some(20), 1, p, GET), t0);
+            let mut sessions = 0;
+            loop {
+                sessions += 1;
+                assert!(sessions <= 20, "p {p}: more connections than requests");
+                c.opened(0, t0);
+                let Next::Write(b) = c.poll_send(0, t0) else {
+                    panic!("nothing to write")
+                };
+                assert!(requests_in(b) >= 1);
+                let len = b.len();
+                c.written(0, len);
+                assert_eq!(c.received(0, b"HTTP/1.0 200 OK\r\n\r\nhel", t0), None);
+                assert_eq!(c.received(0, b"lo", t0), None);
+                let end = c.eof(0, t0);
+                c.closed(0);
+                if end == End::Done {
+                    c.done(0);
+                    break;
+                }
+                assert_eq!(end, End::Reconnect);
+            }
+            let r = finish(&mut c, t0);
+            assert_eq!(sessions, 20, "p {p}");
+            assert_eq!(
+                (r.counters.sent, r.counters.completed, r.counters.errors.total()),
+                (20, 20, 0),
+                "p {p}: {:?}",
+                r.counters
+            );
+            balanced(&r.counters);
+        }
     }
 
     /// Opens connection 0 of a fresh core and writes `p` requests on it.
