@@ -1154,7 +1154,11 @@ mod tests {
             let r = finish(&mut c, t0);
             assert_eq!(sessions, 20, "p {p}");
             assert_eq!(
-                (r.counters.sent, r.counters.completed, r.counters.errors.total()),
+                (
+                    r.counters.sent,
+                    r.counters.completed,
+                    r.counters.errors.total()
+                ),
                 (20, 20, 0),
                 "p {p}: {:?}",
                 r.counters

@@ -451,7 +451,10 @@ fn serve_connection(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // The idle timeout, between requests only (a request begun is waited for).
             Err(e)
-                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
             {
                 if buf.is_empty() {
                     return End::Graceful;
