@@ -324,7 +324,15 @@ fn one_level_ramps_report_their_one_step() {
         (&["--from", "3", "--to", "3"], "connections"),
         (&["--rate-from", "100", "--rate-to", "100"], "rate"),
         (
-            &["--rate-search", "--slo", "p99<1s", "--rate-from", "100", "--rate-to", "100"],
+            &[
+                "--rate-search",
+                "--slo",
+                "p99<1s",
+                "--rate-from",
+                "100",
+                "--rate-to",
+                "100",
+            ],
             "rate_search",
         ),
     ];
