@@ -547,6 +547,19 @@ fn client_close_exact_count(engine: &str) {
     }
 }
 
+/// The client's `Connection: close` behind 70 other headers (more than any fixed header
+/// array) is still seen: one request a connection, none an error.
+fn client_close_behind_many_headers(engine: &str) {
+    let headers: Vec<String> = (0..70).map(|i| format!("X-H{i}: v")).collect();
+    let mut extra: Vec<&str> = vec!["-p", "4"];
+    for h in &headers {
+        extra.extend(["-H", h.as_str()]);
+    }
+    extra.extend(["-H", "Connection: close"]);
+    let (run, server) = exact_count(engine, Behaviour::ClosesWhenAsked, 40, &extra);
+    assert_eq!(server.received(), 40, "{}", run.describe());
+}
+
 /// The same for a timed run: no errors, and `sent` counts only requests the server could
 /// still read (it read every one of them but those in flight at the stop).
 fn client_close_for_a_duration(engine: &str) {
@@ -646,6 +659,7 @@ on_every_engine!(
     accept_then_close_is_read_or_write_error,
     refused_port_exits_1_and_reports_connect_errors,
     client_close_exact_count,
+    client_close_behind_many_headers,
     client_close_for_a_duration,
     server_close_exact_count,
     http10_close_delimited_pipelined_exact_count,
