@@ -33,7 +33,8 @@ pub(crate) struct Args {
     duration: Duration,
     #[command(flatten)]
     conn: ConnArgs,
-    /// Unreported warm-up before each server's tests (connections, caches); 0 to skip
+    /// Unreported warm-up before each server's tests (connections, caches): 0 to skip,
+    /// else 10ms to 30 days like any run
     #[arg(long, default_value = "1s", value_parser = warmup_value, allow_hyphen_values = true)]
     warmup: Duration,
     /// Body size of the large-body test (/bytes/N), 0 to 1 GiB
@@ -55,14 +56,21 @@ pub(crate) struct Args {
     out: ReportFiles,
 }
 
-/// `--warmup`: 0 (none), or a run length.
+/// `--warmup`: exactly 0 (in any unit) means none; anything else is a run and
+/// has a run's bounds (10ms to 30 days), so `5us` is refused rather than
+/// rounded to nothing, with the message naming both choices.
 fn warmup_value(t: &str) -> Result<Duration, ValueError> {
     if t.trim().parse::<f64>() == Ok(0.0)
         || humantime::parse_duration(t.trim()) == Ok(Duration::ZERO)
     {
         return Ok(Duration::ZERO);
     }
-    options::run_length_value(t)
+    options::run_length_value(t).map_err(|e| match e {
+        ValueError::TooSmall { min } => {
+            ValueError::Invalid(format!("must be 0 (no warm-up) or at least {min}"))
+        }
+        e => e,
+    })
 }
 
 /// One row of the table.
@@ -601,6 +609,19 @@ mod tests {
 
     /// A row where nothing completed (nothing listening) shows n/a, never a 0 µs
     /// latency or CPU that reads as measured.
+    #[test]
+    fn warmup_is_zero_for_none_or_a_run_length() {
+        for zero in ["0", "0s", "0ms", "0.0"] {
+            assert_eq!(warmup_value(zero), Ok(Duration::ZERO), "{zero}");
+        }
+        assert_eq!(warmup_value("10ms"), Ok(Duration::from_millis(10)));
+        for short in ["5us", "1ms", "0.001"] {
+            let e = warmup_value(short).unwrap_err().to_string();
+            assert_eq!(e, "must be 0 (no warm-up) or at least 10ms", "{short}");
+        }
+        assert!(warmup_value("-1s").is_err() && warmup_value("soon").is_err());
+    }
+
     #[test]
     fn a_row_with_nothing_completed_shows_no_figures() {
         let mut r = result(0.0, 0, 0, 0);
