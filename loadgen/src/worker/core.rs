@@ -117,6 +117,9 @@ struct Conn {
     /// The deadline passed and the core asked for the socket to be shut down.
     timed_out: bool,
     opened_before: bool,
+    /// Its session ended with [`End::Reconnect`] and it has not opened again:
+    /// it stands for one request of the budget (see [`Core::reconnecting`]).
+    reconnecting: bool,
     backoff: Duration,
     refused_since: Option<Instant>,
     /// Paced, with room to send: when the next request falls due (a driver with
@@ -191,6 +194,10 @@ pub(crate) struct Core {
     wake_all: bool,
     /// Requests left to send under `-n` (u64::MAX: no limit).
     budget: u64,
+    /// Connections told to reconnect that have not opened yet: each will take
+    /// a request of the budget, so a session ends with Done rather than open a
+    /// connection for a request another reconnect is already going to send.
+    reconnecting: u64,
     /// Per target: its request asks the server to close after answering.
     closes: Vec<bool>,
     counters: Counters,
@@ -238,6 +245,7 @@ impl Core {
                 deadline: None,
                 timed_out: false,
                 opened_before: false,
+                reconnecting: false,
                 backoff: BACKOFF_MIN,
                 refused_since: None,
                 wake: None,
@@ -254,6 +262,7 @@ impl Core {
             stopped_at: None,
             wake_all: false,
             budget: plan.requests.unwrap_or(u64::MAX),
+            reconnecting: 0,
             closes: plan
                 .targets
                 .iter()
@@ -361,6 +370,7 @@ impl Core {
 
     /// Connection `i` opened at `now`.
     pub fn opened(&mut self, i: usize, now: Instant) {
+        self.reconnected(i);
         let c = &mut self.conns[i];
         self.counters.connects += 1;
         if c.opened_before {
@@ -418,6 +428,7 @@ impl Core {
 
     /// Connection `i` has nothing more to do.
     pub fn done(&mut self, i: usize) {
+        self.reconnected(i);
         self.conns[i].open = false;
         self.conns[i].wake = None;
         self.live -= 1;
@@ -456,7 +467,26 @@ impl Core {
         let c = &mut self.conns[i];
         c.open = false;
         c.wake = None;
-        self.next_end()
+        if c.reconnecting {
+            return End::Reconnect;
+        }
+        let end = self.next_end();
+        // Under -n, the reconnects already under way cover what is left.
+        if end == End::Reconnect && self.budget != u64::MAX && self.budget <= self.reconnecting {
+            return End::Done;
+        }
+        if end == End::Reconnect {
+            self.conns[i].reconnecting = true;
+            self.reconnecting += 1;
+        }
+        end
+    }
+
+    /// Connection `i` no longer stands for a reconnect (it opened, or gave up).
+    fn reconnected(&mut self, i: usize) {
+        if std::mem::take(&mut self.conns[i].reconnecting) {
+            self.reconnecting -= 1;
+        }
     }
 
     fn next_end(&self) -> End {
@@ -1086,6 +1116,25 @@ mod tests {
         assert_eq!(r.counters.errors.total(), 0, "{:?}", r.counters.errors);
         assert_eq!(r.counters.reconnects, 98);
         balanced(&r.counters);
+    }
+
+    #[test]
+    fn no_connection_is_opened_for_a_request_another_reconnect_covers() {
+        // One request a connection (`Connection: close`): when the last requests
+        // of -n are already covered by reconnects under way, a session ends with
+        // Done, so the server sees exactly -n connections, none idle.
+        for (n, conns) in [(99, 2), (101, 2), (100, 3), (7, 4)] {
+            let t0 = Instant::now();
+            let mut c = core(setup(Some(n), conns, 1, CLOSE), t0);
+            let seen = drive(&mut c, t0, |_| OK.to_vec());
+            let r = finish(&mut c, t0);
+            let what = format!("-n {n} -c {conns}: {:?}", seen.sessions);
+            assert!(seen.sessions.iter().all(|&k| k == 1), "{what}");
+            assert_eq!(seen.sessions.len() as u64, n, "{what}");
+            assert_eq!((r.counters.sent, r.counters.completed), (n, n), "{what}");
+            assert_eq!(r.counters.connects, n, "{what}");
+            balanced(&r.counters);
+        }
     }
 
     #[test]
