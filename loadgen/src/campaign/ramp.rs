@@ -864,5 +864,20 @@ mod tests {
         crate::campaign::fixture::snapshot("ramp", &text);
         crate::campaign::fixture::snapshot("ramp.md", &render_markdown(&report));
         crate::campaign::fixture::snapshot("ramp.csv", &render_csv(&report));
+
+        // A step Ctrl-C cut short says how long it ran beside its asked -d.
+        let mut report = report;
+        let last = report.steps.last_mut().unwrap();
+        last.result.interrupted = true;
+        last.result.duration_s = 0.5;
+        report.interrupted = true;
+        let text = render_text(&report);
+        assert!(
+            text.contains("-d 1s http://127.0.0.1:8080/ (interrupted after 0.50s)"),
+            "{text}"
+        );
+        assert_eq!(text.matches("interrupted after").count(), 1, "{text}");
+        let md = render_markdown(&report);
+        assert!(md.contains("` (interrupted after 0.50s)"), "{md}");
     }
 }
