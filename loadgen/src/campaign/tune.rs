@@ -686,8 +686,8 @@ mod tests {
     }
 
     /// Rounds where nothing could connect: no p99 or CPU per request that reads
-    /// as measured (n/a), the connect errors shown, and the command fails (exit
-    /// 1) as a single run that cannot connect does; one round that connected is
+    /// as measured (n/a), the connect errors shown, and the command fails with
+    /// exit 1 as a single run that cannot connect does; one round that connected is
     /// enough for the command to stand.
     #[test]
     fn nothing_connected_shows_no_figures_and_fails() {

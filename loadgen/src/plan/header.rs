@@ -183,10 +183,11 @@ fn is_authority(v: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b));
         (reg_name, port)
     };
-    host_ok
-        && port.map_or(true, |p| {
-            p.is_empty() || (p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
-        })
+    let port_ok = match port {
+        None | Some("") => true,
+        Some(p) => p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok(),
+    };
+    host_ok && port_ok
 }
 
 #[cfg(test)]
