@@ -197,14 +197,20 @@ async fn session(
                 // request goes to a new connection (the direct loop's multishot
                 // receive sees it the same way). A poll, not a read: cancelling
                 // it at the nap's end loses no bytes.
-                let readable = monoio::select! {
-                    _ = monoio::time::sleep(nap) => false,
-                    _ = stream.readable(false) => true,
+                let woke = monoio::select! {
+                    _ = monoio::time::sleep(nap) => None,
+                    r = stream.readable(false) => Some(r.is_ok()),
                 };
-                if readable {
-                    if let Some(end) = read_once(w, i, stream, (rbuf, room)).await {
-                        return end;
+                match woke {
+                    Some(true) => {
+                        if let Some(end) = read_once(w, i, stream, (rbuf, room)).await {
+                            return end;
+                        }
                     }
+                    // The poll itself failed: a plain nap (the next write finds
+                    // whatever is wrong), never a read that could block the sends.
+                    Some(false) => monoio::time::sleep(nap).await,
+                    None => {}
                 }
             }
             Step::Read => {
