@@ -599,6 +599,22 @@ fn http10_close_delimited_pipelined_exact_count(engine: &str) {
         "one connection an answer\n{}",
         run.describe()
     );
+    // For a duration too: no errors, and `sent` is what the server read but those in
+    // flight at the stop (at most a pipeline a connection).
+    let server = Misbehaving::start(Behaviour::Http10CloseDelimited);
+    let run = run_for(&["--io-engine", engine, "-p", "4"], &server.url());
+    assert_valid_run(&run, &server, "success");
+    assert!(
+        run.n("sent") - run.n("completed") <= 4 * CONNS,
+        "in flight: a pipeline a connection at most\n{}",
+        run.describe()
+    );
+    assert!(
+        server.received() + 4 * CONNS >= run.n("sent"),
+        "server received {}\n{}",
+        server.received(),
+        run.describe()
+    );
 }
 
 /// A paced connection waiting for its next send notices the server's idle keep-alive close
