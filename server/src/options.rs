@@ -25,6 +25,9 @@ pub enum ConfigError {
     /// A TLS flag that cannot make a certificate or configuration.
     #[error(transparent)]
     Tls(#[from] crate::tls::SetupError),
+    /// The --json file cannot be created: found before serving, not at the stop.
+    #[error("cannot write --json {path}: {reason}")]
+    Output { path: String, reason: String },
 }
 
 /// A flag's value its parser refused (clap names the flag and the value).
@@ -58,7 +61,8 @@ pub struct Options {
     /// CPUs to run workers on, one worker per CPU, e.g. 0-3,6 (default: all allowed).
     #[arg(long, value_name = "LIST")]
     pub cpus: Option<String>,
-    /// I/O engine: auto (io_uring, else epoll), uring or epoll.
+    /// I/O engine: auto (io_uring, else epoll), uring, monoio (the same as uring: the server's
+    /// io_uring is monoio's driver) or epoll.
     #[arg(long, value_name = "ENGINE", default_value = "auto")]
     pub io_engine: IoEngine,
     /// Listen backlog per worker socket, 1 to 2147483647 (default: /proc/sys/net/core/somaxconn).
@@ -121,6 +125,14 @@ impl Options {
             .and_then(|mut a| a.next())
             .ok_or_else(|| ConfigError::Bind(self.bind.clone()))?;
         let cpus = resolve_cpus(self.cpus.as_deref())?;
+        // Created now (as the generator's outputs are), so a path that cannot be
+        // written is bad usage before a socket is opened, not a failure at the stop.
+        if let Some(path) = &self.json {
+            std::fs::File::create(path).map_err(|e| ConfigError::Output {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
         Ok(Config {
             bind,
             cpus,
@@ -256,6 +268,19 @@ mod tests {
         assert_eq!(c.limits.max_body, 10);
     }
 
+    /// The help of --io-engine names every engine the flag accepts, and no other.
+    #[test]
+    fn io_engine_help_names_what_is_accepted() {
+        use clap::CommandFactory;
+        let help = Options::command().render_long_help().to_string();
+        let from = help.find("--io-engine").unwrap();
+        let line = &help[from..help[from..].find("--backlog").unwrap() + from];
+        for engine in ["auto", "uring", "monoio", "epoll"] {
+            assert!(line.contains(engine), "{engine} missing from:\n{line}");
+            assert!(parse(&["--io-engine", engine]).is_ok(), "{engine}");
+        }
+    }
+
     #[test]
     fn bad_input_is_refused() {
         assert!(parse(&["--bind", "nonsense"]).is_err());
@@ -264,6 +289,8 @@ mod tests {
         assert!(parse(&["--idle-timeout", "0s"]).is_err());
         assert!(parse(&["--max-conns-per-worker", "0"]).is_err());
         assert!(parse(&["--cpus", "100000"]).is_err());
+        let e = parse(&["--json", "/nonexistent/x.json"]).unwrap_err();
+        assert!(e.contains("cannot write --json /nonexistent/x.json"), "{e}");
         for (flag, value) in [
             ("--grace", "1e20s"),
             ("--grace", "99999999999999999999s"),

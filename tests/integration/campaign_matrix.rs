@@ -138,6 +138,47 @@ fn matrix_bad_files_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{text}: {stderr}");
     }
+    // Refused before any load, naming the cause: a path that would be glued onto the
+    // target's URL, and a single run's outputs or display flags that a cell would ignore.
+    let cell = |path: &str, args: &str| {
+        format!(
+            "args = [\"-d\", \"100ms\"]\n[[targets]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/base/\"\n\
+             [[endpoints]]\nname = \"e\"\npath = \"{path}\"\nargs = [{args}]\n"
+        )
+    };
+    for (text, why) in [
+        (cell("json", ""), "must start with '/'"),
+        (cell("x y", ""), "must start with '/'"),
+        (
+            cell("/json", "\"--json\", \"/tmp/x.json\""),
+            "--json belongs to a single run",
+        ),
+        (
+            cell("/json", "\"-q\""),
+            "-q/--quiet belongs to a single run",
+        ),
+        (
+            cell("/json", "\"--latency\""),
+            "--latency belongs to a single run",
+        ),
+        (
+            cell("/json", "\"--hgrm\", \"/tmp/x.hgrm\""),
+            "--hgrm belongs to a single run",
+        ),
+    ] {
+        std::fs::write(&bad, &text).unwrap();
+        let out = Command::new(ceiling_bin())
+            .args(["matrix", bad.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(why), "{text}: {stderr}");
+        assert!(
+            !stderr.contains("ceiling matrix: 1/"),
+            "load was sent\n{text}: {stderr}"
+        );
+    }
     let _ = std::fs::remove_file(&bad);
 }
 

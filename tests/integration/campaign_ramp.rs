@@ -372,3 +372,50 @@ fn ramp_bad_usage_exits_2_and_sends_nothing() {
         "a bad usage case connected"
     );
 }
+
+/// A ramp of one level (`--from 3 --to 3`, `--rate-from X --rate-to X`) is a one-step
+/// report, and a search over one rate probes it once: never a panic after the load, with the
+/// --json written.
+#[test]
+fn one_level_ramps_report_their_one_step() {
+    let _serial = crate::support::exclusive();
+    let server = start_server(&[]);
+    let cases: [(&[&str], &str); 3] = [
+        (&["--from", "3", "--to", "3"], "connections"),
+        (&["--rate-from", "100", "--rate-to", "100"], "rate"),
+        (
+            &[
+                "--rate-search",
+                "--slo",
+                "p99<1s",
+                "--rate-from",
+                "100",
+                "--rate-to",
+                "100",
+            ],
+            "rate_search",
+        ),
+    ];
+    for (i, (levels, mode)) in cases.into_iter().enumerate() {
+        let json = temp(&format!("one-{i}.json"));
+        let mut args = vec![
+            server.url(),
+            "-t".into(),
+            "1".into(),
+            "--step-duration".into(),
+            "200ms".into(),
+            "--json".into(),
+            json.display().to_string(),
+        ];
+        args.extend(levels.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (out, stdout, stderr) = ramp(&args);
+        let json = take(&json);
+        assert_eq!(out.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");
+        let v: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        assert_eq!(v["config"]["mode"], mode, "{json}");
+        let steps = v["steps"].as_array().unwrap();
+        assert!(!steps.is_empty(), "{json}");
+        assert!(steps[0]["result"]["counters"]["completed"].as_u64() > Some(0));
+    }
+}

@@ -846,3 +846,45 @@ fn three_generator_namespaces_merge_to_the_servers_count() {
         .collect();
     assert_eq!(shares, vec!["3000", "3000", "3000"]);
 }
+
+/// `plan -o` or `--manifest` at a path that cannot be written: bad usage (exit 2), one line,
+/// nothing written.
+#[test]
+fn plan_refuses_outputs_it_cannot_write() {
+    let dir = scratch("unwritable");
+    let ok = dir.join("plan.json");
+    for args in [
+        vec![
+            "plan",
+            "--nodes",
+            "2",
+            "-n",
+            "100",
+            "-o",
+            "/nonexistent/plan.json",
+            "http://127.0.0.1:1/",
+        ],
+        vec![
+            "plan",
+            "--nodes",
+            "2",
+            "-n",
+            "100",
+            "-o",
+            s(&ok),
+            "--manifest",
+            "/nonexistent/m.yaml",
+            "http://127.0.0.1:1/",
+        ],
+    ] {
+        let out = run_ceiling(&args, WATCHDOG);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("cannot write"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

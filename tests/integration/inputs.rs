@@ -313,6 +313,12 @@ fn contradictory_headers_are_refused_before_any_load() {
         (&["-H", "novalue"], "Name: value"),
         (&["-m", "GE T"], "token"),
         (&["-m", "GET\r\n"], "token"),
+        (&["-H", "Host: a b"], "not a host[:port]"),
+        (&["-H", "Host: a:99999"], "not a host[:port]"),
+        (
+            &["-H", "Connection: close", "-H", "Connection: keep-alive"],
+            "both to close",
+        ),
     ] {
         let mut full = vec!["-t1", "-c1", "-n", "5"];
         full.extend_from_slice(args);

@@ -537,14 +537,28 @@ fn client_close_exact_count(engine: &str) {
             "-p {p}: server received\n{}",
             run.describe()
         );
-        // One connection a request (a connection opened as the last request went out
-        // elsewhere carries none).
-        assert!(
-            (100..=100 + CONNS).contains(&server.accepted()),
+        // One connection a request, and none opened for a request that a reconnect
+        // under way already covers.
+        assert_eq!(
+            server.accepted(),
+            100,
             "-p {p}: one connection a request\n{}",
             run.describe()
         );
     }
+}
+
+/// The client's `Connection: close` behind 70 other headers (more than any fixed header
+/// array) is still seen: one request a connection, none an error.
+fn client_close_behind_many_headers(engine: &str) {
+    let headers: Vec<String> = (0..70).map(|i| format!("X-H{i}: v")).collect();
+    let mut extra: Vec<&str> = vec!["-p", "4"];
+    for h in &headers {
+        extra.extend(["-H", h.as_str()]);
+    }
+    extra.extend(["-H", "Connection: close"]);
+    let (run, server) = exact_count(engine, Behaviour::ClosesWhenAsked, 40, &extra);
+    assert_eq!(server.received(), 40, "{}", run.describe());
 }
 
 /// The same for a timed run: no errors, and `sent` counts only requests the server could
@@ -572,6 +586,52 @@ fn client_close_for_a_duration(engine: &str) {
 /// exact, with no error.
 fn server_close_exact_count(engine: &str) {
     exact_count(engine, Behaviour::AnswersClose, 60, &["-p", "4"]);
+}
+
+/// A close-delimited (HTTP/1.0) answer ends at the server's close, which is then on purpose:
+/// requests pipelined behind it were never read, so they go out again on the next connection
+/// (one answer a connection) and `-n` stays exact, with no error.
+fn http10_close_delimited_pipelined_exact_count(engine: &str) {
+    let (run, server) = exact_count(engine, Behaviour::Http10CloseDelimited, 60, &["-p", "8"]);
+    assert_eq!(server.received(), 60, "server received\n{}", run.describe());
+    assert!(
+        (60..=60 + CONNS).contains(&server.accepted()),
+        "one connection an answer\n{}",
+        run.describe()
+    );
+    // For a duration too: no errors, and `sent` is what the server read but those in
+    // flight at the stop (at most a pipeline a connection).
+    let server = Misbehaving::start(Behaviour::Http10CloseDelimited);
+    let run = run_for(&["--io-engine", engine, "-p", "4"], &server.url());
+    assert_valid_run(&run, &server, "success");
+    assert!(
+        run.n("sent") - run.n("completed") <= 4 * CONNS,
+        "in flight: a pipeline a connection at most\n{}",
+        run.describe()
+    );
+    assert!(
+        server.received() + 4 * CONNS >= run.n("sent"),
+        "server received {}\n{}",
+        server.received(),
+        run.describe()
+    );
+}
+
+/// A paced connection waiting for its next send notices the server's idle keep-alive close
+/// and sends the next request on a new connection: every scheduled request completes, none is
+/// an error.
+fn paced_run_sees_an_idle_close(engine: &str) {
+    let server = Misbehaving::start(Behaviour::ClosesWhenIdle);
+    // 8 a second: 125 ms between sends, the server closes after 50 ms idle.
+    let run = ceiling(
+        &["--io-engine", engine, "-c", "1", "-R", "8", "-d", "1s"],
+        &server.url(),
+    );
+    assert_valid_run(&run, &server, "success");
+    let completed = run.n("completed");
+    assert!(completed >= 6, "{}", run.describe());
+    assert_eq!(run.n("sent"), completed + run.n("in_flight_at_stop"));
+    assert!(server.accepted() >= completed, "{}", run.describe());
 }
 
 /// Every case above, once per engine: `direct` (the io_uring loop, `--io-engine auto`),
@@ -616,8 +676,11 @@ on_every_engine!(
     accept_then_close_is_read_or_write_error,
     refused_port_exits_1_and_reports_connect_errors,
     client_close_exact_count,
+    client_close_behind_many_headers,
     client_close_for_a_duration,
     server_close_exact_count,
+    http10_close_delimited_pipelined_exact_count,
+    paced_run_sees_an_idle_close,
 );
 
 /// The misbehaving server itself, talked to with std TcpStream (no generator needed).

@@ -567,6 +567,44 @@ fn bad_usage_exits_2_with_one_line() {
 }
 
 #[test]
+fn an_unwritable_json_path_exits_2_before_serving() {
+    // Found before a socket is opened, as the generator's outputs are (not at the stop).
+    let mut child = std::process::Command::new(crate::support::ceiling_bin())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--json",
+            "/nonexistent/x.json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: a server that started serving is killed (by its own handle) and fails.
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ceiling serve started serving with an unwritable --json");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write --json /nonexistent/x.json"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
+}
+
+#[test]
 fn a_taken_port_exits_2() {
     // Bad usage before a connection is accepted (issue 11: a port in use).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

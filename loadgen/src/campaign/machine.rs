@@ -35,7 +35,8 @@ pub(crate) struct Args {
     duration: Duration,
     #[command(flatten)]
     conn: ConnArgs,
-    /// Unreported warm-up before each server's tests (connections, caches); 0 to skip
+    /// Unreported warm-up before each server's tests (connections, caches): 0 to skip,
+    /// else 10ms to 30 days like any run
     #[arg(long, default_value = "1s", value_parser = warmup_value, allow_hyphen_values = true)]
     warmup: Duration,
     /// Body size of the large-body test (/bytes/N), 0 to 1 GiB
@@ -57,14 +58,21 @@ pub(crate) struct Args {
     out: ReportFiles,
 }
 
-/// `--warmup`: 0 (none), or a run length.
+/// `--warmup`: exactly 0 (in any unit) means none; anything else is a run and
+/// has a run's bounds (10ms to 30 days), so `5us` is refused rather than
+/// rounded to nothing, with the message naming both choices.
 fn warmup_value(t: &str) -> Result<Duration, ValueError> {
     if t.trim().parse::<f64>() == Ok(0.0)
         || humantime::parse_duration(t.trim()) == Ok(Duration::ZERO)
     {
         return Ok(Duration::ZERO);
     }
-    options::run_length_value(t)
+    options::run_length_value(t).map_err(|e| match e {
+        ValueError::TooSmall { min } => {
+            ValueError::Invalid(format!("must be 0 (no warm-up) or at least {min}"))
+        }
+        e => e,
+    })
 }
 
 /// One row of the table.
@@ -75,12 +83,13 @@ pub struct Row {
     pub url: String,
     pub requests_per_sec: f64,
     pub bytes_read_per_sec: f64,
-    pub p50_us: u64,
-    pub p99_us: u64,
-    pub p999_us: u64,
+    /// Latency percentiles, µs; None (JSON null) when nothing completed.
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub p999_us: Option<u64>,
     pub errors: u64,
-    /// Generator CPU per request sent.
-    pub generator_us_per_request: f64,
+    /// Generator CPU per request sent, µs; None when nothing was sent.
+    pub generator_us_per_request: Option<f64>,
     /// Server CPU per request completed (only for the embedded server).
     pub server_us_per_request: Option<f64>,
     /// For targets: requests/s as a percentage of the ceiling's plaintext row.
@@ -259,7 +268,9 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
 
 impl Row {
     fn of(name: &str, url: &str, result: RunResult) -> Self {
-        let q = |p: f64| result.latency.at(p);
+        // No completed response: no latency, not a latency of 0.
+        let measured = result.counters.completed > 0;
+        let q = |p: f64| measured.then(|| result.latency.at(p));
         Self {
             name: name.to_string(),
             url: crate::redact::url(url),
@@ -269,7 +280,8 @@ impl Row {
             p99_us: q(99.0),
             p999_us: q(99.9),
             errors: result.counters.request_errors() + result.counters.errors.connect,
-            generator_us_per_request: result.generator_cpu.us_per_request,
+            generator_us_per_request: (result.counters.sent > 0)
+                .then_some(result.generator_cpu.us_per_request),
             server_us_per_request: None,
             pct_of_ceiling: None,
             result,
@@ -401,28 +413,24 @@ const TARGET_HEAD: [&str; 7] = [
 ];
 const TARGET_WIDTHS: [usize; 7] = [16, 12, 12, 10, 10, 10, 8];
 
+/// A latency cell: `n/a` when nothing completed.
+fn opt_us(v: Option<u64>) -> String {
+    v.map_or("n/a".into(), |v| us(v as f64))
+}
+
 /// One ceiling row's cells, as both tables show them.
 fn ceiling_cells(row: &Row) -> Vec<String> {
     vec![
         row.name.clone(),
         format!("{:.0}", row.requests_per_sec),
         rate(row.bytes_read_per_sec),
-        latency(row, row.p50_us),
-        latency(row, row.p99_us),
-        latency(row, row.p999_us),
+        opt_us(row.p50_us),
+        opt_us(row.p99_us),
+        opt_us(row.p999_us),
         row.errors.to_string(),
-        us(row.generator_us_per_request),
+        row.generator_us_per_request.map_or("n/a".into(), us),
         row.server_us_per_request.map_or("n/a".into(), us),
     ]
-}
-
-/// A row's latency, or `n/a` when nothing completed (never `0.00us`).
-fn latency(row: &Row, us_value: u64) -> String {
-    if row.result.latency.count == 0 {
-        "n/a".into()
-    } else {
-        us(us_value as f64)
-    }
 }
 
 /// One target row's cells.
@@ -432,9 +440,9 @@ fn target_cells(row: &Row) -> Vec<String> {
         format!("{:.0}", row.requests_per_sec),
         row.pct_of_ceiling
             .map_or("n/a".into(), |p| format!("{p:.1}%")),
-        latency(row, row.p50_us),
-        latency(row, row.p99_us),
-        latency(row, row.p999_us),
+        opt_us(row.p50_us),
+        opt_us(row.p99_us),
+        opt_us(row.p999_us),
         row.errors.to_string(),
     ]
 }
@@ -522,8 +530,9 @@ pub fn render_markdown(r: &MachineReport) -> String {
     s
 }
 
-/// One CSV row per workload and target.
+/// One CSV row per workload and target; an empty cell where nothing was measured.
 pub fn render_csv(r: &MachineReport) -> String {
+    let cell = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     let mut s = String::from(
         "kind,name,url,requests_per_sec,bytes_read_per_sec,p50_us,p99_us,p999_us,errors,generator_us_per_request,server_us_per_request,pct_of_ceiling\n",
     );
@@ -531,16 +540,17 @@ pub fn render_csv(r: &MachineReport) -> String {
         for row in rows {
             let _ = writeln!(
                 s,
-                "{kind},{},{},{:.2},{:.0},{},{},{},{},{:.3},{},{}",
+                "{kind},{},{},{:.2},{:.0},{},{},{},{},{},{},{}",
                 row.name,
                 row.url,
                 row.requests_per_sec,
                 row.bytes_read_per_sec,
-                row.p50_us,
-                row.p99_us,
-                row.p999_us,
+                cell(row.p50_us),
+                cell(row.p99_us),
+                cell(row.p999_us),
                 row.errors,
-                row.generator_us_per_request,
+                row.generator_us_per_request
+                    .map_or(String::new(), |v| format!("{v:.3}")),
                 row.server_us_per_request
                     .map_or(String::new(), |v| format!("{v:.3}")),
                 row.pct_of_ceiling
@@ -647,5 +657,39 @@ mod tests {
         assert!(html.contains("<th>of ceiling</th>") && html.contains("<td>mine</td>"));
         assert!(!html.contains("pw@"));
         assert!(html.contains("<h2>Requests per second</h2>"));
+    }
+
+    /// A row where nothing completed (nothing listening) shows n/a, never a 0 µs
+    /// latency or CPU that reads as measured.
+    #[test]
+    fn warmup_is_zero_for_none_or_a_run_length() {
+        for zero in ["0", "0s", "0ms", "0.0"] {
+            assert_eq!(warmup_value(zero), Ok(Duration::ZERO), "{zero}");
+        }
+        assert_eq!(warmup_value("10ms"), Ok(Duration::from_millis(10)));
+        for short in ["5us", "1ms", "0.001"] {
+            let e = warmup_value(short).unwrap_err().to_string();
+            assert_eq!(e, "must be 0 (no warm-up) or at least 10ms", "{short}");
+        }
+        assert!(warmup_value("-1s").is_err() && warmup_value("soon").is_err());
+    }
+
+    #[test]
+    fn a_row_with_nothing_completed_shows_no_figures() {
+        let mut r = result(0.0, 0, 0, 0);
+        r.counters.completed = 0;
+        r.counters.sent = 0;
+        r.counters.errors.connect = 256;
+        let row = Row::of("a", "http://127.0.0.1:1/", r);
+        assert_eq!((row.p50_us, row.p99_us, row.p999_us), (None, None, None));
+        assert_eq!(row.generator_us_per_request, None);
+        assert_eq!(row.errors, 256);
+        let cells = target_cells(&row);
+        assert_eq!(cells[3..6], ["n/a", "n/a", "n/a"]);
+        let cells = ceiling_cells(&row);
+        assert_eq!(cells[3..6], ["n/a", "n/a", "n/a"]);
+        assert_eq!(cells[7], "n/a");
+        let json = serde_json::to_value(&row).unwrap();
+        assert!(json["p99_us"].is_null() && json["generator_us_per_request"].is_null());
     }
 }

@@ -159,6 +159,24 @@ fn cell_load(argv: &[String]) -> Result<(Load, Machine), UsageError> {
             "--plan and --out belong to a node's own run, not a matrix cell".into(),
         ));
     }
+    // A single run's outputs and display flags would be silently dropped: the
+    // matrix writes its own report (its --json, --markdown, --csv, --html).
+    let o = &a.output;
+    let d = &a.display;
+    let single_run_only = [
+        ("--json", o.json.is_some()),
+        ("--hgrm", o.hgrm.is_some()),
+        ("--html", o.html.is_some()),
+        ("--hlog", o.hlog.is_some()),
+        ("-q/--quiet", d.quiet),
+        ("--latency", d.latency),
+        ("--u_latency", d.u_latency),
+    ];
+    if let Some((flag, _)) = single_run_only.iter().find(|(_, given)| *given) {
+        return Err(UsageError::Conflict(format!(
+            "{flag} belongs to a single run, not a matrix cell: give `ceiling matrix` its own --json, --markdown, --csv or --html"
+        )));
+    }
     Ok((a.load.load()?, a.machine.machine()?))
 }
 
@@ -187,6 +205,15 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         if let Some(pid) = t.server_pid {
             sampler::check(&[pid]).map_err(|e| bad_file(format!("target {}: {e}", t.name)))?;
         }
+    }
+    // The path is appended to each target's URL: without its leading '/', it
+    // would be glued onto the host or the last segment ("/base" + "json").
+    if let Some(e) = m.endpoints.iter().find(|e| !e.path.starts_with('/')) {
+        return Err(bad_file(format!(
+            "endpoint {}: path {:?} must start with '/'",
+            e.name, e.path
+        ))
+        .into());
     }
     let setups = if m.setups.is_empty() {
         vec![Setup {

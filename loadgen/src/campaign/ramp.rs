@@ -496,8 +496,8 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             },
             step_duration: options::show(a.step_duration),
             connections: (s.mode != Mode::Connections).then_some(s.connections),
-            search_from: (s.mode == Mode::RateSearch).then_some(s.levels[0]),
-            search_to: (s.mode == Mode::RateSearch).then_some(s.levels[1]),
+            search_from: (s.mode == Mode::RateSearch).then(|| s.levels[0]),
+            search_to: (s.mode == Mode::RateSearch).then(|| s.levels[1]),
             search_steps: (s.mode == Mode::RateSearch).then_some(a.search_steps),
             max_errors_pct: s.limits.max_errors_pct,
             slo: s.limits.slo.clone(),
@@ -882,6 +882,21 @@ mod tests {
             !html.contains("capacity found"),
             "a concurrency ramp finds no capacity"
         );
+
+        // A step Ctrl-C cut short says how long it ran beside its asked -d.
+        let mut report = report;
+        let last = report.steps.last_mut().unwrap();
+        last.result.interrupted = true;
+        last.result.duration_s = 0.5;
+        report.interrupted = true;
+        let text = render_text(&report);
+        assert!(
+            text.contains("-d 1s http://127.0.0.1:8080/ (interrupted after 0.50s)"),
+            "{text}"
+        );
+        assert_eq!(text.matches("interrupted after").count(), 1, "{text}");
+        let md = render_markdown(&report);
+        assert!(md.contains("` (interrupted after 0.50s)"), "{md}");
     }
 
     /// A rate search's page: the probes in rate order (not the order they

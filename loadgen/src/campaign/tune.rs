@@ -88,11 +88,16 @@ pub struct ProfileSummary {
     pub mean_rps: Option<f64>,
     /// Half-width of the 95% interval of the mean; None with fewer than 2 rounds.
     pub ci95_rps: Option<f64>,
+    /// Median p99 (µs) over the rounds where something completed; None when nothing did.
     pub median_p99_us: Option<u64>,
+    /// Median generator CPU per request sent (µs) over the rounds that sent any.
     pub median_generator_us_per_request: Option<f64>,
     /// Server CPU per request (embedded server only).
     pub median_server_us_per_request: Option<f64>,
     pub vs_baseline: Option<Ratio>,
+    /// Request and connect errors over all its rounds.
+    #[serde(default)]
+    pub errors: u64,
     pub runs: Vec<RunResult>,
 }
 
@@ -294,7 +299,33 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         )])
         .into());
     }
-    Ok(written?)
+    written?;
+    // Like a single run: when no run could connect at all, the command could
+    // not do its job (exit 1), after the report of what was tried.
+    match nothing_connected(&report) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// `Some` when every run of every profile failed every connect.
+fn nothing_connected(r: &TuneReport) -> Option<Failed> {
+    let mut runs = r.profiles.iter().flat_map(|p| &p.runs).peekable();
+    runs.peek()?;
+    let mut errors = 0;
+    let mut addr = None;
+    for run in runs {
+        let c = &run.counters;
+        if c.connects > 0 || c.errors.connect == 0 {
+            return None;
+        }
+        errors += c.errors.connect;
+        addr = addr.or(run.config.addr);
+    }
+    Some(Failed::NoConnection {
+        addr: addr?,
+        errors,
+    })
 }
 
 /// The report of the profiles' runs (`runs[i]`: profile i's rounds, each with
@@ -321,14 +352,22 @@ fn report_of(
         .enumerate()
         .map(|(i, ((name, settings, server), runs))| {
             let rps: Vec<f64> = runs.iter().map(|(r, _)| r.requests_per_sec).collect();
+            // A round where nothing completed has no latency (not 0 µs), and
+            // one that sent nothing no CPU per request.
             let p99: Vec<f64> = runs
                 .iter()
+                .filter(|(r, _)| r.counters.completed > 0)
                 .map(|(r, _)| r.latency.at(99.0) as f64)
                 .collect();
             let gen: Vec<f64> = runs
                 .iter()
+                .filter(|(r, _)| r.counters.sent > 0)
                 .map(|(r, _)| r.generator_cpu.us_per_request)
                 .collect();
+            let errors = runs
+                .iter()
+                .map(|(r, _)| r.counters.request_errors() + r.counters.errors.connect)
+                .sum();
             let srv: Vec<f64> = runs.iter().filter_map(|(_, s)| *s).collect();
             ProfileSummary {
                 name,
@@ -341,6 +380,7 @@ fn report_of(
                 median_generator_us_per_request: stats::median(&gen),
                 median_server_us_per_request: stats::median(&srv),
                 vs_baseline: (i != base_index && !rps.is_empty()).then(|| ratio(&rps, &base_rps)),
+                errors,
                 rps,
                 runs: runs.into_iter().map(|(r, _)| r).collect(),
             }
@@ -450,19 +490,27 @@ pub fn render_text(r: &TuneReport) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<18} {:>12} {:>18} {:>10} {:>12} {:>12}  vs {}",
-        "profile", "median rps", "mean ± 95%", "p99", "gen CPU/req", "srv CPU/req", r.baseline
+        "{:<18} {:>12} {:>18} {:>10} {:>12} {:>12} {:>8}  vs {}",
+        "profile",
+        "median rps",
+        "mean ± 95%",
+        "p99",
+        "gen CPU/req",
+        "srv CPU/req",
+        "errors",
+        r.baseline
     );
     for p in &r.profiles {
         let _ = writeln!(
             s,
-            "{:<18} {:>12} {:>18} {:>10} {:>12} {:>12}  {}",
+            "{:<18} {:>12} {:>18} {:>10} {:>12} {:>12} {:>8}  {}",
             p.name,
             p.median_rps.map_or("n/a".into(), |v| format!("{v:.0}")),
             stats::mean_text(p.mean_rps, p.ci95_rps),
             p.median_p99_us.map_or("n/a".into(), |v| us(v as f64)),
             p.median_generator_us_per_request.map_or("n/a".into(), us),
             p.median_server_us_per_request.map_or("n/a".into(), us),
+            p.errors,
             vs_text(p)
         );
     }
@@ -485,12 +533,12 @@ pub fn render_markdown(r: &TuneReport) -> String {
         r.meta.started_at,
         r.meta.command_line
     );
-    let _ = writeln!(s, "| Profile | Settings | Median RPS | Mean ± 95% | p99 | Generator CPU/req | Server CPU/req | vs {} |", r.baseline);
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| Profile | Settings | Median RPS | Mean ± 95% | p99 | Generator CPU/req | Server CPU/req | Errors | vs {} |", r.baseline);
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     for p in &r.profiles {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             p.name,
             settings_text(p),
             p.median_rps.map_or("n/a".into(), |v| format!("{v:.0}")),
@@ -498,6 +546,7 @@ pub fn render_markdown(r: &TuneReport) -> String {
             p.median_p99_us.map_or("n/a".into(), |v| us(v as f64)),
             p.median_generator_us_per_request.map_or("n/a".into(), us),
             p.median_server_us_per_request.map_or("n/a".into(), us),
+            p.errors,
             vs_text(p)
         );
     }
@@ -679,5 +728,53 @@ mod tests {
         let text = render_text(&report);
         assert!(!text.contains("inf") && !text.contains("NaN"), "{text}");
         assert!(text.contains("not run"), "{text}");
+    }
+
+    /// Rounds where nothing could connect: no p99 or CPU per request that reads
+    /// as measured (n/a), the connect errors shown, and the command fails with
+    /// exit 1 as a single run that cannot connect does; one round that connected is
+    /// enough for the command to stand.
+    #[test]
+    fn nothing_connected_shows_no_figures_and_fails() {
+        use crate::campaign::fixture::result;
+        let refused = || {
+            let mut r = result(0.0, 0, 0, 0);
+            r.counters.sent = 0;
+            r.counters.completed = 0;
+            r.counters.connects = 0;
+            r.counters.errors.connect = 64;
+            r.config.addr = Some(([127, 0, 0, 1], 1).into());
+            r
+        };
+        let report = report_of(
+            refused().meta.clone(),
+            2,
+            "base".into(),
+            profiles(),
+            vec![
+                vec![(refused(), None), (refused(), None)],
+                vec![(refused(), None), (refused(), None)],
+            ],
+            Vec::new(),
+        );
+        let base = &report.profiles[0];
+        assert_eq!(base.median_p99_us, None);
+        assert_eq!(base.median_generator_us_per_request, None);
+        assert_eq!(base.errors, 128);
+        let text = render_text(&report);
+        let row = text.lines().find(|l| l.starts_with("base ")).unwrap();
+        assert!(row.contains("n/a") && row.contains(" 128 "), "{text}");
+        assert!(!row.contains("0.00us"), "{text}");
+        assert!(
+            matches!(
+                nothing_connected(&report),
+                Some(Failed::NoConnection { errors: 256, .. })
+            ),
+            "{text}"
+        );
+
+        let mut report = report;
+        report.profiles[1].runs[1] = result(20_000.0, 90, 400, 0);
+        assert!(nothing_connected(&report).is_none());
     }
 }

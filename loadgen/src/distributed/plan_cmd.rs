@@ -8,7 +8,7 @@ use crate::error::{CliError, Failed};
 use crate::options::{
     self, DisplayArgs, LoadArgs, MachineArgs, NodeArgs, OutputArgs, Reach, UsageError, ValueError,
 };
-use crate::plan::{build, split, Machine, Mode, Outputs, Share};
+use crate::plan::{build, split, BuildError, Machine, Mode, Outputs, Share};
 use clap::Parser;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -178,6 +178,19 @@ fn plan(a: &PlanArgs, reach: Reach) -> Result<String, CliError> {
         Mode::Describe,
         "",
     )?;
+    // Both files created now: a path that cannot be written is bad usage (exit 2)
+    // found before anything, as every other output flag is.
+    let manifest_path = a
+        .manifest
+        .clone()
+        .unwrap_or_else(|| a.output.with_extension("k8s.yaml"));
+    for (flag, path) in [("-o/--output", &a.output), ("--manifest", &manifest_path)] {
+        std::fs::File::create(path).map_err(|source| BuildError::Output {
+            flag,
+            path: path.clone(),
+            source,
+        })?;
+    }
     if reach == Reach::Checks {
         return Ok(String::new());
     }
@@ -191,10 +204,6 @@ fn plan(a: &PlanArgs, reach: Reach) -> Result<String, CliError> {
             .map_err(|e| Failed::Outputs(vec![format!("cannot write {}: {e}", path.display())]))
     };
     write(&a.output, &json)?;
-    let manifest_path = a
-        .manifest
-        .clone()
-        .unwrap_or_else(|| a.output.with_extension("k8s.yaml"));
     let pod = Pod {
         image: &a.image,
         namespace: &a.namespace,

@@ -62,6 +62,10 @@ pub enum HeaderError {
     BodyNotAllowed { method: String },
     #[error("Host is empty: a request to an http URL names its host (RFC 9112 §3.2)")]
     EmptyHost,
+    #[error("Host: {0:?} is not a host[:port] (RFC 9112 §3.2, RFC 3986 §3.2.2): a server answers it with 400")]
+    InvalidHost(String),
+    #[error("Connection asks both to close and to keep the connection alive: give one")]
+    ConnectionContradicts,
     #[error("CONNECT asks a proxy for a tunnel (RFC 9110 §9.3.6), which takes an authority, not a URL's path: Ceiling sends origin-form requests")]
     Connect,
 }
@@ -110,8 +114,23 @@ pub fn check_headers(
             });
         }
     }
-    if named("Host").first().is_some_and(|h| h.is_empty()) {
-        return Err(HeaderError::EmptyHost);
+    if let Some(host) = named("Host").first() {
+        if host.is_empty() {
+            return Err(HeaderError::EmptyHost);
+        }
+        if !is_authority(host) {
+            return Err(HeaderError::InvalidHost(host.to_string()));
+        }
+    }
+    // Options over every Connection field (it is a list, RFC 9110 §7.6.1).
+    let options: Vec<&str> = named("Connection")
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let has = |o: &str| options.iter().any(|x| x.eq_ignore_ascii_case(o));
+    if has("close") && has("keep-alive") {
+        return Err(HeaderError::ConnectionContradicts);
     }
     if let Some(te) = named("Transfer-Encoding").first() {
         return Err(HeaderError::TransferEncoding(te.to_string()));
@@ -137,6 +156,40 @@ pub fn check_headers(
     Ok(())
 }
 
+/// RFC 3986 §3.2.2-3 `host [":" port]`: an IP literal in brackets, or a
+/// reg-name/IPv4 (unreserved, %-escapes, sub-delims), then an optional port
+/// of at most 65535.
+fn is_authority(v: &str) -> bool {
+    let (host_ok, port) = if let Some(rest) = v.strip_prefix('[') {
+        let Some((literal, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port = match after {
+            "" => None,
+            p => match p.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        };
+        (literal.parse::<std::net::Ipv6Addr>().is_ok(), port)
+    } else {
+        let (host, port) = match v.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (v, None),
+        };
+        let reg_name = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b));
+        (reg_name, port)
+    };
+    let port_ok = match port {
+        None | Some("") => true,
+        Some(p) => p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok(),
+    };
+    host_ok && port_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +201,19 @@ mod tests {
     #[test]
     fn contradictions_are_refused() {
         assert!(check_headers("GET", &h(&["Host: a", "X: 1"]), 0).is_ok());
+        for host in [
+            "example.com:8080",
+            "127.0.0.1",
+            "[::1]:80",
+            "[::1]",
+            "xn--bcher-kva.example",
+            "a:",
+        ] {
+            let list = [format!("Host: {host}")];
+            let list: Vec<&str> = list.iter().map(String::as_str).collect();
+            assert!(check_headers("GET", &h(&list), 0).is_ok(), "{host}");
+        }
+        assert!(check_headers("GET", &h(&["Connection: close, Upgrade"]), 0).is_ok());
         assert!(check_headers("POST", &h(&["Content-Length: 2"]), 2).is_ok());
         // List-based fields may repeat; GET may carry a body.
         assert!(check_headers("GET", &h(&["Accept: a", "Accept: b", "Cookie: x"]), 3).is_ok());
@@ -172,6 +238,25 @@ mod tests {
             ("TRACE", &[], 1, "no body"),
             ("CONNECT", &[], 0, "tunnel"),
             ("GET", &["Host:"], 0, "empty"),
+            ("GET", &["Host: a b"], 0, "not a host[:port]"),
+            ("GET", &["Host: a:99999"], 0, "not a host[:port]"),
+            ("GET", &["Host: a:8x"], 0, "not a host[:port]"),
+            ("GET", &["Host: a/b"], 0, "not a host[:port]"),
+            ("GET", &["Host: [::1"], 0, "not a host[:port]"),
+            ("GET", &["Host: [zz]:80"], 0, "not a host[:port]"),
+            ("GET", &["Host: :80"], 0, "not a host[:port]"),
+            (
+                "GET",
+                &["Connection: close", "Connection: keep-alive"],
+                0,
+                "both to close",
+            ),
+            (
+                "GET",
+                &["Connection: Keep-Alive, CLOSE"],
+                0,
+                "both to close",
+            ),
             (
                 "GET",
                 &["Authorization: a", "authorization: b"],

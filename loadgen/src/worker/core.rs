@@ -109,6 +109,9 @@ struct Conn {
     /// The deadline passed and the core asked for the socket to be shut down.
     timed_out: bool,
     opened_before: bool,
+    /// Its session ended with [`End::Reconnect`] and it has not opened again:
+    /// it stands for one request of the budget (see [`Core::reconnecting`]).
+    reconnecting: bool,
     backoff: Duration,
     refused_since: Option<Instant>,
     /// Paced, with room to send: when the next request falls due (a driver with
@@ -189,6 +192,10 @@ pub(crate) struct Core {
     wake_all: bool,
     /// Requests left to send under `-n` (u64::MAX: no limit).
     budget: u64,
+    /// Connections told to reconnect that have not opened yet: each will take
+    /// a request of the budget, so a session ends with Done rather than open a
+    /// connection for a request another reconnect is already going to send.
+    reconnecting: u64,
     /// Per target: its request asks the server to close after answering.
     closes: Vec<bool>,
     counters: Counters,
@@ -236,6 +243,7 @@ impl Core {
                 deadline: None,
                 timed_out: false,
                 opened_before: false,
+                reconnecting: false,
                 backoff: BACKOFF_MIN,
                 refused_since: None,
                 wake: None,
@@ -252,6 +260,7 @@ impl Core {
             stopped_at: None,
             wake_all: false,
             budget: plan.requests.unwrap_or(u64::MAX),
+            reconnecting: 0,
             closes: plan
                 .targets
                 .iter()
@@ -362,6 +371,7 @@ impl Core {
 
     /// Connection `i` opened at `now`.
     pub fn opened(&mut self, i: usize, now: Instant) {
+        self.reconnected(i);
         let c = &mut self.conns[i];
         self.counters.connects += 1;
         if c.opened_before {
@@ -422,6 +432,7 @@ impl Core {
 
     /// Connection `i` has nothing more to do.
     pub fn done(&mut self, i: usize) {
+        self.reconnected(i);
         self.conns[i].open = false;
         self.conns[i].wake = None;
         self.live -= 1;
@@ -460,7 +471,26 @@ impl Core {
         let c = &mut self.conns[i];
         c.open = false;
         c.wake = None;
-        self.next_end()
+        if c.reconnecting {
+            return End::Reconnect;
+        }
+        let end = self.next_end();
+        // Under -n, the reconnects already under way cover what is left.
+        if end == End::Reconnect && self.budget != u64::MAX && self.budget <= self.reconnecting {
+            return End::Done;
+        }
+        if end == End::Reconnect {
+            self.conns[i].reconnecting = true;
+            self.reconnecting += 1;
+        }
+        end
+    }
+
+    /// Connection `i` no longer stands for a reconnect (it opened, or gave up).
+    fn reconnected(&mut self, i: usize) {
+        if std::mem::take(&mut self.conns[i].reconnecting) {
+            self.reconnecting -= 1;
+        }
     }
 
     fn next_end(&self) -> End {
@@ -749,6 +779,10 @@ impl Core {
             let (mut book, c) = self.split(i, now);
             if let Ok(Some(done)) = c.framer.finish_on_eof(&c.rbuf) {
                 book.record(&mut c.ledger, &mut c.free_since, done);
+                // A close-delimited response ends at the server's close, which
+                // is then on purpose: requests pipelined behind it were never
+                // read, as with `Connection: close`.
+                return self.server_closes(i);
             }
         }
         // A close after the last response (the one the request asked for, or an
@@ -1141,6 +1175,25 @@ mod tests {
     }
 
     #[test]
+    fn no_connection_is_opened_for_a_request_another_reconnect_covers() {
+        // One request a connection (`Connection: close`): when the last requests
+        // of -n are already covered by reconnects under way, a session ends with
+        // Done, so the server sees exactly -n connections, none idle.
+        for (n, conns) in [(99, 2), (101, 2), (100, 3), (7, 4)] {
+            let t0 = Instant::now();
+            let mut c = core(setup(Some(n), conns, 1, CLOSE), t0);
+            let seen = drive(&mut c, t0, |_| OK.to_vec());
+            let r = finish(&mut c, t0);
+            let what = format!("-n {n} -c {conns}: {:?}", seen.sessions);
+            assert!(seen.sessions.iter().all(|&k| k == 1), "{what}");
+            assert_eq!(seen.sessions.len() as u64, n, "{what}");
+            assert_eq!((r.counters.sent, r.counters.completed), (n, n), "{what}");
+            assert_eq!(r.counters.connects, n, "{what}");
+            balanced(&r.counters);
+        }
+    }
+
+    #[test]
     fn the_server_closing_on_its_own_loses_no_request() {
         // Every 3rd response says `Connection: close`, with 4 pipelined: what was
         // written behind it was never read, so it is not counted as sent, goes
@@ -1172,6 +1225,51 @@ mod tests {
         assert_eq!(seen.sessions, vec![1; 10]);
         assert_eq!((r.counters.completed, r.counters.errors.total()), (10, 0));
         balanced(&r.counters);
+    }
+
+    #[test]
+    fn a_close_delimited_response_returns_the_requests_behind_it_to_the_budget() {
+        // HTTP/1.0 without a length: the body ends at the server's close, so the
+        // close is on purpose and the pipelined requests behind it were never
+        // read. Each connection completes one response; none is an error.
+        for p in [1, 4, 8] {
+            let t0 = Instant::now();
+            let mut c = core(setup(Some(20), 1, p, GET), t0);
+            let mut sessions = 0;
+            loop {
+                sessions += 1;
+                assert!(sessions <= 20, "p {p}: more connections than requests");
+                c.opened(0, t0);
+                let Next::Write(b) = c.poll_send(0, t0) else {
+                    panic!("nothing to write")
+                };
+                assert!(requests_in(b) >= 1);
+                let len = b.len();
+                c.written(0, len);
+                assert_eq!(c.received(0, b"HTTP/1.0 200 OK\r\n\r\nhel", t0), None);
+                assert_eq!(c.received(0, b"lo", t0), None);
+                let end = c.eof(0, t0);
+                c.closed(0);
+                if end == End::Done {
+                    c.done(0);
+                    break;
+                }
+                assert_eq!(end, End::Reconnect);
+            }
+            let r = finish(&mut c, t0);
+            assert_eq!(sessions, 20, "p {p}");
+            assert_eq!(
+                (
+                    r.counters.sent,
+                    r.counters.completed,
+                    r.counters.errors.total()
+                ),
+                (20, 20, 0),
+                "p {p}: {:?}",
+                r.counters
+            );
+            balanced(&r.counters);
+        }
     }
 
     /// Opens connection 0 of a fresh core and writes `p` requests on it.

@@ -191,31 +191,61 @@ async fn session(
                 // Always yield, even when already due, so the tick and the other
                 // connections run; nap so Ctrl-C is noticed.
                 let nap = at.saturating_duration_since(now).min(NAP);
-                monoio::time::sleep(nap).await;
+                // Nothing is outstanding while a paced connection waits, but the
+                // server may close it meanwhile (an idle keep-alive timeout): wake
+                // on readability too, so the close is seen now and the next
+                // request goes to a new connection (the direct loop's multishot
+                // receive sees it the same way). A poll, not a read: cancelling
+                // it at the nap's end loses no bytes.
+                let woke = monoio::select! {
+                    _ = monoio::time::sleep(nap) => None,
+                    r = stream.readable(false) => Some(r.is_ok()),
+                };
+                match woke {
+                    Some(true) => {
+                        if let Some(end) = read_once(w, i, stream, (rbuf, room)).await {
+                            return end;
+                        }
+                    }
+                    // The poll itself failed: a plain nap (the next write finds
+                    // whatever is wrong), never a read that could block the sends.
+                    Some(false) => monoio::time::sleep(nap).await,
+                    None => {}
+                }
             }
             Step::Read => {
-                let mut buf = std::mem::take(rbuf);
-                buf.clear();
-                buf.reserve(*room);
-                let (res, buf) = stream.read(buf).await;
-                *rbuf = buf;
-                let now = Instant::now();
-                let mut core = w.core.borrow_mut();
-                let n = match res {
-                    Ok(0) => return core.eof(i, now),
-                    Ok(n) => n,
-                    Err(_) => return core.read_failed(i),
-                };
-                if n == rbuf.capacity() && *room < READ_MAX {
-                    // The read filled the room: more was waiting. Give the next one more.
-                    *room *= 2;
-                }
-                if let Some(end) = core.received(i, rbuf, now) {
+                if let Some(end) = read_once(w, i, stream, (rbuf, room)).await {
                     return end;
                 }
             }
         }
     }
+}
+
+/// One read on connection `i`, handed to the core: Some when the session is over.
+async fn read_once(
+    w: &Worker,
+    i: usize,
+    stream: &mut TcpStream,
+    (rbuf, room): (&mut Vec<u8>, &mut usize),
+) -> Option<End> {
+    let mut buf = std::mem::take(rbuf);
+    buf.clear();
+    buf.reserve(*room);
+    let (res, buf) = stream.read(buf).await;
+    *rbuf = buf;
+    let now = Instant::now();
+    let mut core = w.core.borrow_mut();
+    let n = match res {
+        Ok(0) => return Some(core.eof(i, now)),
+        Ok(n) => n,
+        Err(_) => return Some(core.read_failed(i)),
+    };
+    if n == rbuf.capacity() && *room < READ_MAX {
+        // The read filled the room: more was waiting. Give the next one more.
+        *room *= 2;
+    }
+    core.received(i, rbuf, now)
 }
 
 fn shutdown(fd: i32) {

@@ -66,9 +66,16 @@ pub fn format_request(spec: &RequestSpec) -> Vec<u8> {
 /// the connection after answering it: a `Connection` header with the `close`
 /// option, or HTTP/1.0 without `keep-alive` (RFC 9112 §9.3, §9.6). Such a request
 /// is the last one its connection may carry. Bytes that are not a request head
-/// are not a close.
+/// are not a close. Any number of header lines is read (a fixed array would
+/// miss the close behind its last slot).
 pub fn closes_connection(bytes: &[u8]) -> bool {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
+    // One slot per line of the head: never too few for httparse.
+    let head = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(bytes, |end| &bytes[..end]);
+    let lines = head.iter().filter(|&&b| b == b'\n').count() + 1;
+    let mut headers = vec![httparse::EMPTY_HEADER; lines];
     let mut req = httparse::Request::new(&mut headers);
     if !matches!(req.parse(bytes), Ok(httparse::Status::Complete(_))) {
         return false;
@@ -218,5 +225,15 @@ mod tests {
             &[("Connection", "keep-alive")]
         )));
         assert!(!closes_connection(b"not a request"));
+        // Beyond any fixed header array: 70 headers, the close last or first.
+        let many: Vec<(String, String)> =
+            (0..70).map(|i| (format!("X-H{i}"), "v".into())).collect();
+        let mut last: Vec<(&str, &str)> = many.iter().map(|(n, v)| (&**n, &**v)).collect();
+        last.push(("Connection", "close"));
+        assert!(closes_connection(&with("HTTP/1.1", &last)));
+        last.rotate_right(1);
+        assert!(closes_connection(&with("HTTP/1.1", &last)));
+        assert!(closes_connection(&with("HTTP/1.0", &last[1..])));
+        assert!(!closes_connection(&with("HTTP/1.1", &last[1..])));
     }
 }

@@ -53,7 +53,13 @@ pub enum Behaviour {
     ClosesWhenAsked,
     /// Every answer says `Connection: close`, and the server closes after it.
     AnswersClose,
+    /// A correct keep-alive `200 OK`; a connection idle for [`IDLE_CLOSE`] after an answer is
+    /// closed politely (FIN), as a keep-alive timeout does.
+    ClosesWhenIdle,
 }
+
+/// How long a [`Behaviour::ClosesWhenIdle`] connection may wait for its next request.
+pub const IDLE_CLOSE: Duration = Duration::from_millis(50);
 
 /// Time between two bytes of a [`Behaviour::Trickle`] response.
 pub const TRICKLE_INTERVAL: Duration = Duration::from_millis(100);
@@ -385,6 +391,9 @@ fn serve_connection(
     shared: &Shared,
 ) -> End {
     let huge = (behaviour == Behaviour::HugeHeaders).then(huge_headers_response);
+    if behaviour == Behaviour::ClosesWhenIdle {
+        let _ = stream.set_read_timeout(Some(IDLE_CLOSE));
+    }
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -418,6 +427,7 @@ fn serve_connection(
                 Behaviour::ClosesWhenAsked if req.close => (OK_SMALL, Then::Close),
                 Behaviour::ClosesWhenAsked => (OK_SMALL, Then::KeepAlive),
                 Behaviour::AnswersClose => (OK_CLOSE, Then::Close),
+                Behaviour::ClosesWhenIdle => (OK_SMALL, Then::KeepAlive),
             };
             // Counted before writing: whoever has read an answer sees it counted.
             counts.answered.fetch_add(1, Ordering::SeqCst);
@@ -439,6 +449,17 @@ fn serve_connection(
             Ok(0) => return End::Close,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // The idle timeout, between requests only (a request begun is waited for).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if buf.is_empty() {
+                    return End::Graceful;
+                }
+            }
             Err(_) => return End::Close,
         }
         if shared.stop.load(Ordering::SeqCst) {

@@ -164,9 +164,19 @@ pub fn render_text(r: &RampReport) -> String {
     let _ = writeln!(s, "{}", r.summary);
     let _ = writeln!(s, "commands:");
     for st in &r.steps {
-        let _ = writeln!(s, "  {}: {}", st.step, st.command);
+        let _ = writeln!(s, "  {}: {}{}", st.step, st.command, cut_short(st));
     }
     s
+}
+
+/// After a step's command: how long it really ran when Ctrl-C cut it short
+/// (its `-d` is what was asked, not what ran); empty otherwise.
+fn cut_short(st: &Step) -> String {
+    if st.result.interrupted {
+        format!(" (interrupted after {:.2}s)", st.result.duration_s)
+    } else {
+        String::new()
+    }
 }
 
 /// The table as Markdown, laid out like the published ramp reports.
@@ -197,7 +207,7 @@ pub fn render_markdown(r: &RampReport) -> String {
     );
     let _ = writeln!(s, "Commands:\n");
     for st in &r.steps {
-        let _ = writeln!(s, "{}. `{}`", st.step, st.command);
+        let _ = writeln!(s, "{}. `{}`{}", st.step, st.command, cut_short(st));
     }
     s
 }
