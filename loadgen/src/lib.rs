@@ -34,7 +34,7 @@ mod cli_proptest;
 
 pub use error::{CliError, Failed};
 
-use options::{Parsed, RunArgs};
+use options::RunArgs;
 use std::ffi::OsString;
 
 /// The command line as one string (lossy for non-UTF-8 arguments), for the record.
@@ -53,14 +53,8 @@ pub fn main(args: &[OsString]) -> Result<(), CliError> {
 
 /// `main` as far as `reach` goes (its checks build the plan and send nothing).
 pub fn command(args: &[OsString], reach: options::Reach) -> Result<(), CliError> {
-    let a = match RunArgs::parse_from(args)? {
-        Parsed::Args(a) => a,
-        Parsed::Info(text) => {
-            if reach == options::Reach::Whole {
-                print!("{text}");
-            }
-            return Ok(());
-        }
+    let Some(a) = RunArgs::parse_from(args)?.or_print(reach) else {
+        return Ok(());
     };
     let plan = a.plan(&command_line(args))?;
     if reach == options::Reach::Checks {

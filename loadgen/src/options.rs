@@ -95,6 +95,22 @@ pub enum Parsed<T> {
     Info(String),
 }
 
+impl<T> Parsed<T> {
+    /// The arguments; or `None` for `--help`/`--version`, whose text is printed
+    /// when `reach` is `Whole` (a check-only pass prints nothing).
+    pub fn or_print(self, reach: Reach) -> Option<T> {
+        match self {
+            Parsed::Args(a) => Some(a),
+            Parsed::Info(text) => {
+                if reach == Reach::Whole {
+                    print!("{text}");
+                }
+                None
+            }
+        }
+    }
+}
+
 /// Parses `args` with clap; `--help` and `--version` come back as text to print.
 pub fn parse_args<T: Parser>(args: &[OsString]) -> Result<Parsed<T>, UsageError> {
     match T::try_parse_from(args) {

@@ -20,9 +20,7 @@ use super::stats::{self, ratio, Ratio};
 use super::{parse_target, plan_for, run_load, Reach, Renderers, ReportFiles};
 use crate::error::CliError;
 use crate::meta::Meta;
-use crate::options::{
-    self, ConnArgs, MachineArgs, Parsed, RateArgs, RequestArgs, StopArgs, UsageError,
-};
+use crate::options::{self, ConnArgs, MachineArgs, RateArgs, RequestArgs, StopArgs, UsageError};
 use crate::plan::{Load, Machine};
 use crate::result::RunResult;
 use clap::Parser;
@@ -246,16 +244,10 @@ pub fn main(args: &[OsString]) -> Result<(), CliError> {
 
 /// `main` as far as `reach` goes.
 pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
-    let a = match options::parse_args::<Args>(args)? {
-        Parsed::Args(a) => a,
-        Parsed::Info(text) => {
-            if reach == Reach::Whole {
-                print!("{text}");
-            }
-            return Ok(());
-        }
-    };
-    run(a, reach)
+    match options::parse_args::<Args>(args)?.or_print(reach) {
+        Some(a) => run(a, reach),
+        None => Ok(()),
+    }
 }
 
 /// The load of one run: `url` at `connections`.

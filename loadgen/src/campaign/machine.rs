@@ -9,7 +9,7 @@ use super::{
 };
 use crate::error::{CliError, Failed, ServerStartError};
 use crate::meta::Meta;
-use crate::options::{self, ConnArgs, Parsed, ValueError};
+use crate::options::{self, ConnArgs, ValueError};
 use crate::plan::{Arrivals, Load, PipelineMode};
 use crate::result::RunResult;
 use clap::Parser;
@@ -115,16 +115,10 @@ pub fn main(args: &[OsString]) -> Result<(), CliError> {
 
 /// `main` as far as `reach` goes.
 pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
-    let a = match options::parse_args::<Args>(args)? {
-        Parsed::Args(a) => a,
-        Parsed::Info(text) => {
-            if reach == Reach::Whole {
-                print!("{text}");
-            }
-            return Ok(());
-        }
-    };
-    run(a, reach)
+    match options::parse_args::<Args>(args)?.or_print(reach) {
+        Some(a) => run(a, reach),
+        None => Ok(()),
+    }
 }
 
 /// A plain GET of `url` over `connections` for `duration`.

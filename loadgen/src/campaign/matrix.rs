@@ -128,16 +128,10 @@ pub fn main(args: &[OsString]) -> Result<(), CliError> {
 
 /// `main` as far as `reach` goes.
 pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
-    let a = match options::parse_args::<Args>(args)? {
-        Parsed::Args(a) => a,
-        Parsed::Info(text) => {
-            if reach == Reach::Whole {
-                print!("{text}");
-            }
-            return Ok(());
-        }
-    };
-    run(a, reach)
+    match options::parse_args::<Args>(args)?.or_print(reach) {
+        Some(a) => run(a, reach),
+        None => Ok(()),
+    }
 }
 
 /// A cell's generator flags as typed values: parsed as `ceiling run` parses them.

@@ -17,7 +17,7 @@ pub use verdict::{failures as verdict_failures, first_break, Limits, Observed, S
 use super::{plan_for, run_load, Reach, Renderers, ReportFiles};
 use crate::error::{CliError, Failed};
 use crate::meta::Meta;
-use crate::options::{self, ConnArgs, MachineArgs, Parsed, RequestArgs, UsageError};
+use crate::options::{self, ConnArgs, MachineArgs, RequestArgs, UsageError};
 use crate::plan::{Load, Machine};
 use crate::result::RunResult;
 use clap::Parser;
@@ -238,16 +238,10 @@ pub fn main(args: &[OsString]) -> Result<(), CliError> {
 
 /// `main` as far as `reach` goes.
 pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
-    let a = match options::parse_args::<Args>(args)? {
-        Parsed::Args(a) => a,
-        Parsed::Info(text) => {
-            if reach == Reach::Whole {
-                print!("{text}");
-            }
-            return Ok(());
-        }
-    };
-    run(a, reach)
+    match options::parse_args::<Args>(args)?.or_print(reach) {
+        Some(a) => run(a, reach),
+        None => Ok(()),
+    }
 }
 
 /// The levels from `from` to `to` by `step`, `to` included even off the step.

@@ -23,7 +23,7 @@ use super::stats::{self, ratio, times, Ratio};
 use super::{plan_for, run_load, Placement, Reach, Renderers, ReportFiles};
 use crate::error::{CliError, Failed};
 use crate::meta::Meta;
-use crate::options::{self, ConnArgs, MachineArgs, Parsed, RequestArgs, StopArgs, UsageError};
+use crate::options::{self, ConnArgs, MachineArgs, RequestArgs, StopArgs, UsageError};
 use crate::plan::{Load, Machine};
 use crate::result::RunResult;
 use crate::sysctl;
@@ -119,16 +119,10 @@ pub fn main(args: &[OsString]) -> Result<(), CliError> {
 
 /// `main` as far as `reach` goes.
 pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
-    let a = match options::parse_args::<Args>(args)? {
-        Parsed::Args(a) => a,
-        Parsed::Info(text) => {
-            if reach == Reach::Whole {
-                print!("{text}");
-            }
-            return Ok(());
-        }
-    };
-    run(a, reach)
+    match options::parse_args::<Args>(args)?.or_print(reach) {
+        Some(a) => run(a, reach),
+        None => Ok(()),
+    }
 }
 
 fn value_text(v: &toml::Value) -> Option<String> {

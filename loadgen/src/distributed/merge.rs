@@ -5,7 +5,7 @@
 
 use super::{Layout, NotOneRun};
 use crate::error::{CliError, Failed};
-use crate::options::{self, DisplayArgs, OutputArgs, Parsed, Reach, UsageError};
+use crate::options::{self, DisplayArgs, OutputArgs, Reach, UsageError};
 use crate::record::{fold, NodeRecord};
 use crate::report::{Outputs, Sink};
 use clap::Parser;
@@ -40,14 +40,8 @@ pub fn main(args: &[OsString]) -> Result<(), CliError> {
 
 /// `main` as far as `reach` goes (its checks read the node files, write nothing).
 pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
-    let a = match options::parse_args::<MergeArgs>(args)? {
-        Parsed::Args(a) => a,
-        Parsed::Info(text) => {
-            if reach == Reach::Whole {
-                print!("{text}");
-            }
-            return Ok(());
-        }
+    let Some(a) = options::parse_args::<MergeArgs>(args)?.or_print(reach) else {
+        return Ok(());
     };
     let records = a
         .files
