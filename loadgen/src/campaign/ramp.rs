@@ -171,6 +171,9 @@ pub struct Step {
     pub slo_value_us: Option<u64>,
     /// Under -R: sent / scheduled, in percent.
     pub achieved_pct: Option<f64>,
+    /// Under -R with --slo: the generator's own schedule lag at the SLO's percentile, µs.
+    #[serde(default)]
+    pub slo_lag_us: Option<u64>,
     /// The --server-pid processes during this step.
     pub server: Option<ServerUsage>,
     /// Which limits the step failed (errors, SLO, schedule); empty when it met them.
@@ -185,6 +188,7 @@ impl Step {
             error_pct: self.error_pct,
             slo_value_us: self.slo_value_us,
             achieved_pct: self.achieved_pct,
+            slo_lag_us: self.slo_lag_us,
         }
     }
 }
@@ -589,6 +593,10 @@ fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliEr
         p99_us: at(99.0),
         slo_value_us,
         achieved_pct: result.rate.as_ref().map(|r| r.achieved_pct),
+        slo_lag_us: s.limits.slo.as_ref().and_then(|slo| {
+            let rate = result.rate.as_ref()?;
+            Some(verdict::latency_at(&rate.lag, slo.percentile))
+        }),
         server,
         failures: Vec::new(),
         result,
@@ -803,6 +811,7 @@ mod tests {
             p99_us: result.latency.at(99.0),
             slo_value_us: Some(p99),
             achieved_pct: None,
+            slo_lag_us: None,
             server: Some(ServerUsage {
                 avg_cpu_pct: 40.0 * n as f64,
                 peak_cpu_pct: 45.0 * n as f64,
