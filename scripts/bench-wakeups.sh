@@ -13,10 +13,15 @@
 #   DURATION=5       seconds per run
 #   ROUNDS=3         rounds; the variants alternate within a round
 #   CONNS=64         connections
-#   VARIANTS="off"   ceiling rows: "off" (one completion per wait, the default), or a value of
-#                    the batching experiment CEILING_EXPERIMENT_WAIT: "min:US" (io_uring
-#                    min-wait, Linux 6.12+) or "nr:US" (wait for the completions expected in
-#                    US at the observed rate, timeout US); e.g. VARIANTS="off min:25 min:50"
+#   VARIANTS="off"   ceiling rows, each run with CEILING_EXPERIMENT_WAIT=VARIANT. "off": the
+#                    shipped loop (one completion per wait). The batching experiment of issue
+#                    12 read that variable; its code was measured and left out (BENCHMARKS.md,
+#                    "Wake-ups when the server is the bottleneck"), so the other values need
+#                    BIN= a release build of commit 160adaa: "min:US" (io_uring min-wait,
+#                    Linux 6.12+: wait up to US for every live connection's completion, then
+#                    return with what came) or "nr:US" (wait for the completions expected
+#                    within US at the observed response rate, timeout US); both only while
+#                    that rate predicts 2+ completions in US, never under -R.
 #   BIN=PATH         ceiling binary (default: target/release/ceiling, built here)
 set -euo pipefail
 cd "$(dirname "$0")/.."

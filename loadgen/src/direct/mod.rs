@@ -38,7 +38,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use shared::runtime::{RingFlags, Stop};
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::IntoRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,56 +138,6 @@ struct Direct {
     /// The pace timeout in flight (the latest armed): when it fires, and its generation.
     pace_armed: Option<(Instant, usize)>,
     pace_generation: usize,
-    waitp: WaitPolicy,
-}
-
-const IORING_ENTER_GETEVENTS: u32 = 1;
-const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
-
-/// `struct io_uring_getevents_arg` as of Linux 6.12 (the crate's `pad` is
-/// `min_wait_usec` there).
-#[repr(C)]
-struct GeteventsArg {
-    sigmask: u64,
-    sigmask_sz: u32,
-    min_wait_usec: u32,
-    ts: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WaitMode {
-    Off,
-    /// Wait for every live connection's completion, up to `bound_us` (min-wait).
-    MinWait,
-    /// Wait for the completions expected within `bound_us`, timing out after it.
-    Count,
-}
-
-struct WaitPolicy {
-    mode: WaitMode,
-    bound_us: u32,
-    window_start: Instant,
-    window_recvs: u64,
-    /// Receive completions per second over the last window.
-    rate: f64,
-}
-
-impl WaitPolicy {
-    fn from_env() -> Self {
-        let v = std::env::var("CEILING_EXPERIMENT_WAIT").unwrap_or_default();
-        let (mode, bound_us) = match v.split_once(':') {
-            Some(("min", us)) => (WaitMode::MinWait, us.parse().unwrap_or(0)),
-            Some(("nr", us)) => (WaitMode::Count, us.parse().unwrap_or(0)),
-            _ => (WaitMode::Off, 0),
-        };
-        Self {
-            mode,
-            bound_us,
-            window_start: Instant::now(),
-            window_recvs: 0,
-            rate: 0.0,
-        }
-    }
 }
 
 impl Drop for Direct {
@@ -227,7 +177,7 @@ pub fn run(
     // flight (after which it is unregistered) or leaked.
     unsafe { pool.register(&ring.submitter())? };
     let paced = plan.pacing.is_some();
-    if paced || std::env::var_os("CEILING_EXPERIMENT_WAIT").is_some() {
+    if paced {
         // Timers fire on time, not up to the default 50 µs slack late.
         // SAFETY: prctl with an integer argument changes this thread only.
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
@@ -265,7 +215,6 @@ pub fn run(
         paced,
         pace_armed: None,
         pace_generation: 0,
-        waitp: WaitPolicy::from_env(),
     };
     d.run(&board.workers[index]);
     Ok(d.pinned.core.finish(Instant::now(), cpu))
@@ -317,61 +266,13 @@ impl Direct {
             if self.pinned.core.live() == 0 && self.ops == 0 {
                 break;
             }
-            if let Err(e) = self.wait() {
+            if let Err(e) = self.ring.submit_and_wait(1) {
                 match e.raw_os_error() {
-                    Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ETIME) => {}
+                    Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY) => {}
                     _ => panic!("io_uring_enter failed: {e}"),
                 }
             }
         }
-    }
-
-    /// Submits the turn's operations and waits for completions: one, or (the
-    /// batching experiment, `CEILING_EXPERIMENT_WAIT`) more with a bounded wait.
-    fn wait(&mut self) -> io::Result<usize> {
-        let now = Instant::now();
-        let w = &mut self.waitp;
-        if w.mode != WaitMode::Off {
-            let elapsed = now.saturating_duration_since(w.window_start);
-            if elapsed >= Duration::from_millis(10) {
-                w.rate = w.window_recvs as f64 / elapsed.as_secs_f64();
-                w.window_recvs = 0;
-                w.window_start = now;
-            }
-        }
-        let expected = w.rate * w.bound_us as f64 / 1e6;
-        let live = self.pinned.core.live() as u32;
-        let (want, min_wait_us, ts_us) = match w.mode {
-            WaitMode::MinWait if !self.paced && expected >= 2.0 => (live.max(1), w.bound_us, 0),
-            WaitMode::Count if !self.paced && expected >= 2.0 => {
-                ((expected as u32).clamp(1, live.max(1)), 0, w.bound_us)
-            }
-            _ => return self.ring.submit_and_wait(1),
-        };
-        let ts = types::Timespec::new().nsec(ts_us * 1000);
-        let arg = GeteventsArg {
-            sigmask: 0,
-            sigmask_sz: 0,
-            min_wait_usec: min_wait_us,
-            ts: if ts_us > 0 { &ts as *const _ as u64 } else { 0 },
-        };
-        let to_submit = self.ring.submission().len() as u32;
-        // SAFETY: io_uring_enter with EXT_ARG reads `arg` (and `ts`) during the call only.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_io_uring_enter,
-                self.ring.as_raw_fd(),
-                to_submit,
-                want,
-                IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
-                &arg as *const GeteventsArg,
-                std::mem::size_of::<GeteventsArg>(),
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(r as usize)
     }
 
     /// Paced runs, once a turn: sends every due request, then keeps one timeout
@@ -466,10 +367,7 @@ impl Direct {
             }
             _ => {
                 match op {
-                    OP_RECV => {
-                        self.waitp.window_recvs += 1;
-                        self.on_recv(i, res, flags, now)
-                    }
+                    OP_RECV => self.on_recv(i, res, flags, now),
                     OP_SEND => self.on_send(i, res, now),
                     OP_CONNECT => self.on_connect(i, res, now),
                     _ => {
