@@ -378,7 +378,7 @@ impl RateReport {
             )
         } else if let Some(l) = sizeable {
             format!(
-                "sent its schedule ({achieved_pct:.1}% of the scheduled requests sent) but did not keep it: its own lag is a sizeable share of the measured latency ({}), so the latencies measure the generator's wake-ups as well as the server",
+                "sent its schedule ({achieved_pct:.1}% of the scheduled requests sent), but its own lag is a sizeable share of the measured latency ({}): the latencies measure the generator's wake-ups as well as the server",
                 l.describe()
             )
         } else if late > 0 {
@@ -733,7 +733,7 @@ mod tests {
         assert!((l.share - 533.0 / 658.0).abs() < 1e-9);
         assert!(!r.verdict.contains("kept its schedule"), "{}", r.verdict);
         assert!(
-            r.verdict.starts_with("sent its schedule (100.0% of the scheduled requests sent) but did not keep it: its own lag is a sizeable share of the measured latency (lag p99 533us of the corrected p99 658us (81%))"),
+            r.verdict.starts_with("sent its schedule (100.0% of the scheduled requests sent), but its own lag is a sizeable share of the measured latency (lag p99 533us of the corrected p99 658us (81%))"),
             "{}",
             r.verdict
         );
