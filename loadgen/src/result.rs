@@ -377,8 +377,13 @@ impl RateReport {
                 asked.requests_per_sec
             )
         } else if let Some(l) = sizeable {
+            let late = if late > 0 {
+                format!("; {late} sends were more than 1 ms late ({late_busy} waited for a busy connection)")
+            } else {
+                String::new()
+            };
             format!(
-                "sent its schedule ({achieved_pct:.1}% of the scheduled requests sent), but its own lag is a sizeable share of the measured latency ({}): the latencies measure the generator's wake-ups as well as the server",
+                "sent its schedule ({achieved_pct:.1}% of the scheduled requests sent), but its own lag is a sizeable share of the measured latency ({}): the latencies measure the generator's wake-ups as well as the server{late}",
                 l.describe()
             )
         } else if late > 0 {
@@ -750,6 +755,12 @@ mod tests {
             5,
         );
         assert!(r.verdict.starts_with("sent its schedule"), "{}", r.verdict);
+        assert!(
+            r.verdict
+                .ends_with("; 5 sends were more than 1 ms late (0 waited for a busy connection)"),
+            "{}",
+            r.verdict
+        );
     }
 
     #[test]
