@@ -10,6 +10,7 @@ pub mod campaign;
 mod direct;
 pub mod distributed;
 pub mod error;
+mod hooks;
 pub mod load;
 pub mod meta;
 pub mod options;
@@ -19,8 +20,10 @@ mod progress;
 pub mod record;
 pub mod redact;
 pub mod report;
+pub mod requests_file;
 pub mod result;
 pub mod run;
+pub mod script;
 mod source;
 pub mod sysctl;
 mod worker;
@@ -74,6 +77,10 @@ pub fn command(args: &[OsString], reach: options::Reach) -> Result<(), CliError>
         Err(Failed::Outputs(v)) => v,
         Err(e) => vec![e.to_string()],
     };
+    // wrk calls done() after printing its report.
+    if let Err(e) = script::done(&plan, &result) {
+        failed.push(e.to_string());
+    }
     if let Some(e) = out_error {
         failed.push(format!("could not write --out: {e}"));
     }

@@ -85,6 +85,13 @@ pub struct Load {
     pub rate: Option<f64>,
     pub arrivals: Arrivals,
     pub seed: u64,
+    /// `-s FILE [-- ARGS]`: the script's text travels, not its path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<crate::script::source::ScriptSource>,
+    /// `--requests-file FILE`: the requests, read and checked, with what their
+    /// substitutions need (the files' lines), so a node reads no file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_file: Option<crate::requests_file::source::RequestsSource>,
 }
 
 impl Load {
@@ -98,6 +105,16 @@ impl Load {
                 .iter()
                 .map(|h| crate::redact::header(h))
                 .collect(),
+            // A script's text may hold keys: results keep its name only.
+            script: self
+                .script
+                .as_ref()
+                .map(|s| crate::script::source::ScriptSource {
+                    name: s.name.clone(),
+                    text: String::new(),
+                    args: Vec::new(),
+                }),
+            requests_file: self.requests_file.as_ref().map(|r| r.redacted()),
             ..self.clone()
         }
     }

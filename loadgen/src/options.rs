@@ -163,6 +163,49 @@ pub struct RequestArgs {
     /// (wrk's pipeline.lua: send N, wait for all N, send N again)
     #[arg(long, value_enum, default_value_t = PipelineMode::Refill)]
     pub pipeline_mode: PipelineMode,
+    /// wrk Lua script (wrk's SCRIPTING interface; see docs/scripts.md); with run
+    /// and plan, what follows `--` goes to its init(args)
+    #[arg(
+        short = 's',
+        long,
+        value_name = "FILE",
+        conflicts_with = "requests_file"
+    )]
+    pub script: Option<PathBuf>,
+    /// Several whole requests in vegeta's http targets format, with `# weight: N`
+    /// and {{seq}}, {{rand A B}}, {{line FILE}}, {{uuid}} (see docs/scripts.md)
+    #[arg(long, value_name = "FILE")]
+    pub requests_file: Option<PathBuf>,
+    /// With --requests-file: rotate (by weight, per connection) or random (by weight)
+    #[arg(long, default_value = "rotate", requires = "requests_file")]
+    pub requests_order: String,
+    /// With --requests-file --requests-order random: the picks' seed
+    #[arg(long, default_value_t = 1, requires = "requests_file")]
+    pub requests_seed: u64,
+}
+
+impl RequestArgs {
+    /// `-s FILE [-- ARGS]` (`script_args`: what followed `--`) and
+    /// `--requests-file FILE`, read (their text travels in the load, not their paths).
+    pub fn sources(
+        &self,
+        script_args: &[String],
+    ) -> Result<
+        (
+            Option<crate::script::ScriptSource>,
+            Option<crate::requests_file::RequestsSource>,
+        ),
+        BuildError,
+    > {
+        crate::script::sources(
+            self.script.as_deref(),
+            script_args,
+            self.requests_file.as_deref(),
+            &self.requests_order,
+            self.requests_seed,
+        )
+        .map_err(BuildError::Script)
+    }
 }
 
 /// How many connections, over how many threads.
@@ -212,8 +255,12 @@ pub struct TargetArgs {
     /// File with one URL per line (same host and port), rotated per request
     #[arg(long, value_name = "FILE")]
     pub urls_file: Option<PathBuf>,
-    /// Target URL (http://[user:password@]host[:port][/path]); optional with --urls-file
+    /// Target URL (http://[user:password@]host[:port][/path]); optional with
+    /// --urls-file or --requests-file
     pub url: Option<String>,
+    /// Arguments for the script's init(args), after `--`
+    #[arg(last = true, value_name = "SCRIPT_ARGS")]
+    pub script_args: Vec<String>,
 }
 
 /// The load options of a run: what a plan file carries to every node.
@@ -345,8 +392,16 @@ impl LoadArgs {
     /// URL list): the one step of parsing that touches the file system.
     pub fn load(&self) -> Result<Load, BuildError> {
         let r = &self.request;
+        let (script, requests_file) = r.sources(&self.target.script_args)?;
+        if self.target.urls_file.is_some() && (script.is_some() || requests_file.is_some()) {
+            return Err(BuildError::Script(
+                "-s and --requests-file take no --urls-file: the paths come from the script or the file".into(),
+            ));
+        }
+        // With --requests-file the URL may come from the file's first request.
+        let first = requests_file.as_ref().map(|f| f.requests[0].url.clone());
         let (urls, body) = crate::plan::read_inputs(
-            self.target.url.as_deref(),
+            self.target.url.as_deref().or(first.as_deref()),
             self.target.urls_file.as_deref(),
             r.body.as_deref(),
             r.body_file.as_deref(),
@@ -371,6 +426,8 @@ impl LoadArgs {
             rate: self.rate.rate,
             arrivals: self.rate.arrivals,
             seed: self.rate.seed,
+            script,
+            requests_file,
         })
     }
 }

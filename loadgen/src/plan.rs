@@ -109,6 +109,9 @@ pub struct Plan {
     pub distributed: Option<crate::distributed::Planned>,
     /// Write the node result file (JSON Lines) here.
     pub out: Option<JsonOut>,
+    /// Per-request work: a Lua script's hooks, or a requests file's (None: the
+    /// targets as formatted).
+    pub dynamic: Option<std::sync::Arc<dyn crate::hooks::MakeHooks>>,
 }
 
 impl Plan {

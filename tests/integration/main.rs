@@ -16,4 +16,5 @@ mod loadgen_rate;
 mod loadgen_scale;
 mod machine;
 mod record;
+mod scripts;
 mod server;

@@ -138,6 +138,8 @@ pub(super) fn get(
         rate: None,
         arrivals: Arrivals::Constant,
         seed: 1,
+        script: None,
+        requests_file: None,
     }
 }
 

@@ -183,6 +183,7 @@ pub fn base_load(
         request.body.as_deref(),
         request.body_file.as_deref(),
     )?;
+    let (script, requests_file) = request.sources(&[])?;
     Ok(Load {
         urls,
         method: request.method.clone(),
@@ -198,6 +199,8 @@ pub fn base_load(
         rate: None,
         arrivals: crate::plan::Arrivals::Constant,
         seed: 1,
+        script,
+        requests_file,
     })
 }
 

@@ -176,7 +176,8 @@ pub fn run(
     // SAFETY: the pool lives in `pinned`, freed only when no operation is in
     // flight (after which it is unregistered) or leaked.
     unsafe { pool.register(&ring.submitter())? };
-    let paced = plan.pacing.is_some();
+    // A script's delay() wakes connections by the same timeout as pacing.
+    let paced = plan.pacing.is_some() || plan.dynamic.as_ref().is_some_and(|d| d.has_delay());
     if paced {
         // Timers fire on time, not up to the default 50 µs slack late.
         // SAFETY: prctl with an integer argument changes this thread only.

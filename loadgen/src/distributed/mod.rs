@@ -284,6 +284,8 @@ pub(crate) mod tests {
             rate: Some(3000.0),
             arrivals: Arrivals::Constant,
             seed: 1,
+            script: None,
+            requests_file: None,
         }
     }
 

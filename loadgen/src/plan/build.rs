@@ -70,6 +70,10 @@ pub enum BuildError {
     NoUrlsInFile(PathBuf),
     #[error("no URL given: ceiling [OPTIONS] http://host[:port]/path")]
     NoUrl,
+    /// A script (`-s`) or requests file that cannot run: the message names the
+    /// file and line.
+    #[error("{0}")]
+    Script(String),
     #[error("invalid URL {url}: {reason}")]
     Url { url: String, reason: String },
     #[error("every URL must have the same host and port: {url} is not on {first}")]
@@ -307,7 +311,7 @@ pub fn build(
     let user_auth = headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
-    let targets = parsed
+    let mut targets: Vec<Target> = parsed
         .into_iter()
         .map(|u| {
             // Each URL's own credentials (a --urls-file may hold several).
@@ -365,6 +369,13 @@ pub fn build(
     }
     // More threads than CPUs share CPUs round-robin.
     let cpus = (0..threads).map(|i| allowed[i % allowed.len()]).collect();
+    // A script or requests file: prepared now (a bad one stops here, before any load).
+    let dynamic =
+        crate::script::dynamic_of(load, &headers, &load.body, addr, threads, &mut targets)
+            .map_err(BuildError::Script)?;
+    if load.rate.is_some() && dynamic.as_ref().is_some_and(|d| d.has_delay()) {
+        warnings.push(crate::script::DELAY_UNDER_RATE.into());
+    }
 
     let pacing = load.rate.map(|rate| Pacing {
         rate: rate / share.count as f64,
@@ -431,6 +442,7 @@ pub fn build(
         share,
         distributed: None,
         out,
+        dynamic,
     })
 }
 

@@ -111,6 +111,9 @@ pub fn render(r: &RunResult) -> String {
             r.first_invalid.as_deref().unwrap_or("?")
         );
     }
+    if e.script > 0 {
+        let _ = writeln!(s, "  Script errors: {} (the first is on stderr)", e.script);
+    }
     if c.reconnects > 0 {
         let _ = writeln!(s, "  Reconnects: {}", c.reconnects);
     }

@@ -72,15 +72,7 @@ pub(crate) enum Next<'a> {
     End(End),
 }
 
-/// Per-request hooks (wrk's Lua `request()` and `response()`), called by the core
-/// only when set: a run without them pays one branch per request.
-pub(crate) trait Hooks {
-    /// Writes the bytes of the next request on connection `conn` (plan target
-    /// `target`) into `out` and returns true; false sends the target as planned.
-    fn request(&mut self, conn: usize, target: usize, out: &mut Vec<u8>) -> bool;
-    /// A response completed on connection `conn`.
-    fn response(&mut self, conn: usize, done: &Completed);
-}
+pub(crate) use crate::hooks::{Hooked, Hooks};
 
 /// When an outstanding request should have gone out, and when it did.
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +138,10 @@ pub(crate) struct Setup {
     /// `--timeout`: a request older than this is a timeout.
     pub timeout: Duration,
     pub pacing: Option<Pacing>,
+    /// Per-request scripts or a requests file (None: the plan's targets as they are).
+    pub dynamic: Option<std::sync::Arc<dyn crate::hooks::MakeHooks>>,
+    /// This worker's index.
+    pub index: usize,
 }
 
 impl Setup {
@@ -162,6 +158,8 @@ impl Setup {
             pipeline_mode: plan.pipeline_mode,
             timeout: plan.timeout,
             pacing: plan.pacing,
+            dynamic: plan.dynamic.clone(),
+            index,
         }
     }
 }
@@ -280,13 +278,16 @@ impl Core {
                 last_sample: start,
                 last_completed: 0,
             },
-            hooks: None,
+            hooks: plan
+                .dynamic
+                .as_ref()
+                .and_then(|d| d.hooks(plan.index, first_conn, n)),
             plan,
         }
     }
 
     /// Sets the per-request hooks.
-    #[allow(dead_code)] // the seam for per-request scripts; used by tests today
+    #[allow(dead_code)] // Core::new sets the plan's; tests set their own
     pub fn set_hooks(&mut self, hooks: Box<dyn Hooks>) {
         self.hooks = Some(hooks);
     }
@@ -405,6 +406,9 @@ impl Core {
             // Every driver settles its requests before closing; never lose one.
             self.failed(i, ErrorClass::Read);
         }
+        if let Some(h) = &mut self.hooks {
+            h.closed(self.first_conn + i);
+        }
         let c = &mut self.conns[i];
         c.open = false;
         c.framer.reset();
@@ -470,6 +474,12 @@ impl Core {
     /// Tops connection `i`'s pipeline up at `now`: what to do next.
     pub fn poll_send(&mut self, i: usize, now: Instant) -> Next<'_> {
         let pipeline = self.plan.pipeline;
+        if let Some(h) = &self.hooks {
+            if h.stopped() {
+                // thread:stop(): this worker sends nothing more.
+                self.begin_stop(now);
+            }
+        }
         let c = &mut self.conns[i];
         if !c.open || c.writing {
             return Next::Await;
@@ -489,7 +499,18 @@ impl Core {
         let mut queued = 0usize;
         // Exactly one request so far, not copied: sent from the plan's own bytes.
         let mut from_plan: Option<usize> = None;
+        // wrk's delay(): closed loop only (under -R the schedule decides).
+        let mut held: Option<Instant> = None;
         while room && self.conns[i].framer.outstanding() < pipeline {
+            let c = &self.conns[i];
+            if c.schedule.is_none() && !self.stopping && self.budget > 0 {
+                if let Some(h) = &mut self.hooks {
+                    held = h.hold(self.first_conn + i, now);
+                    if held.is_some() {
+                        break;
+                    }
+                }
+            }
             let c = &self.conns[i];
             let intended = match &c.schedule {
                 None => now,
@@ -535,9 +556,20 @@ impl Core {
             }
             let hooked = match &mut self.hooks {
                 Some(h) => h.request(self.first_conn + i, t, &mut c.wbuf),
-                None => false,
+                None => Hooked::Planned,
             };
-            if !hooked {
+            if hooked == Hooked::Failed {
+                // Nothing was sent for this one: back to the budget; the
+                // worker stops (see `Hooks::stopped`).
+                // u64::MAX (no -n) stays as it is.
+                self.budget = self.budget.saturating_add(1);
+                if queued == 0 {
+                    c.wbuf.clear();
+                }
+                self.begin_stop(now);
+                break;
+            }
+            if hooked == Hooked::Planned {
                 if queued == 0 {
                     from_plan = Some(t);
                 } else {
@@ -550,6 +582,21 @@ impl Core {
                 actual: now,
             });
             queued += 1;
+            if let Hooked::WrittenMany(n) = hooked {
+                // The rest of the script's string: already written, so sent
+                // even past -n's count (which they use up).
+                for _ in 1..n {
+                    if self.budget != u64::MAX {
+                        self.budget = self.budget.saturating_sub(1);
+                    }
+                    c.framer.expect(target.is_head);
+                    c.ledger.push_back(Sent {
+                        intended,
+                        actual: now,
+                    });
+                    queued += 1;
+                }
+            }
             if self.closes[t] {
                 // RFC 9112 §9.6: nothing may follow a request that asks to close.
                 c.last = true;
@@ -584,6 +631,7 @@ impl Core {
                 // Nothing past the end is sent: wake at the end at the latest.
                 Some(self.end.map_or(wake, |e| wake.min(e)))
             }
+            None if sending => held.map(|h| self.end.map_or(h, |e| h.min(e))),
             _ => None,
         };
         if outstanding > 0 {
@@ -615,6 +663,9 @@ impl Core {
     /// session is over (close the socket).
     pub fn received(&mut self, i: usize, data: &[u8], now: Instant) -> Option<End> {
         self.counters.bytes_read = self.counters.bytes_read.saturating_add(data.len() as u64);
+        if let Some(h) = &mut self.hooks {
+            h.received(self.first_conn + i, data);
+        }
         let (mut book, c) = self.split(i, now);
         let Conn {
             framer,
@@ -865,6 +916,9 @@ impl Core {
             // Nothing left to report as a second, but its latencies belong to the run.
             self.fold_second();
         }
+        if let Some(h) = &self.hooks {
+            self.counters.errors.script += h.script_errors();
+        }
         WorkerResult {
             cpu,
             counters: self.counters,
@@ -963,6 +1017,8 @@ mod tests {
             pipeline_mode: PipelineMode::Refill,
             timeout: Duration::from_secs(2),
             pacing: None,
+            dynamic: None,
+            index: 0,
         }
     }
 
@@ -1438,11 +1494,11 @@ mod tests {
         #[derive(Default)]
         struct Count(std::rc::Rc<std::cell::Cell<(usize, usize)>>);
         impl Hooks for Count {
-            fn request(&mut self, _conn: usize, _target: usize, out: &mut Vec<u8>) -> bool {
+            fn request(&mut self, _conn: usize, _target: usize, out: &mut Vec<u8>) -> Hooked {
                 let (q, r) = self.0.get();
                 self.0.set((q + 1, r));
                 out.extend_from_slice(b"GET /hooked HTTP/1.1\r\nHost: t\r\n\r\n");
-                true
+                Hooked::Written
             }
             fn response(&mut self, _conn: usize, done: &Completed) {
                 assert_eq!(done.status, 200);

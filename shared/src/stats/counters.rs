@@ -19,6 +19,9 @@ pub enum ErrorClass {
     Timeout,
     /// Bytes that are not a valid HTTP/1.x response.
     Invalid,
+    /// A Lua script's hook failed (`-s`): not a request error (the request it
+    /// would have made was never sent, or its response was complete).
+    Script,
 }
 
 /// Error counts by class.
@@ -29,6 +32,9 @@ pub struct ErrorCounts {
     pub write: u64,
     pub timeout: u64,
     pub invalid: u64,
+    /// Errors in a script's hooks (`request()`, `response()`, `delay()`).
+    #[serde(default)]
+    pub script: u64,
 }
 
 impl ErrorCounts {
@@ -40,11 +46,12 @@ impl ErrorCounts {
             ErrorClass::Write => self.write += n,
             ErrorClass::Timeout => self.timeout += n,
             ErrorClass::Invalid => self.invalid += n,
+            ErrorClass::Script => self.script += n,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.connect + self.read + self.write + self.timeout + self.invalid
+        self.connect + self.read + self.write + self.timeout + self.invalid + self.script
     }
 }
 
@@ -55,6 +62,7 @@ impl AddAssign for ErrorCounts {
         self.write += o.write;
         self.timeout += o.timeout;
         self.invalid += o.invalid;
+        self.script += o.script;
     }
 }
 
