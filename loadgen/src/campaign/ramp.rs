@@ -171,7 +171,9 @@ pub struct Step {
     pub slo_value_us: Option<u64>,
     /// Under -R: sent / scheduled, in percent.
     pub achieved_pct: Option<f64>,
-    /// Under -R with --slo: the generator's own schedule lag at the SLO's percentile, µs.
+    /// Under -R with --slo: the generator's own schedule lag at the SLO's percentile,
+    /// µs; null when most late sends waited for a busy connection (then the lag is
+    /// the server's backpressure).
     #[serde(default)]
     pub slo_lag_us: Option<u64>,
     /// The --server-pid processes during this step.
@@ -594,7 +596,7 @@ fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliEr
         slo_value_us,
         achieved_pct: result.rate.as_ref().map(|r| r.achieved_pct),
         slo_lag_us: s.limits.slo.as_ref().and_then(|slo| {
-            let rate = result.rate.as_ref()?;
+            let rate = result.rate.as_ref().filter(|r| r.lag_is_generators())?;
             Some(verdict::latency_at(&rate.lag, slo.percentile))
         }),
         server,
