@@ -186,8 +186,109 @@ pub struct RateReport {
     pub lag: Latency,
     /// Latency from the actual send, as a closed-loop tool measures it (µs).
     pub uncorrected_latency: Latency,
+    /// The largest share of the corrected latency that the generator's own
+    /// schedule lag makes up, over p50, p90 and p99 ([`LagShare::worst`]); null
+    /// when nothing completed (and in results written before it existed).
+    #[serde(default)]
+    pub lag_share: Option<LagShare>,
     /// One line: did the generator keep its schedule, and if not, why.
     pub verdict: String,
+}
+
+/// At or above this share of the corrected latency (at one of
+/// [`LAG_COMPARED_AT`]), the generator's own schedule lag is a sizeable part of
+/// what the run measured: the verdict names it instead of "kept its schedule",
+/// and the run carries a warning. 0.25: a quarter of the figure is the
+/// generator's wake-up, not the server (docs/loadgen.md, "Constant rate").
+pub const LAG_SIZEABLE_SHARE: f64 = 0.25;
+
+/// The percentiles at which the lag is compared with the corrected latency.
+pub const LAG_COMPARED_AT: [f64; 3] = [50.0, 90.0, 99.0];
+
+/// The generator's schedule lag against the corrected latency at one percentile.
+///
+/// The corrected latency of a request is its lag plus its latency from the
+/// actual send, so at any percentile the lag is at most the corrected latency
+/// (up to the histograms' 3-digit precision, and the lag also counts sends that
+/// never completed): `share` is read as "this much of the figure is the
+/// generator's own delay", 0 to 1 (capped at 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LagShare {
+    /// 50, 90 or 99.
+    pub percentile: f64,
+    /// Schedule lag at that percentile, µs.
+    pub lag_us: u64,
+    /// Corrected latency at that percentile, µs.
+    pub corrected_us: u64,
+    /// `lag_us / corrected_us`, 0 to 1.
+    pub share: f64,
+}
+
+impl LagShare {
+    /// The comparison at `percentile`; None when `corrected_us` is 0.
+    pub fn at(percentile: f64, lag_us: u64, corrected_us: u64) -> Option<Self> {
+        (corrected_us > 0).then(|| Self {
+            percentile,
+            lag_us,
+            corrected_us,
+            share: (lag_us as f64 / corrected_us as f64).min(1.0),
+        })
+    }
+
+    /// The largest share over [`LAG_COMPARED_AT`] of `lag` against `corrected`
+    /// (the first of equal shares); None when either histogram is empty.
+    pub fn worst(lag: &Histogram, corrected: &Histogram) -> Option<Self> {
+        if lag.is_empty() || corrected.is_empty() {
+            return None;
+        }
+        LAG_COMPARED_AT
+            .iter()
+            .filter_map(|&p| {
+                Self::at(
+                    p,
+                    lag.value_at_percentile(p),
+                    corrected.value_at_percentile(p),
+                )
+            })
+            .fold(None, |best: Option<Self>, s| match best {
+                Some(b) if b.share >= s.share => Some(b),
+                _ => Some(s),
+            })
+    }
+
+    /// At or above [`LAG_SIZEABLE_SHARE`].
+    pub fn sizeable(&self) -> bool {
+        self.share >= LAG_SIZEABLE_SHARE
+    }
+
+    /// "lag p90 533us of the corrected p90 658us (81%)".
+    pub fn describe(&self) -> String {
+        format!(
+            "lag p{} {} of the corrected p{} {} ({:.0}%)",
+            self.percentile,
+            short_us(self.lag_us),
+            self.percentile,
+            short_us(self.corrected_us),
+            100.0 * self.share
+        )
+    }
+}
+
+/// Whether the schedule lag is the generator's own: false when most of the
+/// sends more than 1 ms late waited for a busy connection (then the lag is the
+/// server's backpressure, which the corrected latency rightly counts).
+pub fn lag_is_generators(late_busy: u64, late_generator: u64) -> bool {
+    late_busy <= late_generator
+}
+
+/// µs as the verdicts write them: "533us", "1.20ms", "2.50s" (the result model
+/// stands alone, so not the text report's formatter).
+fn short_us(v: u64) -> String {
+    match v {
+        0..=999 => format!("{v}us"),
+        1_000..=999_999 => format!("{:.2}ms", v as f64 / 1e3),
+        _ => format!("{:.2}s", v as f64 / 1e6),
+    }
 }
 
 /// One second of the run.
@@ -233,9 +334,23 @@ impl TimePoint {
 
 impl RateReport {
     /// Builds the report and its verdict: the rate `asked`, what `counters`
-    /// counted over `secs` (the measured interval), and the schedule audit.
-    pub fn new(asked: &AskedRate, secs: f64, counters: &Counters, pace: &PaceTotals) -> Self {
+    /// counted over `secs` (the measured interval), the schedule audit, and the
+    /// run's `corrected` latency (µs), against which the lag is weighed.
+    pub fn new(
+        asked: &AskedRate,
+        secs: f64,
+        counters: &Counters,
+        pace: &PaceTotals,
+        corrected: &Histogram,
+    ) -> Self {
         let (lag, uncorrected) = (&pace.lag, &pace.uncorrected);
+        let lag_share = LagShare::worst(lag, corrected);
+        // Sends that waited for a busy connection are the server's backpressure,
+        // rightly in the corrected latency: the lag is the generator's only while
+        // they are not most of the late sends.
+        let sizeable = lag_share
+            .filter(LagShare::sizeable)
+            .filter(|_| lag_is_generators(pace.late_busy, pace.late_generator));
         let (late_busy, late_generator, behind) =
             (pace.late_busy, pace.late_generator, pace.behind);
         let sent_per_sec = per_sec(counters.sent, secs);
@@ -273,6 +388,16 @@ impl RateReport {
                 "could not keep the asked rate: {behind} of {scheduled} scheduled requests were never sent ({achieved_pct:.1}% sent; asked {:.2}/s, sent {sent_per_sec:.2}/s): {why}",
                 asked.requests_per_sec
             )
+        } else if let Some(l) = sizeable {
+            let late = if late > 0 {
+                format!("; {late} sends were more than 1 ms late ({late_busy} waited for a busy connection)")
+            } else {
+                String::new()
+            };
+            format!(
+                "sent its schedule ({achieved_pct:.1}% of the scheduled requests sent), but its own lag is a sizeable share of the measured latency ({}): the latencies measure the generator's wake-ups as well as the server{late}",
+                l.describe()
+            )
         } else if late > 0 {
             format!(
                 "kept its schedule ({achieved_pct:.1}% of the scheduled requests sent); {late} sends were more than 1 ms late ({late_busy} waited for a busy connection) and count from their intended time"
@@ -294,8 +419,29 @@ impl RateReport {
             sends_late_generator: late_generator,
             lag: Latency::of(lag),
             uncorrected_latency: Latency::of(uncorrected),
+            lag_share,
             verdict,
         }
+    }
+
+    /// [`lag_is_generators`] of this run's late sends.
+    pub fn lag_is_generators(&self) -> bool {
+        lag_is_generators(self.sends_late_busy, self.sends_late_generator)
+    }
+
+    /// The warning a run carries when the generator's own lag is a sizeable
+    /// share of its corrected latency ([`LAG_SIZEABLE_SHARE`]); None otherwise.
+    pub fn lag_warning(&self) -> Option<String> {
+        let l = self
+            .lag_share
+            .filter(LagShare::sizeable)
+            .filter(|_| self.lag_is_generators())?;
+        Some(format!(
+            "the generator's own schedule lag is a sizeable share of the measured latency: {} (uncorrected p{} {}); the corrected latencies are partly the generator's wake-ups: use fewer requests per thread (more -t), a quieter generator machine, or read them as an upper bound",
+            l.describe(),
+            l.percentile,
+            short_us(self.uncorrected_latency.at(l.percentile))
+        ))
     }
 }
 
@@ -558,6 +704,167 @@ mod tests {
     use super::*;
     use shared::stats::codec::decode_base64;
     use shared::stats::new_histogram;
+
+    /// A histogram of `n` values, 90% at `low` and the rest at `high`: its p50
+    /// and p90 are `low`, its p99 `high`.
+    fn two_values(n: u64, low: u64, high: u64) -> Histogram {
+        let mut h = new_histogram();
+        h.record_n(low, n * 9 / 10).unwrap();
+        h.record_n(high, n - n * 9 / 10).unwrap();
+        h
+    }
+
+    /// A paced run of 10,000 requests over 2 s, all sent and completed, with
+    /// `late_generator` sends more than 1 ms late.
+    fn paced(
+        lag: Histogram,
+        uncorrected: Histogram,
+        corrected: &Histogram,
+        late_generator: u64,
+    ) -> RateReport {
+        let c = Counters {
+            sent: 10_000,
+            completed: 10_000,
+            ..Counters::default()
+        };
+        let pace = PaceTotals {
+            lag,
+            uncorrected,
+            late_busy: 0,
+            late_generator,
+            behind: 0,
+        };
+        let asked = AskedRate {
+            requests_per_sec: 5000.0,
+            arrivals: Arrivals::Constant,
+            seed: 1,
+        };
+        RateReport::new(&asked, 2.0, &c, &pace, corrected)
+    }
+
+    #[test]
+    fn a_sizeable_generator_lag_is_named_never_kept() {
+        // Issue 12's run at 5,000 req/s against an idle server: corrected p90
+        // 658 µs, uncorrected 142 µs, the generator's own lag p90 533 µs.
+        let r = paced(
+            two_values(10_000, 20, 533),
+            two_values(10_000, 60, 142),
+            &two_values(10_000, 90, 658),
+            0,
+        );
+        let l = r.lag_share.unwrap();
+        // p99 here (the 90% tail) is where the lag is the largest share.
+        assert_eq!((l.percentile, l.lag_us, l.corrected_us), (99.0, 533, 658));
+        assert!((l.share - 533.0 / 658.0).abs() < 1e-9);
+        assert!(!r.verdict.contains("kept its schedule"), "{}", r.verdict);
+        assert!(
+            r.verdict.starts_with("sent its schedule (100.0% of the scheduled requests sent), but its own lag is a sizeable share of the measured latency (lag p99 533us of the corrected p99 658us (81%))"),
+            "{}",
+            r.verdict
+        );
+        let w = r.lag_warning().unwrap();
+        assert!(
+            w.starts_with("the generator's own schedule lag is a sizeable share of the measured latency: lag p99 533us of the corrected p99 658us (81%) (uncorrected p99 142us)"),
+            "{w}"
+        );
+        // Late sends do not bring "kept" back.
+        let r = paced(
+            two_values(10_000, 20, 1_500),
+            two_values(10_000, 60, 142),
+            &two_values(10_000, 90, 1_700),
+            5,
+        );
+        assert!(r.verdict.starts_with("sent its schedule"), "{}", r.verdict);
+        assert!(
+            r.verdict
+                .ends_with("; 5 sends were more than 1 ms late (0 waited for a busy connection)"),
+            "{}",
+            r.verdict
+        );
+    }
+
+    #[test]
+    fn a_small_lag_keeps_the_schedule_and_the_boundary_is_a_quarter() {
+        // Lag 10 µs of 100 µs everywhere: 10%.
+        let r = paced(
+            two_values(10_000, 10, 10),
+            two_values(10_000, 90, 90),
+            &two_values(10_000, 100, 100),
+            0,
+        );
+        assert_eq!(r.lag_share.unwrap().share, 0.1);
+        assert!(r.verdict.starts_with("kept its schedule"), "{}", r.verdict);
+        assert_eq!(r.lag_warning(), None);
+        // Just under a quarter at p50 (24 of 100), and exactly a quarter (25 of 100).
+        for (lag, sizeable) in [(24, false), (25, true)] {
+            let r = paced(
+                two_values(10_000, lag, 1),
+                two_values(10_000, 76, 99),
+                &two_values(10_000, 100, 100),
+                0,
+            );
+            let l = r.lag_share.unwrap();
+            assert_eq!((l.percentile, l.lag_us), (50.0, lag));
+            assert_eq!(l.sizeable(), sizeable);
+            assert_eq!(r.verdict.starts_with("kept its schedule"), !sizeable);
+            assert_eq!(r.lag_warning().is_some(), sizeable);
+        }
+    }
+
+    #[test]
+    fn a_lag_of_sends_waiting_for_busy_connections_is_the_servers() {
+        // Lag 1.5 ms of 1.7 ms at p99, but the late sends mostly waited for a
+        // busy connection: the server's backpressure, not the generator's lag.
+        let mut pace = PaceTotals {
+            lag: two_values(10_000, 20, 1_500),
+            uncorrected: two_values(10_000, 60, 142),
+            late_busy: 900,
+            late_generator: 10,
+            behind: 0,
+        };
+        let c = Counters {
+            sent: 10_000,
+            completed: 10_000,
+            ..Counters::default()
+        };
+        let asked = AskedRate {
+            requests_per_sec: 5000.0,
+            arrivals: Arrivals::Constant,
+            seed: 1,
+        };
+        let corrected = two_values(10_000, 90, 1_700);
+        let r = RateReport::new(&asked, 2.0, &c, &pace, &corrected);
+        assert!(r.lag_share.unwrap().sizeable());
+        assert!(r.verdict.starts_with("kept its schedule"), "{}", r.verdict);
+        assert_eq!(r.lag_warning(), None);
+        // As many late for the generator as for busy connections: the generator's.
+        pace.late_generator = 900;
+        let r = RateReport::new(&asked, 2.0, &c, &pace, &corrected);
+        assert!(r.lag_warning().is_some());
+    }
+
+    #[test]
+    fn no_completion_has_no_lag_share() {
+        let r = paced(
+            two_values(10_000, 10, 10),
+            new_histogram(),
+            &new_histogram(),
+            0,
+        );
+        assert_eq!(r.lag_share, None);
+        assert_eq!(r.lag_warning(), None);
+        assert_eq!(LagShare::at(99.0, 5, 0), None);
+        // The share is capped at 1 (histogram precision, sends that never completed).
+        assert_eq!(LagShare::at(99.0, 120, 100).unwrap().share, 1.0);
+    }
+
+    #[test]
+    fn short_us_units() {
+        assert_eq!(short_us(0), "0us");
+        assert_eq!(short_us(999), "999us");
+        assert_eq!(short_us(1_200), "1.20ms");
+        assert_eq!(short_us(2_500_000), "2.50s");
+    }
 
     #[test]
     fn spread_of_samples() {

@@ -321,6 +321,23 @@ fn rate_search_finds_a_capacity_and_lists_every_probe() {
         assert_eq!(s["result"]["rate"]["asked"].as_f64(), Some(level as f64));
         let passed = s["failures"].as_array().unwrap().is_empty();
         assert!(!passed || level <= capacity, "{s}");
+        // A probe that fails the SLO mostly on the generator's own lag says so
+        // (no lag figure: the late sends mostly waited for busy connections).
+        let rate = &s["result"]["rate"];
+        let generators = rate["sends_late_busy"].as_u64() <= rate["sends_late_generator"].as_u64();
+        assert_eq!(s["slo_lag_us"].is_u64(), generators, "{s}");
+        let lag = s["slo_lag_us"].as_u64().unwrap_or(0);
+        let value = s["slo_value_us"].as_u64().unwrap();
+        let flagged = s["failures"].as_array().unwrap().iter().any(|f| {
+            f.as_str()
+                .unwrap()
+                .contains("the generator's own schedule lag")
+        });
+        assert_eq!(
+            flagged,
+            value > 50_000 && lag as f64 >= 0.25 * value as f64,
+            "{s}"
+        );
         let row = text_row(&stdout, n);
         assert_eq!(row[1], level.to_string(), "{row:?}");
         assert_eq!(

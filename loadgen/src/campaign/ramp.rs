@@ -171,6 +171,11 @@ pub struct Step {
     pub slo_value_us: Option<u64>,
     /// Under -R: sent / scheduled, in percent.
     pub achieved_pct: Option<f64>,
+    /// Under -R with --slo: the generator's own schedule lag at the SLO's percentile,
+    /// µs; null when most late sends waited for a busy connection (then the lag is
+    /// the server's backpressure).
+    #[serde(default)]
+    pub slo_lag_us: Option<u64>,
     /// The --server-pid processes during this step.
     pub server: Option<ServerUsage>,
     /// Which limits the step failed (errors, SLO, schedule); empty when it met them.
@@ -185,6 +190,7 @@ impl Step {
             error_pct: self.error_pct,
             slo_value_us: self.slo_value_us,
             achieved_pct: self.achieved_pct,
+            slo_lag_us: self.slo_lag_us,
         }
     }
 }
@@ -585,6 +591,10 @@ fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliEr
         p99_us: at(99.0),
         slo_value_us,
         achieved_pct: result.rate.as_ref().map(|r| r.achieved_pct),
+        slo_lag_us: s.limits.slo.as_ref().and_then(|slo| {
+            let rate = result.rate.as_ref().filter(|r| r.lag_is_generators())?;
+            Some(verdict::latency_at(&rate.lag, slo.percentile))
+        }),
         server,
         failures: Vec::new(),
         result,
@@ -799,6 +809,7 @@ mod tests {
             p99_us: result.latency.at(99.0),
             slo_value_us: Some(p99),
             achieved_pct: None,
+            slo_lag_us: None,
             server: Some(ServerUsage {
                 avg_cpu_pct: 40.0 * n as f64,
                 peak_cpu_pct: 45.0 * n as f64,

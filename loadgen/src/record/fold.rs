@@ -89,8 +89,17 @@ fn build(config: Config, meta: Meta, t: &Tally, secs: f64, mut warnings: Vec<Str
     }
     let rate = config.rate.as_ref().map(|asked| {
         let none = PaceTotals::new();
-        RateReport::new(asked, secs, c, t.pace.as_ref().unwrap_or(&none))
+        RateReport::new(
+            asked,
+            secs,
+            c,
+            t.pace.as_ref().unwrap_or(&none),
+            &t.histogram,
+        )
     });
+    if let Some(w) = rate.as_ref().and_then(RateReport::lag_warning) {
+        warnings.push(w);
+    }
     let (threads, req_per_sec) = threads(t);
     RunResult {
         schema: SCHEMA.into(),
@@ -314,6 +323,37 @@ mod tests {
             ..t
         };
         assert!(run(config(None), meta(), &t).warnings.is_empty());
+    }
+
+    #[test]
+    fn a_rate_run_whose_lag_is_a_sizeable_share_carries_a_warning() {
+        // 5,000 req/s for 2 s: corrected 658 µs, of which the generator's lag 533 µs.
+        let paced = |lag_us: u64| {
+            let mut t = Tally {
+                duration_s: 2.0,
+                counters: counters(10_000, 10_000),
+                pace: Some(PaceTotals::new()),
+                ..Tally::default()
+            };
+            let p = t.pace.as_mut().unwrap();
+            p.lag.record_n(lag_us, 10_000).unwrap();
+            p.uncorrected.record_n(658 - lag_us, 10_000).unwrap();
+            t.histogram.record_n(658, 10_000).unwrap();
+            let mut c = config(None);
+            c.rate = Some(crate::result::AskedRate {
+                requests_per_sec: 5000.0,
+                arrivals: crate::load::Arrivals::Constant,
+                seed: 1,
+            });
+            run(c, meta(), &t)
+        };
+        let r = paced(533);
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(r.warnings[0].starts_with("the generator's own schedule lag is a sizeable share"));
+        assert!(r.rate.unwrap().verdict.starts_with("sent its schedule"));
+        let r = paced(16);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert!(r.rate.unwrap().verdict.starts_with("kept its schedule"));
     }
 
     /// Node `index` of `count`: `completed` responses in `secs` whole seconds.
