@@ -1218,3 +1218,130 @@ fn bad_script_and_requests_file_usage_exits_2() {
     }
     assert!(rec.got().is_empty());
 }
+
+#[test]
+fn thread_stop_drains_what_was_written_on_every_engine() {
+    // wrk.thread:stop() ends sending, as the end of -n does: the requests
+    // written are answered and counted, and `sent` counts only those.
+    let s = Temp::new(
+        "stopc.lua",
+        "local n = 0\nfunction request()\n  n = n + 1\n  if n >= 2 then wrk.thread:stop() end\n  return wrk.format(nil, '/s' .. n)\nend\n",
+    );
+    for engine in ["uring", "monoio", "epoll"] {
+        for c in ["1", "2", "5"] {
+            let rec = Recorder::start();
+            let (out, j) = run_json(&[
+                "--io-engine",
+                engine,
+                "-t",
+                "1",
+                "-c",
+                c,
+                "-n",
+                "20",
+                "-s",
+                s.path(),
+                &rec.url("/x"),
+            ]);
+            assert_eq!(out.code, Some(0), "{engine} -c{c}: {}", out.stderr);
+            let got = rec.got().len() as u64;
+            let k = &j["counters"];
+            assert_eq!(got, 2, "{engine} -c{c}");
+            assert_eq!(
+                (
+                    k["sent"].as_u64(),
+                    k["completed"].as_u64(),
+                    k["in_flight_at_stop"].as_u64()
+                ),
+                (Some(2), Some(2), Some(0)),
+                "{engine} -c{c}: {k}"
+            );
+        }
+    }
+}
+
+#[test]
+fn requests_file_messages_redact_and_name_the_line_and_port() {
+    let rec = Recorder::start();
+    let other = Temp::new("up.http", "GET http://bob:hunter2@127.0.0.1:1/\n");
+    let url = rec.url("/");
+    let out = ceiling(&["-n", "1", "--requests-file", other.path(), &url]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    assert!(out.stderr.contains("127.0.0.1:1 "), "{}", out.stderr);
+    assert!(out.stderr.contains(&rec.addr.to_string()), "{}", out.stderr);
+    for (text, line) in [
+        (
+            "GET http://127.0.0.1:1/a\n\nGET http://127.0.0.1:1/{{nope}}\n",
+            ":3:",
+        ),
+        ("GET http://127.0.0.1:1/a\nX-N: {{rand 5 1}}\n", ":2:"),
+        ("\nGET http://127.0.0.1:1/{{line missing.txt}}\n", ":2:"),
+        (
+            "GET http://127.0.0.1:1/a\nAuthorization Basic c2VjcmV0\n",
+            ":2:",
+        ),
+        ("http://bob:hunter2@127.0.0.1:1/\n", ":1:"),
+    ] {
+        let f = Temp::new("subs.http", text);
+        let out = ceiling(&["-n", "1", "--requests-file", f.path()]);
+        assert_eq!(out.code, Some(2), "{text:?}: {}", out.stderr);
+        assert!(out.stderr.contains(line), "{text:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+        assert!(!out.stderr.contains("c2VjcmV0"), "{}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+    assert!(rec.got().is_empty());
+}
+
+#[test]
+fn endless_inputs_are_refused_at_once() {
+    let rec = Recorder::start();
+    let url = rec.url("/");
+    for flag in ["-s", "--requests-file"] {
+        let out = ceiling(&["-n", "1", flag, "/dev/zero", &url]);
+        assert_eq!(out.code, Some(2), "{flag}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("not a regular file"),
+            "{flag}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+    assert!(rec.got().is_empty());
+}
+
+#[test]
+fn requests_file_userinfo_sends_basic_auth_like_the_command_line() {
+    let rec = Recorder::start();
+    let text = format!(
+        "GET http://bob:hunter2@{0}/a\n\nGET http://bob:hunter2@{0}/b\nAuthorization: Bearer own\n",
+        rec.addr
+    );
+    let f = Temp::new("auth.http", &text);
+    let out = ceiling(&[
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-n",
+        "2",
+        "--requests-file",
+        f.path(),
+        &rec.url("/"),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let got = rec.got();
+    let auth: Vec<(String, Option<String>)> = got
+        .iter()
+        .map(|g| (g.path.clone(), g.header("authorization").map(String::from)))
+        .collect();
+    assert_eq!(
+        auth,
+        [
+            ("/a".to_string(), Some("Basic Ym9iOmh1bnRlcjI=".to_string())),
+            ("/b".to_string(), Some("Bearer own".to_string())),
+        ]
+    );
+    assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+}

@@ -694,7 +694,7 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
 }
 
 /// `%40` -> `@`; None when an escape is malformed or the bytes are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -60,6 +60,39 @@ pub struct Compiled {
     seed: u64,
 }
 
+/// `headers` with `Authorization: Basic base64(user:password)` added from
+/// `url`'s userinfo (RFC 7617), as a URL on the command line sends it, unless
+/// the request has its own Authorization. Err: undecodable userinfo.
+fn with_basic_auth(
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = headers.to_vec();
+    let Ok(u) = url::Url::parse(url) else {
+        return Ok(out);
+    };
+    let own = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    if own || (u.username().is_empty() && u.password().is_none()) {
+        return Ok(out);
+    }
+    let decode = |s: &str| {
+        crate::plan::build::percent_decode(s).ok_or_else(|| {
+            format!(
+                "{}: the userinfo is not valid percent-encoded UTF-8",
+                crate::redact::url(url)
+            )
+        })
+    };
+    let user = decode(u.username())?;
+    let password = decode(u.password().unwrap_or(""))?;
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    out.push(("Authorization".to_string(), format!("Basic {token}")));
+    Ok(out)
+}
+
 impl Compiled {
     /// Compiles `src`; `target_of` turns a URL into (path and query, Host value).
     pub fn new(
@@ -71,9 +104,10 @@ impl Compiled {
             // A URL parser would percent-encode the substitutions' braces and
             // spaces: they stand aside as plain tokens while it runs.
             let (masked, subs) = mask(&r.url);
-            let (target, host) =
-                target_of(&masked).ok_or_else(|| format!("invalid URL {}", r.url))?;
+            let (target, host) = target_of(&masked)
+                .ok_or_else(|| format!("invalid URL {}", crate::redact::url(&r.url)))?;
             let target = unmask(&target, &subs);
+            let headers = with_basic_auth(&masked, &r.headers)?;
             let plain = !has_parts(&r.url)
                 && !has_parts(&r.body)
                 && !r.headers.iter().any(|(_, v)| has_parts(v));
@@ -82,7 +116,7 @@ impl Compiled {
                     method: r.method.clone(),
                     target,
                     host,
-                    headers: r.headers.clone(),
+                    headers,
                     body: r.body.clone().into_bytes(),
                 })));
             } else {
@@ -90,8 +124,7 @@ impl Compiled {
                     method: r.method.clone(),
                     target: template(&target)?,
                     host,
-                    headers: r
-                        .headers
+                    headers: headers
                         .iter()
                         .map(|(k, v)| Ok((k.clone(), template(v)?)))
                         .collect::<Result<_, String>>()?,

@@ -73,7 +73,8 @@ pub fn dynamic_of(
     targets: &mut Vec<Target>,
 ) -> Result<Option<Arc<dyn MakeHooks>>, String> {
     if let Some(src) = &load.script {
-        let url = url::Url::parse(&load.urls[0]).map_err(|e| format!("{}: {e}", load.urls[0]))?;
+        let url = url::Url::parse(&load.urls[0])
+            .map_err(|e| format!("{}: {e}", crate::redact::url(&load.urls[0])))?;
         let start = start_of(src.clone(), &url, &load.method, headers, body, addr);
         let p = prepare(start, threads).map_err(|e| e.to_string())?;
         if let Some(bytes) = &p.static_request {
@@ -86,17 +87,32 @@ pub fn dynamic_of(
     let Some(src) = &load.requests_file else {
         return Ok(None);
     };
-    let run = url::Url::parse(&load.urls[0]).map_err(|e| format!("{}: {e}", load.urls[0]))?;
+    let run = url::Url::parse(&load.urls[0])
+        .map_err(|e| format!("{}: {e}", crate::redact::url(&load.urls[0])))?;
     let origin = |u: &url::Url| (u.host_str().map(str::to_string), u.port_or_known_default());
+    // host:port, as the mismatch may be the port alone.
+    let shown = |u: &url::Url| {
+        format!(
+            "{}:{}",
+            u.host_str().unwrap_or(""),
+            u.port_or_known_default().unwrap_or(80)
+        )
+    };
     for r in &src.requests {
-        let u = url::Url::parse(&r.url)
-            .map_err(|e| format!("--requests-file {}: {}: {e}", src.name, r.url))?;
+        let u = url::Url::parse(&r.url).map_err(|e| {
+            format!(
+                "--requests-file {}: {}: {e}",
+                src.name,
+                crate::redact::url(&r.url)
+            )
+        })?;
         if origin(&u) != origin(&run) {
             return Err(format!(
-                "--requests-file {}: every request must go to {}, not {}",
+                "--requests-file {}: every request must go to {} (the run's URL), not {} ({})",
                 src.name,
-                run.host_str().unwrap_or(""),
-                r.url
+                shown(&run),
+                shown(&u),
+                crate::redact::url(&r.url)
             ));
         }
     }
