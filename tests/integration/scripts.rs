@@ -1345,3 +1345,39 @@ fn requests_file_userinfo_sends_basic_auth_like_the_command_line() {
     );
     assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
 }
+
+#[test]
+fn several_requests_per_call_use_one_slot_each_under_rate() {
+    // wrk's pipeline.lua under -R 100 -d 2s: about 200 requests, not 600;
+    // each request of the string takes one slot of the schedule.
+    let _quiet = crate::support::exclusive();
+    let server = start_server(&["--cpus", "0"]);
+    let s = Temp::new(
+        "pipe3.lua",
+        "init = function(args)\n  local r = {}\n  for i = 1, 3 do r[i] = wrk.format(nil, '/p' .. i) end\n  req = table.concat(r)\nend\nrequest = function() return req end\n",
+    );
+    let (out, j) = run_json(&[
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-d",
+        "2s",
+        "-R",
+        "100",
+        "-s",
+        s.path(),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let sent = j["counters"]["sent"].as_u64().unwrap();
+    assert!((150..=203).contains(&sent), "sent {sent}: {}", out.stdout);
+    let r = &j["rate"];
+    let scheduled = r["scheduled"].as_u64().unwrap();
+    assert!(scheduled >= sent && scheduled <= 203, "{r}");
+    let pct = r["achieved_pct"].as_f64().unwrap();
+    assert!(
+        (pct - 100.0 * sent as f64 / scheduled as f64).abs() < 0.1,
+        "{r}"
+    );
+}

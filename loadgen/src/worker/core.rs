@@ -602,6 +602,12 @@ impl Core {
                     if self.budget != u64::MAX {
                         self.budget = self.budget.saturating_sub(1);
                     }
+                    // Under -R each request is one slot of the schedule: the
+                    // string's k requests go together at the first's slot and
+                    // use the next k-1 (the rate holds).
+                    if let Some(s) = &mut c.schedule {
+                        s.advance();
+                    }
                     c.framer.expect(target.is_head);
                     c.ledger.push_back(Sent {
                         intended,
