@@ -1381,3 +1381,73 @@ fn several_requests_per_call_use_one_slot_each_under_rate() {
         "{r}"
     );
 }
+
+#[test]
+fn results_and_rerun_commands_name_the_script_and_requests_file() {
+    let server = start_server(&["--cpus", "0"]);
+    let s = Temp::new("named.lua", "-- KEY-IN-TEXT\nwrk.path = '/'\n");
+    let (out, j) = run_json(&["-n", "3", "-s", s.path(), &server.url(), "--", "arg-secret"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(j["config"]["script"], "named.lua", "{}", j["config"]);
+    let text = j.to_string();
+    // The name only: not the text (the arguments are in meta.command_line,
+    // as typed).
+    assert!(!text.contains("KEY-IN-TEXT"), "{text}");
+    let f = Temp::new("named.http", &format!("GET {}/a\n", server.url()));
+    let (out, j) = run_json(&["-n", "3", "--requests-file", f.path()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        j["config"]["requests_file"], "named.http",
+        "{}",
+        j["config"]
+    );
+
+    let json = Temp::new("ramp.json", "");
+    let out = ceiling(&[
+        "ramp",
+        &server.url(),
+        "--from",
+        "1",
+        "--to",
+        "2",
+        "--step",
+        "1",
+        "--step-duration",
+        "300ms",
+        "-t",
+        "1",
+        "-s",
+        s.path(),
+        "--json",
+        json.path(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("-s named.lua"), "{}", out.stdout);
+    let j: Value = serde_json::from_str(&std::fs::read_to_string(json.path()).unwrap()).unwrap();
+    for step in j["steps"].as_array().unwrap() {
+        let c = step["command"].as_str().unwrap();
+        assert!(c.contains("-s named.lua"), "{c}");
+    }
+    let out = ceiling(&[
+        "compare",
+        "--repeats",
+        "1",
+        "-d",
+        "300ms",
+        "--levels",
+        "1",
+        "-t",
+        "1",
+        "--requests-file",
+        f.path(),
+        &format!("a={}/", server.url()),
+        &format!("b={}/", server.url()),
+    ]);
+    assert!(
+        out.stdout.contains("--requests-file named.http")
+            || out.stderr.contains("--requests-file named.http"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}

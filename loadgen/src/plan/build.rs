@@ -263,7 +263,25 @@ pub fn command_line(load: &Load, machine: &Machine) -> String {
     if !load.body.is_empty() {
         flag("--body", format!("<{} bytes>", load.body.len()));
     }
+    // The script or requests file by its name (as the user named it on the
+    // command line, without directories): never its text.
+    if let Some(s) = &load.script {
+        v.push("-s".into());
+        v.push(s.name.clone());
+    }
+    if let Some(r) = &load.requests_file {
+        v.push("--requests-file".into());
+        v.push(r.name.clone());
+        if r.order == crate::requests_file::Order::Random {
+            v.push("--requests-order".into());
+            v.push("random".into());
+        }
+    }
     v.extend(load.urls.iter().map(|u| crate::redact::url(u)));
+    if let Some(s) = load.script.as_ref().filter(|s| !s.args.is_empty()) {
+        v.push("--".into());
+        v.extend(crate::redact::args(&s.args));
+    }
     v.join(" ")
 }
 

@@ -375,6 +375,8 @@ mod tests {
             rate: None,
             latency: true,
             u_latency: false,
+            script: None,
+            requests_file: None,
         }
     }
 
