@@ -641,7 +641,7 @@ fn errors_in_hooks_count_as_script_errors() {
     assert_eq!(script_errors(&j), 1);
     assert!(
         out.stderr
-            .contains("request() returned a integer, not a string")
+            .contains("request() returned an integer, not a string")
             || out.stderr.contains("not a string"),
         "{}",
         out.stderr
