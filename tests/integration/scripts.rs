@@ -1451,3 +1451,30 @@ fn results_and_rerun_commands_name_the_script_and_requests_file() {
         out.stderr
     );
 }
+
+#[test]
+fn a_percentile_out_of_range_is_a_done_error() {
+    let server = start_server(&["--cpus", "0"]);
+    let s = Temp::new(
+        "pct.lua",
+        "function done(s, latency, requests)\n  print('p50 ' .. latency:percentile(50))\n  latency:percentile(150)\nend\n",
+    );
+    let out = ceiling(&[
+        "-n",
+        "3",
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-s",
+        s.path(),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("p50 "), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("give a percentile from 0 to 100"),
+        "{}",
+        out.stderr
+    );
+}
