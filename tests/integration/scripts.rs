@@ -1478,3 +1478,13 @@ fn a_percentile_out_of_range_is_a_done_error() {
         out.stderr
     );
 }
+
+#[test]
+fn script_args_without_dashes_get_a_hint() {
+    let s = Temp::new("a.lua", "wrk.path = '/'\n");
+    let out = ceiling(&["-n", "1", "-s", s.path(), "http://127.0.0.1:1/", "foo"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("'foo'"), "{}", out.stderr);
+    assert!(out.stderr.contains("go after --"), "{}", out.stderr);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}
