@@ -272,7 +272,8 @@ pub fn command_line(load: &Load, machine: &Machine) -> String {
     if let Some(r) = &load.requests_file {
         v.push("--requests-file".into());
         v.push(r.name.clone());
-        if r.order == crate::requests_file::Order::Random {
+        // The default order (rotate) goes unsaid.
+        if r.order != Default::default() {
             v.push("--requests-order".into());
             v.push("random".into());
         }

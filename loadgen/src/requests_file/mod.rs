@@ -60,39 +60,6 @@ pub struct Compiled {
     seed: u64,
 }
 
-/// `headers` with `Authorization: Basic base64(user:password)` added from
-/// `url`'s userinfo (RFC 7617), as a URL on the command line sends it, unless
-/// the request has its own Authorization. Err: undecodable userinfo.
-fn with_basic_auth(
-    url: &str,
-    headers: &[(String, String)],
-) -> Result<Vec<(String, String)>, String> {
-    let mut out = headers.to_vec();
-    let Ok(u) = url::Url::parse(url) else {
-        return Ok(out);
-    };
-    let own = headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
-    if own || (u.username().is_empty() && u.password().is_none()) {
-        return Ok(out);
-    }
-    let decode = |s: &str| {
-        crate::plan::build::percent_decode(s).ok_or_else(|| {
-            format!(
-                "{}: the userinfo is not valid percent-encoded UTF-8",
-                crate::redact::url(url)
-            )
-        })
-    };
-    let user = decode(u.username())?;
-    let password = decode(u.password().unwrap_or(""))?;
-    use base64::Engine as _;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    out.push(("Authorization".to_string(), format!("Basic {token}")));
-    Ok(out)
-}
-
 impl Compiled {
     /// Compiles `src`; `target_of` turns a URL into (path and query, Host value).
     pub fn new(
@@ -107,7 +74,6 @@ impl Compiled {
             let (target, host) = target_of(&masked)
                 .ok_or_else(|| format!("invalid URL {}", crate::redact::url(&r.url)))?;
             let target = unmask(&target, &subs);
-            let headers = with_basic_auth(&masked, &r.headers)?;
             let plain = !has_parts(&r.url)
                 && !has_parts(&r.body)
                 && !r.headers.iter().any(|(_, v)| has_parts(v));
@@ -116,7 +82,7 @@ impl Compiled {
                     method: r.method.clone(),
                     target,
                     host,
-                    headers,
+                    headers: r.headers.clone(),
                     body: r.body.clone().into_bytes(),
                 })));
             } else {
@@ -124,7 +90,8 @@ impl Compiled {
                     method: r.method.clone(),
                     target: template(&target)?,
                     host,
-                    headers: headers
+                    headers: r
+                        .headers
                         .iter()
                         .map(|(k, v)| Ok((k.clone(), template(v)?)))
                         .collect::<Result<_, String>>()?,

@@ -14,6 +14,58 @@ pub struct RequestsFileError {
     pub message: String,
 }
 
+/// The largest script, requests file, body file or `{{line}}` file read
+/// (16 MiB): a bound so `-s /dev/zero` fails at once instead of filling memory.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// An input file that cannot be read: the message names the path.
+#[derive(Debug, Error)]
+pub enum InputError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a regular file")]
+    NotRegular { path: String },
+    #[error("{path} is over {} MiB", MAX_INPUT_BYTES >> 20)]
+    TooLarge { path: String },
+    #[error("{path} is not UTF-8 text")]
+    NotUtf8 { path: String },
+}
+
+/// Reads `path` whole as bytes: only a regular file of at most
+/// [`MAX_INPUT_BYTES`] (a device or FIFO could never end).
+pub fn read_input_bytes(path: &std::path::Path) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
+    let shown = path.display().to_string();
+    let io = |source| InputError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(InputError::NotRegular { path: shown });
+    }
+    // The size may change after the check: the read is bounded too.
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(InputError::TooLarge { path: shown });
+    }
+    Ok(bytes)
+}
+
+/// [`read_input_bytes`] as UTF-8 text.
+pub fn read_input(path: &std::path::Path) -> Result<String, InputError> {
+    String::from_utf8(read_input_bytes(path)?).map_err(|_| InputError::NotUtf8 {
+        path: path.display().to_string(),
+    })
+}
+
 /// How requests are picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,7 +104,7 @@ pub struct RequestsSource {
 impl RequestsSource {
     /// Reads and checks `path`.
     pub fn read(path: &Path, order: Order, seed: u64) -> Result<Self, RequestsFileError> {
-        let text = crate::script::source::read_input(path).map_err(|e| RequestsFileError {
+        let text = read_input(path).map_err(|e| RequestsFileError {
             file: path.display().to_string(),
             line: 0,
             message: e.to_string(),
@@ -97,8 +149,8 @@ impl RequestsSource {
                         continue;
                     }
                     let p = dir.join(&f);
-                    let text = crate::script::source::read_input(&p)
-                        .map_err(|e| err(n, format!("{{{{line {f}}}}}: {e}")))?;
+                    let text =
+                        read_input(&p).map_err(|e| err(n, format!("{{{{line {f}}}}}: {e}")))?;
                     let ls: Vec<String> = text
                         .lines()
                         .filter(|l| !l.trim().is_empty())
@@ -174,8 +226,8 @@ impl RequestsSource {
                 Some(r) => {
                     if let Some(file) = line.strip_prefix('@') {
                         let p = dir.join(file.trim());
-                        let bytes = crate::script::source::read_input_bytes(&p)
-                            .map_err(|e| err(n, format!("body: {e}")))?;
+                        let bytes =
+                            read_input_bytes(&p).map_err(|e| err(n, format!("body: {e}")))?;
                         r.body = String::from_utf8(bytes).map_err(|_| {
                             err(n, format!("body {} is not UTF-8 text", p.display()))
                         })?;

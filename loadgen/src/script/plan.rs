@@ -60,6 +60,42 @@ fn target_and_host(url: &url::Url) -> (String, String) {
     (target, host)
 }
 
+/// `src` with `Authorization: Basic base64(user:password)` (RFC 7617) added to
+/// each request whose URL has userinfo, as a URL on the command line sends it
+/// (plan::build), unless the request has its own Authorization. Err: userinfo
+/// that is not valid percent-encoded UTF-8 (the URL shown redacted).
+fn with_basic_auth(src: &RequestsSource) -> Result<RequestsSource, String> {
+    use base64::Engine as _;
+    let mut out = src.clone();
+    for r in &mut out.requests {
+        let Ok(u) = url::Url::parse(&r.url) else {
+            continue;
+        };
+        let own = r
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if own || (u.username().is_empty() && u.password().is_none()) {
+            continue;
+        }
+        let decode = |s: &str| {
+            crate::plan::build::percent_decode(s).ok_or_else(|| {
+                format!(
+                    "--requests-file {}: {}: the userinfo is not valid percent-encoded UTF-8",
+                    src.name,
+                    crate::redact::url(&r.url)
+                )
+            })
+        };
+        let user = decode(u.username())?;
+        let password = decode(u.password().unwrap_or(""))?;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        r.headers
+            .push(("Authorization".to_string(), format!("Basic {token}")));
+    }
+    Ok(out)
+}
+
 /// A script or requests file of `load`, checked and prepared for `threads`
 /// workers (any error here is bad usage: exit 2 before any load). `headers` and
 /// `body` are -H and --body, `addr` the run's resolved address. `targets`
@@ -116,6 +152,7 @@ pub fn dynamic_of(
             ));
         }
     }
+    let src = &with_basic_auth(src)?;
     let c = Compiled::new(src, |u| {
         url::Url::parse(u).ok().map(|u| target_and_host(&u))
     })
