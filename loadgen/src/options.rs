@@ -410,7 +410,21 @@ impl RunArgs {
         };
         let matches = match Self::command().bin_name(name).try_get_matches_from(args) {
             Ok(m) => m,
-            Err(e) => return info_or_usage(e).map(Parsed::Info),
+            Err(e) => {
+                // wrk takes a script's arguments after the URL (`-s x.lua URL foo`);
+                // here they follow `--`.
+                let script = args
+                    .iter()
+                    .any(|a| a == "-s" || a.to_str().is_some_and(|a| a.starts_with("--script")));
+                let dashes = args.iter().any(|a| a == "--");
+                if e.kind() == clap::error::ErrorKind::UnknownArgument && script && !dashes {
+                    return Err(UsageError::Args(format!(
+                        "{}: a script's arguments go after --: ceiling -s FILE URL -- ARGS",
+                        usage_line(&e)
+                    )));
+                }
+                return info_or_usage(e).map(Parsed::Info);
+            }
         };
         let a = Self::from_arg_matches(&matches).map_err(|e| UsageError::Args(usage_line(&e)))?;
         if a.node.plan.is_some() {

@@ -477,6 +477,12 @@ pub struct Config {
     /// `--u_latency`: the text report of a rate run also prints the uncorrected one.
     #[serde(default)]
     pub u_latency: bool,
+    /// `-s`: the script's file name (never its text or arguments); None: no script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// `--requests-file`: its file name (never its requests); None: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_file: Option<String>,
 }
 
 /// The open-loop rate a run asked for (`-R`, `--arrivals`, `--seed`).

@@ -43,6 +43,11 @@ pub fn untrack_child(pid: u32) {
         .retain(|&p| p != pid);
 }
 
+/// A Ctrl-C this soon after the first is ignored: the partial results are
+/// written, not lost to a signal sent twice (a supervisor signalling the
+/// process and then its group). A later one exits at once (exit 130).
+pub const CTRL_C_GRACE: Duration = Duration::from_secs(1);
+
 /// The process-wide stop flag Ctrl-C sets; installed once. Campaigns call it
 /// before they change anything, so a Ctrl-C at any moment is caught.
 pub fn ctrl_c() -> Stop {
@@ -50,8 +55,15 @@ pub fn ctrl_c() -> Stop {
     STOP.get_or_init(|| {
         let stop = Stop::new();
         let s = stop.clone();
+        // When the first Ctrl-C came: one within GRACE of it is the same
+        // interrupt delivered twice (GNU timeout signals the child, then its
+        // process group), not a user insisting.
+        let mut first: Option<Instant> = None;
         // A second Ctrl-C ends the process at once, for a run that will not stop.
         let _ = ctrlc::set_handler(move || {
+            if first.is_some_and(|t| t.elapsed() < CTRL_C_GRACE) {
+                return;
+            }
             if s.is_triggered() {
                 // Never leave a kernel setting changed or a server running, even
                 // on the way out.
@@ -65,6 +77,7 @@ pub fn ctrl_c() -> Stop {
                 }
                 std::process::exit(130);
             }
+            first.get_or_insert_with(Instant::now);
             s.trigger();
         });
         stop

@@ -427,3 +427,61 @@ fn html_report_has_the_summary_and_three_charts() {
         "the page shows the run's requests/s {shown}"
     );
 }
+
+#[test]
+fn a_doubled_ctrl_c_still_writes_the_partial_result() {
+    // GNU timeout forwards SIGINT to the child and then to its group: two
+    // signals back to back are one interrupt, and nothing measured is lost.
+    let server = start_server(&[]);
+    let url = format!("{}/plaintext", server.url());
+    let path = json_path();
+    let mut child = Command::new(ceiling_bin())
+        .args(["-t", "1", "-c", "2", "-d", "60s", "--json", &path, &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ceiling");
+    let start = Instant::now();
+    while served(&server) < 100 {
+        assert!(start.elapsed() < WATCHDOG, "the run never got going");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // Pending signals of one kind merge: a few, 2 ms apart (all well inside
+    // the 1 s grace), so that more than one is delivered.
+    for _ in 0..10 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        // SAFETY: plain kill(2) on our own child's PID.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGINT);
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > WATCHDOG {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ceiling did not stop on SIGINT");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("Interrupted"), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(v["interrupted"], true);
+    assert!(n(&v, "completed") >= 100);
+    assert_balanced(&v);
+}

@@ -641,7 +641,7 @@ fn errors_in_hooks_count_as_script_errors() {
     assert_eq!(script_errors(&j), 1);
     assert!(
         out.stderr
-            .contains("request() returned a integer, not a string")
+            .contains("request() returned an integer, not a string")
             || out.stderr.contains("not a string"),
         "{}",
         out.stderr
@@ -1217,4 +1217,274 @@ fn bad_script_and_requests_file_usage_exits_2() {
         );
     }
     assert!(rec.got().is_empty());
+}
+
+#[test]
+fn thread_stop_drains_what_was_written_on_every_engine() {
+    // wrk.thread:stop() ends sending, as the end of -n does: the requests
+    // written are answered and counted, and `sent` counts only those.
+    let s = Temp::new(
+        "stopc.lua",
+        "local n = 0\nfunction request()\n  n = n + 1\n  if n >= 2 then wrk.thread:stop() end\n  return wrk.format(nil, '/s' .. n)\nend\n",
+    );
+    for engine in ["uring", "monoio", "epoll"] {
+        for c in ["1", "2", "5"] {
+            let rec = Recorder::start();
+            let (out, j) = run_json(&[
+                "--io-engine",
+                engine,
+                "-t",
+                "1",
+                "-c",
+                c,
+                "-n",
+                "20",
+                "-s",
+                s.path(),
+                &rec.url("/x"),
+            ]);
+            assert_eq!(out.code, Some(0), "{engine} -c{c}: {}", out.stderr);
+            let got = rec.got().len() as u64;
+            let k = &j["counters"];
+            assert_eq!(got, 2, "{engine} -c{c}");
+            assert_eq!(
+                (
+                    k["sent"].as_u64(),
+                    k["completed"].as_u64(),
+                    k["in_flight_at_stop"].as_u64()
+                ),
+                (Some(2), Some(2), Some(0)),
+                "{engine} -c{c}: {k}"
+            );
+        }
+    }
+}
+
+#[test]
+fn requests_file_messages_redact_and_name_the_line_and_port() {
+    let rec = Recorder::start();
+    let other = Temp::new("up.http", "GET http://bob:hunter2@127.0.0.1:1/\n");
+    let url = rec.url("/");
+    let out = ceiling(&["-n", "1", "--requests-file", other.path(), &url]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    assert!(out.stderr.contains("127.0.0.1:1 "), "{}", out.stderr);
+    assert!(out.stderr.contains(&rec.addr.to_string()), "{}", out.stderr);
+    for (text, line) in [
+        (
+            "GET http://127.0.0.1:1/a\n\nGET http://127.0.0.1:1/{{nope}}\n",
+            ":3:",
+        ),
+        ("GET http://127.0.0.1:1/a\nX-N: {{rand 5 1}}\n", ":2:"),
+        ("\nGET http://127.0.0.1:1/{{line missing.txt}}\n", ":2:"),
+        (
+            "GET http://127.0.0.1:1/a\nAuthorization Basic c2VjcmV0\n",
+            ":2:",
+        ),
+        ("http://bob:hunter2@127.0.0.1:1/\n", ":1:"),
+    ] {
+        let f = Temp::new("subs.http", text);
+        let out = ceiling(&["-n", "1", "--requests-file", f.path()]);
+        assert_eq!(out.code, Some(2), "{text:?}: {}", out.stderr);
+        assert!(out.stderr.contains(line), "{text:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+        assert!(!out.stderr.contains("c2VjcmV0"), "{}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+    assert!(rec.got().is_empty());
+}
+
+#[test]
+fn endless_inputs_are_refused_at_once() {
+    let rec = Recorder::start();
+    let url = rec.url("/");
+    for flag in ["-s", "--requests-file"] {
+        let out = ceiling(&["-n", "1", flag, "/dev/zero", &url]);
+        assert_eq!(out.code, Some(2), "{flag}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("not a regular file"),
+            "{flag}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+    assert!(rec.got().is_empty());
+}
+
+#[test]
+fn requests_file_userinfo_sends_basic_auth_like_the_command_line() {
+    let rec = Recorder::start();
+    let text = format!(
+        "GET http://bob:hunter2@{0}/a\n\nGET http://bob:hunter2@{0}/b\nAuthorization: Bearer own\n",
+        rec.addr
+    );
+    let f = Temp::new("auth.http", &text);
+    let out = ceiling(&[
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-n",
+        "2",
+        "--requests-file",
+        f.path(),
+        &rec.url("/"),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let got = rec.got();
+    let auth: Vec<(String, Option<String>)> = got
+        .iter()
+        .map(|g| (g.path.clone(), g.header("authorization").map(String::from)))
+        .collect();
+    assert_eq!(
+        auth,
+        [
+            ("/a".to_string(), Some("Basic Ym9iOmh1bnRlcjI=".to_string())),
+            ("/b".to_string(), Some("Bearer own".to_string())),
+        ]
+    );
+    assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+}
+
+#[test]
+fn several_requests_per_call_use_one_slot_each_under_rate() {
+    // wrk's pipeline.lua under -R 100 -d 2s: about 200 requests, not 600;
+    // each request of the string takes one slot of the schedule.
+    let _quiet = crate::support::exclusive();
+    let server = start_server(&["--cpus", "0"]);
+    let s = Temp::new(
+        "pipe3.lua",
+        "init = function(args)\n  local r = {}\n  for i = 1, 3 do r[i] = wrk.format(nil, '/p' .. i) end\n  req = table.concat(r)\nend\nrequest = function() return req end\n",
+    );
+    let (out, j) = run_json(&[
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-d",
+        "2s",
+        "-R",
+        "100",
+        "-s",
+        s.path(),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let sent = j["counters"]["sent"].as_u64().unwrap();
+    assert!((150..=203).contains(&sent), "sent {sent}: {}", out.stdout);
+    let r = &j["rate"];
+    let scheduled = r["scheduled"].as_u64().unwrap();
+    assert!(scheduled >= sent && scheduled <= 203, "{r}");
+    let pct = r["achieved_pct"].as_f64().unwrap();
+    assert!(
+        (pct - 100.0 * sent as f64 / scheduled as f64).abs() < 0.1,
+        "{r}"
+    );
+}
+
+#[test]
+fn results_and_rerun_commands_name_the_script_and_requests_file() {
+    let server = start_server(&["--cpus", "0"]);
+    let s = Temp::new("named.lua", "-- KEY-IN-TEXT\nwrk.path = '/'\n");
+    let (out, j) = run_json(&["-n", "3", "-s", s.path(), &server.url(), "--", "arg-secret"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(j["config"]["script"], "named.lua", "{}", j["config"]);
+    let text = j.to_string();
+    // The name only: not the text (the arguments are in meta.command_line,
+    // as typed).
+    assert!(!text.contains("KEY-IN-TEXT"), "{text}");
+    let f = Temp::new("named.http", &format!("GET {}/a\n", server.url()));
+    let (out, j) = run_json(&["-n", "3", "--requests-file", f.path()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        j["config"]["requests_file"], "named.http",
+        "{}",
+        j["config"]
+    );
+
+    let json = Temp::new("ramp.json", "");
+    let out = ceiling(&[
+        "ramp",
+        &server.url(),
+        "--from",
+        "1",
+        "--to",
+        "2",
+        "--step",
+        "1",
+        "--step-duration",
+        "300ms",
+        "-t",
+        "1",
+        "-s",
+        s.path(),
+        "--json",
+        json.path(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("-s named.lua"), "{}", out.stdout);
+    let j: Value = serde_json::from_str(&std::fs::read_to_string(json.path()).unwrap()).unwrap();
+    for step in j["steps"].as_array().unwrap() {
+        let c = step["command"].as_str().unwrap();
+        assert!(c.contains("-s named.lua"), "{c}");
+    }
+    let out = ceiling(&[
+        "compare",
+        "--repeats",
+        "1",
+        "-d",
+        "300ms",
+        "--levels",
+        "1",
+        "-t",
+        "1",
+        "--requests-file",
+        f.path(),
+        &format!("a={}/", server.url()),
+        &format!("b={}/", server.url()),
+    ]);
+    assert!(
+        out.stdout.contains("--requests-file named.http")
+            || out.stderr.contains("--requests-file named.http"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+#[test]
+fn a_percentile_out_of_range_is_a_done_error() {
+    let server = start_server(&["--cpus", "0"]);
+    let s = Temp::new(
+        "pct.lua",
+        "function done(s, latency, requests)\n  print('p50 ' .. latency:percentile(50))\n  latency:percentile(150)\nend\n",
+    );
+    let out = ceiling(&[
+        "-n",
+        "3",
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-s",
+        s.path(),
+        &server.url(),
+    ]);
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("p50 "), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("give a percentile from 0 to 100"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn script_args_without_dashes_get_a_hint() {
+    let s = Temp::new("a.lua", "wrk.path = '/'\n");
+    let out = ceiling(&["-n", "1", "-s", s.path(), "http://127.0.0.1:1/", "foo"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("'foo'"), "{}", out.stderr);
+    assert!(out.stderr.contains("go after --"), "{}", out.stderr);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
 }

@@ -181,6 +181,8 @@ impl TargetSummary {
             error_pct: self.error_pct,
             slo_value_us: self.slo_value_us,
             achieved_pct: self.achieved_pct,
+            // Medians over rounds carry no lag histogram to split the SLO value by.
+            slo_lag_us: None,
         }
     }
 }

@@ -263,7 +263,26 @@ pub fn command_line(load: &Load, machine: &Machine) -> String {
     if !load.body.is_empty() {
         flag("--body", format!("<{} bytes>", load.body.len()));
     }
+    // The script or requests file by its name (as the user named it on the
+    // command line, without directories): never its text.
+    if let Some(s) = &load.script {
+        v.push("-s".into());
+        v.push(s.name.clone());
+    }
+    if let Some(r) = &load.requests_file {
+        v.push("--requests-file".into());
+        v.push(r.name.clone());
+        // The default order (rotate) goes unsaid.
+        if r.order != Default::default() {
+            v.push("--requests-order".into());
+            v.push("random".into());
+        }
+    }
     v.extend(load.urls.iter().map(|u| crate::redact::url(u)));
+    if let Some(s) = load.script.as_ref().filter(|s| !s.args.is_empty()) {
+        v.push("--".into());
+        v.extend(crate::redact::args(&s.args));
+    }
     v.join(" ")
 }
 
@@ -694,7 +713,7 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
 }
 
 /// `%40` -> `@`; None when an escape is malformed or the bytes are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -28,6 +28,8 @@ pub fn of_plan(plan: &Plan) -> Config {
         }),
         latency: plan.latency,
         u_latency: plan.u_latency,
+        script: plan.load.script.as_ref().map(|s| s.name.clone()),
+        requests_file: plan.load.requests_file.as_ref().map(|r| r.name.clone()),
     }
 }
 
@@ -56,6 +58,8 @@ pub fn of_load(load: &Load, threads: usize, latency: bool, u_latency: bool) -> C
         }),
         latency,
         u_latency,
+        script: load.script.as_ref().map(|s| s.name.clone()),
+        requests_file: load.requests_file.as_ref().map(|r| r.name.clone()),
     }
 }
 

@@ -386,6 +386,8 @@ mod tests {
             rate: None,
             latency: true,
             u_latency: false,
+            script: None,
+            requests_file: None,
         }
     }
 

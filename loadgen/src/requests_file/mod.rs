@@ -71,8 +71,8 @@ impl Compiled {
             // A URL parser would percent-encode the substitutions' braces and
             // spaces: they stand aside as plain tokens while it runs.
             let (masked, subs) = mask(&r.url);
-            let (target, host) =
-                target_of(&masked).ok_or_else(|| format!("invalid URL {}", r.url))?;
+            let (target, host) = target_of(&masked)
+                .ok_or_else(|| format!("invalid URL {}", crate::redact::url(&r.url)))?;
             let target = unmask(&target, &subs);
             let plain = !has_parts(&r.url)
                 && !has_parts(&r.body)

@@ -14,6 +14,58 @@ pub struct RequestsFileError {
     pub message: String,
 }
 
+/// The largest script, requests file, body file or `{{line}}` file read
+/// (16 MiB): a bound so `-s /dev/zero` fails at once instead of filling memory.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// An input file that cannot be read: the message names the path.
+#[derive(Debug, Error)]
+pub enum InputError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a regular file")]
+    NotRegular { path: String },
+    #[error("{path} is over {} MiB", MAX_INPUT_BYTES >> 20)]
+    TooLarge { path: String },
+    #[error("{path} is not UTF-8 text")]
+    NotUtf8 { path: String },
+}
+
+/// Reads `path` whole as bytes: only a regular file of at most
+/// [`MAX_INPUT_BYTES`] (a device or FIFO could never end).
+pub fn read_input_bytes(path: &std::path::Path) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
+    let shown = path.display().to_string();
+    let io = |source| InputError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(InputError::NotRegular { path: shown });
+    }
+    // The size may change after the check: the read is bounded too.
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(InputError::TooLarge { path: shown });
+    }
+    Ok(bytes)
+}
+
+/// [`read_input_bytes`] as UTF-8 text.
+pub fn read_input(path: &std::path::Path) -> Result<String, InputError> {
+    String::from_utf8(read_input_bytes(path)?).map_err(|_| InputError::NotUtf8 {
+        path: path.display().to_string(),
+    })
+}
+
 /// How requests are picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,10 +104,10 @@ pub struct RequestsSource {
 impl RequestsSource {
     /// Reads and checks `path`.
     pub fn read(path: &Path, order: Order, seed: u64) -> Result<Self, RequestsFileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RequestsFileError {
+        let text = read_input(path).map_err(|e| RequestsFileError {
             file: path.display().to_string(),
             line: 0,
-            message: format!("cannot read: {e}"),
+            message: e.to_string(),
         })?;
         // The name, not the path, travels in plan files.
         let name = path
@@ -88,6 +140,33 @@ impl RequestsSource {
         let mut current: Option<FileRequest> = None;
         let mut weight = 1u32;
         let mut lines: Vec<(String, Vec<String>)> = Vec::new();
+        // Checks the substitutions of `t` (from line `n`) and reads the files
+        // `{{line}}` names.
+        let check = |t: &str, n: usize, lines: &mut Vec<(String, Vec<String>)>| {
+            for part in template(t).map_err(|m| err(n, m))? {
+                if let Part::Line(f) = part {
+                    if lines.iter().any(|(k, _)| *k == f) {
+                        continue;
+                    }
+                    let p = dir.join(&f);
+                    let text =
+                        read_input(&p).map_err(|e| err(n, format!("{{{{line {f}}}}}: {e}")))?;
+                    let ls: Vec<String> = text
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(String::from)
+                        .collect();
+                    if ls.is_empty() {
+                        return Err(err(
+                            n,
+                            format!("{{{{line {f}}}}}: {} has no lines", p.display()),
+                        ));
+                    }
+                    lines.push((f, ls));
+                }
+            }
+            Ok(())
+        };
         for (n, raw) in text.lines().enumerate() {
             let n = n + 1;
             let line = raw.trim_end_matches('\r');
@@ -116,7 +195,13 @@ impl RequestsSource {
             match &mut current {
                 None => {
                     let (method, url) = line.split_once(' ').ok_or_else(|| {
-                        err(n, format!("{line:?}: a target starts with METHOD URL"))
+                        err(
+                            n,
+                            format!(
+                                "{:?}: a target starts with METHOD URL",
+                                crate::redact::url(line)
+                            ),
+                        )
                     })?;
                     let method = method.trim().to_ascii_uppercase();
                     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -124,8 +209,12 @@ impl RequestsSource {
                     }
                     let url = url.trim().to_string();
                     if !url.starts_with("http://") {
-                        return Err(err(n, format!("{url:?}: give an http:// URL")));
+                        return Err(err(
+                            n,
+                            format!("{:?}: give an http:// URL", crate::redact::url(&url)),
+                        ));
                     }
+                    check(&url, n, &mut lines)?;
                     current = Some(FileRequest {
                         method,
                         url,
@@ -137,20 +226,28 @@ impl RequestsSource {
                 Some(r) => {
                     if let Some(file) = line.strip_prefix('@') {
                         let p = dir.join(file.trim());
-                        let bytes = std::fs::read(&p).map_err(|e| {
-                            err(n, format!("cannot read body {}: {e}", p.display()))
-                        })?;
+                        let bytes =
+                            read_input_bytes(&p).map_err(|e| err(n, format!("body: {e}")))?;
                         r.body = String::from_utf8(bytes).map_err(|_| {
                             err(n, format!("body {} is not UTF-8 text", p.display()))
                         })?;
+                        check(&r.body, n, &mut lines)?;
                     } else {
-                        let (k, v) = line
-                            .split_once(':')
-                            .ok_or_else(|| err(n, format!("{line:?}: a header is Name: value")))?;
+                        let (k, v) = line.split_once(':').ok_or_else(|| {
+                            // A credential header's value stays unprinted.
+                            let name = line.split_whitespace().next().unwrap_or("");
+                            let shown = if crate::redact::is_secret(name) {
+                                format!("{name} {}", crate::redact::MASK)
+                            } else {
+                                crate::redact::url(line)
+                            };
+                            err(n, format!("{shown:?}: a header is Name: value"))
+                        })?;
                         let k = k.trim();
                         if k.is_empty() || k.bytes().any(|b| b.is_ascii_whitespace()) {
                             return Err(err(n, format!("invalid header name {k:?}")));
                         }
+                        check(v.trim(), n, &mut lines)?;
                         r.headers.push((k.to_string(), v.trim().to_string()));
                     }
                 }
@@ -161,38 +258,6 @@ impl RequestsSource {
         }
         if requests.is_empty() {
             return Err(err(0, "no requests in the file".into()));
-        }
-        // Check every substitution now; read the files {{line}} names.
-        for r in &requests {
-            let mut texts = vec![r.url.as_str(), r.body.as_str()];
-            texts.extend(r.headers.iter().map(|(_, v)| v.as_str()));
-            for t in texts {
-                for part in template(t).map_err(|m| err(0, m))? {
-                    if let Part::Line(f) = part {
-                        if !lines.iter().any(|(k, _)| *k == f) {
-                            let p = dir.join(&f);
-                            let text = std::fs::read_to_string(&p).map_err(|e| {
-                                err(
-                                    0,
-                                    format!("{{{{line {f}}}}}: cannot read {}: {e}", p.display()),
-                                )
-                            })?;
-                            let ls: Vec<String> = text
-                                .lines()
-                                .filter(|l| !l.trim().is_empty())
-                                .map(String::from)
-                                .collect();
-                            if ls.is_empty() {
-                                return Err(err(
-                                    0,
-                                    format!("{{{{line {f}}}}}: {} has no lines", p.display()),
-                                ));
-                            }
-                            lines.push((f, ls));
-                        }
-                    }
-                }
-            }
         }
         Ok(Self {
             name: name.to_string(),

@@ -178,15 +178,21 @@ pub(crate) fn new_state(start: &Start) -> Result<(Lua, Rc<Cell<u64>>), ScriptErr
     let state = Cell::new((u64::MAX, 0u32));
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(GUARD_EVERY),
-        move |_, _| {
+        move |_, debug| {
             let call = seen.get();
             let (last, n) = state.get();
             let n = if last == call { n + 1 } else { 1 };
             state.set((call, n));
             if n > GUARD_LIMIT {
-                return Err(mlua::Error::runtime(
-                    "the script ran 2 billion instructions without returning (an endless loop?)",
-                ));
+                // Where the loop is, as Lua's own errors say it ("file:line: ").
+                let src = debug.source();
+                let at = match (src.short_src, debug.curr_line()) {
+                    (Some(f), line) if line > 0 => format!("{f}:{line}: "),
+                    _ => String::new(),
+                };
+                return Err(mlua::Error::runtime(format!(
+                    "{at}the script ran 2 billion instructions without returning (an endless loop?)"
+                )));
             }
             Ok(VmState::Continue)
         },
@@ -273,12 +279,28 @@ pub(crate) fn global_fn(lua: &Lua, name: &str) -> Option<Function> {
     }
 }
 
+/// "a" or "an" before a Lua type name ("an integer", "a string").
+pub(crate) fn article(type_name: &str) -> &'static str {
+    if type_name.starts_with(['a', 'e', 'i', 'o']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// `init(args)` then the request the `wrk` table describes (what a script
-/// without `request()` sends).
-pub(crate) fn init_and_format(lua: &Lua, args: &[String]) -> Result<Vec<u8>, ScriptError> {
+/// without `request()` sends). As wrk (src/script.c `script_init`), `args[0]`
+/// is the URL and `args[1..]` what followed `--`, so `#args` counts only those.
+pub(crate) fn init_and_format(
+    lua: &Lua,
+    url: &str,
+    args: &[String],
+) -> Result<Vec<u8>, ScriptError> {
     if let Some(init) = global_fn(lua, "init") {
         let t = lua
             .create_sequence_from(args.iter().map(String::as_str))
+            .map_err(|e| ScriptError::Load(message(&e)))?;
+        t.raw_set(0, url)
             .map_err(|e| ScriptError::Load(message(&e)))?;
         init.call::<()>(t)
             .map_err(|e| ScriptError::Load(format!("init(): {}", message(&e))))?;
@@ -302,7 +324,8 @@ pub(crate) fn init_and_format(lua: &Lua, args: &[String]) -> Result<Vec<u8>, Scr
             Ok(s.as_bytes().to_vec())
         }
         Ok(other) => Err(ScriptError::Load(format!(
-            "wrk.format() returned a {}, not a string",
+            "wrk.format() returned {} {}, not a string",
+            article(other.type_name()),
             other.type_name()
         ))),
         Err(e) => Err(ScriptError::Load(format!(
@@ -372,6 +395,11 @@ impl UserData for StatsObj {
                 "stdev" => Value::Number(s.stdev),
                 "percentile" => Value::Function(lua.create_function(
                     |_, (obj, p): (mlua::AnyUserData, f64)| {
+                        if !(0.0..=100.0).contains(&p) {
+                            return Err(mlua::Error::runtime(format!(
+                                "percentile({p}): give a percentile from 0 to 100"
+                            )));
+                        }
                         let s = obj.borrow::<StatsObj>()?;
                         Ok((s.percentile)(p))
                     },

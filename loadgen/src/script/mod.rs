@@ -61,6 +61,13 @@ pub(crate) struct Start {
     pub addr: String,
 }
 
+impl Start {
+    /// The run's URL (without userinfo): `init(args)`'s `args[0]`, as in wrk.
+    pub(crate) fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.host_header, self.path)
+    }
+}
+
 /// Which of wrk's hooks the script defines.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Defined {
@@ -180,7 +187,7 @@ pub(crate) fn prepare(start: Start, threads: usize) -> Result<LuaPlan, ScriptErr
         if let Some(first) = objs.first() {
             set_thread(&w, first, &start)?;
         }
-        Some(lua::init_and_format(&w, &start.source.args)?)
+        Some(lua::init_and_format(&w, &start.url(), &start.source.args)?)
     };
     if let Some(bytes) = &static_request {
         check_request(bytes)?;
@@ -411,14 +418,20 @@ fn requests_stats(result: &crate::result::RunResult) -> StatsObj {
         mean: s.mean.unwrap_or(0.0),
         stdev: s.stdev.unwrap_or(0.0),
         values,
-        percentile: Box::new(move |p| {
-            if rates.is_empty() {
-                return 0.0;
-            }
-            let i = ((p / 100.0).clamp(0.0, 1.0) * (rates.len() - 1) as f64).round() as usize;
-            rates[i]
-        }),
+        percentile: Box::new(move |p| percentile_of_sorted(&rates, p)),
     }
+}
+
+/// Percentile `p` (0-100) of `sorted` as wrk's `stats_percentile` (src/stats.c)
+/// picks it: the value of 1-based rank round(p/100 · n + 0.5), so the 50th of
+/// two values is the larger, as in wrk. 0 for no values.
+pub(crate) fn percentile_of_sorted(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let n = sorted.len();
+    let rank = ((p / 100.0) * n as f64 + 0.5).round() as usize;
+    sorted[rank.clamp(1, n) - 1]
 }
 
 /// Splits `host:port`-style parts of `url` into what the `wrk` table starts with.

@@ -60,6 +60,42 @@ fn target_and_host(url: &url::Url) -> (String, String) {
     (target, host)
 }
 
+/// `src` with `Authorization: Basic base64(user:password)` (RFC 7617) added to
+/// each request whose URL has userinfo, as a URL on the command line sends it
+/// (plan::build), unless the request has its own Authorization. Err: userinfo
+/// that is not valid percent-encoded UTF-8 (the URL shown redacted).
+fn with_basic_auth(src: &RequestsSource) -> Result<RequestsSource, String> {
+    use base64::Engine as _;
+    let mut out = src.clone();
+    for r in &mut out.requests {
+        let Ok(u) = url::Url::parse(&r.url) else {
+            continue;
+        };
+        let own = r
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if own || (u.username().is_empty() && u.password().is_none()) {
+            continue;
+        }
+        let decode = |s: &str| {
+            crate::plan::build::percent_decode(s).ok_or_else(|| {
+                format!(
+                    "--requests-file {}: {}: the userinfo is not valid percent-encoded UTF-8",
+                    src.name,
+                    crate::redact::url(&r.url)
+                )
+            })
+        };
+        let user = decode(u.username())?;
+        let password = decode(u.password().unwrap_or(""))?;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        r.headers
+            .push(("Authorization".to_string(), format!("Basic {token}")));
+    }
+    Ok(out)
+}
+
 /// A script or requests file of `load`, checked and prepared for `threads`
 /// workers (any error here is bad usage: exit 2 before any load). `headers` and
 /// `body` are -H and --body, `addr` the run's resolved address. `targets`
@@ -73,7 +109,8 @@ pub fn dynamic_of(
     targets: &mut Vec<Target>,
 ) -> Result<Option<Arc<dyn MakeHooks>>, String> {
     if let Some(src) = &load.script {
-        let url = url::Url::parse(&load.urls[0]).map_err(|e| format!("{}: {e}", load.urls[0]))?;
+        let url = url::Url::parse(&load.urls[0])
+            .map_err(|e| format!("{}: {e}", crate::redact::url(&load.urls[0])))?;
         let start = start_of(src.clone(), &url, &load.method, headers, body, addr);
         let p = prepare(start, threads).map_err(|e| e.to_string())?;
         if let Some(bytes) = &p.static_request {
@@ -86,20 +123,36 @@ pub fn dynamic_of(
     let Some(src) = &load.requests_file else {
         return Ok(None);
     };
-    let run = url::Url::parse(&load.urls[0]).map_err(|e| format!("{}: {e}", load.urls[0]))?;
+    let run = url::Url::parse(&load.urls[0])
+        .map_err(|e| format!("{}: {e}", crate::redact::url(&load.urls[0])))?;
     let origin = |u: &url::Url| (u.host_str().map(str::to_string), u.port_or_known_default());
+    // host:port, as the mismatch may be the port alone.
+    let shown = |u: &url::Url| {
+        format!(
+            "{}:{}",
+            u.host_str().unwrap_or(""),
+            u.port_or_known_default().unwrap_or(80)
+        )
+    };
     for r in &src.requests {
-        let u = url::Url::parse(&r.url)
-            .map_err(|e| format!("--requests-file {}: {}: {e}", src.name, r.url))?;
+        let u = url::Url::parse(&r.url).map_err(|e| {
+            format!(
+                "--requests-file {}: {}: {e}",
+                src.name,
+                crate::redact::url(&r.url)
+            )
+        })?;
         if origin(&u) != origin(&run) {
             return Err(format!(
-                "--requests-file {}: every request must go to {}, not {}",
+                "--requests-file {}: every request must go to {} (the run's URL), not {} ({})",
                 src.name,
-                run.host_str().unwrap_or(""),
-                r.url
+                shown(&run),
+                shown(&u),
+                crate::redact::url(&r.url)
             ));
         }
     }
+    let src = &with_basic_auth(src)?;
     let c = Compiled::new(src, |u| {
         url::Url::parse(u).ok().map(|u| target_and_host(&u))
     })

@@ -18,8 +18,8 @@ pub struct ScriptSource {
 impl ScriptSource {
     /// Reads `path` (its text travels; the path does not).
     pub fn read(path: &std::path::Path, args: Vec<String>) -> Result<Self, ScriptError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScriptError::Load(format!("cannot read {}: {e}", path.display())))?;
+        let text = crate::requests_file::source::read_input(path)
+            .map_err(|e| ScriptError::Load(e.to_string()))?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -148,6 +148,27 @@ fn delay_holds_each_request() {
 }
 
 #[test]
+fn init_args_hold_the_url_at_0_as_in_wrk() {
+    let p = prepare(
+        start(
+            "function init(args)\n  assert(args[0] == 'http://127.0.0.1:8080/base?q=1', tostring(args[0]))\n  assert(#args == 2 and args[1] == 'a' and args[2] == 'b')\nend\n",
+            &["a", "b"],
+        ),
+        1,
+    );
+    assert!(p.is_ok(), "{:?}", p.err());
+}
+
+#[test]
+fn type_errors_read_an_integer() {
+    let mut h = hooks(prepared("function request() return 42 end"));
+    let mut out = Vec::new();
+    assert_eq!(h.request(0, 0, &mut out), Hooked::Failed);
+    assert_eq!(lua::article("integer"), "an");
+    assert_eq!(lua::article("table"), "a");
+}
+
+#[test]
 fn load_errors_name_the_line() {
     for (src, want) in [
         ("x = = 1", "t.lua:1:"),
@@ -161,6 +182,11 @@ fn load_errors_name_the_line() {
             "init(): t.lua:1: no init",
         ),
         ("while true do end", "endless loop"),
+        // The endless loop's own place, as other load errors name it.
+        (
+            "local a = 0\nwhile true do a = a + 1 end",
+            "t.lua:2: the script ran",
+        ),
     ] {
         let e = prepare(start(src, &[]), 1).unwrap_err().to_string();
         assert!(e.contains(want), "{src}: {e}");
@@ -189,4 +215,23 @@ fn lookup_and_connect() {
            assert(wrk.connect("127.0.0.1:1") == false)"#,
     );
     assert!(p.static_request.is_some());
+}
+
+#[test]
+fn request_percentiles_pick_as_wrk_stats_percentile() {
+    // rank = round(p/100 * n + 0.5), 1-based (wrk's src/stats.c).
+    let v = [1061.0, 1270.0];
+    assert_eq!(percentile_of_sorted(&v, 50.0), 1270.0);
+    assert_eq!(percentile_of_sorted(&v, 0.0), 1061.0);
+    let v = [1.0, 2.0, 3.0, 4.0];
+    assert_eq!(percentile_of_sorted(&v, 25.0), 2.0);
+    assert_eq!(percentile_of_sorted(&v, 40.0), 2.0);
+    assert_eq!(percentile_of_sorted(&v, 50.0), 3.0);
+    assert_eq!(percentile_of_sorted(&v, 100.0), 4.0);
+    // 1..=10 at p 6: rank round(1.1) = 1, the first (an (n-1)-based pick,
+    // round(0.06 * 9) + 1, would say the second).
+    let v: Vec<f64> = (1..=10).map(f64::from).collect();
+    assert_eq!(percentile_of_sorted(&v, 6.0), 1.0);
+    assert_eq!(percentile_of_sorted(&v, 95.0), 10.0);
+    assert_eq!(percentile_of_sorted(&[], 50.0), 0.0);
 }

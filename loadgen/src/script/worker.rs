@@ -89,7 +89,7 @@ impl LuaHooks {
         set_thread(&lua, &t, start)?;
         // init(args) as wrk runs it in each thread; then wrk.request() is the
         // request the wrk table describes.
-        lua::init_and_format(&lua, &start.source.args)?;
+        lua::init_and_format(&lua, &start.url(), &start.source.args)?;
         // After init, as wrk: a hook init removed (or added) counts as it is now.
         self.request = global_fn(&lua, "request").filter(|_| self.plan.defined.request);
         self.response = global_fn(&lua, "response");
@@ -143,7 +143,11 @@ impl Hooks for LuaHooks {
                 }
             }
             Ok(other) => {
-                let m = format!("request() returned a {}, not a string", other.type_name());
+                let m = format!(
+                    "request() returned {} {}, not a string",
+                    lua::article(other.type_name()),
+                    other.type_name()
+                );
                 self.error("request()", &m);
                 self.stop.set(true);
                 Hooked::Failed
@@ -201,7 +205,11 @@ impl Hooks for LuaHooks {
                     Ok(Value::Number(n)) => n,
                     Ok(Value::Nil) => 0.0,
                     Ok(other) => {
-                        let m = format!("delay() returned a {}, not a number", other.type_name());
+                        let m = format!(
+                            "delay() returned {} {}, not a number",
+                            lua::article(other.type_name()),
+                            other.type_name()
+                        );
                         self.error("delay()", &m);
                         0.0
                     }

@@ -93,6 +93,9 @@ struct Conn {
     wbuf: Vec<u8>,
     /// A write was handed out and not yet reported: `wbuf` must not change.
     writing: bool,
+    /// Requests in the write handed out and not yet confirmed: counted
+    /// `sent` only once written (a write cut off by the stop sent nothing).
+    unwritten: usize,
     /// The last request written asked the server to close the connection:
     /// nothing more goes on it.
     last: bool,
@@ -196,6 +199,10 @@ pub(crate) struct Core {
     /// a request of the budget, so a session ends with Done rather than open a
     /// connection for a request another reconnect is already going to send.
     reconnecting: u64,
+    /// When the script ended sending (`thread:stop()`, a failed `request()`):
+    /// nothing more goes out, what was written is answered (as at the end of
+    /// `-n`, not as at the stop).
+    closed_at: Option<Instant>,
     /// Per target: its request asks the server to close after answering.
     closes: Vec<bool>,
     counters: Counters,
@@ -228,6 +235,7 @@ impl Core {
                 rbuf: Vec::new(),
                 wbuf: Vec::new(),
                 writing: false,
+                unwritten: 0,
                 last: false,
                 open: false,
                 next_target: (first_conn + i) % plan.targets.len(),
@@ -261,6 +269,7 @@ impl Core {
             wake_all: false,
             budget: plan.requests.unwrap_or(u64::MAX),
             reconnecting: 0,
+            closed_at: None,
             closes: plan
                 .targets
                 .iter()
@@ -329,7 +338,7 @@ impl Core {
 
     /// No request will be sent any more: `-n` is used up or the run stopped.
     pub fn finished_sending(&self) -> bool {
-        self.stopping || self.budget == 0
+        self.stopping || self.budget == 0 || self.closed_at.is_some()
     }
 
     /// True once, when the stop began: the driver wakes every connection blocked
@@ -425,6 +434,7 @@ impl Core {
         c.rbuf.clear();
         c.wbuf.clear();
         c.writing = false;
+        c.unwritten = 0;
         c.last = false;
         c.deadline = None;
         c.wake = None;
@@ -444,7 +454,7 @@ impl Core {
     /// the send time: the first send past the end begins the stop.
     #[inline]
     fn take(&mut self, now: Instant) -> bool {
-        if self.stopping || self.budget == 0 {
+        if self.stopping || self.budget == 0 || self.closed_at.is_some() {
             return false;
         }
         if self.end.is_some_and(|end| now >= end) {
@@ -506,8 +516,9 @@ impl Core {
         let pipeline = self.plan.pipeline;
         if let Some(h) = &self.hooks {
             if h.stopped() {
-                // thread:stop(): this worker sends nothing more.
-                self.begin_stop(now);
+                // thread:stop(): this worker sends nothing more; what is in
+                // flight is answered and counted.
+                self.closed_at.get_or_insert(now);
             }
         }
         let c = &mut self.conns[i];
@@ -533,7 +544,7 @@ impl Core {
         let mut held: Option<Instant> = None;
         while room && self.conns[i].framer.outstanding() < pipeline {
             let c = &self.conns[i];
-            if c.schedule.is_none() && !self.stopping && self.budget > 0 {
+            if c.schedule.is_none() && !self.finished_sending() {
                 if let Some(h) = &mut self.hooks {
                     held = h.hold(self.first_conn + i, now);
                     if held.is_some() {
@@ -596,7 +607,9 @@ impl Core {
                 if queued == 0 {
                     c.wbuf.clear();
                 }
-                self.begin_stop(now);
+                // The worker sends nothing more (its in-flight requests are
+                // answered and counted).
+                self.closed_at.get_or_insert(now);
                 break;
             }
             if hooked == Hooked::Planned {
@@ -619,6 +632,12 @@ impl Core {
                     if self.budget != u64::MAX {
                         self.budget = self.budget.saturating_sub(1);
                     }
+                    // Under -R each request is one slot of the schedule: the
+                    // string's k requests go together at the first's slot and
+                    // use the next k-1 (the rate holds).
+                    if let Some(s) = &mut c.schedule {
+                        s.advance();
+                    }
                     c.framer.expect(target.is_head);
                     c.ledger.push_back(Sent {
                         intended,
@@ -635,7 +654,7 @@ impl Core {
         }
         let c = &mut self.conns[i];
         if queued > 0 {
-            self.counters.sent = self.counters.sent.saturating_add(queued as u64);
+            c.unwritten = queued;
             if c.deadline.is_none() {
                 c.deadline = c.ledger.front().map(|t| t.actual + self.plan.timeout);
             }
@@ -650,11 +669,11 @@ impl Core {
             // A paced connection woke at the end: the run is over.
             self.begin_stop(now);
         }
+        let sending = !self.finished_sending();
         let c = &mut self.conns[i];
         let outstanding = c.framer.outstanding();
         let has_room = outstanding < pipeline
             && (self.plan.pipeline_mode == PipelineMode::Refill || outstanding == 0);
-        let sending = !self.stopping && self.budget > 0;
         c.wake = match &c.schedule {
             Some(s) if has_room && sending => {
                 let wake = s.due().checked_sub(self.early).unwrap_or(now);
@@ -678,11 +697,23 @@ impl Core {
     pub fn written(&mut self, i: usize, bytes: usize) {
         self.counters.bytes_written = self.counters.bytes_written.saturating_add(bytes as u64);
         self.conns[i].writing = false;
+        self.confirm_written(i, 0);
+    }
+
+    /// Counts `sent` the requests of connection `i`'s write but the last
+    /// `keep` (those still unconfirmed).
+    fn confirm_written(&mut self, i: usize, keep: usize) {
+        let c = &mut self.conns[i];
+        let n = c.unwritten.saturating_sub(keep);
+        c.unwritten -= n;
+        self.counters.sent = self.counters.sent.saturating_add(n as u64);
     }
 
     /// The write handed out for connection `i` failed.
     pub fn write_failed(&mut self, i: usize) -> End {
         self.conns[i].writing = false;
+        // Attempted: counted sent and as write errors.
+        self.confirm_written(i, 0);
         self.failed(i, ErrorClass::Write)
     }
 
@@ -733,6 +764,9 @@ impl Core {
                 return Some(self.ends(i));
             }
         }
+        // A response to a request of the pending write: it went out.
+        let left = self.conns[i].ledger.len();
+        self.confirm_written(i, left);
         let c = &mut self.conns[i];
         c.deadline = c.ledger.front().map(|t| t.actual + self.plan.timeout);
         if self.stopping {
@@ -763,9 +797,12 @@ impl Core {
     fn server_closes(&mut self, i: usize) -> End {
         let c = &mut self.conns[i];
         let unread = c.ledger.len() as u64;
+        // Those of an unconfirmed write were never counted sent.
+        let counted = unread - c.unwritten.min(c.ledger.len()) as u64;
+        c.unwritten = 0;
         c.ledger.clear();
         c.deadline = None;
-        self.counters.sent = self.counters.sent.saturating_sub(unread);
+        self.counters.sent = self.counters.sent.saturating_sub(counted);
         if self.budget != u64::MAX {
             self.budget = self.budget.saturating_add(unread);
         }
@@ -815,6 +852,8 @@ impl Core {
 
     /// Every outstanding request of connection `i` ends in `class`.
     fn fail_all(&mut self, i: usize, class: ErrorClass) {
+        // Attempted: an error counts a request sent.
+        self.confirm_written(i, 0);
         let n = self.conns[i].ledger.len() as u64;
         self.conns[i].ledger.clear();
         self.fail(class, n);
@@ -825,6 +864,13 @@ impl Core {
     fn settle_at_stop(&mut self, i: usize) {
         let at = self.stopped_at.unwrap_or(self.start);
         let timeout = self.plan.timeout;
+        // A write the stop cut off before it was confirmed sent nothing: its
+        // requests (the ledger's last) are neither sent nor in flight.
+        let c = &mut self.conns[i];
+        let cut = c.unwritten.min(c.ledger.len());
+        c.unwritten = 0;
+        let keep = c.ledger.len() - cut;
+        c.ledger.truncate(keep);
         let ledger = &mut self.conns[i].ledger;
         let late = ledger
             .iter()
@@ -921,6 +967,8 @@ impl Core {
             // What fell due before the stop (and inside the run's window) and
             // was never sent; -n caps it.
             let until = self.end.map_or(stopped, |e| e.min(stopped));
+            // After thread:stop() nothing more was due.
+            let until = self.closed_at.map_or(until, |c| c.min(until));
             let mut cap = self.budget;
             for c in &self.conns {
                 if let Some(s) = &c.schedule {
