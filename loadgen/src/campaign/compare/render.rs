@@ -118,7 +118,10 @@ fn winner_cell(l: &Level) -> String {
     l.winner.clone().unwrap_or_else(|| "none".into())
 }
 
-fn ratio_text(t: &TargetSummary) -> String {
+pub(super) fn ratio_text(t: &TargetSummary) -> String {
+    if let Some(why) = &t.vs_baseline_na {
+        return format!("n/a ({why})");
+    }
     let Some(r) = t.vs_baseline else {
         return "baseline".into();
     };
