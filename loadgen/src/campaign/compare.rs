@@ -157,11 +157,12 @@ pub struct TargetSummary {
     /// 100 x errors / attempts.
     pub error_pct: f64,
     pub error_classes: ErrorClasses,
-    /// Latency in µs: the median of the rounds' own figures.
-    pub mean_us: f64,
-    pub p50_us: u64,
-    pub p95_us: u64,
-    pub p99_us: u64,
+    /// Latency in µs: the median of the figures of the rounds that completed
+    /// requests; None (n/a, empty in CSV, null in JSON) when none did.
+    pub mean_us: Option<f64>,
+    pub p50_us: Option<u64>,
+    pub p95_us: Option<u64>,
+    pub p99_us: Option<u64>,
     /// The latency at the SLO's percentile (median of the rounds), µs.
     pub slo_value_us: Option<u64>,
     /// Under -R: the median of the rounds' sent / scheduled, in percent.
@@ -520,12 +521,16 @@ fn summarise(
         counters += r.counters;
     }
     let (errors, error_pct) = error_rate(&counters);
-    let at = |p: f64| median_u64(runs.iter().map(|r| latency_at(r, p)));
+    // Only rounds that completed requests have latencies: an empty one is no 0 µs.
+    let measured: Vec<&RunResult> = runs.iter().filter(|r| r.latency.count > 0).collect();
+    let at = |p: f64| {
+        (!measured.is_empty()).then(|| median_u64(measured.iter().map(|r| latency_at(r, p))))
+    };
     let achieved: Vec<f64> = runs
         .iter()
         .filter_map(|r| r.rate.as_ref().map(|x| x.achieved_pct))
         .collect();
-    let means: Vec<f64> = runs.iter().map(|r| r.latency.mean).collect();
+    let means: Vec<f64> = measured.iter().map(|r| r.latency.mean).collect();
     let mut t = TargetSummary {
         name: name.to_string(),
         url: crate::redact::url(url),
@@ -538,11 +543,11 @@ fn summarise(
         attempts: counters.sent + counters.errors.connect,
         error_pct,
         error_classes: ErrorClasses::of(&counters),
-        mean_us: stats::median(&means).unwrap_or(0.0),
+        mean_us: stats::median(&means),
         p50_us: at(50.0),
         p95_us: at(95.0),
         p99_us: at(99.0),
-        slo_value_us: limits.slo.as_ref().map(|s| at(s.percentile)),
+        slo_value_us: limits.slo.as_ref().and_then(|s| at(s.percentile)),
         achieved_pct: stats::median(&achieved),
         // Runs that found no live process measured nothing: n/a, not 0% and 0 MiB.
         server: ServerUsage::combine(usage).filter(|u| u.live_samples > 0),
@@ -800,6 +805,48 @@ mod tests {
         // (5 x 20 + 2 x 30) / 7 live samples; the CPUs of a run that saw it alive.
         assert!((both.avg_rss_mib - 160.0 / 7.0).abs() < 1e-9, "{both:?}");
         assert_eq!(both.cpus, 2.0);
+    }
+
+    /// A target where nothing completed (every connect refused): its latency is
+    /// n/a in text and Markdown, empty in CSV, null in JSON, never 0 µs.
+    #[test]
+    fn no_latency_where_nothing_completed() {
+        let limits = Limits {
+            max_errors_pct: 1.0,
+            slo: Some(Slo::parse("p99<5ms").unwrap()),
+        };
+        let mut dead = result(0.0, 0, 0, 0);
+        dead.latency.count = 0;
+        dead.latency.mean = 0.0;
+        dead.counters.sent = 0;
+        dead.counters.completed = 0;
+        dead.counters.status = Default::default();
+        dead.counters.errors.connect = 50;
+        let runs = vec![vec![dead], vec![result(1000.0, 100, 200, 0)]];
+        let l = level_of(&two(), "a", &limits, 1, runs, vec![vec![], vec![]]);
+        let t = &l.targets[0];
+        assert_eq!(
+            (t.mean_us, t.p50_us, t.p95_us, t.p99_us, t.slo_value_us),
+            (None, None, None, None, None)
+        );
+        assert_eq!(l.targets[1].p99_us, Some(200));
+        let json = serde_json::to_value(t).unwrap();
+        assert!(
+            json["mean_us"].is_null() && json["p99_us"].is_null(),
+            "{json}"
+        );
+        let r = report_of(&two(), &[None, None], "a", &limits, 1, vec![l], false);
+        let csv = render_csv(&r);
+        let row = csv.lines().nth(1).unwrap();
+        assert!(row.contains(",,,,"), "mean..p99 empty: {row}");
+        let text = render_text(&r);
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("1 ") || l.contains(" a "))
+            .unwrap();
+        assert!(line.contains("n/a"), "{line}\n{text}");
+        assert!(!text.contains(" 0.00us"), "{text}");
+        assert!(!render_markdown(&r).contains(" 0.00us"));
     }
 
     /// Two targets at three levels; `flaky` fails 5% of its requests from 40
