@@ -20,13 +20,16 @@
 //!   whole life: that rise is reduced by the child's last-seen time, which is already
 //!   counted (by at most the rise: a child reaped with SIGCHLD ignored adds nothing
 //!   to its parent). A child that starts and exits between two samples is counted
-//!   through its parent's `cutime`.
+//!   through its parent's `cutime`. When a child and its parent are both gone in one
+//!   interval, the grandparent reaped the parent, whose `cutime` held the child's
+//!   whole life: the child's credit goes up to the nearest member still present.
 //!
 //! CPU is in percent of one CPU (200% = two CPUs busy), and [`ServerUsage::cpus`]
 //! says how many the server may use (its affinity, and its cgroup v2 `cpu.max`
 //! quota when there is one). Times come in clock ticks (10 ms with USER_HZ 100), so
 //! a 200 ms interval is ±5% at best: the peak is the busiest window of
-//! [`PEAK_WINDOW`] (±1%), capped at what the server may use.
+//! [`PEAK_WINDOW`] (±1%). Average and peak are capped at what the server may use;
+//! a raw figure above it is kept in [`ServerUsage::cpu_over_cap_pct`] and said.
 //!
 //! **Memory.** RSS summed over the live members (zombies hold none). Pages shared by
 //! forked workers count once per process, as `ps` and `top` show them.
