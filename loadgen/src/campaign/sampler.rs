@@ -231,7 +231,10 @@ fn children(pid: i32, unreadable: &mut usize) -> Vec<i32> {
                 text.split_whitespace()
                     .filter_map(|c| c.parse::<i32>().ok()),
             ),
+            // The thread or process exited between the listing and the read.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {}
+            Err(_) if !task.path().exists() => {}
             Err(_) => *unreadable += 1,
         }
     }
