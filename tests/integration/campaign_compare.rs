@@ -206,6 +206,13 @@ fn compare_bad_usage_exits_2() {
             "--slo",
             "p99>5ms",
         ],
+        &[
+            "compare",
+            "a=http://127.0.0.1:1/",
+            "b=http://127.0.0.1:2/",
+            "--levels",
+            "4,1,4",
+        ],
     ] {
         let out = Command::new(ceiling_bin()).args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -155,11 +155,12 @@ pub struct TargetSummary {
     /// 100 x errors / attempts.
     pub error_pct: f64,
     pub error_classes: ErrorClasses,
-    /// Latency in µs: the median of the rounds' own figures.
-    pub mean_us: f64,
-    pub p50_us: u64,
-    pub p95_us: u64,
-    pub p99_us: u64,
+    /// Latency in µs: the median of the figures of the rounds that completed
+    /// requests; None (n/a, empty in CSV, null in JSON) when none did.
+    pub mean_us: Option<f64>,
+    pub p50_us: Option<u64>,
+    pub p95_us: Option<u64>,
+    pub p99_us: Option<u64>,
     /// The latency at the SLO's percentile (median of the rounds), µs.
     pub slo_value_us: Option<u64>,
     /// Under -R: the median of the rounds' sent / scheduled, in percent.
@@ -171,6 +172,11 @@ pub struct TargetSummary {
     pub failures: Vec<String>,
     /// Geometric mean of the per-round ratios to the baseline, with its 95% interval.
     pub vs_baseline: Option<Ratio>,
+    /// Why there is no ratio to the baseline although it ran (its errors were over
+    /// the budget: error responses count as throughput, so every healthy target
+    /// would look slower); None when the ratio stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_baseline_na: Option<String>,
     pub runs: Vec<RunResult>,
 }
 
@@ -328,7 +334,10 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         a.levels.clone()
     };
     levels.sort_unstable();
-    levels.dedup();
+    // A level given twice would run once and look like one asked-for level.
+    if let Some(w) = levels.windows(2).find(|w| w[0] == w[1]) {
+        return Err(UsageError::Conflict(format!("--levels: {} given twice", w[0])).into());
+    }
     // Every run's plan, before any load.
     for (_, url) in &targets {
         for &c in &levels {
@@ -419,6 +428,9 @@ fn measure_level(
                 for pid in &u.exited {
                     eprintln!("ceiling compare: server PID {pid} of {name} is gone; its figures stop there");
                 }
+                for line in sampler::warnings(&u) {
+                    eprintln!("ceiling compare: {name}: {line}");
+                }
                 usage[i].push(u);
             }
             let stop = result.interrupted;
@@ -455,6 +467,26 @@ pub fn level_of(
             summarise(name, url, runs, &usage, base, limits)
         })
         .collect();
+    let mut summaries = summaries;
+    let base = &summaries[base_index];
+    if base.error_pct > limits.max_errors_pct {
+        let why = format!(
+            "baseline {} had {:.2}% errors, over the {}% budget",
+            base.name, base.error_pct, limits.max_errors_pct
+        );
+        for (i, t) in summaries.iter_mut().enumerate() {
+            if i != base_index {
+                t.vs_baseline = Some(Ratio {
+                    ratio: None,
+                    low: None,
+                    high: None,
+                    rounds: 0,
+                    within_noise: None,
+                });
+                t.vs_baseline_na = Some(why.clone());
+            }
+        }
+    }
     let (verdict, winner) = verdict(&summaries, limits);
     Level {
         connections,
@@ -483,12 +515,16 @@ fn summarise(
         counters += r.counters;
     }
     let (errors, error_pct) = error_rate(&counters);
-    let at = |p: f64| median_u64(runs.iter().map(|r| latency_at(r, p)));
+    // Only rounds that completed requests have latencies: an empty one is no 0 µs.
+    let measured: Vec<&RunResult> = runs.iter().filter(|r| r.latency.count > 0).collect();
+    let at = |p: f64| {
+        (!measured.is_empty()).then(|| median_u64(measured.iter().map(|r| latency_at(r, p))))
+    };
     let achieved: Vec<f64> = runs
         .iter()
         .filter_map(|r| r.rate.as_ref().map(|x| x.achieved_pct))
         .collect();
-    let means: Vec<f64> = runs.iter().map(|r| r.latency.mean).collect();
+    let means: Vec<f64> = measured.iter().map(|r| r.latency.mean).collect();
     let mut t = TargetSummary {
         name: name.to_string(),
         url: crate::redact::url(url),
@@ -501,15 +537,17 @@ fn summarise(
         attempts: counters.sent + counters.errors.connect,
         error_pct,
         error_classes: ErrorClasses::of(&counters),
-        mean_us: stats::median(&means).unwrap_or(0.0),
+        mean_us: stats::median(&means),
         p50_us: at(50.0),
         p95_us: at(95.0),
         p99_us: at(99.0),
-        slo_value_us: limits.slo.as_ref().map(|s| at(s.percentile)),
+        slo_value_us: limits.slo.as_ref().and_then(|s| at(s.percentile)),
         achieved_pct: stats::median(&achieved),
-        server: ServerUsage::combine(usage),
+        // Runs that found no live process measured nothing: n/a, not 0% and 0 MiB.
+        server: ServerUsage::combine(usage).filter(|u| u.live_samples > 0),
         failures: Vec::new(),
         vs_baseline: base.map(|b| ratio(&rps, b)),
+        vs_baseline_na: None,
         rps,
         runs,
     };
@@ -555,29 +593,32 @@ fn verdict(targets: &[TargetSummary], limits: &Limits) -> (String, Option<String
             Some(best.name.clone()),
         );
     };
+    // The lead in the statistic the table and the rule use (medians); the noise
+    // from the paired rounds (geometric mean of their ratios and its interval).
+    let ahead = 100.0 * (best.median_rps / second.median_rps - 1.0);
     let r = ratio(&best.rps, &second.rps);
+    let interval = |x: f64| {
+        format!(
+            "95% interval of the paired-round ratio {:.3}..{:.3}",
+            r.low.unwrap_or(x),
+            r.high.unwrap_or(x)
+        )
+    };
+    let head = format!("{ahead:.1}% ahead of {} by median requests/s", second.name);
     let lead = match (r.ratio, r.within_noise) {
-        (Some(x), Some(false)) => format!(
-            "{:.1}% ahead of {}, beyond the run-to-run noise: 95% interval of the ratio {:.3}..{:.3}",
-            100.0 * (x - 1.0),
-            second.name,
-            r.low.unwrap_or(x),
-            r.high.unwrap_or(x)
+        (Some(x), Some(false)) if x < 1.0 => format!(
+            "{head}, but behind it in the paired rounds (not a clear lead): {}",
+            interval(x)
         ),
+        (Some(x), Some(false)) => {
+            format!("{head}, beyond the run-to-run noise: {}", interval(x))
+        }
         (Some(x), Some(true)) => format!(
-            "{:.1}% ahead of {}, within the run-to-run noise (not a clear lead): 95% interval of the ratio {:.3}..{:.3}",
-            100.0 * (x - 1.0),
-            second.name,
-            r.low.unwrap_or(x),
-            r.high.unwrap_or(x)
+            "{head}, within the run-to-run noise (not a clear lead): {}",
+            interval(x)
         ),
-        (Some(x), None) => format!(
-            "{:.1}% ahead of {}; {}",
-            100.0 * (x - 1.0),
-            second.name,
-            stats::no_estimate(r.rounds)
-        ),
-        (None, _) => format!("{} has no paired rounds to compare", second.name),
+        (Some(_), None) => format!("{head}; {}", stats::no_estimate(r.rounds)),
+        (None, _) => format!("{head}; {} has no paired rounds to compare", second.name),
     };
     (
         format!("winner: {} ({lead})", best.name),
@@ -646,7 +687,160 @@ mod tests {
             ended: 0,
             exited: Vec::new(),
             sampler_cpu_pct: 0.1,
+            live_samples: 5,
+            ..Default::default()
         }
+    }
+
+    fn two() -> Vec<(String, String)> {
+        vec![
+            ("a".to_string(), "http://127.0.0.1:1/".to_string()),
+            ("b".to_string(), "http://127.0.0.1:2/".to_string()),
+        ]
+    }
+
+    /// Medians 1100 vs 1000 (+10%) while the geometric mean of the paired rounds is
+    /// ~+4.9%: the verdict states the medians, as the table and the rule do.
+    #[test]
+    fn the_lead_is_stated_in_medians() {
+        let limits = Limits {
+            max_errors_pct: 1.0,
+            slo: None,
+        };
+        let runs = vec![
+            vec![
+                result(1000.0, 100, 200, 0),
+                result(1100.0, 100, 200, 0),
+                result(1200.0, 100, 200, 0),
+            ],
+            vec![
+                result(1000.0, 100, 200, 0),
+                result(1000.0, 100, 200, 0),
+                result(1000.0, 100, 200, 0),
+            ],
+        ];
+        let l = level_of(&two(), "b", &limits, 1, runs, vec![vec![], vec![]]);
+        assert_eq!(l.winner.as_deref(), Some("a"));
+        assert!(
+            l.verdict.contains("10.0% ahead of b by median requests/s"),
+            "{}",
+            l.verdict
+        );
+        assert!(l.verdict.contains("paired-round ratio"), "{}", l.verdict);
+    }
+
+    /// A baseline that answered with errors (over the budget): the others' ratios
+    /// to it are n/a, with the reason, not "42x slower".
+    #[test]
+    fn no_ratio_against_a_failing_baseline() {
+        let limits = Limits {
+            max_errors_pct: 1.0,
+            slo: None,
+        };
+        let runs = vec![
+            vec![result(50000.0, 10, 20, 999), result(51000.0, 10, 20, 999)],
+            vec![result(1000.0, 100, 200, 0), result(1010.0, 100, 200, 0)],
+        ];
+        let l = level_of(&two(), "a", &limits, 1, runs, vec![vec![], vec![]]);
+        let b = &l.targets[1];
+        assert_eq!(b.vs_baseline.and_then(|r| r.ratio), None);
+        let why = b.vs_baseline_na.as_deref().expect("a reason");
+        assert!(why.contains("baseline a had 99.90% errors"), "{why}");
+        assert_eq!(
+            render::ratio_text(b),
+            format!("n/a ({why})"),
+            "the table says it"
+        );
+        // A healthy baseline keeps its ratio.
+        let runs = vec![
+            vec![result(2000.0, 10, 20, 0), result(2000.0, 10, 20, 0)],
+            vec![result(1000.0, 100, 200, 0), result(1000.0, 100, 200, 0)],
+        ];
+        let l = level_of(&two(), "a", &limits, 1, runs, vec![vec![], vec![]]);
+        assert_eq!(l.targets[1].vs_baseline.and_then(|r| r.ratio), Some(0.5));
+        assert_eq!(l.targets[1].vs_baseline_na, None);
+    }
+
+    /// A server gone before its runs: no live sample, so no 0% / 0 MiB figures;
+    /// gone half-way: its memory average is over the samples that found it.
+    #[test]
+    fn a_gone_server_has_no_figures() {
+        let limits = Limits {
+            max_errors_pct: 1.0,
+            slo: None,
+        };
+        let gone = ServerUsage {
+            cpus: 1.0,
+            wall_s: 1.0,
+            samples: 5,
+            exited: vec![100],
+            ..Default::default()
+        };
+        let runs = vec![
+            vec![result(1000.0, 100, 200, 0)],
+            vec![result(1000.0, 100, 200, 0)],
+        ];
+        let l = level_of(
+            &two(),
+            "a",
+            &limits,
+            1,
+            runs,
+            vec![vec![gone.clone()], vec![usage(50.0, 20.0)]],
+        );
+        assert!(l.targets[0].server.is_none(), "{:?}", l.targets[0].server);
+        assert!(l.targets[1].server.is_some());
+        let half = ServerUsage {
+            live_samples: 2,
+            avg_rss_mib: 30.0,
+            ..gone.clone()
+        };
+        let both = ServerUsage::combine(&[gone, usage(50.0, 20.0), half]).unwrap();
+        // (5 x 20 + 2 x 30) / 7 live samples; the CPUs of a run that saw it alive.
+        assert!((both.avg_rss_mib - 160.0 / 7.0).abs() < 1e-9, "{both:?}");
+        assert_eq!(both.cpus, 2.0);
+    }
+
+    /// A target where nothing completed (every connect refused): its latency is
+    /// n/a in text and Markdown, empty in CSV, null in JSON, never 0 µs.
+    #[test]
+    fn no_latency_where_nothing_completed() {
+        let limits = Limits {
+            max_errors_pct: 1.0,
+            slo: Some(Slo::parse("p99<5ms").unwrap()),
+        };
+        let mut dead = result(0.0, 0, 0, 0);
+        dead.latency.count = 0;
+        dead.latency.mean = 0.0;
+        dead.counters.sent = 0;
+        dead.counters.completed = 0;
+        dead.counters.status = Default::default();
+        dead.counters.errors.connect = 50;
+        let runs = vec![vec![dead], vec![result(1000.0, 100, 200, 0)]];
+        let l = level_of(&two(), "a", &limits, 1, runs, vec![vec![], vec![]]);
+        let t = &l.targets[0];
+        assert_eq!(
+            (t.mean_us, t.p50_us, t.p95_us, t.p99_us, t.slo_value_us),
+            (None, None, None, None, None)
+        );
+        assert_eq!(l.targets[1].p99_us, Some(200));
+        let json = serde_json::to_value(t).unwrap();
+        assert!(
+            json["mean_us"].is_null() && json["p99_us"].is_null(),
+            "{json}"
+        );
+        let r = report_of(&two(), &[None, None], "a", &limits, 1, vec![l], false);
+        let csv = render_csv(&r);
+        let row = csv.lines().nth(1).unwrap();
+        assert!(row.contains(",,,,"), "mean..p99 empty: {row}");
+        let text = render_text(&r);
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("1 ") || l.contains(" a "))
+            .unwrap();
+        assert!(line.contains("n/a"), "{line}\n{text}");
+        assert!(!text.contains(" 0.00us"), "{text}");
+        assert!(!render_markdown(&r).contains(" 0.00us"));
     }
 
     /// Two targets at three levels; `flaky` fails 5% of its requests from 40

@@ -259,6 +259,11 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         let sampling = pid.map(|p| Sampler::start(vec![p], sampler::EVERY));
         let ran = run_load(&load, &machine);
         let server = sampling.map(Sampler::finish);
+        for line in server.iter().flat_map(sampler::warnings) {
+            eprintln!("ceiling matrix: {line}");
+        }
+        // No live process sampled: n/a, not 0% and 0 MiB.
+        let server = server.filter(|u| u.live_samples > 0);
         let (_, result) = ran?;
         let measured = result.latency.count > 0;
         let q = |p: f64| measured.then(|| result.latency.at(p));

@@ -572,7 +572,12 @@ fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliEr
                 "ceiling ramp: server PID {pid} is gone (step {index}); its figures stop there"
             );
         }
+        for line in sampler::warnings(u) {
+            eprintln!("ceiling ramp: step {index}: {line}");
+        }
     }
+    // No live process sampled: n/a, not 0% and 0 MiB.
+    let server = server.filter(|u| u.live_samples > 0);
     let (errors, error_pct) = error_rate(c);
     let at = |p: f64| latency_at(&result, p);
     let slo_value_us = s.limits.slo.as_ref().map(|slo| at(slo.percentile));
@@ -824,6 +829,7 @@ mod tests {
                 ended: 0,
                 exited: Vec::new(),
                 sampler_cpu_pct: 0.1,
+                ..Default::default()
             }),
             failures: failures.iter().map(|f| f.to_string()).collect(),
             result,

@@ -20,13 +20,16 @@
 //!   whole life: that rise is reduced by the child's last-seen time, which is already
 //!   counted (by at most the rise: a child reaped with SIGCHLD ignored adds nothing
 //!   to its parent). A child that starts and exits between two samples is counted
-//!   through its parent's `cutime`.
+//!   through its parent's `cutime`. When a child and its parent are both gone in one
+//!   interval, the grandparent reaped the parent, whose `cutime` held the child's
+//!   whole life: the child's credit goes up to the nearest member still present.
 //!
 //! CPU is in percent of one CPU (200% = two CPUs busy), and [`ServerUsage::cpus`]
 //! says how many the server may use (its affinity, and its cgroup v2 `cpu.max`
 //! quota when there is one). Times come in clock ticks (10 ms with USER_HZ 100), so
 //! a 200 ms interval is ±5% at best: the peak is the busiest window of
-//! [`PEAK_WINDOW`] (±1%), capped at what the server may use.
+//! [`PEAK_WINDOW`] (±1%). Average and peak are capped at what the server may use;
+//! a raw figure above it is kept in [`ServerUsage::cpu_over_cap_pct`] and said.
 //!
 //! **Memory.** RSS summed over the live members (zombies hold none). Pages shared by
 //! forked workers count once per process, as `ps` and `top` show them.
@@ -73,13 +76,32 @@ pub struct ServerUsage {
     /// The sampling thread's own CPU time over the run's wall time, in percent of
     /// one CPU: what sampling cost the machine.
     pub sampler_cpu_pct: f64,
+    /// The raw CPU figure (average or peak, percent of one CPU) when it was above
+    /// `100 x cpus` and the figures above were capped; None when it never was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_over_cap_pct: Option<f64>,
+    /// Samples that found at least one live process: the memory average is over
+    /// these, and with none the run measured nothing of the server.
+    #[serde(default)]
+    pub live_samples: usize,
+    /// `/proc/PID/task/TID/children` lists that could not be read (a process of
+    /// another user, a race with its exit): the tree may be missing their children.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable_children: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ServerUsage {
     /// Several runs of the same server as one: CPU over the summed wall time, the
     /// highest peaks, RSS averaged over all samples.
     pub fn combine(runs: &[ServerUsage]) -> Option<ServerUsage> {
-        let first = runs.first()?;
+        // The CPUs of a run that saw the server alive: one that found it gone could
+        // not read its affinity.
+        let first = runs.iter().find(|u| u.live_samples > 0).or(runs.first())?;
+        let live: usize = runs.iter().map(|u| u.live_samples).sum();
         let wall: f64 = runs.iter().map(|u| u.wall_s).sum();
         let cpu: f64 = runs.iter().map(|u| u.cpu_s).sum();
         let samples: usize = runs.iter().map(|u| u.samples).sum();
@@ -95,9 +117,9 @@ impl ServerUsage {
             wall_s: wall,
             avg_rss_mib: runs
                 .iter()
-                .map(|u| u.avg_rss_mib * u.samples as f64)
+                .map(|u| u.avg_rss_mib * u.live_samples as f64)
                 .sum::<f64>()
-                / samples.max(1) as f64,
+                / live.max(1) as f64,
             peak_rss_mib: max(|u| u.peak_rss_mib),
             samples,
             processes: runs.iter().map(|u| u.processes).max().unwrap_or(0),
@@ -112,6 +134,12 @@ impl ServerUsage {
             } else {
                 0.0
             },
+            cpu_over_cap_pct: runs
+                .iter()
+                .filter_map(|u| u.cpu_over_cap_pct)
+                .reduce(f64::max),
+            live_samples: live,
+            unreadable_children: runs.iter().map(|u| u.unreadable_children).sum(),
         })
     }
 
@@ -119,6 +147,26 @@ impl ServerUsage {
     pub fn cpus_text(&self) -> String {
         cpus_text(self.cpus)
     }
+}
+
+/// What a run's figures cannot show by themselves, one line each: a raw CPU figure
+/// over the cap, child lists that could not be read.
+pub fn warnings(u: &ServerUsage) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(raw) = u.cpu_over_cap_pct {
+        v.push(format!(
+            "server CPU measured {raw:.1}%, more than the {} it may use; shown as {:.1}%",
+            u.cpus_text(),
+            100.0 * u.cpus
+        ));
+    }
+    if u.unreadable_children > 0 {
+        v.push(format!(
+            "{} child lists of the server's processes could not be read (another user's processes?); its figures may miss some children",
+            u.unreadable_children
+        ));
+    }
+    v
 }
 
 /// "1 CPU", "4 CPUs", "1.5 CPUs".
@@ -167,19 +215,27 @@ fn read(pid: i32) -> Option<Proc> {
 }
 
 /// The PIDs of every thread's children (procfs(5): `/proc/PID/task/TID/children`).
-fn children(pid: i32) -> Vec<i32> {
+/// Lists that cannot be read (other than the process or thread having just exited)
+/// are counted in `unreadable`.
+fn children(pid: i32, unreadable: &mut usize) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        // Gone since it was read: nothing to miss.
         return Vec::new();
     };
     let mut v = Vec::new();
     for task in dir.flatten() {
         let mut path = task.path();
         path.push("children");
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            v.extend(
+        match std::fs::read_to_string(&path) {
+            Ok(text) => v.extend(
                 text.split_whitespace()
                     .filter_map(|c| c.parse::<i32>().ok()),
-            );
+            ),
+            // The thread or process exited between the listing and the read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {}
+            Err(_) if !task.path().exists() => {}
+            Err(_) => *unreadable += 1,
         }
     }
     v
@@ -187,7 +243,11 @@ fn children(pid: i32) -> Vec<i32> {
 
 /// The tree now: from `roots` and every earlier member still alive, down through
 /// the children. Keyed by (PID, start time).
-fn snapshot(roots: &[i32], known: &[(i32, u64)]) -> HashMap<(i32, u64), Proc> {
+fn snapshot(
+    roots: &[i32],
+    known: &[(i32, u64)],
+    unreadable: &mut usize,
+) -> HashMap<(i32, u64), Proc> {
     let mut out = HashMap::new();
     let mut visited = HashSet::new();
     let mut stack: Vec<(i32, Option<u64>)> = roots.iter().map(|&p| (p, None)).collect();
@@ -199,7 +259,7 @@ fn snapshot(roots: &[i32], known: &[(i32, u64)]) -> HashMap<(i32, u64), Proc> {
             continue;
         }
         if !p.zombie {
-            stack.extend(children(pid).into_iter().map(|c| (c, None)));
+            stack.extend(children(pid, unreadable).into_iter().map(|c| (c, None)));
         }
         out.insert((pid, p.start), p);
     }
@@ -277,14 +337,33 @@ impl Tracker {
                 None => {}
             }
         }
-        // The gone: credit their last-seen time back from the parent that reaped them.
-        let mut gone_by_parent: HashMap<i32, u64> = HashMap::new();
+        // The gone: credit their last-seen time back from the nearest live ancestor.
+        // A child and its parent gone in the same interval: the grandparent reaped the
+        // parent, whose cutime held the child's whole life, so the child's credit goes
+        // up the chain to the first member still here (`sh -c` wrappers, any depth).
+        let mut gone_now: Vec<(i32, i32, u64)> = Vec::new();
         for (k, s) in self.seen.iter_mut() {
             if !s.gone && !now.contains_key(k) {
                 s.gone = true;
                 self.ended += 1;
-                *gone_by_parent.entry(s.ppid).or_default() += s.total;
+                gone_now.push((k.0, s.ppid, s.total));
             }
+        }
+        let parent_of: HashMap<i32, i32> = gone_now.iter().map(|&(p, pp, _)| (p, pp)).collect();
+        let mut gone_by_parent: HashMap<i32, u64> = HashMap::new();
+        for &(pid, ppid, total) in &gone_now {
+            let mut ancestor = ppid;
+            // Bounded by the number gone: a PID cycle cannot loop.
+            for _ in 0..gone_now.len() {
+                if ancestor == pid || reaped_rise.contains_key(&ancestor) {
+                    break;
+                }
+                match parent_of.get(&ancestor) {
+                    Some(&up) => ancestor = up,
+                    None => break,
+                }
+            }
+            *gone_by_parent.entry(ancestor).or_default() += total;
         }
         for (parent, counted) in gone_by_parent {
             if let Some(rise) = reaped_rise.get(&parent) {
@@ -390,15 +469,17 @@ impl Sampler {
         // The first reading is taken here, not on the thread, so it is the run's start.
         let start = Instant::now();
         let start_ticks = ticks_since_boot(tps);
-        let first = snapshot(&pids, &[]);
+        let mut unreadable = 0;
+        let first = snapshot(&pids, &[], &mut unreadable);
         let cpus = cpus_allowed(&pids).unwrap_or(1.0);
         let handle = std::thread::Builder::new()
             .name("ceiling-sampler".into())
             .spawn(move || {
                 let cpu0 = thread_cpu();
                 let mut u = sample(&pids, first, start, start_ticks, tps, every, &rx);
+                u.unreadable_children += unreadable;
                 u.cpus = cpus;
-                u.peak_cpu_pct = u.peak_cpu_pct.min(100.0 * cpus).max(u.avg_cpu_pct);
+                cap(&mut u, cpus);
                 if u.wall_s > 0.0 {
                     u.sampler_cpu_pct = 100.0 * (thread_cpu() - cpu0).as_secs_f64() / u.wall_s;
                 }
@@ -412,6 +493,17 @@ impl Sampler {
         let _ = self.stop.send(());
         self.handle.join().unwrap_or_default()
     }
+}
+
+/// Neither the average nor the peak may be above what `cpus` CPUs can do; a raw
+/// figure above it (tick rounding, or an accounting the kernel did not expose) is
+/// kept in `cpu_over_cap_pct` so that it is said, not hidden.
+fn cap(u: &mut ServerUsage, cpus: f64) {
+    let most = 100.0 * cpus;
+    let raw = u.avg_cpu_pct.max(u.peak_cpu_pct);
+    u.cpu_over_cap_pct = (raw > most).then_some(raw);
+    u.avg_cpu_pct = u.avg_cpu_pct.min(most);
+    u.peak_cpu_pct = u.peak_cpu_pct.max(u.avg_cpu_pct).min(most);
 }
 
 fn sample(
@@ -440,11 +532,12 @@ fn sample(
     let mut history: Vec<(Instant, u64)> = vec![(start, 0)];
     let mut ticks = 0u64;
     let mut cpu_peak = 0.0f64;
+    let (mut unreadable, mut live_samples) = (0usize, 0usize);
     loop {
         // The channel is the timer too: a stop ends the wait at once.
         let stopping = !matches!(stop.recv_timeout(every), Err(RecvTimeoutError::Timeout));
         let now = Instant::now();
-        let snap = snapshot(roots, &tracker.known());
+        let snap = snapshot(roots, &tracker.known(), &mut unreadable);
         ticks += tracker.update(&snap);
         for &(pid, st) in &root_keys {
             let alive = snap.get(&(pid, st)).is_some_and(|p| !p.zombie);
@@ -455,7 +548,11 @@ fn sample(
         let live: Vec<&Proc> = snap.values().filter(|p| !p.zombie).collect();
         most = most.max(live.len());
         let mib = live.iter().map(|p| p.rss_bytes).sum::<u64>() as f64 / (1024.0 * 1024.0);
-        rss_sum += mib;
+        // A sample with nobody alive measured no memory: it is not a 0 MiB.
+        if !live.is_empty() {
+            rss_sum += mib;
+            live_samples += 1;
+        }
         rss_peak = rss_peak.max(mib);
         samples += 1;
         history.push((now, ticks));
@@ -486,7 +583,7 @@ fn sample(
         cpus: 1.0,
         cpu_s,
         wall_s: wall,
-        avg_rss_mib: rss_sum / samples.max(1) as f64,
+        avg_rss_mib: rss_sum / live_samples.max(1) as f64,
         peak_rss_mib: rss_peak,
         samples,
         processes: most,
@@ -494,6 +591,9 @@ fn sample(
         ended: tracker.ended,
         exited,
         sampler_cpu_pct: 0.0,
+        cpu_over_cap_pct: None,
+        live_samples,
+        unreadable_children: unreadable,
     }
 }
 
@@ -550,6 +650,59 @@ mod tests {
         assert_eq!(t.ended, 2);
     }
 
+    /// bash -> sh -> python: python burns, then python and sh exit in the same
+    /// interval and bash reaps sh, whose cutime held python's whole life. Only
+    /// python's last interval is new; its earlier time was counted already.
+    #[test]
+    fn a_chain_gone_in_one_interval_counts_each_tick_once() {
+        let t0: HashMap<_, _> = [proc(1, 0, 10, 0), proc(2, 1, 1, 0), proc(3, 2, 50, 0)]
+            .into_iter()
+            .collect();
+        let mut t = Tracker::new(6, &t0);
+        let t1: HashMap<_, _> = [proc(1, 0, 10, 0), proc(2, 1, 1, 0), proc(3, 2, 70, 0)]
+            .into_iter()
+            .collect();
+        assert_eq!(t.update(&t1), 20);
+        // Python uses 5 more and exits; sh reaps it (cutime 75) and exits; bash reaps
+        // sh: bash's cutime rises by sh's 1 + 75.
+        let t2: HashMap<_, _> = [proc(1, 0, 10, 76)].into_iter().collect();
+        assert_eq!(t.update(&t2), 5);
+        assert_eq!(t.ended, 2);
+        // Four deep, three gone at once: the credit still reaches the root.
+        let t0: HashMap<_, _> = [
+            proc(1, 0, 0, 0),
+            proc(2, 1, 0, 0),
+            proc(3, 2, 0, 0),
+            proc(4, 3, 40, 0),
+        ]
+        .into_iter()
+        .collect();
+        let mut t = Tracker::new(6, &t0);
+        let t1: HashMap<_, _> = [proc(1, 0, 0, 40 + 3)].into_iter().collect();
+        assert_eq!(t.update(&t1), 3);
+    }
+
+    /// An average over the cap must not lift the peak over it, nor stay over it.
+    #[test]
+    fn cpu_figures_never_exceed_the_cpus() {
+        let mut u = ServerUsage {
+            avg_cpu_pct: 128.1,
+            peak_cpu_pct: 120.0,
+            ..Default::default()
+        };
+        cap(&mut u, 1.0);
+        assert_eq!((u.avg_cpu_pct, u.peak_cpu_pct), (100.0, 100.0));
+        assert_eq!(u.cpu_over_cap_pct, Some(128.1));
+        let mut u = ServerUsage {
+            avg_cpu_pct: 50.0,
+            peak_cpu_pct: 40.0,
+            ..Default::default()
+        };
+        cap(&mut u, 2.0);
+        assert_eq!((u.avg_cpu_pct, u.peak_cpu_pct), (50.0, 50.0));
+        assert_eq!(u.cpu_over_cap_pct, None);
+    }
+
     #[test]
     fn samples_this_process() {
         let me = std::process::id() as i32;
@@ -584,29 +737,43 @@ mod tests {
     /// process's reaped-children time (getrusage), read around the run.
     #[test]
     fn a_forking_parent_counts_its_children() {
-        use nix::sys::resource::{getrusage, UsageWho};
-        let children_s = || {
-            let u = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-            t(u.user_time()) + t(u.system_time())
-        };
-        let before = children_s();
+        use std::io::{BufRead, Write};
+        // The parent waits for a line before it forks, so every child is born after
+        // the sampler's first reading; `times` then prints its own and its reaped
+        // children's CPU (this process's rusage would hold other tests' children).
         let mut parent = std::process::Command::new("sh")
             .arg("-c")
-            // Two busy children; one stops after ~0.3 s, the parent waits.
-            .arg("timeout 0.3 sh -c 'while :; do :; done' & timeout 0.8 sh -c 'while :; do :; done' & wait")
+            // Two busy children under `timeout` (a chain: sh -> timeout -> sh); one
+            // stops after ~0.3 s, the parent waits.
+            .arg("read go; timeout 0.3 sh -c 'while :; do :; done' & timeout 0.8 sh -c 'while :; do :; done' & wait; times")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("spawn sh");
         let pid = parent.id() as i32;
         let s = Sampler::start(vec![pid], Duration::from_millis(50));
+        writeln!(parent.stdin.take().unwrap(), "go").unwrap();
+        let out = std::io::BufReader::new(parent.stdout.take().unwrap());
+        let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
         parent.wait().unwrap();
         let u = s.finish();
-        let truth = children_s() - before;
+        // "0m0.01s 0m0.00s" (shell), then the same for its children.
+        let secs = |t: &str| {
+            let (m, s) = t.trim_end_matches('s').split_once('m').expect("XmY.Zs");
+            m.parse::<f64>().unwrap() * 60.0 + s.parse::<f64>().unwrap()
+        };
+        let truth: f64 = lines
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .map(secs)
+            .sum();
+        assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(truth > 0.05, "the children ran: {truth} s");
-        // Ticks are 10 ms; a few per process, and the moments before the first sample.
+        // Ticks are 10 ms; a few per process, and the shell's start before the first
+        // reading.
         assert!(
             (u.cpu_s - truth).abs() <= 0.06 + 0.1 * truth,
-            "sampled {} s, the children used {truth} s: {u:?}",
+            "sampled {} s, the tree used {truth} s: {u:?}",
             u.cpu_s
         );
         assert!(u.ended >= 1, "{u:?}");

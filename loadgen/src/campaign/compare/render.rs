@@ -102,6 +102,11 @@ pub fn classes_cell(t: &TargetSummary) -> String {
     }
 }
 
+/// A latency, or n/a where no request completed (nothing was measured).
+fn lat(us: Option<f64>) -> String {
+    us.map_or_else(|| "n/a".into(), time_us)
+}
+
 fn server_cells(t: &TargetSummary) -> [String; 4] {
     match &t.server {
         Some(u) => [
@@ -118,7 +123,10 @@ fn winner_cell(l: &Level) -> String {
     l.winner.clone().unwrap_or_else(|| "none".into())
 }
 
-fn ratio_text(t: &TargetSummary) -> String {
+pub(super) fn ratio_text(t: &TargetSummary) -> String {
+    if let Some(why) = &t.vs_baseline_na {
+        return format!("n/a ({why})");
+    }
     let Some(r) = t.vs_baseline else {
         return "baseline".into();
     };
@@ -167,9 +175,9 @@ pub fn summary_table(r: &CompareReport) -> Table {
                 row.extend([
                     rps_cell(t),
                     error_cell(t),
-                    time_us(t.mean_us),
-                    time_us(t.p95_us as f64),
-                    time_us(t.p99_us as f64),
+                    lat(t.mean_us),
+                    lat(t.p95_us.map(|v| v as f64)),
+                    lat(t.p99_us.map(|v| v as f64)),
                 ]);
                 if server {
                     let [cpu, _, mib, mib_peak] = server_cells(t);
@@ -263,10 +271,10 @@ pub fn target_table(r: &CompareReport, i: usize) -> Table {
                 stats::mean_text(Some(t.mean_rps), t.ci95_rps),
                 error_cell(t),
                 classes_cell(t),
-                time_us(t.mean_us),
-                time_us(t.p50_us as f64),
-                time_us(t.p95_us as f64),
-                time_us(t.p99_us as f64),
+                lat(t.mean_us),
+                lat(t.p50_us.map(|v| v as f64)),
+                lat(t.p95_us.map(|v| v as f64)),
+                lat(t.p99_us.map(|v| v as f64)),
             ];
             if server {
                 row.extend(server_cells(t));
@@ -448,7 +456,7 @@ pub fn render_csv(r: &CompareReport) -> String {
             let e = &t.error_classes;
             let _ = writeln!(
                 s,
-                "{},{},{},{},{:.2},{:.2},{:.2},{:.2},{},{},{},{:.4},{},{},{},{},{},{},{},{},{:.2},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{:.2},{:.2},{:.2},{:.2},{},{},{},{:.4},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 l.connections,
                 t.name,
                 t.url,
@@ -469,10 +477,10 @@ pub fn render_csv(r: &CompareReport) -> String {
                 e.status_4xx,
                 e.status_5xx,
                 e.status_other,
-                t.mean_us,
-                t.p50_us,
-                t.p95_us,
-                t.p99_us,
+                opt(t.mean_us.map(|v| format!("{v:.2}"))),
+                opt(t.p50_us.map(|v| v.to_string())),
+                opt(t.p95_us.map(|v| v.to_string())),
+                opt(t.p99_us.map(|v| v.to_string())),
                 opt(u.map(|u| format!("{:.2}", u.avg_cpu_pct))),
                 opt(u.map(|u| format!("{:.2}", u.peak_cpu_pct))),
                 opt(u.map(|u| format!("{}", u.cpus))),
@@ -551,7 +559,7 @@ pub fn render_html(r: &CompareReport) -> String {
         xy_chart(
             "connections",
             "p99 (ms)",
-            &series(&|t| Some(t.p99_us as f64 / 1000.0))
+            &series(&|t| t.p99_us.map(|v| v as f64 / 1000.0))
         )
     );
     if sampled(r) {
