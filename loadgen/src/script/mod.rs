@@ -236,35 +236,14 @@ pub(crate) fn set_thread(lua: &mlua::Lua, t: &ThreadObj, start: &Start) -> Resul
 /// A request a script produced must be one whole HTTP/1.x request (wrk's
 /// pipeline.lua's several-in-one string is not: use `-p N --pipeline-mode batch`).
 pub(crate) fn check_request(bytes: &[u8]) -> Result<(), ScriptError> {
-    let mut headers = [httparse::EMPTY_HEADER; 128];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(bytes) {
-        Ok(httparse::Status::Complete(n)) => {
-            let len = req
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .and_then(|h| {
-                    std::str::from_utf8(h.value)
-                        .ok()?
-                        .trim()
-                        .parse::<usize>()
-                        .ok()
-                })
-                .unwrap_or(0);
-            if n + len < bytes.len() {
-                return Err(ScriptError::Load(
-                    "the script's request holds more than one HTTP request (as wrk's pipeline.lua does): give one, and use -p N --pipeline-mode batch".into(),
-                ));
-            }
-            Ok(())
-        }
-        Ok(httparse::Status::Partial) => Err(ScriptError::Load(
-            "the script's request is not a whole HTTP request (no blank line after the headers)"
-                .into(),
+    match count_requests(bytes) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(ScriptError::Load(
+            "the script's request holds more than one HTTP request (as wrk's pipeline.lua does): give one, and use -p N --pipeline-mode batch".into(),
         )),
         Err(e) => Err(ScriptError::Load(format!(
-            "the script's request is not valid HTTP: {e}"
+            "the script's {}",
+            e.strip_prefix("the ").unwrap_or(&e)
         ))),
     }
 }
