@@ -164,8 +164,11 @@ async fn session(
     (rbuf, room): (&mut Vec<u8>, &mut usize),
     wbuf: &mut Vec<u8>,
 ) -> End {
+    // A read just handed over: its clock reading serves the next send too
+    // (one clock reading per completion, as the direct loop does).
+    let mut read_at: Option<Instant> = None;
     loop {
-        let now = Instant::now();
+        let now = read_at.take().unwrap_or_else(Instant::now);
         let step = match w.core.borrow_mut().poll_send(i, now) {
             Next::Write(bytes) => {
                 wbuf.clear();
@@ -202,33 +205,32 @@ async fn session(
                     r = stream.readable(false) => Some(r.is_ok()),
                 };
                 match woke {
-                    Some(true) => {
-                        if let Some(end) = read_once(w, i, stream, (rbuf, room)).await {
-                            return end;
-                        }
-                    }
+                    Some(true) => match read_once(w, i, stream, (rbuf, room)).await {
+                        Ok(at) => read_at = Some(at),
+                        Err(end) => return end,
+                    },
                     // The poll itself failed: a plain nap (the next write finds
                     // whatever is wrong), never a read that could block the sends.
                     Some(false) => monoio::time::sleep(nap).await,
                     None => {}
                 }
             }
-            Step::Read => {
-                if let Some(end) = read_once(w, i, stream, (rbuf, room)).await {
-                    return end;
-                }
-            }
+            Step::Read => match read_once(w, i, stream, (rbuf, room)).await {
+                Ok(at) => read_at = Some(at),
+                Err(end) => return end,
+            },
         }
     }
 }
 
-/// One read on connection `i`, handed to the core: Some when the session is over.
+/// One read on connection `i`, handed to the core: Ok with the time it
+/// completed, Err when the session is over.
 async fn read_once(
     w: &Worker,
     i: usize,
     stream: &mut TcpStream,
     (rbuf, room): (&mut Vec<u8>, &mut usize),
-) -> Option<End> {
+) -> Result<Instant, End> {
     let mut buf = std::mem::take(rbuf);
     buf.clear();
     buf.reserve(*room);
@@ -237,15 +239,18 @@ async fn read_once(
     let now = Instant::now();
     let mut core = w.core.borrow_mut();
     let n = match res {
-        Ok(0) => return Some(core.eof(i, now)),
+        Ok(0) => return Err(core.eof(i, now)),
         Ok(n) => n,
-        Err(_) => return Some(core.read_failed(i)),
+        Err(_) => return Err(core.read_failed(i)),
     };
     if n == rbuf.capacity() && *room < READ_MAX {
         // The read filled the room: more was waiting. Give the next one more.
         *room *= 2;
     }
-    core.received(i, rbuf, now)
+    match core.received(i, rbuf, now) {
+        Some(end) => Err(end),
+        None => Ok(now),
+    }
 }
 
 fn shutdown(fd: i32) {
