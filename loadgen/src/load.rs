@@ -92,6 +92,10 @@ pub struct Load {
     /// substitutions need (the files' lines), so a node reads no file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_file: Option<crate::requests_file::source::RequestsSource>,
+    /// The certificate flags for `https://` URLs (`-k`, `--cacert`,
+    /// `--cert/--key`, `--tls-resume`): paths, never key material.
+    #[serde(default)]
+    pub tls: crate::tls::ClientTlsOptions,
 }
 
 impl Load {

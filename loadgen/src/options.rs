@@ -479,6 +479,7 @@ impl LoadArgs {
             seed: self.rate.seed,
             script,
             requests_file,
+            tls: Default::default(),
         })
     }
 }

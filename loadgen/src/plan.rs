@@ -112,6 +112,9 @@ pub struct Plan {
     /// Per-request work: a Lua script's hooks, or a requests file's (None: the
     /// targets as formatted).
     pub dynamic: Option<std::sync::Arc<dyn crate::hooks::MakeHooks>>,
+    /// `https://`: the client configuration every connection's TLS layer uses
+    /// (None: plain HTTP).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsClient>>,
 }
 
 impl Plan {

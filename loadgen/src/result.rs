@@ -60,6 +60,113 @@ pub struct RunResult {
     /// overloaded generators.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// `https://` runs: what the handshakes agreed on, their count and time,
+    /// and the TLS failures by cause; null for plain HTTP.
+    #[serde(default)]
+    pub tls: Option<TlsReport>,
+}
+
+/// At most this many distinct TLS failure causes are kept per worker; more
+/// are counted under [`TLS_OTHER`].
+pub const TLS_CAUSES: usize = 16;
+/// The cause that failures beyond [`TLS_CAUSES`] distinct ones are counted under.
+pub const TLS_OTHER: &str = "other";
+
+/// The TLS side of a run, summed over workers and nodes.
+#[derive(Debug, Clone)]
+pub struct TlsTotals {
+    /// Each completed handshake's time, µs: from the TCP connection's open
+    /// (when the ClientHello is handed to the socket) to the handshake's end.
+    pub handshake: Histogram,
+    /// Completed handshakes that were full (a certificate exchanged).
+    pub full: u64,
+    /// Completed handshakes that resumed a session (a ticket or session id).
+    pub resumed: u64,
+    /// TLS failures by cause (an alert, a refused certificate, a handshake
+    /// with no answer within --timeout, a close without close_notify), at
+    /// most [`TLS_CAUSES`] causes and [`TLS_OTHER`].
+    pub failures: std::collections::BTreeMap<String, u64>,
+    /// What the first completed handshake agreed on.
+    pub negotiated: Option<crate::tls::Negotiated>,
+}
+
+impl TlsTotals {
+    pub fn new() -> Self {
+        Self {
+            handshake: shared::stats::new_histogram(),
+            full: 0,
+            resumed: 0,
+            failures: Default::default(),
+            negotiated: None,
+        }
+    }
+
+    /// Counts one failure of `cause`, keeping at most [`TLS_CAUSES`] causes.
+    pub fn fail(&mut self, cause: &str, n: u64) {
+        let key = if self.failures.contains_key(cause) || self.failures.len() < TLS_CAUSES {
+            cause
+        } else {
+            TLS_OTHER
+        };
+        *self.failures.entry(key.to_string()).or_default() += n;
+    }
+
+    /// Adds another worker's or node's totals (one histogram layout: exact).
+    pub fn add(&mut self, o: &TlsTotals) {
+        self.handshake
+            .add(&o.handshake)
+            .expect("one histogram layout");
+        self.full += o.full;
+        self.resumed += o.resumed;
+        for (cause, n) in &o.failures {
+            self.fail(cause, *n);
+        }
+        if self.negotiated.is_none() {
+            self.negotiated.clone_from(&o.negotiated);
+        }
+    }
+}
+
+impl Default for TlsTotals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The TLS figures of an `https://` run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsReport {
+    /// What the first completed handshake agreed on: version, cipher suite,
+    /// ALPN, resumed (null when none completed).
+    pub negotiated: Option<crate::tls::Negotiated>,
+    /// `--tls-resume`: whether reconnects offered a session to resume.
+    pub resume: bool,
+    /// Completed handshakes, full and resumed.
+    pub handshakes: u64,
+    pub resumed: u64,
+    /// Completed handshakes per second over the measured interval.
+    pub handshakes_per_sec: f64,
+    /// Handshake time (µs), from the TCP connection's open to the handshake's end.
+    pub handshake_latency: Latency,
+    /// TLS failures by cause (handshakes and later together); their counts by
+    /// class are `counters.errors.tls_handshake` and `counters.errors.tls`.
+    pub failures: std::collections::BTreeMap<String, u64>,
+}
+
+impl TlsReport {
+    /// The report of `t` over `secs` seconds, with the `--tls-resume` setting.
+    pub fn new(t: &TlsTotals, secs: f64, resume: bool) -> Self {
+        let handshakes = t.full + t.resumed;
+        Self {
+            negotiated: t.negotiated.clone(),
+            resume,
+            handshakes,
+            resumed: t.resumed,
+            handshakes_per_sec: per_sec(handshakes, secs),
+            handshake_latency: Latency::of(&t.handshake),
+            failures: t.failures.clone(),
+        }
+    }
 }
 
 /// What one node contributed, in a merged result.
@@ -368,7 +475,7 @@ impl RateReport {
                 0.0
             }
         };
-        let errors = counters.request_errors() + counters.errors.connect;
+        let errors = counters.request_errors() + counters.errors.connection_errors();
         let verdict = if share(late_generator) > 1.0 {
             format!(
                 "the generator was the bottleneck: {late_generator} sends ({:.1}%) were more than 1 ms late with a free connection, so latencies include its own queueing; use more threads or a lower rate",
@@ -483,6 +590,11 @@ pub struct Config {
     /// `--requests-file`: its file name (never its requests); None: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_file: Option<String>,
+    /// `https://`: the certificate flags (`insecure`, the `cacert`, `cert`
+    /// and `key` paths, never their contents, and `resume`); absent for
+    /// plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::ClientTlsOptions>,
 }
 
 /// The open-loop rate a run asked for (`-R`, `--arrivals`, `--seed`).

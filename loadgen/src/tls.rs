@@ -19,8 +19,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The certificate flags of a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The certificate flags of a run (they travel in a plan file as paths: a
+/// node reads the files itself, so no key is ever written into a plan).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ClientTlsOptions {
     /// `-k/--insecure`: accept any server certificate (signatures are still
     /// checked, so the handshake costs what a verified one does, minus the
@@ -31,8 +33,29 @@ pub struct ClientTlsOptions {
     /// `--cert FILE` / `--key FILE`: a client certificate for mTLS (PEM).
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
-    /// `--tls-resume on|off`: offer session tickets on reconnects.
+    /// `--tls-resume on|off`: offer session tickets on reconnects (default on).
     pub resume: bool,
+}
+
+impl Default for ClientTlsOptions {
+    fn default() -> Self {
+        Self {
+            insecure: false,
+            cacert: None,
+            cert: None,
+            key: None,
+            resume: true,
+        }
+    }
+}
+
+/// What the workers of an `https://` run share: the client configuration
+/// (its session cache, when resumption is on, is shared by every connection
+/// of the run) and the name each handshake sends (SNI) and verifies.
+#[derive(Debug)]
+pub struct TlsClient {
+    pub config: Arc<ClientConfig>,
+    pub name: ServerName<'static>,
 }
 
 /// Why the client configuration cannot be built (bad usage, exit 2).
@@ -139,7 +162,7 @@ impl ServerCertVerifier for AcceptAny {
 }
 
 /// What a handshake agreed on, recorded in every result.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Negotiated {
     /// `TLSv1_3` or `TLSv1_2`.
     pub version: String,

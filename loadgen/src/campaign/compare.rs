@@ -534,7 +534,7 @@ fn summarise(
         mean_rps: stats::mean(&rps).unwrap_or(0.0),
         ci95_rps: stats::ci95(&rps),
         errors,
-        attempts: counters.sent + counters.errors.connect,
+        attempts: counters.sent + counters.errors.connection_errors(),
         error_pct,
         error_classes: ErrorClasses::of(&counters),
         mean_us: stats::median(&means),

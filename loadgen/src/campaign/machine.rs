@@ -145,6 +145,7 @@ pub(super) fn get(
         seed: 1,
         script: None,
         requests_file: None,
+        tls: Default::default(),
     }
 }
 
@@ -273,7 +274,7 @@ impl Row {
             p50_us: q(50.0),
             p99_us: q(99.0),
             p999_us: q(99.9),
-            errors: result.counters.request_errors() + result.counters.errors.connect,
+            errors: result.counters.request_errors() + result.counters.errors.connection_errors(),
             generator_us_per_request: (result.counters.sent > 0)
                 .then_some(result.generator_cpu.us_per_request),
             server_us_per_request: None,

@@ -231,8 +231,8 @@ pub struct RampReport {
 
 /// Failed attempts and the error percentage of a run's counters (see `Step::errors`).
 pub fn error_rate(c: &Counters) -> (u64, f64) {
-    let failed = c.request_errors() + c.errors.connect + c.status.non_2xx_3xx();
-    let attempts = c.sent + c.errors.connect;
+    let failed = c.request_errors() + c.errors.connection_errors() + c.status.non_2xx_3xx();
+    let attempts = c.sent + c.errors.connection_errors();
     let pct = 100.0 * failed as f64 / attempts.max(1) as f64;
     (failed, pct.min(100.0))
 }

@@ -360,7 +360,7 @@ fn report_of(
                 .collect();
             let errors = runs
                 .iter()
-                .map(|(r, _)| r.counters.request_errors() + r.counters.errors.connect)
+                .map(|(r, _)| r.counters.request_errors() + r.counters.errors.connection_errors())
                 .sum();
             let srv: Vec<f64> = runs.iter().filter_map(|(_, s)| *s).collect();
             ProfileSummary {

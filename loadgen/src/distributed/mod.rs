@@ -286,6 +286,7 @@ pub(crate) mod tests {
             seed: 1,
             script: None,
             requests_file: None,
+            tls: Default::default(),
         }
     }
 

@@ -462,6 +462,7 @@ pub fn build(
         distributed: None,
         out,
         dynamic,
+        tls: None,
     })
 }
 

@@ -188,6 +188,11 @@ fn add_worker(t: &mut Tally, start: Instant, w: WorkerResult, streamed: usize) {
     if t.first_invalid.is_none() {
         t.first_invalid = w.first_invalid;
     }
+    if let Some(x) = &w.tls {
+        t.tls
+            .get_or_insert_with(crate::result::TlsTotals::new)
+            .add(x);
+    }
     let ran = w.stopped_at.saturating_duration_since(start);
     t.duration_s = t.duration_s.max(ran.as_secs_f64());
     t.threads.push(ThreadRecord {
@@ -472,6 +477,7 @@ mod tests {
             stopped_at: start + ran,
             seconds,
             audit: None,
+            tls: None,
         }
     }
 

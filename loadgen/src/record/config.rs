@@ -30,6 +30,7 @@ pub fn of_plan(plan: &Plan) -> Config {
         u_latency: plan.u_latency,
         script: plan.load.script.as_ref().map(|s| s.name.clone()),
         requests_file: plan.load.requests_file.as_ref().map(|r| r.name.clone()),
+        tls: plan.tls.as_ref().map(|_| plan.load.tls.clone()),
     }
 }
 
@@ -60,6 +61,11 @@ pub fn of_load(load: &Load, threads: usize, latency: bool, u_latency: bool) -> C
         u_latency,
         script: load.script.as_ref().map(|s| s.name.clone()),
         requests_file: load.requests_file.as_ref().map(|r| r.name.clone()),
+        tls: load
+            .urls
+            .first()
+            .filter(|u| u.starts_with("https://"))
+            .map(|_| load.tls.clone()),
     }
 }
 

@@ -8,7 +8,7 @@ use super::tally::Tally;
 use crate::meta::Meta;
 use crate::result::{
     per_sec, Config, Latency, NodeSummary, PaceTotals, RateReport, RunResult, Spread, ThreadResult,
-    TimePoint, SCHEMA,
+    TimePoint, TlsReport, SCHEMA,
 };
 use shared::stats::Counters;
 
@@ -101,6 +101,8 @@ fn build(config: Config, meta: Meta, t: &Tally, secs: f64, mut warnings: Vec<Str
         warnings.push(w);
     }
     let (threads, req_per_sec) = threads(t);
+    let resume = config.tls.as_ref().is_none_or(|o| o.resume);
+    let tls = t.tls.as_ref().map(|x| TlsReport::new(x, secs, resume));
     RunResult {
         schema: SCHEMA.into(),
         meta,
@@ -122,6 +124,7 @@ fn build(config: Config, meta: Meta, t: &Tally, secs: f64, mut warnings: Vec<Str
         nodes: Vec::new(),
         partial: false,
         warnings,
+        tls,
     }
 }
 
@@ -172,7 +175,7 @@ fn summary((node, t): (&NodeRecord, &Tally)) -> NodeSummary {
         hostname: node.header.meta.hostname.clone(),
         sent: c.sent,
         completed: c.completed,
-        errors: c.request_errors() + c.errors.connect,
+        errors: c.request_errors() + c.errors.connection_errors(),
         requests_per_sec: per_sec(c.completed, t.duration_s),
         achieved_pct: t.pace.as_ref().and_then(|p| p.achieved_pct(c.sent)),
         late_ms: node.header.clock.late_ms,

@@ -104,6 +104,10 @@ pub struct Footer {
     pub generator_cpu: GeneratorCpu,
     /// Under -R: the schedule audit.
     pub pace: Option<PaceRecord>,
+    /// `https://`: handshakes and TLS failures (absent for plain HTTP, and
+    /// in files written before TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsRecord>,
     pub interrupted: bool,
     /// Second records written before the footer.
     pub seconds: usize,
@@ -125,6 +129,17 @@ pub struct PaceRecord {
     pub late_busy: u64,
     pub late_generator: u64,
     pub behind: u64,
+}
+
+/// The TLS side of a node: the handshake time histogram (µs, V2+DEFLATE,
+/// base64), handshake counts and failures by cause.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsRecord {
+    pub handshake: String,
+    pub full: u64,
+    pub resumed: u64,
+    pub failures: std::collections::BTreeMap<String, u64>,
+    pub negotiated: Option<crate::tls::Negotiated>,
 }
 
 /// A node file in memory.

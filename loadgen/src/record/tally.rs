@@ -1,9 +1,9 @@
 //! What one generator process measured, decoded: the fold of its workers (a run)
 //! or of its node file (a merge), and the node file lines it is written as.
 
-use super::node::{Footer, NodeRecord, PaceRecord, RecordError, Second, ThreadRecord};
+use super::node::{Footer, NodeRecord, PaceRecord, RecordError, Second, ThreadRecord, TlsRecord};
 use super::sum::{decode, SecondSum};
-use crate::result::{GeneratorCpu, PaceTotals};
+use crate::result::{GeneratorCpu, PaceTotals, TlsTotals};
 use shared::stats::codec::encode_base64;
 use shared::stats::{new_histogram, Counters, Histogram};
 
@@ -21,6 +21,8 @@ pub struct Tally {
     pub generator_cpu: GeneratorCpu,
     /// Under -R: the schedule audit.
     pub pace: Option<PaceTotals>,
+    /// `https://`: handshakes and TLS failures.
+    pub tls: Option<TlsTotals>,
     pub interrupted: bool,
     pub seconds: Vec<SecondSum>,
     /// False: read from a node file that ends before its footer, so only its
@@ -38,6 +40,7 @@ impl Default for Tally {
             threads: Vec::new(),
             generator_cpu: GeneratorCpu::default(),
             pace: None,
+            tls: None,
             interrupted: false,
             seconds: Vec::new(),
             complete: true,
@@ -83,6 +86,15 @@ impl Tally {
                         behind: p.behind,
                     });
                 }
+                if let Some(r) = &f.tls {
+                    t.tls = Some(TlsTotals {
+                        handshake: decode(&r.handshake, &who)?,
+                        full: r.full,
+                        resumed: r.resumed,
+                        failures: r.failures.clone(),
+                        negotiated: r.negotiated.clone(),
+                    });
+                }
             }
             None => {
                 t.complete = false;
@@ -117,6 +129,9 @@ impl Tally {
         if let Some(p) = &o.pace {
             self.pace.get_or_insert_with(PaceTotals::new).add(p);
         }
+        if let Some(x) = &o.tls {
+            self.tls.get_or_insert_with(TlsTotals::new).add(x);
+        }
         self.interrupted |= o.interrupted;
         for (i, s) in o.seconds.iter().enumerate() {
             self.second_mut(i).add_sum(s);
@@ -144,6 +159,13 @@ impl Tally {
                 late_busy: p.late_busy,
                 late_generator: p.late_generator,
                 behind: p.behind,
+            }),
+            tls: self.tls.as_ref().map(|x| TlsRecord {
+                handshake: encode_base64(&x.handshake),
+                full: x.full,
+                resumed: x.resumed,
+                failures: x.failures.clone(),
+                negotiated: x.negotiated.clone(),
             }),
             interrupted: self.interrupted,
             seconds: self.seconds.len(),

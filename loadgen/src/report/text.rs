@@ -388,6 +388,7 @@ mod tests {
             u_latency: false,
             script: None,
             requests_file: None,
+            tls: None,
         }
     }
 

@@ -917,7 +917,7 @@ impl Core {
             k.last_sample = now;
             board.completed.store(completed, Relaxed);
             board.errors.store(
-                self.counters.request_errors() + self.counters.errors.connect,
+                self.counters.request_errors() + self.counters.errors.connection_errors(),
                 Relaxed,
             );
         }
@@ -941,7 +941,7 @@ impl Core {
 
     fn close_second(&mut self, length: Duration) -> SecondSample {
         let c = self.counters;
-        let errors = c.request_errors() + c.errors.connect;
+        let errors = c.request_errors() + c.errors.connection_errors();
         let histogram = self.fold_second();
         let last = self.clock.second_counts;
         self.clock.second_counts = (c.completed, errors);
@@ -1010,6 +1010,7 @@ impl Core {
             stopped_at: stopped,
             seconds: std::mem::take(&mut self.clock.seconds),
             audit: self.audit.take(),
+            tls: None,
         }
     }
 }

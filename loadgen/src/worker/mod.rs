@@ -70,6 +70,8 @@ pub struct WorkerResult {
     pub stopped_at: Instant,
     pub seconds: Vec<SecondSample>,
     pub audit: Option<PaceAudit>,
+    /// `https://`: handshakes, their time and the TLS failures.
+    pub tls: Option<crate::result::TlsTotals>,
 }
 
 /// Runs worker `index` of `plan` on the current (pinned) monoio runtime: the

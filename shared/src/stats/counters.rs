@@ -22,6 +22,13 @@ pub enum ErrorClass {
     /// A Lua script's hook failed (`-s`): not a request error (the request it
     /// would have made was never sent, or its response was complete).
     Script,
+    /// A TLS failure after the handshake (a fatal alert, a record that does
+    /// not decrypt, a close without close_notify in the middle of a response):
+    /// the requests outstanding on the connection.
+    Tls,
+    /// A TLS handshake that failed (an alert, a refused certificate, no
+    /// answer within --timeout): a connection, not a request, like `Connect`.
+    TlsHandshake,
 }
 
 /// Error counts by class.
@@ -35,6 +42,12 @@ pub struct ErrorCounts {
     /// Errors in a script's hooks (`request()`, `response()`, `delay()`).
     #[serde(default)]
     pub script: u64,
+    /// Requests lost to a TLS failure after the handshake.
+    #[serde(default)]
+    pub tls: u64,
+    /// Handshakes that failed (connections, not requests).
+    #[serde(default)]
+    pub tls_handshake: u64,
 }
 
 impl ErrorCounts {
@@ -47,11 +60,26 @@ impl ErrorCounts {
             ErrorClass::Timeout => self.timeout += n,
             ErrorClass::Invalid => self.invalid += n,
             ErrorClass::Script => self.script += n,
+            ErrorClass::Tls => self.tls += n,
+            ErrorClass::TlsHandshake => self.tls_handshake += n,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.connect + self.read + self.write + self.timeout + self.invalid + self.script
+        self.connect
+            + self.read
+            + self.write
+            + self.timeout
+            + self.invalid
+            + self.script
+            + self.tls
+            + self.tls_handshake
+    }
+
+    /// Connections that never carried a request: connects and TLS handshakes
+    /// that failed.
+    pub fn connection_errors(&self) -> u64 {
+        self.connect + self.tls_handshake
     }
 }
 
@@ -63,6 +91,8 @@ impl AddAssign for ErrorCounts {
         self.timeout += o.timeout;
         self.invalid += o.invalid;
         self.script += o.script;
+        self.tls += o.tls;
+        self.tls_handshake += o.tls_handshake;
     }
 }
 
@@ -112,7 +142,8 @@ impl AddAssign for StatusCounts {
 /// A worker's (or a whole run's) counters.
 ///
 /// Accounting identity, checked by tests: `sent == completed + errors.total_request_errors + in_flight_at_stop`
-/// where request errors are read, write, timeout and invalid (connect errors happen before a request is sent).
+/// where request errors are read, write, timeout, invalid and tls (connect and
+/// TLS handshake errors happen before a request is sent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Requests written (or handed to the kernel) in full or in part.
@@ -138,7 +169,11 @@ pub struct Counters {
 impl Counters {
     /// Requests that were sent and failed (connect errors are not requests).
     pub fn request_errors(&self) -> u64 {
-        self.errors.read + self.errors.write + self.errors.timeout + self.errors.invalid
+        self.errors.read
+            + self.errors.write
+            + self.errors.timeout
+            + self.errors.invalid
+            + self.errors.tls
     }
 
     /// True when every sent request is accounted for exactly once.
