@@ -5,6 +5,7 @@
 pub mod forking;
 pub mod misbehave;
 pub mod stall;
+pub mod tls_peer;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
