@@ -138,10 +138,15 @@ fn ceiling(args: &[&str]) -> Run {
     let start = Instant::now();
     let out = run_ceiling(&argv, WATCHDOG);
     let wall = start.elapsed();
-    let json = std::fs::read_to_string(&path).ok().map(|text| {
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{argv:?}: --json output is not JSON ({e}):\n{text}"))
-    });
+    // An empty file is no result: plan::build creates the --json file (to find it writable)
+    // before the preflight handshake, which may then stop the run.
+    let json = std::fs::read_to_string(&path)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(|text| {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{argv:?}: --json output is not JSON ({e}):\n{text}"))
+        });
     let _ = std::fs::remove_file(&path);
     Run {
         cmd: format!("ceiling {}", argv.join(" ")),
