@@ -75,6 +75,8 @@ pub struct PeerOptions {
     pub good_first: u64,
     /// Offer TLS 1.2 only (else 1.3 and 1.2).
     pub tls12_only: bool,
+    /// mTLS: require a client certificate issued by this CA.
+    pub client_ca: Option<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl PeerOptions {
@@ -90,6 +92,7 @@ impl PeerOptions {
                 .expect("self-signed certificate"),
             good_first: 0,
             tls12_only: false,
+            client_ca: None,
         }
     }
 }
@@ -133,10 +136,24 @@ impl TlsPeer {
         } else {
             &[&rustls::version::TLS13, &rustls::version::TLS12]
         };
-        let mut config = ServerConfig::builder_with_provider(shared::tls::provider())
+        let builder = ServerConfig::builder_with_provider(shared::tls::provider())
             .with_protocol_versions(versions)
-            .expect("protocol versions")
-            .with_no_client_auth()
+            .expect("protocol versions");
+        let builder = match &o.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(ca.clone()).expect("client CA");
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    shared::tls::provider(),
+                )
+                .build()
+                .expect("client verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
             .with_single_cert(o.cert.chain.clone(), o.cert.key.clone_key())
             .expect("certificate and key");
         config.alpn_protocols = vec![shared::tls::ALPN_HTTP11.to_vec()];
