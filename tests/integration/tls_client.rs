@@ -754,6 +754,173 @@ fn undecryptable_record_is_tls(engine: &str) {
     assert!(run.wall < Duration::from_secs(3) + MARGIN, "{d}");
 }
 
+/// Paced (`-R 200 -d 1s`) over kept-alive TLS connections: the schedule's count is exact
+/// (the window is [0, 1 s)), the handshakes delay no slot out of the accounting, no errors.
+fn paced_exact_schedule(engine: &str) {
+    let server = serve_tls();
+    let url = server.url("/plaintext");
+    let run = ceiling(&[
+        "-k",
+        "-t",
+        "1",
+        "-c",
+        "4",
+        "-R",
+        "200",
+        "-d",
+        "1s",
+        "--io-engine",
+        engine,
+        &url,
+    ]);
+    let d = run.describe();
+    assert_sane(&run, 0);
+    assert_no_errors(&run);
+    assert_handshakes(&run, "TLSv1_3");
+    assert_eq!(run.n("connects"), 4, "{d}");
+    let rate = &run.json()["rate"];
+    let scheduled = rate["scheduled"].as_u64().unwrap_or_default();
+    let behind = rate["behind_at_stop"].as_u64().unwrap_or_default();
+    assert_eq!(scheduled, 200, "rate.scheduled\n{d}");
+    assert_eq!(
+        run.n("sent") + behind,
+        scheduled,
+        "sent + behind_at_stop\n{d}"
+    );
+    assert!(run.n("completed") >= 190, "{d}");
+}
+
+/// A paced connection waiting for its next send sees the server's idle close, with or
+/// without close_notify: no response was outstanding, so neither is an error, and the next
+/// request goes out on a new connection (a new handshake).
+fn paced_run_sees_an_idle_close(engine: &str) {
+    for notify in [false, true] {
+        let peer = TlsPeer::start(PeerOptions::new(Mode::ClosesWhenIdle {
+            close_notify: notify,
+        }));
+        let url = peer.url();
+        // 8 a second: 125 ms between sends, the peer closes after 50 ms idle.
+        let run = ceiling(&[
+            "-k",
+            "-t",
+            "1",
+            "-c",
+            "1",
+            "-R",
+            "8",
+            "-d",
+            "1s",
+            "--timeout",
+            TIMEOUT,
+            "--io-engine",
+            engine,
+            &url,
+        ]);
+        let d = format!("close_notify: {notify}\n{}", run.describe());
+        assert_sane(&run, 0);
+        assert_no_errors(&run);
+        let completed = run.n("completed");
+        assert!(completed >= 6, "{d}");
+        assert_eq!(run.n("sent"), completed + run.n("in_flight_at_stop"), "{d}");
+        // Each request on its own connection: the preflight's, then one a request.
+        assert!(peer.accepted() > completed, "{d}");
+        assert_eq!(run.t("handshakes"), run.n("connects"), "{d}");
+        assert!(run.n("connects") >= completed, "{d}");
+    }
+}
+
+/// Ctrl-C while every handshake of the load stalls: the run stops at once (not at
+/// --timeout), prints its report and writes the result of what it measured (nothing sent).
+fn ctrl_c_during_stalled_handshakes(engine: &str) {
+    let mut o = PeerOptions::new(Mode::StallHandshake);
+    o.good_first = 1;
+    let peer = TlsPeer::start(o);
+    let url = peer.url();
+    let path = temp_path("ctrl-c-stalled.json");
+    let path_s = path.display().to_string();
+    let argv = [
+        "-k",
+        "-t",
+        "1",
+        "-c",
+        "2",
+        "-d",
+        "60s",
+        "--timeout",
+        "30s",
+        "--io-engine",
+        engine,
+        "--json",
+        &path_s,
+        &url,
+    ];
+    let mut child = Command::new(ceiling_bin())
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ceiling");
+    let guard = Killed(&mut child);
+    // Readiness: the preflight's connection and both of the load's reached the peer.
+    let start = Instant::now();
+    while peer.accepted() < 3 {
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            panic!("the run ended ({status}) before it was interrupted");
+        }
+        assert!(start.elapsed() < WATCHDOG, "the run never got going");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let run = interrupt(guard, &path, format!("ceiling {} (SIGINT)", argv.join(" ")));
+    let d = run.describe();
+    assert!(
+        run.wall < Duration::from_secs(10),
+        "stopped at once, not at --timeout\n{d}"
+    );
+    assert!(!run.stderr.contains("panicked"), "{d}");
+    assert!(matches!(run.code, Some(0 | 1)), "{d}");
+    assert_eq!(run.json()["interrupted"], true, "{d}");
+    assert!(run.stdout.contains("Interrupted"), "{d}");
+    assert_counts(&run, &[("sent", 0), ("completed", 0), ("errors.tls", 0)]);
+    assert_eq!(run.t("handshakes"), 0, "{d}");
+}
+
+/// Sends SIGINT to the child and waits for it (within the watchdog); its output and result.
+fn interrupt(guard: Killed<'_>, json: &Path, cmd: String) -> Run {
+    use std::io::Read;
+    let start = Instant::now();
+    // SAFETY: plain kill(2) on our own child's PID.
+    unsafe {
+        libc::kill(guard.0.id() as i32, libc::SIGINT);
+    }
+    let status = loop {
+        if let Some(s) = guard.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < WATCHDOG,
+            "ceiling did not stop on SIGINT: {cmd}"
+        );
+        thread::sleep(Duration::from_millis(5));
+    };
+    let wall = start.elapsed();
+    let mut stdout = String::new();
+    let _ = guard.0.stdout.take().unwrap().read_to_string(&mut stdout);
+    let mut stderr = String::new();
+    let _ = guard.0.stderr.take().unwrap().read_to_string(&mut stderr);
+    drop(guard);
+    let text = std::fs::read_to_string(json).unwrap_or_default();
+    let _ = std::fs::remove_file(json);
+    Run {
+        cmd,
+        code: status.code(),
+        wall,
+        stdout,
+        stderr,
+        json: serde_json::from_str(&text).ok(),
+    }
+}
+
 /// Every case above, once per engine: `direct` (the io_uring loop, `--io-engine auto`),
 /// `monoio` (monoio's io_uring driver) and `epoll`.
 macro_rules! on_every_engine {
@@ -788,6 +955,10 @@ on_every_engine!(
     cut_body_after_close_notify_is_read,
     close_after_a_complete_answer_is_clean,
     undecryptable_record_is_tls,
+    paced_exact_schedule,
+    paced_run_sees_an_idle_close,
+    ctrl_c_during_stalled_handshakes,
+    ctrl_c_writes_the_partial_https_result,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1212,15 +1383,25 @@ fn free_port() -> u16 {
 
 /// Ctrl-C during an https run: the text report and the JSON result of what was measured,
 /// TLS figures included.
-#[test]
-fn ctrl_c_writes_the_partial_https_result() {
+fn ctrl_c_writes_the_partial_https_result(engine: &str) {
     let server = serve_tls();
     let url = server.url("/plaintext");
     let path = temp_path("ctrl-c.json");
     let path_s = path.display().to_string();
     let mut child = Command::new(ceiling_bin())
         .args([
-            "-k", "-t", "1", "-c", "2", "-d", "60s", "--json", &path_s, &url,
+            "-k",
+            "-t",
+            "1",
+            "-c",
+            "2",
+            "-d",
+            "60s",
+            "--io-engine",
+            engine,
+            "--json",
+            &path_s,
+            &url,
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1237,33 +1418,11 @@ fn ctrl_c_writes_the_partial_https_result() {
         assert!(start.elapsed() < WATCHDOG, "the run never got going");
         thread::sleep(Duration::from_millis(10));
     }
-    // SAFETY: plain kill(2) on our own child's PID.
-    unsafe {
-        libc::kill(guard.0.id() as i32, libc::SIGINT);
-    }
-    let status = loop {
-        if let Some(s) = guard.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < WATCHDOG, "ceiling did not stop on SIGINT");
-        thread::sleep(Duration::from_millis(5));
-    };
-    use std::io::Read;
-    let mut stdout = String::new();
-    let _ = guard.0.stdout.take().unwrap().read_to_string(&mut stdout);
-    let mut stderr = String::new();
-    let _ = guard.0.stderr.take().unwrap().read_to_string(&mut stderr);
-    drop(guard);
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let _ = std::fs::remove_file(&path);
-    let run = Run {
-        cmd: format!("ceiling -k -t 1 -c 2 -d 60s --json {path_s} {url} (SIGINT)"),
-        code: status.code(),
-        wall: start.elapsed(),
-        stdout,
-        stderr,
-        json: serde_json::from_str(&text).ok(),
-    };
+    let run = interrupt(
+        guard,
+        &path,
+        format!("ceiling -k -t 1 -c 2 -d 60s --io-engine {engine} --json {path_s} {url} (SIGINT)"),
+    );
     let d = run.describe();
     assert_sane(&run, 0);
     assert!(run.stdout.contains("Requests/sec:"), "{d}");
@@ -1376,6 +1535,34 @@ mod peer_self_check {
             let (got, end) = read_all(&mut s);
             assert!(got.ends_with(b"Connection: close\r\n\r\nok"), "{got:?}");
             assert_eq!(end.is_ok(), notify, "{end:?}");
+        }
+    }
+
+    #[test]
+    fn closes_when_idle_with_and_without_close_notify() {
+        for notify in [false, true] {
+            let peer = TlsPeer::start(PeerOptions::new(Mode::ClosesWhenIdle {
+                close_notify: notify,
+            }));
+            let mut s = connect(peer.addr(), T).unwrap();
+            let one = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+            // Two requests in a row are answered on one connection, then it idles.
+            for _ in 0..2 {
+                s.write_all(GET).unwrap();
+                let mut got = vec![0u8; one.len()];
+                s.read_exact(&mut got).unwrap();
+                assert_eq!(got, one);
+            }
+            let start = Instant::now();
+            let (got, end) = read_all(&mut s);
+            assert!(got.is_empty());
+            assert!(start.elapsed() >= Duration::from_millis(40));
+            if notify {
+                end.expect("close_notify: a clean end");
+            } else {
+                assert_eq!(end.unwrap_err().kind(), ErrorKind::UnexpectedEof);
+            }
+            assert_eq!(peer.answered(), 2);
         }
     }
 

@@ -48,10 +48,17 @@ pub enum Mode {
     /// the TCP connection is closed: with close_notify first, or without it (as many servers
     /// do at a keep-alive timeout; nothing is outstanding, so it is no error).
     CloseAfterResponse { close_notify: bool },
+    /// A correct keep-alive server that closes a connection idle for [`IDLE_CLOSE`] after an
+    /// answer, as a keep-alive timeout does: with close_notify first, or without it (as many
+    /// servers do; nothing is outstanding, so it is no error).
+    ClosesWhenIdle { close_notify: bool },
     /// A good handshake; the request is answered with an application-data record that does
     /// not decrypt (32 bytes of `A`), then the peer waits for the client to close.
     GarbageRecord,
 }
+
+/// How long a [`Mode::ClosesWhenIdle`] connection may wait for its next request.
+pub const IDLE_CLOSE: Duration = Duration::from_millis(50);
 
 /// The head and the 500 of 1000 body bytes of a [`Mode::TruncatedBody`] answer.
 pub const TRUNCATED_HEAD: &[u8] =
@@ -353,15 +360,36 @@ fn serve(stream: &mut TcpStream, mode: Mode, config: Arc<ServerConfig>, counts: 
                 Err(_) => return End::Graceful,
             }
             match tls.read(&mut buf) {
+                Ok(n) if n > 0 => pending.extend_from_slice(&buf[..n]),
+                // Idle past IDLE_CLOSE (the read timeout set after an answer).
+                Err(e)
+                    if pending.is_empty()
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    if let Mode::ClosesWhenIdle { close_notify: true } = mode {
+                        close_notify(&mut tls);
+                    }
+                    return End::Graceful;
+                }
                 // close_notify, a TCP close or an error: this connection is over.
-                Ok(0) | Err(_) => return End::Graceful,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
+                _ => return End::Graceful,
             }
         };
         pending.drain(..request.len);
         counts.received.fetch_add(1, Ordering::SeqCst);
         counts.answered.fetch_add(1, Ordering::SeqCst);
         match mode {
+            Mode::ClosesWhenIdle { .. } => {
+                if tls.write_all(OK_SMALL).and_then(|_| tls.flush()).is_err() {
+                    return End::Close;
+                }
+                if tls.sock.set_read_timeout(Some(IDLE_CLOSE)).is_err() {
+                    return End::Close;
+                }
+            }
             Mode::Valid => {
                 let answer = if request.close { OK_CLOSE } else { OK_SMALL };
                 if tls.write_all(answer).and_then(|_| tls.flush()).is_err() {
