@@ -402,7 +402,7 @@ fn exact_count_pipelined(engine: &str) {
 
 /// One request per connection: 200 handshakes. With resumption on, the reconnects resume
 /// (at most the first wave of `-c` connections can be full, plus a few whose ticket had not
-/// arrived); with it off, none does.
+/// arrived; the session cache is the run's, shared by both workers); with it off, none does.
 fn connection_close_handshakes(engine: &str) {
     let server = serve_tls();
     let url = server.url("/plaintext");
@@ -411,7 +411,7 @@ fn connection_close_handshakes(engine: &str) {
         let run = ceiling(&[
             "-k",
             "-t",
-            "1",
+            "2",
             "-c",
             "4",
             "-n",
@@ -450,6 +450,68 @@ fn connection_close_handshakes(engine: &str) {
         }
         assert_eq!(server.served() - before, 200, "the server disagrees\n{d}");
     }
+}
+
+/// Bodies far larger than a TLS record (16 KiB) both ways: 1 MiB responses span many records
+/// and receive buffers, 200 KB request bodies (`/echo`, pipelined by 2) many records and
+/// partial writes; every byte counted, every response complete.
+fn large_bodies_both_ways(engine: &str) {
+    let server = serve_tls();
+    let url = server.url("/bytes/1048576");
+    let run = ceiling(&[
+        "-k",
+        "-t",
+        "1",
+        "-c",
+        "4",
+        "-n",
+        "40",
+        "--io-engine",
+        engine,
+        &url,
+    ]);
+    let d = run.describe();
+    assert_sane(&run, 0);
+    assert_counts(
+        &run,
+        &[("sent", 40), ("completed", 40), ("status.success", 40)],
+    );
+    assert_no_errors(&run);
+    assert!(run.n("bytes_read") >= 40 * 1_048_576, "{d}");
+
+    let dir = TempDir::new();
+    let body = dir.write("body", &"b".repeat(200_000));
+    let url = server.url("/echo");
+    let run = ceiling(&[
+        "-k",
+        "-t",
+        "1",
+        "-c",
+        "2",
+        "-p",
+        "2",
+        "-n",
+        "20",
+        "-m",
+        "POST",
+        "--body-file",
+        &body,
+        "--io-engine",
+        engine,
+        &url,
+    ]);
+    let d = run.describe();
+    assert_sane(&run, 0);
+    assert_counts(
+        &run,
+        &[("sent", 20), ("completed", 20), ("status.success", 20)],
+    );
+    assert_no_errors(&run);
+    assert!(run.n("bytes_written") >= 20 * 200_000, "{d}");
+    assert!(
+        run.n("bytes_read") >= 20 * 200_000,
+        "the bodies echoed back\n{d}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -970,6 +1032,7 @@ on_every_engine!(
     exact_count,
     exact_count_pipelined,
     connection_close_handshakes,
+    large_bodies_both_ways,
     stalled_handshakes_time_out,
     closed_handshakes_fail,
     cut_body_without_close_notify_is_tls,
@@ -1206,6 +1269,30 @@ fn client_certificate() {
             .any(|w| line.contains(w)),
         "names the missing client certificate\n{line}"
     );
+    assert_eq!(peer.received(), 30, "nothing sent after the refusal");
+
+    // A client certificate the server does not trust (another CA): refused as well.
+    let other = shared::tls::TestCa::new()
+        .unwrap()
+        .issue(&["ceiling client".into()], shared::tls::Validity::Long)
+        .unwrap();
+    let other_cert = dir.write("other.pem", &other.cert_pem);
+    let other_key = dir.write("other.key", &other.key_pem);
+    let line = refused_by_preflight(
+        &[
+            "--cacert",
+            &ca_path,
+            "--cert",
+            &other_cert,
+            "--key",
+            &other_key,
+            "-n",
+            "10",
+            &url,
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(line.contains("refused"), "{line}");
     assert_eq!(peer.received(), 30, "nothing sent after the refusal");
 }
 
