@@ -791,6 +791,47 @@ fn close_after_a_complete_answer_is_clean(engine: &str) {
     }
 }
 
+/// A fatal alert from the server in place of the answer: the request is a `tls` error, its
+/// cause names the alert.
+fn fatal_alert_is_tls(engine: &str) {
+    let peer = TlsPeer::start(PeerOptions::new(Mode::AlertAfterRequest));
+    let url = peer.url();
+    let run = ceiling(&[
+        "-k",
+        "-t",
+        "1",
+        "-c",
+        "1",
+        "-n",
+        "10",
+        "--timeout",
+        "2s",
+        "--io-engine",
+        engine,
+        &url,
+    ]);
+    let d = run.describe();
+    assert_sane(&run, 0);
+    assert_counts(
+        &run,
+        &[
+            ("sent", 10),
+            ("completed", 0),
+            ("errors.tls", 10),
+            ("errors.read", 0),
+            ("errors.timeout", 0),
+            ("errors.invalid", 0),
+            ("errors.tls_handshake", 0),
+        ],
+    );
+    assert_eq!(
+        run.failures_about(&["badrecordmac", "bad_record_mac", "bad record mac"]),
+        10,
+        "the cause names the alert\n{d}"
+    );
+    assert!(run.wall < Duration::from_secs(3) + MARGIN, "{d}");
+}
+
 /// A record that does not decrypt, in place of the answer: a `tls` error with a cause.
 fn undecryptable_record_is_tls(engine: &str) {
     let peer = TlsPeer::start(PeerOptions::new(Mode::GarbageRecord));
@@ -1040,6 +1081,7 @@ on_every_engine!(
     cut_body_after_close_notify_is_read,
     close_after_a_complete_answer_is_clean,
     undecryptable_record_is_tls,
+    fatal_alert_is_tls,
     paced_exact_schedule,
     paced_run_sees_an_idle_close,
     ctrl_c_during_stalled_handshakes,
@@ -1687,6 +1729,27 @@ mod peer_self_check {
         let e = end.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
         assert_eq!(peer.answered(), 1);
+    }
+
+    #[test]
+    fn alert_after_request() {
+        let peer = TlsPeer::start(PeerOptions::new(Mode::AlertAfterRequest));
+        let mut s = connect(peer.addr(), T).unwrap();
+        s.write_all(GET).unwrap();
+        let (got, end) = read_all(&mut s);
+        assert!(got.is_empty());
+        let e = end.unwrap_err();
+        let alert = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .cloned();
+        assert_eq!(
+            alert,
+            Some(rustls::Error::AlertReceived(
+                rustls::AlertDescription::BadRecordMac
+            )),
+            "{e}"
+        );
     }
 
     #[test]

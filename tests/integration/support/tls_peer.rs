@@ -52,6 +52,10 @@ pub enum Mode {
     /// answer, as a keep-alive timeout does: with close_notify first, or without it (as many
     /// servers do; nothing is outstanding, so it is no error).
     ClosesWhenIdle { close_notify: bool },
+    /// A good handshake; the request is answered with a fatal alert, encrypted as the
+    /// connection's records are (rustls's own `bad_record_mac`, provoked by feeding the server
+    /// side a record that does not decrypt), then the TCP connection is closed.
+    AlertAfterRequest,
     /// A good handshake; the request is answered with an application-data record that does
     /// not decrypt (32 bytes of `A`), then the peer waits for the client to close.
     GarbageRecord,
@@ -417,6 +421,20 @@ fn serve(stream: &mut TcpStream, mode: Mode, config: Arc<ServerConfig>, counts: 
                 let _ = tls.write_all(OK_CLOSE).and_then(|_| tls.flush());
                 if notify {
                     close_notify(&mut tls);
+                }
+                return End::Graceful;
+            }
+            Mode::AlertAfterRequest => {
+                // The server side fails on a record it cannot decrypt and queues its alert.
+                let mut garbage = GARBAGE_RECORD;
+                let _ = tls.conn.read_tls(&mut garbage);
+                if tls.conn.process_new_packets().is_ok() {
+                    return End::Close;
+                }
+                while tls.conn.wants_write() {
+                    if tls.conn.write_tls(&mut tls.sock).is_err() {
+                        break;
+                    }
                 }
                 return End::Graceful;
             }
