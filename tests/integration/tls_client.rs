@@ -54,6 +54,8 @@ struct Run {
     stdout: String,
     stderr: String,
     json: Option<Value>,
+    /// Whether the --json file exists after the run (empty or not).
+    json_written: bool,
 }
 
 impl Run {
@@ -139,8 +141,8 @@ fn ceiling(args: &[&str]) -> Run {
     let start = Instant::now();
     let out = run_ceiling(&argv, WATCHDOG);
     let wall = start.elapsed();
-    // An empty file is no result: plan::build creates the --json file (to find it writable)
-    // before the preflight handshake, which may then stop the run.
+    let json_written = path.exists();
+    // An empty file is no result (and a test says whether one may be left behind).
     let json = std::fs::read_to_string(&path)
         .ok()
         .filter(|t| !t.is_empty())
@@ -156,6 +158,7 @@ fn ceiling(args: &[&str]) -> Run {
         stdout: out.stdout,
         stderr: out.stderr,
         json,
+        json_written,
     };
     // CEILING_TEST_SHOW=1 (with --nocapture) shows every run, passing or not.
     if std::env::var_os("CEILING_TEST_SHOW").is_some() {
@@ -1042,6 +1045,7 @@ fn interrupt(guard: Killed<'_>, json: &Path, cmd: String) -> Run {
         wall,
         stdout,
         stderr,
+        json_written: !text.is_empty(),
         json: serde_json::from_str(&text).ok(),
     }
 }
@@ -1108,8 +1112,8 @@ fn refused_by_preflight(args: &[&str], bound: Duration) -> String {
         .collect();
     assert_eq!(lines.len(), 1, "one line naming the cause and the fix\n{d}");
     assert!(
-        run.json.is_none(),
-        "no load ran, so no result is written\n{d}"
+        !run.json_written,
+        "no load ran, so no --json file is left, not even an empty one\n{d}"
     );
     assert!(!run.stdout.contains("Requests/sec"), "{d}");
     assert!(run.wall < bound, "{d}");
