@@ -435,6 +435,56 @@ fn exact_count_pipelined(engine: &str) {
     exact_count_with(engine, &["-p", "16"]);
 }
 
+/// More connections than requests (`-c 8 -n 16 -p 16`: a worker's first connection takes its
+/// whole share, the others carry nothing): every connection still ends cleanly for the server.
+/// A connection that closes right after its handshake with the server's last flight (TLS 1.3
+/// session tickets) unread is reset by the kernel, and the server counts an I/O error and no
+/// handshake for a handshake the generator counted; so the server must see no I/O error and
+/// every one of the generator's handshakes (plus the preflight's and the stats read's).
+fn connections_that_carry_nothing_close_cleanly(engine: &str) {
+    let server = serve_tls();
+    let url = server.url("/plaintext");
+    let before = server.stats();
+    let run = ceiling(&[
+        "-k",
+        "-t",
+        "2",
+        "-c",
+        "8",
+        "-n",
+        "16",
+        "-p",
+        "16",
+        "--io-engine",
+        engine,
+        &url,
+    ]);
+    let after = server.stats();
+    let d = format!(
+        "server before: {before}\nserver after: {after}\n{}",
+        run.describe()
+    );
+    assert_sane(&run, 0);
+    assert_counts(&run, &[("sent", 16), ("completed", 16)]);
+    assert_no_errors(&run);
+    let delta = |k: &str| {
+        let get = |v: &Value| k.split('.').fold(v, |v, k| &v[k]).as_u64().unwrap_or(0);
+        get(&after) - get(&before)
+    };
+    assert_eq!(delta("requests"), 16, "{d}");
+    assert_eq!(
+        delta("errors.io"),
+        0,
+        "server I/O errors: connections reset\n{d}"
+    );
+    assert_eq!(delta("errors.tls"), 0, "{d}");
+    assert_eq!(
+        delta("tls_handshakes"),
+        run.t("handshakes") + 2,
+        "server handshakes: the run's, the preflight's and the stats read's\n{d}"
+    );
+}
+
 /// One request per connection: 200 handshakes. With resumption on, the reconnects resume
 /// (at most the first wave of `-c` connections can be full, plus a few whose ticket had not
 /// arrived; the session cache is the run's, shared by both workers); with it off, none does.
@@ -1117,6 +1167,7 @@ on_every_engine!(
     exact_count,
     exact_count_pipelined,
     connection_close_handshakes,
+    connections_that_carry_nothing_close_cleanly,
     large_bodies_both_ways,
     stalled_handshakes_time_out,
     closed_handshakes_fail,
