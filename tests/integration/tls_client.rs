@@ -699,6 +699,32 @@ fn closed_handshakes_fail(engine: &str) {
     assert!(peer.accepted() > failed, "{d}");
 }
 
+/// The preflight's connection is served over TLS, the load's get plain HTTP answers (a
+/// server swapped behind a load balancer): `tls_handshake` errors whose cause says so.
+fn plain_http_after_the_preflight(engine: &str) {
+    let mut o = PeerOptions::new(Mode::PlainHttp);
+    o.good_first = 1;
+    let peer = TlsPeer::start(o);
+    let url = peer.url();
+    let run = ceiling(&[
+        "-k",
+        "-t",
+        "1",
+        "-c",
+        "2",
+        "-n",
+        "10",
+        "--timeout",
+        TIMEOUT,
+        "--io-engine",
+        engine,
+        &url,
+    ]);
+    let d = run.describe();
+    assert_ended_with_handshake_failures(&run, &["plain http", "http/"]);
+    assert!(run.wall < Duration::from_millis(1500) + MARGIN, "{d}");
+}
+
 /// Nothing completed, nothing sent, only `tls_handshake` errors, whose causes (in
 /// `tls.failures`) contain one of `words`. As when nothing could ever connect (a refused
 /// port: exit 1, the JSON written, one line "could not connect"), a run in which no
@@ -1171,6 +1197,7 @@ on_every_engine!(
     large_bodies_both_ways,
     stalled_handshakes_time_out,
     closed_handshakes_fail,
+    plain_http_after_the_preflight,
     cut_body_without_close_notify_is_tls,
     cut_body_pipelined_loses_every_outstanding_request,
     cut_body_after_close_notify_is_read,
