@@ -54,7 +54,7 @@ impl SessionStore {
 
     fn with<T>(&self, name: &ServerName<'_>, f: impl FnOnce(&mut Server) -> T) -> Option<T> {
         let mut servers = self.servers.lock().unwrap_or_else(|e| e.into_inner());
-        servers.get_mut(name).map(f)
+        servers.get_mut(&name.to_owned()).map(f)
     }
 
     fn entry<T>(&self, name: ServerName<'static>, f: impl FnOnce(&mut Server) -> T) -> T {
