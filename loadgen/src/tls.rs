@@ -3,10 +3,11 @@
 //! turns a bad certificate, a name mismatch, a plain-HTTP server or a silent
 //! port into one line naming the cause and what to do.
 //!
-//! Not yet wired: the `https://` flags in `options` and the per-connection
-//! TLS layer on the core's seam (docs/architecture.md, "The seam for TLS and
-//! HTTP/2"). Both engines will take the [`ClientConfig`] built here and hold
-//! one rustls `ClientConnection` per connection between socket and core.
+//! `plan::build` calls both for an `https://` URL: [`client_config`] (its
+//! errors are bad usage, exit 2) and, for a run, [`preflight`] (its errors
+//! exit 1). The workers take the [`TlsClient`] it puts in the plan and hold one
+//! rustls `ClientConnection` per connection between socket and core
+//! (docs/architecture.md, "The seam for TLS and HTTP/2").
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -58,19 +59,68 @@ pub struct TlsClient {
     pub name: ServerName<'static>,
 }
 
-/// Why the client configuration cannot be built (bad usage, exit 2).
+/// Why the client configuration cannot be built (bad usage, exit 2): one
+/// line naming the flag and the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientTlsError {
-    #[error(transparent)]
-    Files(#[from] shared::tls::TlsError),
+    /// A file of `--cacert`, `--cert` or `--key` that cannot be read or holds
+    /// no PEM item of its kind.
+    #[error("{flag}: {source}")]
+    File {
+        flag: &'static str,
+        source: shared::tls::TlsError,
+    },
     #[error("--cert needs --key (the certificate's private key), and --key needs --cert")]
     Pair,
-    #[error("{path}: not a usable CA certificate: {reason}")]
+    #[error("--cacert {path}: not a usable CA certificate: {reason}")]
     BadRoot { path: PathBuf, reason: String },
     #[error("no trusted roots: the system has none ({0}); give --cacert FILE, or -k to skip verification")]
     NoRoots(String),
+    /// rustls refused the client certificate, e.g. a key that is not the certificate's.
+    #[error("--cert/--key: {0}")]
+    ClientAuth(rustls::Error),
     #[error("{0}")]
     Rustls(#[from] rustls::Error),
+}
+
+impl ClientTlsOptions {
+    /// Whether any flag differs from its default (an `http://` run ignores them).
+    pub fn given(&self) -> bool {
+        *self != Self::default()
+    }
+
+    /// The flags given, as typed (`-k --cacert ca.pem --tls-resume off`), for
+    /// messages and the command line a campaign step records: paths only.
+    pub fn flags(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.insecure {
+            v.push("-k".to_string());
+        }
+        for (flag, path) in [
+            ("--cacert", &self.cacert),
+            ("--cert", &self.cert),
+            ("--key", &self.key),
+        ] {
+            if let Some(p) = path {
+                v.push(flag.to_string());
+                v.push(p.display().to_string());
+            }
+        }
+        if !self.resume {
+            v.push("--tls-resume".to_string());
+            v.push("off".to_string());
+        }
+        v
+    }
+
+    /// The checks that read no file: `--cert` and `--key` come together (a
+    /// plan file, which no flag parser has seen, may hold one alone).
+    pub fn check(&self) -> Result<(), ClientTlsError> {
+        if self.cert.is_some() != self.key.is_some() {
+            return Err(ClientTlsError::Pair);
+        }
+        Ok(())
+    }
 }
 
 /// TLS 1.3 and 1.2, ALPN `http/1.1`, the shared provider; roots: the
@@ -79,6 +129,8 @@ pub enum ClientTlsError {
 /// trusted; webpki-roots would compile Mozilla's list in and ignore it) plus
 /// `--cacert`, or none with `--insecure`. Session resumption per `resume`.
 pub fn client_config(o: &ClientTlsOptions) -> Result<Arc<ClientConfig>, ClientTlsError> {
+    o.check()?;
+    let file = |flag| move |source| ClientTlsError::File { flag, source };
     let builder = ClientConfig::builder_with_provider(shared::tls::provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
     let builder = if o.insecure {
@@ -88,7 +140,7 @@ pub fn client_config(o: &ClientTlsOptions) -> Result<Arc<ClientConfig>, ClientTl
     } else {
         let mut roots = rustls::RootCertStore::empty();
         if let Some(path) = &o.cacert {
-            for c in shared::tls::load_certs(path)? {
+            for c in shared::tls::load_certs(path).map_err(file("--cacert"))? {
                 roots.add(c).map_err(|e| ClientTlsError::BadRoot {
                     path: path.clone(),
                     reason: e.to_string(),
@@ -108,9 +160,12 @@ pub fn client_config(o: &ClientTlsOptions) -> Result<Arc<ClientConfig>, ClientTl
         builder.with_root_certificates(roots)
     };
     let mut cfg = match (&o.cert, &o.key) {
-        (Some(c), Some(k)) => {
-            builder.with_client_auth_cert(shared::tls::load_certs(c)?, shared::tls::load_key(k)?)?
-        }
+        (Some(c), Some(k)) => builder
+            .with_client_auth_cert(
+                shared::tls::load_certs(c).map_err(file("--cert"))?,
+                shared::tls::load_key(k).map_err(file("--key"))?,
+            )
+            .map_err(ClientTlsError::ClientAuth)?,
         (None, None) => builder.with_no_client_auth(),
         _ => return Err(ClientTlsError::Pair),
     };
@@ -119,6 +174,18 @@ pub fn client_config(o: &ClientTlsOptions) -> Result<Arc<ClientConfig>, ClientTl
         cfg.resumption = rustls::client::Resumption::disabled();
     }
     Ok(Arc::new(cfg))
+}
+
+/// The configuration of the preflight handshake: `config` with resumption
+/// off. A clone of a `ClientConfig` shares its session store, so a preflight
+/// on the run's own configuration would leave a TLS 1.3 ticket that the run's
+/// first connection resumes: that connection would then measure a resumed
+/// handshake where every other first connection makes a full one, and the
+/// run would count a resumption it did not earn.
+pub fn preflight_config(config: &ClientConfig) -> Arc<ClientConfig> {
+    let mut c = config.clone();
+    c.resumption = rustls::client::Resumption::disabled();
+    Arc::new(c)
 }
 
 /// `-k`: trusts any certificate, still checking the handshake signatures.
