@@ -250,7 +250,7 @@ pub enum PreflightError {
     NameMismatch { host: String, detail: String },
     #[error("{host}: the server's certificate has expired or is not yet valid ({detail}); renew it, or -k to skip verification")]
     Expired { host: String, detail: String },
-    #[error("{host}: the server's certificate was refused: {detail}; -k skips verification")]
+    #[error("{host}: the server's certificate was refused: {detail}; check it (and --cacert), or -k to skip verification")]
     BadCertificate { host: String, detail: String },
     #[error("{addr} answered plain HTTP to a TLS handshake: use http:// instead of https://")]
     PlainHttp { addr: SocketAddr },
@@ -371,7 +371,12 @@ fn classify(
         Some(rustls::Error::InvalidCertificate(c)) => {
             let detail = format!("{c:?}");
             match c {
-                CertificateError::UnknownIssuer => PreflightError::UnknownIssuer { host, detail },
+                // A chain whose issuer is named by a trusted root whose key
+                // did not sign it (another CA of the same name) is untrusted
+                // for the same reason, with the same fix.
+                CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                    PreflightError::UnknownIssuer { host, detail }
+                }
                 CertificateError::NotValidForName
                 | CertificateError::NotValidForNameContext { .. } => {
                     PreflightError::NameMismatch { host, detail }
