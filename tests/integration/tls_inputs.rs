@@ -127,10 +127,13 @@ fn a_self_signed_server_without_k_exits_1_naming_cacert_and_k() {
     let url = format!("https://localhost:{}/", t.addr.port());
     let out = one_request(&[], &url);
     assert_preflight_failed(&out, &["--cacert", "-k", "localhost", "trusted root"]);
-    // -k: the preflight passes (what the run then does is the TLS layer's).
-    let out = one_request(&["-k"], &url);
-    assert!(!out.stderr.contains("preflight"), "{}", out.stderr);
-    assert_ne!(out.code, Some(2), "{}", out.stderr);
+    // -k: the preflight passes and the request is answered over TLS.
+    let out = one_request(&["-k", "--json", "-"], &url);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["counters"]["completed"], 1, "{v}");
+    assert_eq!(v["counters"]["status"]["success"], 1, "{v}");
+    assert_eq!(v["config"]["tls"]["insecure"], true);
 }
 
 #[test]
@@ -140,8 +143,9 @@ fn a_trusted_ca_passes_and_a_name_mismatch_exits_1_naming_the_name() {
     let (cafile, cert, key) = files(&dir, &ca, &["localhost"], "server");
     let t = start_tls(&["--cert", s(&cert), "--key", s(&key)]);
     let port = t.addr.port();
-    // Trusted by --cacert, for the name it carries: no preflight error. A
-    // client certificate (mTLS; this server asks for none) is loaded too.
+    // Trusted by --cacert, for the name it carries: the request is answered
+    // over TLS. A client certificate (mTLS; this server asks for none) is
+    // loaded too.
     let (_, ccert, ckey) = files(&dir, &ca, &["client.test"], "client");
     for extra in [
         &["--cacert", s(&cafile)][..],
@@ -155,13 +159,21 @@ fn a_trusted_ca_passes_and_a_name_mismatch_exits_1_naming_the_name() {
         ],
         &["--cacert", s(&cafile), "--tls-resume", "off"],
     ] {
-        let out = one_request(extra, &format!("https://localhost:{port}/"));
-        assert!(
-            !out.stderr.contains("preflight"),
-            "{extra:?}: {}",
-            out.stderr
-        );
-        assert_ne!(out.code, Some(2), "{extra:?}: {}", out.stderr);
+        let mut args = extra.to_vec();
+        args.extend(["--json", "-"]);
+        let out = one_request(&args, &format!("https://localhost:{port}/"));
+        assert_eq!(out.code, Some(0), "{extra:?}: {}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["counters"]["completed"], 1, "{extra:?}: {v}");
+        assert_eq!(v["config"]["tls"]["cacert"], s(&cafile), "{extra:?}");
+        assert_eq!(v["config"]["tls"]["insecure"], false);
+        assert_eq!(v["tls"]["negotiated"]["alpn"], "http/1.1", "{extra:?}: {v}");
+        assert_eq!(v["tls"]["handshakes"], 1, "{extra:?}: {v}");
+        let resume = !extra.contains(&"off");
+        assert_eq!(v["config"]["tls"]["resume"], resume);
+        assert_eq!(v["tls"]["resume"], resume);
+        // Paths, never the key's contents.
+        assert!(!out.stdout.contains("PRIVATE KEY"));
     }
     // The certificate carries localhost, not the IP address the URL names.
     let out = one_request(
@@ -194,6 +206,48 @@ fn a_trusted_ca_passes_and_a_name_mismatch_exits_1_naming_the_name() {
     assert_usage(&out, &["--cert/--key"]);
     drop(t);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What --tls-resume measures: with every request closing its connection,
+/// on: reconnects resume the session (handshakes after the first are
+/// resumed); off: every connection makes a full handshake.
+#[test]
+fn tls_resume_on_resumes_reconnects_and_off_never_does() {
+    let t = start_tls(&[]);
+    let url = format!("https://localhost:{}/", t.addr.port());
+    for (resume, want_resumed) in [("on", true), ("off", false)] {
+        let out = run_ceiling(
+            &[
+                "-t1",
+                "-c1",
+                "-n10",
+                "--cpus",
+                "1",
+                "-k",
+                "-H",
+                "Connection: close",
+                "--tls-resume",
+                resume,
+                "--json",
+                "-",
+                &url,
+            ],
+            WATCHDOG,
+        );
+        assert_eq!(out.code, Some(0), "{resume}: {}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["counters"]["completed"], 10, "{resume}: {v}");
+        let handshakes = v["tls"]["handshakes"].as_u64().unwrap();
+        let resumed = v["tls"]["resumed"].as_u64().unwrap();
+        assert_eq!(handshakes, 10, "{resume}: one connection per request: {v}");
+        if want_resumed {
+            // The first connection has no session to resume; the preflight
+            // left none either.
+            assert_eq!(resumed, 9, "{v}");
+        } else {
+            assert_eq!(resumed, 0, "{v}");
+        }
+    }
 }
 
 #[test]
