@@ -473,3 +473,47 @@ fn the_preflight_leaves_no_session_for_the_run_to_resume() {
     assert!(!request_over(t.addr, off.clone()));
     assert!(!request_over(t.addr, off));
 }
+
+/// A requests file (`--requests-file`) may name https:// URLs; its requests
+/// share the run's scheme, host and port like --urls-file's.
+#[test]
+fn a_requests_file_speaks_https_and_one_scheme() {
+    let dir = scratch("reqfile");
+    let t = start_tls(&[]);
+    let origin = format!("https://localhost:{}", t.addr.port());
+    let good = dir.join("good.http");
+    std::fs::write(
+        &good,
+        format!("GET {origin}/json\n\n# weight: 3\nGET {origin}/plaintext\n"),
+    )
+    .unwrap();
+    let out = run_ceiling(
+        &[
+            "-t1",
+            "-c1",
+            "-n8",
+            "--cpus",
+            "1",
+            "-k",
+            "--requests-file",
+            s(&good),
+            "--json",
+            "-",
+        ],
+        WATCHDOG,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["counters"]["status"]["success"], 8, "{v}");
+    assert_eq!(v["config"]["url"], format!("{origin}/json"));
+    // The same host and port over plain HTTP is another origin.
+    let mixed = dir.join("mixed.http");
+    let plain = format!("http://localhost:{}", t.addr.port());
+    std::fs::write(&mixed, format!("GET {origin}/json\n\nGET {plain}/json\n")).unwrap();
+    let out = run_ceiling(
+        &["-t1", "-c1", "-n1", "-k", "--requests-file", s(&mixed)],
+        WATCHDOG,
+    );
+    assert_usage(&out, &["every request must go to", &origin]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
