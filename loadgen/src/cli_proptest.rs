@@ -183,6 +183,14 @@ proptest! {
         check(plan_cmd::command, with(&["plan", "--nodes", "2", "-o", &out], flags, &["http://127.0.0.1:1/"]))?;
     }
 
+    /// `ceiling plan` of an https:// URL reads no certificate file and makes
+    /// no handshake: any flag's outcome is a plan or bad usage.
+    #[test]
+    fn plan_flags_over_https(flags in flags_of(plan_cmd::PlanArgs::command())) {
+        let out = scratch().join("plan-https.json").to_string_lossy().into_owned();
+        check(plan_cmd::command, with(&["plan", "--nodes", "2", "-o", &out], flags, &["https://127.0.0.1:1/"]))?;
+    }
+
     #[test]
     fn merge_flags(flags in flags_of(merge::MergeArgs::command())) {
         check(merge::command, with(&["merge"], flags, &["/nonexistent/node.jsonl"]))?;
