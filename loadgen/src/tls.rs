@@ -10,6 +10,7 @@
 //! (docs/architecture.md, "The seam for TLS and HTTP/2").
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme,
@@ -17,6 +18,7 @@ use rustls::{
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -276,6 +278,10 @@ pub enum PreflightError {
     PlainHttp { addr: SocketAddr },
     #[error("{addr} did not complete a TLS handshake within {timeout:?}: is it a TLS server?")]
     Timeout { addr: SocketAddr, timeout: Duration },
+    #[error("{addr} asks for a client certificate and refused the handshake without one ({detail}): give --cert FILE --key FILE")]
+    ClientCertRequired { addr: SocketAddr, detail: String },
+    #[error("{addr} refused the client certificate of --cert ({detail}): give one it trusts")]
+    ClientCertRefused { addr: SocketAddr, detail: String },
     #[error("{addr} refused the TLS handshake: {detail}")]
     Tls { addr: SocketAddr, detail: String },
     #[error("could not connect to {addr}: {detail}")]
@@ -309,9 +315,41 @@ impl Write for Recording {
     }
 }
 
+/// The client-certificate resolver of `config`, noting whether the server
+/// asked for a certificate (a CertificateRequest: rustls asks the resolver
+/// whenever one arrives, with or without `--cert`).
+#[derive(Debug)]
+struct Asked {
+    inner: Arc<dyn ResolvesClientCert>,
+    asked: AtomicBool,
+}
+
+impl ResolvesClientCert for Asked {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.asked.store(true, Ordering::Relaxed);
+        self.inner.resolve(root_hint_subjects, sigschemes)
+    }
+    fn only_raw_public_keys(&self) -> bool {
+        self.inner.only_raw_public_keys()
+    }
+    fn has_certs(&self) -> bool {
+        self.inner.has_certs()
+    }
+}
+
 /// One handshake to `addr` for `host` (SNI and verification), bounded by
 /// `timeout` as a whole; on success also the handshake time. Blocking: it
 /// runs once, before any load.
+///
+/// A TLS 1.3 server that asked for a client certificate judges it (or its
+/// absence) only after the client's handshake is done, and says so with an
+/// alert; so when it asked, the preflight then reads for
+/// max(2 x the handshake's time, 100 ms) (within `timeout`) for that alert.
+/// A server that asks for none is not waited for.
 pub fn preflight(
     addr: SocketAddr,
     host: &str,
@@ -319,6 +357,21 @@ pub fn preflight(
     timeout: Duration,
 ) -> Result<(Negotiated, Duration), PreflightError> {
     let start = Instant::now();
+    // A clone shares the session store: resumption is as `config` has it.
+    let asked = Arc::new(Asked {
+        inner: config.client_auth_cert_resolver.clone(),
+        asked: AtomicBool::new(false),
+    });
+    let mut cfg = (*config).clone();
+    cfg.client_auth_cert_resolver = asked.clone();
+    let config = Arc::new(cfg);
+    // Some(had a certificate to send) once the server asked for one.
+    let asked_for = || {
+        asked
+            .asked
+            .load(Ordering::Relaxed)
+            .then(|| asked.inner.has_certs())
+    };
     let sock = TcpStream::connect_timeout(&addr, timeout).map_err(|e| PreflightError::Connect {
         addr,
         detail: e.to_string(),
@@ -344,22 +397,63 @@ pub fn preflight(
         let _ = io.sock.set_write_timeout(Some(left));
         match conn.complete_io(&mut io) {
             Ok(_) => {}
-            Err(e) => return Err(classify(addr, host, &io.first, &e, timeout)),
+            Err(e) => return Err(classify(addr, host, &io.first, &e, timeout, asked_for())),
         }
     }
     let elapsed = start.elapsed();
     let neg = Negotiated::of(&conn);
+    if let (Some(had), true) = (asked_for(), neg.version == "TLSv1_3") {
+        let grace = (elapsed * 2).max(Duration::from_millis(100));
+        let until = (start + timeout).min(Instant::now() + grace);
+        judged(&mut conn, &mut io.sock, until).map_err(|detail| match had {
+            false => PreflightError::ClientCertRequired { addr, detail },
+            true => PreflightError::ClientCertRefused { addr, detail },
+        })?;
+    }
     conn.send_close_notify();
     let _ = conn.complete_io(&mut io);
     Ok((neg, elapsed))
 }
 
+/// Reads what a TLS 1.3 server sends after the handshake until `until`: Ok
+/// when nothing refuses it (its session tickets, or silence), else what did
+/// (an alert, a close, a reset).
+fn judged(conn: &mut ClientConnection, sock: &mut TcpStream, until: Instant) -> Result<(), String> {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        let _ = sock.set_read_timeout(Some(left));
+        match conn.read_tls(sock) {
+            Ok(0) => return Err("it closed the connection".into()),
+            Ok(_) => match conn.process_new_packets() {
+                Err(e) => return Err(e.to_string()),
+                Ok(st) if st.peer_has_closed() => return Err("it closed the connection".into()),
+                Ok(_) => {}
+            },
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// The preflight's error for `e`; `asked`: Some(had a certificate to send)
+/// when the server asked for a client certificate before failing.
 fn classify(
     addr: SocketAddr,
     host: &str,
     first: &[u8],
     e: &io::Error,
     timeout: Duration,
+    asked: Option<bool>,
 ) -> PreflightError {
     let host = host.to_string();
     if first.starts_with(b"HTTP/") {
@@ -395,6 +489,19 @@ fn classify(
                     PreflightError::Expired { host, detail }
                 }
                 _ => PreflightError::BadCertificate { host, detail },
+            }
+        }
+        // TLS 1.2: the server judges the client certificate inside the
+        // handshake; after it asked for one, an alert, a close or a reset
+        // (it may close while the client still writes) is about that.
+        Some(rustls::Error::AlertReceived(_)) | None if asked.is_some() => {
+            let detail = match tls {
+                Some(alert) => alert.to_string(),
+                None => e.to_string(),
+            };
+            match asked {
+                Some(true) => PreflightError::ClientCertRefused { addr, detail },
+                _ => PreflightError::ClientCertRequired { addr, detail },
             }
         }
         Some(other) => PreflightError::Tls {

@@ -517,3 +517,134 @@ fn a_requests_file_speaks_https_and_one_scheme() {
     assert_usage(&out, &["every request must go to", &origin]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A TLS server that requires a client certificate signed by `client_ca`
+/// (TLS 1.3 and 1.2, or 1.2 only), answering every request `200 ok`; one
+/// thread per connection. Returns its address; it lives as long as the test.
+fn mtls_server(
+    cert: &shared::tls::CertifiedKey,
+    client_ca: rustls::pki_types::CertificateDer<'static>,
+    tls12_only: bool,
+) -> SocketAddr {
+    use std::io::{Read, Write};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(client_ca).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        shared::tls::provider(),
+    )
+    .build()
+    .unwrap();
+    let versions: &[&'static rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(shared::tls::provider())
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(cert.chain.clone(), cert.key.clone_key())
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { break };
+            let config = config.clone();
+            std::thread::spawn(move || {
+                sock.set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut s = rustls::StreamOwned::new(conn, sock);
+                let mut buf = [0u8; 4096];
+                let mut pending = Vec::new();
+                // The handshake happens inside the first read; a refused
+                // client certificate ends it with an alert.
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// mTLS: a server that requires a client certificate is named by the
+/// preflight when none is given (TLS 1.3 judges it after the client's
+/// handshake is done, TLS 1.2 inside it) or when it refuses the one given;
+/// with one it trusts, the run completes.
+#[test]
+fn a_required_client_certificate_is_named_by_the_preflight() {
+    let dir = scratch("mtls");
+    let ca = TestCa::new().unwrap();
+    let (cafile, _, _) = files(&dir, &ca, &["localhost"], "unused");
+    let server_cert = ca.issue(&["localhost".into()], Validity::Long).unwrap();
+    let (_, ccert, ckey) = files(&dir, &ca, &["client.test"], "client");
+    let stranger = TestCa::new().unwrap();
+    let sdir = dir.join("stranger");
+    std::fs::create_dir_all(&sdir).unwrap();
+    let (_, scert, skey) = files(&sdir, &stranger, &["client.test"], "client");
+    for tls12_only in [false, true] {
+        let addr = mtls_server(&server_cert, ca.ca_der(), tls12_only);
+        let url = format!("https://localhost:{}/", addr.port());
+        let v = if tls12_only { "1.2" } else { "1.3" };
+        let start = Instant::now();
+        let out = one_request(&["--cacert", s(&cafile)], &url);
+        assert_preflight_failed(
+            &out,
+            &["asks for a client certificate", "--cert FILE --key FILE"],
+        );
+        assert!(start.elapsed() < Duration::from_secs(10), "TLS {v}");
+        let out = one_request(
+            &[
+                "--cacert",
+                s(&cafile),
+                "--cert",
+                s(&scert),
+                "--key",
+                s(&skey),
+            ],
+            &url,
+        );
+        assert_preflight_failed(&out, &["refused the client certificate of --cert"]);
+        let out = run_ceiling(
+            &[
+                "-t1",
+                "-c2",
+                "-n6",
+                "--cpus",
+                "1",
+                "--cacert",
+                s(&cafile),
+                "--cert",
+                s(&ccert),
+                "--key",
+                s(&ckey),
+                "--json",
+                "-",
+                &url,
+            ],
+            WATCHDOG,
+        );
+        assert_eq!(out.code, Some(0), "TLS {v}: {}", out.stderr);
+        let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(j["counters"]["status"]["success"], 6, "TLS {v}: {j}");
+        let want = if tls12_only { "TLSv1_2" } else { "TLSv1_3" };
+        assert_eq!(j["tls"]["negotiated"]["version"], want, "{j}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
