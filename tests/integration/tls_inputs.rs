@@ -127,6 +127,13 @@ fn a_self_signed_server_without_k_exits_1_naming_cacert_and_k() {
     let url = format!("https://localhost:{}/", t.addr.port());
     let out = one_request(&[], &url);
     assert_preflight_failed(&out, &["--cacert", "-k", "localhost", "trusted root"]);
+    // It stops before the output files are created: none is left empty.
+    let dir = scratch("selfsigned");
+    let json = dir.join("r.json");
+    let out = one_request(&["--json", s(&json)], &url);
+    assert_preflight_failed(&out, &["-k"]);
+    assert!(!json.exists(), "an empty --json file was left");
+    std::fs::remove_dir_all(&dir).unwrap();
     // -k: the preflight passes and the request is answered over TLS.
     let out = one_request(&["-k", "--json", "-"], &url);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -461,8 +468,12 @@ fn the_preflight_leaves_no_session_for_the_run_to_resume() {
     // The run's own connections resume each other's sessions (the server
     // issues tickets): what sharing the run's configuration would have done.
     assert!(request_over(t.addr, cfg.clone()));
-    let (neg, _) = preflight(t.addr, "localhost", cfg, limit).unwrap();
-    assert!(neg.resumed, "{neg:?}");
+    // The preflight never resumes, even on the run's configuration (its
+    // client-certificate resolver is its own, and rustls resumes only with
+    // the same one), so it cannot take a session from the run either.
+    let (neg, _) = preflight(t.addr, "localhost", cfg.clone(), limit).unwrap();
+    assert!(!neg.resumed, "{neg:?}");
+    assert!(request_over(t.addr, cfg));
     // --tls-resume off: never.
     let off = client_config(&ClientTlsOptions {
         insecure: true,

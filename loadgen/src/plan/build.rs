@@ -3,9 +3,9 @@
 //! reading input files ([`load_of`]), the URLs and headers, the TLS client
 //! configuration of an `https://` URL (its certificate files), resolving the
 //! host and finding the address that accepts, the node's share, `--source-ips`,
-//! this machine's limits, CPUs, the I/O engine, creating the output files, and
-//! last, for an `https://` run, the preflight handshake (the one step whose
-//! failure is not bad usage: exit 1).
+//! this machine's limits, CPUs, the I/O engine, for an `https://` run the
+//! preflight handshake (the one step whose failure is not bad usage: exit 1),
+//! and creating the output files.
 
 use super::{check_headers, parse_header, split, HeaderError, Load, Pacing, Plan, Share, Target};
 use crate::plan::JsonOut;
@@ -477,6 +477,27 @@ pub fn build(
         Mode::Describe => engine,
     };
 
+    // Once the usage is known to be good (but for the output paths): one
+    // handshake, so a bad certificate, a wrong name, plain HTTP or a silent
+    // port is one line before any load rather than a run of handshake errors.
+    // Bounded by --timeout (a request's limit) and at most PREFLIGHT_LIMIT.
+    // Before the output files are created: a run that stops here leaves no
+    // empty result file behind (nor truncates an old one).
+    let handshake = match &tls {
+        Some(t) if mode == Mode::Run => {
+            let limit = load.timeout.min(PREFLIGHT_LIMIT);
+            let config = crate::tls::preflight_config(&t.config);
+            match crate::tls::preflight(addr, &first.host, config, limit) {
+                Ok(done) => Some(done),
+                // Nothing accepts: as for http://, the run counts the connect
+                // errors and says so (exit 1); checks never fail on it.
+                Err(crate::tls::PreflightError::Connect { .. }) => None,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => None,
+    };
+
     // Output files last: created now, so a bad path fails before any load.
     for (flag, path) in [
         ("--hgrm", &outputs.hgrm),
@@ -496,24 +517,6 @@ pub fn build(
     if json == Some(JsonOut::Stdout) && out == Some(JsonOut::Stdout) {
         return Err(BuildError::BothStdout);
     }
-    // Last, once the usage is known to be good: one handshake, so a bad
-    // certificate, a wrong name, plain HTTP or a silent port is one line
-    // before any load rather than a run of handshake errors. Bounded by
-    // --timeout (a request's limit) and at most PREFLIGHT_LIMIT.
-    let handshake = match &tls {
-        Some(t) if mode == Mode::Run => {
-            let limit = load.timeout.min(PREFLIGHT_LIMIT);
-            let config = crate::tls::preflight_config(&t.config);
-            match crate::tls::preflight(addr, &first.host, config, limit) {
-                Ok(done) => Some(done),
-                // Nothing accepts: as for http://, the run counts the connect
-                // errors and says so (exit 1); checks never fail on it.
-                Err(crate::tls::PreflightError::Connect { .. }) => None,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        _ => None,
-    };
 
     Ok(Plan {
         command_line: crate::redact::command_line(command_line),
