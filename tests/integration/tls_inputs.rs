@@ -332,8 +332,9 @@ fn certificate_flags_with_an_http_url_warn_and_run() {
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        out.stderr
-            .contains("warning: -k --tls-resume off apply to https:// URLs only"),
+        out.stderr.contains(
+            "warning: the certificate flags (-k --tls-resume off) apply to https:// URLs only"
+        ),
         "{}",
         out.stderr
     );
