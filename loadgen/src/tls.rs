@@ -540,6 +540,90 @@ mod tests {
     }
 
     #[test]
+    fn unusable_files_name_their_flag() {
+        let o = ClientTlsOptions {
+            cacert: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        let e = client_config(&o).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--cacert: ") && e.contains("/nonexistent/ca.pem"),
+            "{e}"
+        );
+        let o = ClientTlsOptions {
+            insecure: true,
+            cert: Some("/nonexistent/c.pem".into()),
+            key: Some("/nonexistent/k.pem".into()),
+            ..Default::default()
+        };
+        let e = client_config(&o).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--cert: ") && e.contains("/nonexistent/c.pem"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_flags_as_typed_paths_only() {
+        let o = ClientTlsOptions::default();
+        assert!(!o.given() && o.flags().is_empty() && o.check().is_ok());
+        let o = ClientTlsOptions {
+            insecure: true,
+            cacert: Some("ca.pem".into()),
+            cert: Some("c.pem".into()),
+            key: Some("k.pem".into()),
+            resume: false,
+        };
+        assert!(o.given());
+        assert_eq!(
+            o.flags().join(" "),
+            "-k --cacert ca.pem --cert c.pem --key k.pem --tls-resume off"
+        );
+        let lone = ClientTlsOptions {
+            key: Some("k.pem".into()),
+            ..Default::default()
+        };
+        assert!(matches!(lone.check(), Err(ClientTlsError::Pair)));
+    }
+
+    #[test]
+    fn client_certificate_messages_name_the_flags() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let e = PreflightError::ClientCertRequired {
+            addr,
+            detail: "received fatal alert: CertificateRequired".into(),
+        };
+        assert!(e.to_string().contains("give --cert FILE --key FILE"), "{e}");
+        // TLS 1.2: an alert after the server asked is about the certificate.
+        let alert = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+        );
+        let t = Duration::from_secs(1);
+        assert!(matches!(
+            classify(addr, "h", b"", &alert, t, Some(false)),
+            PreflightError::ClientCertRequired { .. }
+        ));
+        assert!(matches!(
+            classify(addr, "h", b"", &alert, t, Some(true)),
+            PreflightError::ClientCertRefused { .. }
+        ));
+        assert!(matches!(
+            classify(addr, "h", b"", &alert, t, None),
+            PreflightError::Tls { .. }
+        ));
+        // A refused server certificate stays about the server, asked or not.
+        let bad = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert!(matches!(
+            classify(addr, "h", b"", &bad, t, Some(false)),
+            PreflightError::UnknownIssuer { .. }
+        ));
+    }
+
+    #[test]
     fn messages_name_the_cause_and_the_fix() {
         let e = PreflightError::UnknownIssuer {
             host: "localhost".into(),
