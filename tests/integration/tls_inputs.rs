@@ -366,6 +366,13 @@ fn a_plan_carries_certificate_paths_and_each_node_reads_them() {
         WATCHDOG,
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "with the certificate files it names (/nonexistent/ca.pem) at the same paths"
+        ),
+        "{}",
+        out.stdout
+    );
     let text = std::fs::read_to_string(&plan).unwrap();
     assert!(text.contains("/nonexistent/ca.pem"), "{text}");
     let node = |plan: &Path| {
