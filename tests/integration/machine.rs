@@ -106,7 +106,7 @@ fn machine_bad_usage_exits_2_before_starting_anything() {
     let _serial = crate::support::exclusive();
     for args in [
         &["machine", "--target", "no-equals-sign"][..],
-        &["machine", "--target", "x=https://127.0.0.1/"],
+        &["machine", "--target", "x=ftp://127.0.0.1/"],
         &["machine", "--duration", "0s"],
         &["machine", "--warmup", "soon"],
     ] {

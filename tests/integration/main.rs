@@ -21,3 +21,4 @@ mod record;
 mod scripts;
 mod server;
 mod tls;
+mod tls_inputs;

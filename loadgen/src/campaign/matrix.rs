@@ -231,7 +231,11 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
                     UsageError::Conflict(format!("{} x {} x {}: {reason}", t.name, e.name, s.name))
                 };
                 let (load, machine) = cell_load(&argv).map_err(|x| cell(x.to_string()))?;
-                plan_for(&load, &machine).map_err(|x| cell(x.to_string()))?;
+                // A failed TLS preflight is the server's doing (exit 1), not usage.
+                plan_for(&load, &machine).map_err(|x| match x.is_usage() {
+                    true => CliError::from(cell(x.to_string())),
+                    false => CliError::from(x),
+                })?;
                 cells.push((
                     t.server_pid,
                     t.name.clone(),

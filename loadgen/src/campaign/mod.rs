@@ -202,7 +202,7 @@ pub fn base_load(
         seed: 1,
         script,
         requests_file,
-        tls: Default::default(),
+        tls: request.tls.options(),
     })
 }
 
