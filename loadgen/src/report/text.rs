@@ -693,7 +693,10 @@ mod tests {
             .lines()
             .find(|l| l.starts_with("  TLS handshake time: "))
             .unwrap_or_else(|| panic!("{text}"));
-        assert!(line.contains("p99 1.") && line.ends_with("max 5.00ms"), "{line}");
+        assert!(
+            line.contains("p99 1.") && line.ends_with("max 5.00ms"),
+            "{line}"
+        );
         assert!(!line.contains("p50 5"), "{line}");
         // No TLS errors: no TLS error line, and wrk's socket error line as before.
         assert!(!text.contains("TLS errors"), "{text}");
@@ -744,7 +747,10 @@ mod tests {
             text.contains("  Socket errors: connect 0, read 0, write 0, timeout 0, tls 1\n"),
             "{text}"
         );
-        assert!(text.contains("  TLS errors: 1 handshake failed, 0 requests lost: "), "{text}");
+        assert!(
+            text.contains("  TLS errors: 1 handshake failed, 0 requests lost: "),
+            "{text}"
+        );
     }
 
     #[test]
