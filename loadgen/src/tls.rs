@@ -174,6 +174,26 @@ pub struct Negotiated {
     pub resumed: bool,
 }
 
+impl Negotiated {
+    /// What `conn`'s handshake agreed on (empty strings before it is done).
+    pub fn of(conn: &ClientConnection) -> Self {
+        Self {
+            version: conn
+                .protocol_version()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+            cipher_suite: conn
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default(),
+            alpn: conn
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            resumed: matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+        }
+    }
+}
+
 /// Why the preflight handshake failed: one line with the cause and the fix.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PreflightError {
@@ -261,20 +281,7 @@ pub fn preflight(
         }
     }
     let elapsed = start.elapsed();
-    let neg = Negotiated {
-        version: conn
-            .protocol_version()
-            .map(|v| format!("{v:?}"))
-            .unwrap_or_default(),
-        cipher_suite: conn
-            .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite()))
-            .unwrap_or_default(),
-        alpn: conn
-            .alpn_protocol()
-            .map(|p| String::from_utf8_lossy(p).into_owned()),
-        resumed: matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
-    };
+    let neg = Negotiated::of(&conn);
     conn.send_close_notify();
     let _ = conn.complete_io(&mut io);
     Ok((neg, elapsed))

@@ -54,6 +54,11 @@ pub(crate) enum End {
     Reconnect,
     /// Close the socket; this connection has nothing more to do.
     Done,
+    /// Close the socket and reconnect at this instant: the connection failed
+    /// before it carried a request (a TLS handshake), so it backs off as a
+    /// failed connect does. The core itself never answers this; the layer
+    /// on its seam does (`worker::layer`).
+    Backoff(Instant),
 }
 
 /// What a connection does next, from [`Core::poll_send`].
@@ -402,7 +407,14 @@ impl Core {
     /// connect error. Returns when to try again, or None: give up (the
     /// connection is done).
     pub fn connect_failed(&mut self, i: usize, now: Instant) -> Option<Instant> {
-        self.fail(ErrorClass::Connect, 1);
+        self.setup_failed(i, now, ErrorClass::Connect)
+    }
+
+    /// Setting connection `i` up failed at `now` before it carried a request
+    /// (`Connect`, or a TLS handshake: `TlsHandshake`): one error of `class`,
+    /// and the same backoff and give-up as a refused connect.
+    pub fn setup_failed(&mut self, i: usize, now: Instant, class: ErrorClass) -> Option<Instant> {
+        self.fail(class, 1);
         let c = &mut self.conns[i];
         let since = *c.refused_since.get_or_insert(now);
         // Under -n with no time limit, a port that has refused for a whole
@@ -832,6 +844,30 @@ impl Core {
         self.failed(i, ErrorClass::Read)
     }
 
+    /// The layer between the socket and the core (TLS) failed on connection
+    /// `i`: its outstanding requests end in `class` (timeouts and the stop
+    /// take precedence, as for a read failure).
+    pub fn layer_failed(&mut self, i: usize, class: ErrorClass) -> End {
+        self.failed(i, class)
+    }
+
+    /// The counters so far (tests of the layer on the seam).
+    #[cfg(test)]
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Connection `i` waits for a response, or holds part of one.
+    pub fn outstanding(&self, i: usize) -> bool {
+        let c = &self.conns[i];
+        !c.ledger.is_empty() || !c.rbuf.is_empty()
+    }
+
+    /// Connection `i` was shut down on purpose: past its deadline, or the stop.
+    pub fn shut_down(&self, i: usize) -> bool {
+        self.conns[i].timed_out || self.stopping
+    }
+
     /// Connection `i` failed with requests outstanding: decides their class.
     fn failed(&mut self, i: usize, class: ErrorClass) -> End {
         if self.conns[i].timed_out {
@@ -1072,7 +1108,7 @@ impl Book<'_> {
 pub(crate) const CONN_SIZE: usize = std::mem::size_of::<Conn>();
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The core with no sockets: a scripted driver and server, virtual time.
     use super::*;
     use crate::plan::Arrivals;
@@ -1083,7 +1119,12 @@ mod tests {
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     const OK_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
 
-    fn setup(requests: Option<u64>, connections: usize, pipeline: usize, req: &str) -> Setup {
+    pub(crate) fn setup(
+        requests: Option<u64>,
+        connections: usize,
+        pipeline: usize,
+        req: &str,
+    ) -> Setup {
         Setup {
             targets: vec![Target {
                 url: "http://t/".into(),
@@ -1105,7 +1146,7 @@ mod tests {
         }
     }
 
-    fn core(s: Setup, t0: Instant) -> Core {
+    pub(crate) fn core(s: Setup, t0: Instant) -> Core {
         Core::new(s, t0, Stop::new(), Duration::ZERO)
     }
 

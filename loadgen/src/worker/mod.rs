@@ -9,6 +9,7 @@
 //! which also serve the epoll fallback.
 
 pub(crate) mod core;
+pub(crate) mod layer;
 mod monoio;
 
 use crate::plan::Plan;
@@ -85,5 +86,6 @@ pub async fn run(
     board: Arc<Board>,
 ) -> WorkerResult {
     let core = core::Core::new(core::Setup::of(&plan, index), start, stop, monoio::EARLY);
+    let core = layer::Layered::new(core, plan.tls.clone(), plan.timeout);
     monoio::run(plan, core, start, &board.workers[index], cpu).await
 }

@@ -9,7 +9,8 @@
 //! send is due (the runtime's timer has millisecond resolution, so a send due
 //! within `EARLY` goes out at once).
 
-use super::core::{Core, End, Next};
+use super::core::{End, Next};
+use super::layer::Layered;
 use super::{WorkerResult, TICK};
 use crate::progress::Published;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -37,7 +38,8 @@ const NAP: Duration = Duration::from_millis(100);
 /// The worker's state shared by its tasks (one thread: no locks).
 struct Worker {
     plan: Arc<Plan>,
-    core: RefCell<Core>,
+    /// The core behind its per-connection layer (plain, or TLS).
+    core: RefCell<Layered>,
     /// Each connection's open socket, or -1 (for shutting it down).
     fds: Box<[Cell<i32>]>,
     start: Instant,
@@ -58,7 +60,7 @@ impl Worker {
 /// every connection is done; publishes to `board`.
 pub(super) async fn run(
     plan: Arc<Plan>,
-    core: Core,
+    core: Layered,
     start: Instant,
     board: &Published,
     cpu: Option<usize>,
@@ -125,8 +127,13 @@ async fn connection(w: Rc<Worker>, i: usize) {
         w.fds[i].set(-1);
         drop(stream);
         w.core.borrow_mut().closed(i);
-        if end == End::Done {
-            break;
+        match end {
+            End::Done => break,
+            // A failed TLS handshake backs off as a failed connect does.
+            End::Backoff(at) => {
+                monoio::time::sleep(at.saturating_duration_since(Instant::now())).await;
+            }
+            End::Reconnect => {}
         }
     }
     w.core.borrow_mut().done(i);
@@ -187,7 +194,7 @@ async fn session(
                 let mut core = w.core.borrow_mut();
                 match res {
                     Ok(_) => core.written(i, wbuf.len()),
-                    Err(_) => return core.write_failed(i),
+                    Err(_) => return core.write_failed(i, Instant::now()),
                 }
             }
             Step::Sleep(at) => {
@@ -241,7 +248,7 @@ async fn read_once(
     let n = match res {
         Ok(0) => return Err(core.eof(i, now)),
         Ok(n) => n,
-        Err(_) => return Err(core.read_failed(i)),
+        Err(_) => return Err(core.read_failed(i, now)),
     };
     if n == rbuf.capacity() && *room < READ_MAX {
         // The read filled the room: more was waiting. Give the next one more.
