@@ -56,6 +56,13 @@ pub(crate) struct Args {
     /// Also measure your server: NAME=URL (repeatable), shown as a share of the ceiling
     #[arg(long = "target", value_name = "NAME=URL")]
     targets: Vec<String>,
+    /// Skip the certificate check of https `--target` servers (the `--tls`
+    /// rows always skip it: their server is our own)
+    #[arg(short = 'k', long)]
+    insecure: bool,
+    /// Also trust the CA certificates in this PEM file (https `--target` servers)
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
     /// Add the TLS rows: requests/s over kept-alive TLS connections, new full
     /// handshakes/s and resumed handshakes/s (one request per connection), each with
     /// CPU per request or per handshake on both sides, against `ceiling serve --tls`
@@ -278,6 +285,13 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         .map(|t| parse_target(t))
         .collect::<Result<Vec<_>, _>>()?;
     let load = |url: &str, d: Duration| get(url, connections, a.conn.threads, d);
+    // The user's servers: https:// ones verified unless -k, with --cacert.
+    let target_load = |url: &str, d: Duration| {
+        let mut l = load(url, d);
+        l.tls.insecure = a.insecure;
+        l.tls.cacert.clone_from(&a.cacert);
+        l
+    };
     let tls_load =
         |w: TlsWorkload, url: &str, d: Duration| w.load(url, connections, a.conn.threads, d);
     // Validate the generator's plan (and every target's) before starting anything.
@@ -288,7 +302,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         }
     }
     for (_, url) in &targets {
-        plan_for(&load(url, a.duration), &machine)?;
+        plan_for(&target_load(url, a.duration), &machine)?;
     }
     a.out.check()?;
     if reach == Reach::Checks {
@@ -329,7 +343,8 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             options::show(a.duration)
         );
     };
-    let warm_up = |url: &str| -> Result<(), CliError> {
+    // `make(url, length)` is the load of what is warmed up.
+    let warm_up = |url: &str, make: &dyn Fn(&str, Duration) -> Load| -> Result<(), CliError> {
         if a.warmup.is_zero() {
             return Ok(());
         }
@@ -337,9 +352,9 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             "ceiling machine: warm-up ({url}), {}",
             options::show(a.warmup)
         );
-        run_load(&load(url, a.warmup), &machine).map(|_| ())
+        run_load(&make(url, a.warmup), &machine).map(|_| ())
     };
-    warm_up(&workloads[0].1)?;
+    warm_up(&workloads[0].1, &load)?;
     let mut ceiling = Vec::new();
     let mut meta = None;
     for (i, (name, url)) in workloads.iter().enumerate() {
@@ -367,13 +382,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         .map_err(Failed::Server)?;
         eprintln!("ceiling machine: TLS server ({})", server.describe);
         let url = format!("{}/plaintext", server.url);
-        if !a.warmup.is_zero() {
-            eprintln!(
-                "ceiling machine: warm-up ({url}), {}",
-                options::show(a.warmup)
-            );
-            run_load(&tls_load(TlsWorkload::KeptAlive, &url, a.warmup), &machine)?;
-        }
+        warm_up(&url, &|u, d| tls_load(TlsWorkload::KeptAlive, u, d))?;
         for (i, w) in TlsWorkload::ALL.into_iter().enumerate() {
             step(workloads.len() + i, w.name(), &url);
             let before = server.cpu_seconds();
@@ -385,9 +394,9 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let base = ceiling[0].requests_per_sec;
     let mut rows = Vec::new();
     for (i, (name, url)) in targets.iter().enumerate() {
-        warm_up(url)?;
+        warm_up(url, &target_load)?;
         step(workloads.len() + tls_steps + i, name, url);
-        let (_, result) = run_load_shown(&load(url, a.duration), &machine)?;
+        let (_, result) = run_load_shown(&target_load(url, a.duration), &machine)?;
         let mut row = Row::of(name, url, result);
         if base > 0.0 {
             row.pct_of_ceiling = Some(100.0 * row.requests_per_sec / base);
