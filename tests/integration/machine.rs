@@ -107,6 +107,8 @@ fn machine_bad_usage_exits_2_before_starting_anything() {
     for args in [
         &["machine", "--target", "no-equals-sign"][..],
         &["machine", "--target", "x=ftp://127.0.0.1/"],
+        &["machine", "--duration", "0s"],
+        &["machine", "--warmup", "soon"],
         &[
             "machine",
             "--cacert",
@@ -114,8 +116,6 @@ fn machine_bad_usage_exits_2_before_starting_anything() {
             "--target",
             "x=https://127.0.0.1:1/",
         ],
-        &["machine", "--duration", "0s"],
-        &["machine", "--warmup", "soon"],
     ] {
         let out = Command::new(ceiling_bin()).args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
