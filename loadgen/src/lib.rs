@@ -90,6 +90,23 @@ pub fn command(args: &[OsString], reach: options::Reach) -> Result<(), CliError>
             .to_string(),
         );
     }
+    let hs = result.counters.errors.tls_handshake;
+    if result.counters.connects == 0 && hs > 0 {
+        // Every TLS handshake failed: the run sent nothing (the preflight
+        // passed, so the server changed its mind, or refuses under load).
+        let causes = result.tls.as_ref().map_or_else(String::new, |t| {
+            let list: Vec<String> = t
+                .failures
+                .iter()
+                .map(|(c, n)| format!("{c} x{n}"))
+                .collect();
+            format!(": {}", list.join(", "))
+        });
+        failed.push(format!(
+            "no TLS handshake with {} completed ({hs} failed{causes})",
+            plan.addr
+        ));
+    }
     if failed.is_empty() {
         Ok(())
     } else {
