@@ -129,8 +129,13 @@ impl ClientTlsOptions {
 /// system's (rustls-native-certs reads the same store as curl and openssl,
 /// /etc/ssl/certs on Debian, so a certificate an administrator added is
 /// trusted; webpki-roots would compile Mozilla's list in and ignore it) plus
-/// `--cacert`, or none with `--insecure`. Session resumption per `resume`.
-pub fn client_config(o: &ClientTlsOptions) -> Result<Arc<ClientConfig>, ClientTlsError> {
+/// `--cacert`, or none with `--insecure`. Session resumption per `resume`,
+/// into a store with room for a ticket per connection of a run of
+/// `connections` ([`crate::resume::SessionStore`]).
+pub fn client_config(
+    o: &ClientTlsOptions,
+    connections: usize,
+) -> Result<Arc<ClientConfig>, ClientTlsError> {
     o.check()?;
     let file = |flag| move |source| ClientTlsError::File { flag, source };
     let builder = ClientConfig::builder_with_provider(shared::tls::provider())
@@ -172,9 +177,13 @@ pub fn client_config(o: &ClientTlsOptions) -> Result<Arc<ClientConfig>, ClientTl
         _ => return Err(ClientTlsError::Pair),
     };
     cfg.alpn_protocols = vec![shared::tls::ALPN_HTTP11.to_vec()];
-    if !o.resume {
-        cfg.resumption = rustls::client::Resumption::disabled();
-    }
+    cfg.resumption = if o.resume {
+        rustls::client::Resumption::store(Arc::new(crate::resume::SessionStore::for_connections(
+            connections,
+        )))
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     Ok(Arc::new(cfg))
 }
 
@@ -521,10 +530,13 @@ mod tests {
 
     #[test]
     fn insecure_config_needs_no_roots_and_offers_http11() {
-        let cfg = client_config(&ClientTlsOptions {
-            insecure: true,
-            ..Default::default()
-        })
+        let cfg = client_config(
+            &ClientTlsOptions {
+                insecure: true,
+                ..Default::default()
+            },
+            1,
+        )
         .unwrap();
         assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
@@ -536,7 +548,7 @@ mod tests {
             cert: Some("c.pem".into()),
             ..Default::default()
         };
-        assert!(matches!(client_config(&o), Err(ClientTlsError::Pair)));
+        assert!(matches!(client_config(&o, 1), Err(ClientTlsError::Pair)));
     }
 
     #[test]
@@ -545,7 +557,7 @@ mod tests {
             cacert: Some("/nonexistent/ca.pem".into()),
             ..Default::default()
         };
-        let e = client_config(&o).unwrap_err().to_string();
+        let e = client_config(&o, 1).unwrap_err().to_string();
         assert!(
             e.starts_with("--cacert: ") && e.contains("/nonexistent/ca.pem"),
             "{e}"
@@ -556,7 +568,7 @@ mod tests {
             key: Some("/nonexistent/k.pem".into()),
             ..Default::default()
         };
-        let e = client_config(&o).unwrap_err().to_string();
+        let e = client_config(&o, 1).unwrap_err().to_string();
         assert!(
             e.starts_with("--cert: ") && e.contains("/nonexistent/c.pem"),
             "{e}"

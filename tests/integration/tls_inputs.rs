@@ -457,10 +457,13 @@ fn the_preflight_leaves_no_session_for_the_run_to_resume() {
     use loadgen::tls::{client_config, preflight, preflight_config, ClientTlsOptions};
     let t = start_tls(&[]);
     let run = || {
-        client_config(&ClientTlsOptions {
-            insecure: true,
-            ..Default::default()
-        })
+        client_config(
+            &ClientTlsOptions {
+                insecure: true,
+                ..Default::default()
+            },
+            1,
+        )
         .unwrap()
     };
     let limit = Duration::from_secs(5);
@@ -483,11 +486,14 @@ fn the_preflight_leaves_no_session_for_the_run_to_resume() {
     assert!(!neg.resumed, "{neg:?}");
     assert!(request_over(t.addr, cfg));
     // --tls-resume off: never.
-    let off = client_config(&ClientTlsOptions {
-        insecure: true,
-        resume: false,
-        ..Default::default()
-    })
+    let off = client_config(
+        &ClientTlsOptions {
+            insecure: true,
+            resume: false,
+            ..Default::default()
+        },
+        1,
+    )
     .unwrap();
     assert!(!request_over(t.addr, off.clone()));
     assert!(!request_over(t.addr, off));

@@ -374,7 +374,7 @@ pub fn build(
                         reason: e.to_string(),
                     }
                 })?;
-            let config = crate::tls::client_config(&load.tls)?;
+            let config = crate::tls::client_config(&load.tls, load.connections)?;
             Some(std::sync::Arc::new(crate::tls::TlsClient { config, name }))
         }
         (Scheme::Https, Mode::Describe) => {
