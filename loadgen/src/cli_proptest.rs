@@ -169,10 +169,26 @@ proptest! {
         check(crate::command, with(&["ceiling"], flags, &["http://127.0.0.1:1/"]))?;
     }
 
+    /// The same flags against an https:// URL: the certificate flags are read
+    /// and checked; the preflight finds nothing listening (as a run would), so
+    /// a check never ends as "could not complete".
+    #[test]
+    fn run_flags_over_https(flags in flags_of(crate::options::RunArgs::command())) {
+        check(crate::command, with(&["ceiling"], flags, &["https://127.0.0.1:1/"]))?;
+    }
+
     #[test]
     fn plan_flags(flags in flags_of(plan_cmd::PlanArgs::command())) {
         let out = scratch().join("plan.json").to_string_lossy().into_owned();
         check(plan_cmd::command, with(&["plan", "--nodes", "2", "-o", &out], flags, &["http://127.0.0.1:1/"]))?;
+    }
+
+    /// `ceiling plan` of an https:// URL reads no certificate file and makes
+    /// no handshake: any flag's outcome is a plan or bad usage.
+    #[test]
+    fn plan_flags_over_https(flags in flags_of(plan_cmd::PlanArgs::command())) {
+        let out = scratch().join("plan-https.json").to_string_lossy().into_owned();
+        check(plan_cmd::command, with(&["plan", "--nodes", "2", "-o", &out], flags, &["https://127.0.0.1:1/"]))?;
     }
 
     #[test]

@@ -10,16 +10,30 @@ use thiserror::Error;
 pub enum CliError {
     /// Bad usage: nothing was sent.
     #[error(transparent)]
-    Usage(#[from] UsageError),
+    Usage(UsageError),
     /// The command could not complete (a run could not start, an output could
     /// not be written, nothing could connect).
     #[error(transparent)]
     Failed(#[from] Failed),
 }
 
+/// Bad usage, except the one step of getting ready that is not: the
+/// preflight handshake of an `https://` run, which found the server unusable
+/// (a certificate, a name, plain HTTP, a silent port), however it travelled.
+impl From<UsageError> for CliError {
+    fn from(e: UsageError) -> Self {
+        match e {
+            UsageError::Build(crate::plan::BuildError::Preflight(p)) => {
+                CliError::Failed(Failed::Preflight(p))
+            }
+            e => CliError::Usage(e),
+        }
+    }
+}
+
 impl From<crate::plan::BuildError> for CliError {
     fn from(e: crate::plan::BuildError) -> Self {
-        CliError::Usage(e.into())
+        UsageError::from(e).into()
     }
 }
 
@@ -40,6 +54,10 @@ impl From<crate::run::RunError> for CliError {
 pub enum Failed {
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
+    /// The preflight handshake of an `https://` run failed: nothing was sent.
+    /// One line naming the cause and what to do (`-k`, `--cacert`, `http://`).
+    #[error("TLS preflight handshake failed, no load sent: {0}")]
+    Preflight(crate::tls::PreflightError),
     /// Every connect failed: the run sent nothing.
     #[error("could not connect to {addr} ({errors} connect errors): is the server running?")]
     NoConnection {

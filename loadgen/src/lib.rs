@@ -22,6 +22,7 @@ pub mod redact;
 pub mod report;
 pub mod requests_file;
 pub mod result;
+pub mod resume;
 pub mod run;
 pub mod script;
 mod source;

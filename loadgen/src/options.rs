@@ -7,6 +7,7 @@
 //! kernel's limits or creates files: [`crate::plan::build`] does that, after parsing.
 
 use crate::plan::{Arrivals, BuildError, Load, Machine, Mode, Outputs, PipelineMode, Plan, Share};
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser};
 use shared::runtime::IoEngine;
 use std::ffi::OsString;
@@ -198,6 +199,54 @@ pub struct RequestArgs {
     /// With --requests-file --requests-order random: the picks' seed
     #[arg(long, default_value_t = 1, requires = "requests_file")]
     pub requests_seed: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// The client's certificate flags, for `https://` URLs (`ceiling serve` has its
+/// own server-side `--tls`, `--cert` and `--key`). A plan file carries them as
+/// paths: each node reads the files itself.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// https: accept any server certificate (no chain or name check; the
+    /// handshake's signatures are still verified)
+    #[arg(short = 'k', long, conflicts_with = "cacert")]
+    pub insecure: bool,
+    /// https: also trust the CA certificates in FILE (PEM), besides the system's
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// https: send the client certificate (chain, PEM) in FILE, for mutual TLS;
+    /// needs --key
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// https: the private key (PEM) of --cert
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// https: on: a reconnect resumes its TLS session, as browsers do (measures
+    /// resumed handshakes); off: every connection makes a full handshake
+    /// (measures the full handshake's cost)
+    #[arg(
+        long,
+        value_name = "on|off",
+        default_value = "on",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::PossibleValuesParser::new(["on", "off"]).map(|v| v == "on")
+    )]
+    pub tls_resume: bool,
+}
+
+impl TlsArgs {
+    /// The options these flags describe (paths, not the files' contents: a
+    /// run reads them when its plan is built).
+    pub fn options(&self) -> crate::tls::ClientTlsOptions {
+        crate::tls::ClientTlsOptions {
+            insecure: self.insecure,
+            cacert: self.cacert.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            resume: self.tls_resume,
+        }
+    }
 }
 
 impl RequestArgs {
@@ -268,10 +317,10 @@ pub struct RateArgs {
 /// Where the requests go: a URL, or a file of them.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// File with one URL per line (same host and port), rotated per request
+    /// File with one URL per line (same scheme, host and port), rotated per request
     #[arg(long, value_name = "FILE")]
     pub urls_file: Option<PathBuf>,
-    /// Target URL (http://[user:password@]host[:port][/path]); optional with
+    /// Target URL (http[s]://[user:password@]host[:port][/path]); optional with
     /// --urls-file or --requests-file
     pub url: Option<String>,
     /// Arguments for the script's init(args), after `--`
@@ -479,7 +528,7 @@ impl LoadArgs {
             seed: self.rate.seed,
             script,
             requests_file,
-            tls: Default::default(),
+            tls: r.tls.options(),
         })
     }
 }

@@ -115,6 +115,10 @@ pub struct Plan {
     /// `https://`: the client configuration every connection's TLS layer uses
     /// (None: plain HTTP).
     pub tls: Option<std::sync::Arc<crate::tls::TlsClient>>,
+    /// `https://`: what the preflight handshake to `addr` negotiated, and how
+    /// long it took (connect included); None for plain HTTP, a plan only
+    /// described, or when nothing accepted the preflight's connection.
+    pub handshake: Option<(crate::tls::Negotiated, Duration)>,
 }
 
 impl Plan {

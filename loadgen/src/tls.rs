@@ -3,12 +3,14 @@
 //! turns a bad certificate, a name mismatch, a plain-HTTP server or a silent
 //! port into one line naming the cause and what to do.
 //!
-//! Not yet wired: the `https://` flags in `options` and the per-connection
-//! TLS layer on the core's seam (docs/architecture.md, "The seam for TLS and
-//! HTTP/2"). Both engines will take the [`ClientConfig`] built here and hold
-//! one rustls `ClientConnection` per connection between socket and core.
+//! `plan::build` calls both for an `https://` URL: [`client_config`] (its
+//! errors are bad usage, exit 2) and, for a run, [`preflight`] (its errors
+//! exit 1). The workers take the [`TlsClient`] it puts in the plan and hold one
+//! rustls `ClientConnection` per connection between socket and core
+//! (docs/architecture.md, "The seam for TLS and HTTP/2").
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme,
@@ -16,6 +18,7 @@ use rustls::{
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,27 +61,83 @@ pub struct TlsClient {
     pub name: ServerName<'static>,
 }
 
-/// Why the client configuration cannot be built (bad usage, exit 2).
+/// Why the client configuration cannot be built (bad usage, exit 2): one
+/// line naming the flag and the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientTlsError {
-    #[error(transparent)]
-    Files(#[from] shared::tls::TlsError),
+    /// A file of `--cacert`, `--cert` or `--key` that cannot be read or holds
+    /// no PEM item of its kind.
+    #[error("{flag}: {source}")]
+    File {
+        flag: &'static str,
+        source: shared::tls::TlsError,
+    },
     #[error("--cert needs --key (the certificate's private key), and --key needs --cert")]
     Pair,
-    #[error("{path}: not a usable CA certificate: {reason}")]
+    #[error("--cacert {path}: not a usable CA certificate: {reason}")]
     BadRoot { path: PathBuf, reason: String },
     #[error("no trusted roots: the system has none ({0}); give --cacert FILE, or -k to skip verification")]
     NoRoots(String),
+    /// rustls refused the client certificate, e.g. a key that is not the certificate's.
+    #[error("--cert/--key: {0}")]
+    ClientAuth(rustls::Error),
     #[error("{0}")]
     Rustls(#[from] rustls::Error),
+}
+
+impl ClientTlsOptions {
+    /// Whether any flag differs from its default (an `http://` run ignores them).
+    pub fn given(&self) -> bool {
+        *self != Self::default()
+    }
+
+    /// The flags given, as typed (`-k --cacert ca.pem --tls-resume off`), for
+    /// messages and the command line a campaign step records: paths only.
+    pub fn flags(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.insecure {
+            v.push("-k".to_string());
+        }
+        for (flag, path) in [
+            ("--cacert", &self.cacert),
+            ("--cert", &self.cert),
+            ("--key", &self.key),
+        ] {
+            if let Some(p) = path {
+                v.push(flag.to_string());
+                v.push(p.display().to_string());
+            }
+        }
+        if !self.resume {
+            v.push("--tls-resume".to_string());
+            v.push("off".to_string());
+        }
+        v
+    }
+
+    /// The checks that read no file: `--cert` and `--key` come together (a
+    /// plan file, which no flag parser has seen, may hold one alone).
+    pub fn check(&self) -> Result<(), ClientTlsError> {
+        if self.cert.is_some() != self.key.is_some() {
+            return Err(ClientTlsError::Pair);
+        }
+        Ok(())
+    }
 }
 
 /// TLS 1.3 and 1.2, ALPN `http/1.1`, the shared provider; roots: the
 /// system's (rustls-native-certs reads the same store as curl and openssl,
 /// /etc/ssl/certs on Debian, so a certificate an administrator added is
 /// trusted; webpki-roots would compile Mozilla's list in and ignore it) plus
-/// `--cacert`, or none with `--insecure`. Session resumption per `resume`.
-pub fn client_config(o: &ClientTlsOptions) -> Result<Arc<ClientConfig>, ClientTlsError> {
+/// `--cacert`, or none with `--insecure`. Session resumption per `resume`,
+/// into a store with room for a ticket per connection of a run of
+/// `connections` ([`crate::resume::SessionStore`]).
+pub fn client_config(
+    o: &ClientTlsOptions,
+    connections: usize,
+) -> Result<Arc<ClientConfig>, ClientTlsError> {
+    o.check()?;
+    let file = |flag| move |source| ClientTlsError::File { flag, source };
     let builder = ClientConfig::builder_with_provider(shared::tls::provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
     let builder = if o.insecure {
@@ -88,7 +147,7 @@ pub fn client_config(o: &ClientTlsOptions) -> Result<Arc<ClientConfig>, ClientTl
     } else {
         let mut roots = rustls::RootCertStore::empty();
         if let Some(path) = &o.cacert {
-            for c in shared::tls::load_certs(path)? {
+            for c in shared::tls::load_certs(path).map_err(file("--cacert"))? {
                 roots.add(c).map_err(|e| ClientTlsError::BadRoot {
                     path: path.clone(),
                     reason: e.to_string(),
@@ -108,17 +167,36 @@ pub fn client_config(o: &ClientTlsOptions) -> Result<Arc<ClientConfig>, ClientTl
         builder.with_root_certificates(roots)
     };
     let mut cfg = match (&o.cert, &o.key) {
-        (Some(c), Some(k)) => {
-            builder.with_client_auth_cert(shared::tls::load_certs(c)?, shared::tls::load_key(k)?)?
-        }
+        (Some(c), Some(k)) => builder
+            .with_client_auth_cert(
+                shared::tls::load_certs(c).map_err(file("--cert"))?,
+                shared::tls::load_key(k).map_err(file("--key"))?,
+            )
+            .map_err(ClientTlsError::ClientAuth)?,
         (None, None) => builder.with_no_client_auth(),
         _ => return Err(ClientTlsError::Pair),
     };
     cfg.alpn_protocols = vec![shared::tls::ALPN_HTTP11.to_vec()];
-    if !o.resume {
-        cfg.resumption = rustls::client::Resumption::disabled();
-    }
+    cfg.resumption = if o.resume {
+        rustls::client::Resumption::store(Arc::new(crate::resume::SessionStore::for_connections(
+            connections,
+        )))
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     Ok(Arc::new(cfg))
+}
+
+/// The configuration of the preflight handshake: `config` with resumption
+/// off. A clone of a `ClientConfig` shares its session store, so a preflight
+/// on the run's own configuration would leave a TLS 1.3 ticket that the run's
+/// first connection resumes: that connection would then measure a resumed
+/// handshake where every other first connection makes a full one, and the
+/// run would count a resumption it did not earn.
+pub fn preflight_config(config: &ClientConfig) -> Arc<ClientConfig> {
+    let mut c = config.clone();
+    c.resumption = rustls::client::Resumption::disabled();
+    Arc::new(c)
 }
 
 /// `-k`: trusts any certificate, still checking the handshake signatures.
@@ -203,12 +281,16 @@ pub enum PreflightError {
     NameMismatch { host: String, detail: String },
     #[error("{host}: the server's certificate has expired or is not yet valid ({detail}); renew it, or -k to skip verification")]
     Expired { host: String, detail: String },
-    #[error("{host}: the server's certificate was refused: {detail}; -k skips verification")]
+    #[error("{host}: the server's certificate was refused: {detail}; check it (and --cacert), or -k to skip verification")]
     BadCertificate { host: String, detail: String },
     #[error("{addr} answered plain HTTP to a TLS handshake: use http:// instead of https://")]
     PlainHttp { addr: SocketAddr },
     #[error("{addr} did not complete a TLS handshake within {timeout:?}: is it a TLS server?")]
     Timeout { addr: SocketAddr, timeout: Duration },
+    #[error("{addr} asks for a client certificate and refused the handshake without one ({detail}): give --cert FILE --key FILE")]
+    ClientCertRequired { addr: SocketAddr, detail: String },
+    #[error("{addr} refused the client certificate of --cert ({detail}): give one it trusts")]
+    ClientCertRefused { addr: SocketAddr, detail: String },
     #[error("{addr} refused the TLS handshake: {detail}")]
     Tls { addr: SocketAddr, detail: String },
     #[error("could not connect to {addr}: {detail}")]
@@ -242,9 +324,41 @@ impl Write for Recording {
     }
 }
 
+/// The client-certificate resolver of `config`, noting whether the server
+/// asked for a certificate (a CertificateRequest: rustls asks the resolver
+/// whenever one arrives, with or without `--cert`).
+#[derive(Debug)]
+struct Asked {
+    inner: Arc<dyn ResolvesClientCert>,
+    asked: AtomicBool,
+}
+
+impl ResolvesClientCert for Asked {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.asked.store(true, Ordering::Relaxed);
+        self.inner.resolve(root_hint_subjects, sigschemes)
+    }
+    fn only_raw_public_keys(&self) -> bool {
+        self.inner.only_raw_public_keys()
+    }
+    fn has_certs(&self) -> bool {
+        self.inner.has_certs()
+    }
+}
+
 /// One handshake to `addr` for `host` (SNI and verification), bounded by
 /// `timeout` as a whole; on success also the handshake time. Blocking: it
 /// runs once, before any load.
+///
+/// A TLS 1.3 server that asked for a client certificate judges it (or its
+/// absence) only after the client's handshake is done, and says so with an
+/// alert; so when it asked, the preflight then reads for
+/// max(2 x the handshake's time, 100 ms) (within `timeout`) for that alert.
+/// A server that asks for none is not waited for.
 pub fn preflight(
     addr: SocketAddr,
     host: &str,
@@ -252,6 +366,21 @@ pub fn preflight(
     timeout: Duration,
 ) -> Result<(Negotiated, Duration), PreflightError> {
     let start = Instant::now();
+    // A clone shares the session store: resumption is as `config` has it.
+    let asked = Arc::new(Asked {
+        inner: config.client_auth_cert_resolver.clone(),
+        asked: AtomicBool::new(false),
+    });
+    let mut cfg = (*config).clone();
+    cfg.client_auth_cert_resolver = asked.clone();
+    let config = Arc::new(cfg);
+    // Some(had a certificate to send) once the server asked for one.
+    let asked_for = || {
+        asked
+            .asked
+            .load(Ordering::Relaxed)
+            .then(|| asked.inner.has_certs())
+    };
     let sock = TcpStream::connect_timeout(&addr, timeout).map_err(|e| PreflightError::Connect {
         addr,
         detail: e.to_string(),
@@ -277,22 +406,63 @@ pub fn preflight(
         let _ = io.sock.set_write_timeout(Some(left));
         match conn.complete_io(&mut io) {
             Ok(_) => {}
-            Err(e) => return Err(classify(addr, host, &io.first, &e, timeout)),
+            Err(e) => return Err(classify(addr, host, &io.first, &e, timeout, asked_for())),
         }
     }
     let elapsed = start.elapsed();
     let neg = Negotiated::of(&conn);
+    if let (Some(had), true) = (asked_for(), neg.version == "TLSv1_3") {
+        let grace = (elapsed * 2).max(Duration::from_millis(100));
+        let until = (start + timeout).min(Instant::now() + grace);
+        judged(&mut conn, &mut io.sock, until).map_err(|detail| match had {
+            false => PreflightError::ClientCertRequired { addr, detail },
+            true => PreflightError::ClientCertRefused { addr, detail },
+        })?;
+    }
     conn.send_close_notify();
     let _ = conn.complete_io(&mut io);
     Ok((neg, elapsed))
 }
 
+/// Reads what a TLS 1.3 server sends after the handshake until `until`: Ok
+/// when nothing refuses it (its session tickets, or silence), else what did
+/// (an alert, a close, a reset).
+fn judged(conn: &mut ClientConnection, sock: &mut TcpStream, until: Instant) -> Result<(), String> {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        let _ = sock.set_read_timeout(Some(left));
+        match conn.read_tls(sock) {
+            Ok(0) => return Err("it closed the connection".into()),
+            Ok(_) => match conn.process_new_packets() {
+                Err(e) => return Err(e.to_string()),
+                Ok(st) if st.peer_has_closed() => return Err("it closed the connection".into()),
+                Ok(_) => {}
+            },
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// The preflight's error for `e`; `asked`: Some(had a certificate to send)
+/// when the server asked for a client certificate before failing.
 fn classify(
     addr: SocketAddr,
     host: &str,
     first: &[u8],
     e: &io::Error,
     timeout: Duration,
+    asked: Option<bool>,
 ) -> PreflightError {
     let host = host.to_string();
     if first.starts_with(b"HTTP/") {
@@ -311,7 +481,12 @@ fn classify(
         Some(rustls::Error::InvalidCertificate(c)) => {
             let detail = format!("{c:?}");
             match c {
-                CertificateError::UnknownIssuer => PreflightError::UnknownIssuer { host, detail },
+                // A chain whose issuer is named by a trusted root whose key
+                // did not sign it (another CA of the same name) is untrusted
+                // for the same reason, with the same fix.
+                CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                    PreflightError::UnknownIssuer { host, detail }
+                }
                 CertificateError::NotValidForName
                 | CertificateError::NotValidForNameContext { .. } => {
                     PreflightError::NameMismatch { host, detail }
@@ -323,6 +498,19 @@ fn classify(
                     PreflightError::Expired { host, detail }
                 }
                 _ => PreflightError::BadCertificate { host, detail },
+            }
+        }
+        // TLS 1.2: the server judges the client certificate inside the
+        // handshake; after it asked for one, an alert, a close or a reset
+        // (it may close while the client still writes) is about that.
+        Some(rustls::Error::AlertReceived(_)) | None if asked.is_some() => {
+            let detail = match tls {
+                Some(alert) => alert.to_string(),
+                None => e.to_string(),
+            };
+            match asked {
+                Some(true) => PreflightError::ClientCertRefused { addr, detail },
+                _ => PreflightError::ClientCertRequired { addr, detail },
             }
         }
         Some(other) => PreflightError::Tls {
@@ -342,10 +530,13 @@ mod tests {
 
     #[test]
     fn insecure_config_needs_no_roots_and_offers_http11() {
-        let cfg = client_config(&ClientTlsOptions {
-            insecure: true,
-            ..Default::default()
-        })
+        let cfg = client_config(
+            &ClientTlsOptions {
+                insecure: true,
+                ..Default::default()
+            },
+            1,
+        )
         .unwrap();
         assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
@@ -357,7 +548,91 @@ mod tests {
             cert: Some("c.pem".into()),
             ..Default::default()
         };
-        assert!(matches!(client_config(&o), Err(ClientTlsError::Pair)));
+        assert!(matches!(client_config(&o, 1), Err(ClientTlsError::Pair)));
+    }
+
+    #[test]
+    fn unusable_files_name_their_flag() {
+        let o = ClientTlsOptions {
+            cacert: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        let e = client_config(&o, 1).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--cacert: ") && e.contains("/nonexistent/ca.pem"),
+            "{e}"
+        );
+        let o = ClientTlsOptions {
+            insecure: true,
+            cert: Some("/nonexistent/c.pem".into()),
+            key: Some("/nonexistent/k.pem".into()),
+            ..Default::default()
+        };
+        let e = client_config(&o, 1).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--cert: ") && e.contains("/nonexistent/c.pem"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_flags_as_typed_paths_only() {
+        let o = ClientTlsOptions::default();
+        assert!(!o.given() && o.flags().is_empty() && o.check().is_ok());
+        let o = ClientTlsOptions {
+            insecure: true,
+            cacert: Some("ca.pem".into()),
+            cert: Some("c.pem".into()),
+            key: Some("k.pem".into()),
+            resume: false,
+        };
+        assert!(o.given());
+        assert_eq!(
+            o.flags().join(" "),
+            "-k --cacert ca.pem --cert c.pem --key k.pem --tls-resume off"
+        );
+        let lone = ClientTlsOptions {
+            key: Some("k.pem".into()),
+            ..Default::default()
+        };
+        assert!(matches!(lone.check(), Err(ClientTlsError::Pair)));
+    }
+
+    #[test]
+    fn client_certificate_messages_name_the_flags() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let e = PreflightError::ClientCertRequired {
+            addr,
+            detail: "received fatal alert: CertificateRequired".into(),
+        };
+        assert!(e.to_string().contains("give --cert FILE --key FILE"), "{e}");
+        // TLS 1.2: an alert after the server asked is about the certificate.
+        let alert = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+        );
+        let t = Duration::from_secs(1);
+        assert!(matches!(
+            classify(addr, "h", b"", &alert, t, Some(false)),
+            PreflightError::ClientCertRequired { .. }
+        ));
+        assert!(matches!(
+            classify(addr, "h", b"", &alert, t, Some(true)),
+            PreflightError::ClientCertRefused { .. }
+        ));
+        assert!(matches!(
+            classify(addr, "h", b"", &alert, t, None),
+            PreflightError::Tls { .. }
+        ));
+        // A refused server certificate stays about the server, asked or not.
+        let bad = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert!(matches!(
+            classify(addr, "h", b"", &bad, t, Some(false)),
+            PreflightError::UnknownIssuer { .. }
+        ));
     }
 
     #[test]

@@ -154,7 +154,13 @@ fn compare_bad_usage_exits_2() {
             "--baseline",
             "c",
         ],
-        &["compare", "a=http://127.0.0.1:1/", "b=https://127.0.0.1:2/"],
+        &[
+            "compare",
+            "a=http://127.0.0.1:1/",
+            "b=https://127.0.0.1:2/",
+            "--cacert",
+            "/nonexistent/ca.pem",
+        ],
         &[
             "compare",
             "a=http://127.0.0.1:1/",

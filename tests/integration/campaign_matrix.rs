@@ -125,7 +125,7 @@ fn matrix_bad_files_exit_2() {
     let bad = dir.join(format!("ceiling-matrix-bad-{}.toml", std::process::id()));
     for text in [
         "targets = []\nendpoints = []\n",
-        "[[targets]]\nname = \"a\"\nurl = \"https://127.0.0.1:1\"\n[[endpoints]]\nname = \"e\"\npath = \"/\"\n",
+        "args = [\"--cacert\", \"/nonexistent/ca.pem\"]\n[[targets]]\nname = \"a\"\nurl = \"https://127.0.0.1:1\"\n[[endpoints]]\nname = \"e\"\npath = \"/\"\n",
         "this is not toml",
         "unknown = 1\n[[targets]]\nname = \"a\"\nurl = \"http://127.0.0.1:1\"\n",
     ] {

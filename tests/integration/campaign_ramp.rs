@@ -373,7 +373,15 @@ fn ramp_bad_usage_exits_2_and_sends_nothing() {
             "--json",
             "/nonexistent-dir/x.json",
         ],
-        &["https://127.0.0.1:1/", "--from", "1", "--to", "2"],
+        &[
+            "https://127.0.0.1:1/",
+            "--from",
+            "1",
+            "--to",
+            "2",
+            "--cacert",
+            "/nonexistent/ca.pem",
+        ],
         &["http://exa mple/", "--from", "1", "--to", "2"],
         &[u, "--from", "1", "--to", "2", "--step-duration", "0s"],
     ];

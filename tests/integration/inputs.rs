@@ -521,7 +521,7 @@ fn url_credentials_authenticate_and_are_never_shown() {
     shown.extend([c.stdout, c.stderr]);
     // A mistake quoting the URL does not quote the password either.
     let bad = run_ceiling(
-        &["-t", "1", "-c", "1", "https://user:s3cret@127.0.0.1:1/"],
+        &["-t", "1", "-c", "1", "ftp://user:s3cret@127.0.0.1:1/"],
         WATCHDOG,
     );
     assert_eq!(bad.code, Some(2));

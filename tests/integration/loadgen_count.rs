@@ -323,11 +323,9 @@ fn urls_file_rotates_and_post_bodies_are_sent() {
 fn bad_usage_exits_2_with_one_line_and_sends_nothing() {
     let server = start_server(&[]);
     let url = format!("{}/", server.url());
-    let https = format!("https://{}/", server.addr);
     let before = served(&server);
     let bad: &[&[&str]] = &[
         &["http://"],
-        &[&https],
         &["http://no-such-host.invalid/"],
         &["-t", "4", "-c", "2", &url],
         &["-d", "0s", &url],

@@ -106,13 +106,154 @@ fn machine_bad_usage_exits_2_before_starting_anything() {
     let _serial = crate::support::exclusive();
     for args in [
         &["machine", "--target", "no-equals-sign"][..],
-        &["machine", "--target", "x=https://127.0.0.1/"],
+        &["machine", "--target", "x=ftp://127.0.0.1/"],
         &["machine", "--duration", "0s"],
         &["machine", "--warmup", "soon"],
+        &[
+            "machine",
+            "--cacert",
+            "/nonexistent/ca.pem",
+            "--target",
+            "x=https://127.0.0.1:1/",
+        ],
     ] {
         let out = Command::new(ceiling_bin()).args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
     }
+}
+
+/// `ceiling machine --tls`: the three TLS rows follow the plain ones, against
+/// its own `ceiling serve --tls` (self-signed, `-k`), each with handshakes and
+/// CPU on both sides; the text, Markdown and CSV show them. Bounded: 1 s a row,
+/// no warm-up, a watchdog.
+///
+/// NEEDS HTTPS IN THE GENERATOR (issue 15): the per-connection layer (main,
+/// 034eddb) and the `https://` URLs of `plan::build` (branch `tin`); without
+/// both, `ceiling machine --tls` stops at its plan check with "https is not
+/// supported" (exit 2) and this test fails there.
+#[test]
+fn machine_tls_adds_kept_alive_full_and_resumed_handshake_rows() {
+    let _serial = crate::support::exclusive();
+    let dir = std::env::temp_dir();
+    let json = dir.join(format!("ceiling-machine-tls-{}.json", std::process::id()));
+    let md = dir.join(format!("ceiling-machine-tls-{}.md", std::process::id()));
+    let csv = dir.join(format!("ceiling-machine-tls-{}.csv", std::process::id()));
+    let out = crate::support::run_ceiling(
+        &[
+            "machine",
+            "--tls",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0",
+            "--bytes",
+            "4096",
+            "--json",
+            json.to_str().unwrap(),
+            "--markdown",
+            md.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    for p in [&json, &md, &csv] {
+        let _ = std::fs::remove_file(p);
+    }
+    let rows = v["ceiling"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "plaintext",
+            "json",
+            "bytes/4096",
+            "TLS kept-alive",
+            "TLS new handshakes",
+            "TLS resumed handshakes"
+        ]
+    );
+    assert!(rows[..3].iter().all(|r| r.get("tls").is_none()));
+    let n = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("{v} is not a count"));
+    let f = |v: &Value| v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"));
+    for (row, workload) in
+        rows[3..]
+            .iter()
+            .zip(["kept_alive", "full_handshakes", "resumed_handshakes"])
+    {
+        let t = &row["tls"];
+        let result = &row["result"];
+        assert_eq!(t["workload"], workload, "{row}");
+        assert!(result["config"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"));
+        assert_eq!(result["config"]["tls"]["insecure"], true);
+        assert_eq!(row["errors"], 0, "{workload}: {}", result["counters"]);
+        assert!(f(&row["requests_per_sec"]) > 0.0, "{row}");
+        assert!(f(&row["server_us_per_request"]) > 0.0, "{row}");
+        assert!(f(&row["generator_us_per_request"]) > 0.0, "{row}");
+        // The row's figures are its result's own.
+        assert!(n(&t["handshakes"]) > 0, "{workload}: {t}");
+        assert_eq!(t["handshakes"], result["tls"]["handshakes"]);
+        assert_eq!(t["handshakes_per_sec"], result["tls"]["handshakes_per_sec"]);
+        assert_eq!(t["negotiated"]["alpn"], "http/1.1", "{t}");
+        assert!(t["handshake_p50_us"].as_u64().is_some(), "{t}");
+    }
+    let (keep, full, resumed) = (&rows[3], &rows[4], &rows[5]);
+    // Kept-alive: a few handshakes carry many requests; no per-handshake CPU.
+    assert!(
+        n(&keep["result"]["counters"]["completed"]) > 10 * n(&keep["tls"]["handshakes"]),
+        "{}",
+        keep["tls"]
+    );
+    assert!(keep["tls"]["generator_us_per_handshake"].is_null());
+    // One request per connection: a handshake for every request that completed.
+    for row in [full, resumed] {
+        let t = &row["tls"];
+        let completed = n(&row["result"]["counters"]["completed"]);
+        let handshakes = n(&t["handshakes"]);
+        assert!(completed <= handshakes, "{completed} > {handshakes}");
+        assert!(f(&t["handshakes_per_sec"]) > 0.0);
+        assert!(f(&t["generator_us_per_handshake"]) > 0.0, "{t}");
+        assert!(f(&t["server_us_per_handshake"]) > 0.0, "{t}");
+        let shown = format!("{:.0}", f(&t["handshakes_per_sec"]));
+        let name = row["name"].as_str().unwrap();
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(name) && l.contains(&shown)),
+            "{name} {shown} not in\n{}",
+            out.stdout
+        );
+        assert!(
+            markdown.contains(&format!("| {name} | {shown} |")),
+            "{markdown}"
+        );
+    }
+    // --tls-resume off: every handshake full; on: reconnects resume. Not
+    // most of them at 64 connections: rustls's client cache keeps 8 TLS 1.3
+    // tickets per server, so only about 8 of the connections that reconnect
+    // at once find one (measured: 365 of 1,472 here).
+    assert_eq!(full["tls"]["resumed"], 0, "{}", full["tls"]);
+    assert_eq!(full["result"]["config"]["tls"]["resume"], false);
+    assert_eq!(resumed["result"]["config"]["tls"]["resume"], true);
+    let (r, h) = (
+        n(&resumed["tls"]["resumed"]),
+        n(&resumed["tls"]["handshakes"]),
+    );
+    assert!(r > 0 && r <= h, "{r} of {h} handshakes resumed");
+    assert!(out.stdout.contains("TLS: TLSv1_"), "{}", out.stdout);
+    assert_eq!(csv_text.lines().count(), 1 + 6, "{csv_text}");
+    assert!(csv_text
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",server_us_per_handshake"));
 }

@@ -22,3 +22,4 @@ mod scripts;
 mod server;
 mod tls;
 mod tls_client;
+mod tls_inputs;

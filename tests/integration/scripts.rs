@@ -415,7 +415,8 @@ function done(summary, latency, requests)
     b = b + t:get("bad")
   end
   io.write(string.format("SUMMARY requests=%d good=%d bad=%d errors=%d\n",
-    summary.requests, g, b, summary.errors.connect + summary.errors.read))
+    summary.requests, g, b, summary.errors.connect + summary.errors.read
+      + summary.errors.tls + summary.errors.tls_handshake))
   io.write(string.format("LATENCY min<=p50 %s p50<=p99 %s p99<=max %s n=%d first=%s\n",
     tostring(latency.min <= latency:percentile(50)),
     tostring(latency:percentile(50) <= latency:percentile(99)),

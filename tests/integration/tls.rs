@@ -482,11 +482,14 @@ fn preflight_names_each_cause() {
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, ca.ca_pem()).unwrap();
     let trusting = |cacert: &std::path::Path| {
-        client_config(&ClientTlsOptions {
-            cacert: Some(cacert.to_path_buf()),
-            resume: true,
-            ..Default::default()
-        })
+        client_config(
+            &ClientTlsOptions {
+                cacert: Some(cacert.to_path_buf()),
+                resume: true,
+                ..Default::default()
+            },
+            1,
+        )
         .unwrap()
     };
     let limit = Duration::from_secs(5);
@@ -502,10 +505,13 @@ fn preflight_names_each_cause() {
     .unwrap_err();
     assert!(matches!(e, PreflightError::UnknownIssuer { .. }), "{e}");
     assert!(e.to_string().contains("-k"), "{e}");
-    let insecure = client_config(&ClientTlsOptions {
-        insecure: true,
-        ..Default::default()
-    })
+    let insecure = client_config(
+        &ClientTlsOptions {
+            insecure: true,
+            ..Default::default()
+        },
+        1,
+    )
     .unwrap();
     let (neg, took) = preflight(selfsigned.server.addr, "localhost", insecure, limit).unwrap();
     assert_eq!(neg.version, "TLSv1_3");

@@ -87,11 +87,17 @@ pub const SCHEMA: &str = "ceiling.compare/2";
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorClasses {
     pub connect: u64,
+    /// TLS handshakes that failed (connections, like `connect`).
+    #[serde(default)]
+    pub tls_handshake: u64,
     pub read: u64,
     pub write: u64,
     pub timeout: u64,
     /// Responses that could not be parsed.
     pub invalid: u64,
+    /// Requests lost to a TLS failure after the handshake.
+    #[serde(default)]
+    pub tls: u64,
     /// Complete responses with a 4xx status.
     pub status_4xx: u64,
     /// Complete responses with a 5xx status.
@@ -104,10 +110,12 @@ impl ErrorClasses {
     fn of(c: &shared::stats::Counters) -> Self {
         Self {
             connect: c.errors.connect,
+            tls_handshake: c.errors.tls_handshake,
             read: c.errors.read,
             write: c.errors.write,
             timeout: c.errors.timeout,
             invalid: c.errors.invalid,
+            tls: c.errors.tls,
             status_4xx: c.status.client_error,
             status_5xx: c.status.server_error,
             status_other: c.status.non_2xx_3xx() - c.status.client_error - c.status.server_error,
@@ -118,10 +126,12 @@ impl ErrorClasses {
     pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
         [
             ("connect", self.connect),
+            ("tls handshake", self.tls_handshake),
             ("read", self.read),
             ("write", self.write),
             ("timeout", self.timeout),
             ("invalid", self.invalid),
+            ("tls", self.tls),
             ("4xx", self.status_4xx),
             ("5xx", self.status_5xx),
             ("other status", self.status_other),
@@ -148,9 +158,10 @@ pub struct TargetSummary {
     /// with one round (no noise estimate).
     pub ci95_rps: Option<f64>,
     /// Failed attempts over all rounds: request errors (read, write, timeout,
-    /// invalid), connect errors and responses outside 2xx/3xx (as `ramp` counts).
+    /// invalid, tls), connect and TLS handshake errors and responses outside
+    /// 2xx/3xx (as `ramp` counts).
     pub errors: u64,
-    /// Requests sent plus failed connects, over all rounds.
+    /// Requests sent plus failed connects and TLS handshakes, over all rounds.
     pub attempts: u64,
     /// 100 x errors / attempts.
     pub error_pct: f64,
@@ -896,6 +907,37 @@ mod tests {
         crate::campaign::fixture::snapshot("compare.md", &render_markdown(&r));
         crate::campaign::fixture::snapshot("compare.csv", &render_csv(&r));
         assert!(!serde_json::to_string(&r).unwrap().contains("pw@"));
+    }
+
+    /// TLS failures are classes of their own: handshakes beside connects (they
+    /// count as attempts), requests lost after one beside the request errors.
+    #[test]
+    fn tls_errors_are_classes_of_their_own() {
+        let mut r = result(10_000.0, 300, 900, 0);
+        r.counters.errors.tls_handshake = 10;
+        r.counters.errors.tls = 40;
+        r.counters.errors.read = 0;
+        r.counters.completed -= 40;
+        r.counters.status.success -= 40;
+        let limits = Limits {
+            max_errors_pct: 1.0,
+            slo: None,
+        };
+        let t = summarise("tls", "https://x/", vec![r], &[], None, &limits);
+        assert_eq!(t.error_classes.tls_handshake, 10);
+        assert_eq!(t.error_classes.tls, 40);
+        assert_eq!(
+            t.error_classes.nonzero(),
+            [("tls handshake", 10), ("tls", 40)]
+        );
+        assert_eq!((t.errors, t.attempts), (50, 1010));
+        assert_eq!(render::classes_cell(&t), "tls handshake 0.99%, tls 3.96%");
+        // Reports written before the classes existed still read.
+        let old: ErrorClasses = serde_json::from_str(
+            r#"{"connect":1,"read":0,"write":0,"timeout":0,"invalid":0,"status_4xx":0,"status_5xx":0,"status_other":0}"#,
+        )
+        .unwrap();
+        assert_eq!((old.connect, old.tls, old.tls_handshake), (1, 0, 0));
     }
 
     /// A target past the error budget loses the level it would win on throughput,

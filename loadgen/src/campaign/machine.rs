@@ -1,8 +1,10 @@
 //! `ceiling machine`: this machine's HTTP ceiling in one command. Starts `ceiling
 //! serve` (this same binary, as a child process) on one half of the CPUs, runs the
 //! generator pinned to the other half against plaintext, json and a large body,
-//! and prints the ceiling table; with `--target NAME=URL` it runs the user's
-//! servers too and shows each as a share of the ceiling.
+//! and prints the ceiling table; with `--tls` it adds three HTTPS rows against
+//! `ceiling serve --tls` (kept-alive requests, new full handshakes, resumed
+//! handshakes); with `--target NAME=URL` it runs the user's servers too and
+//! shows each as a share of the ceiling.
 
 use super::{
     parse_target, plan_for, run_load, run_load_shown, Placement, Reach, Renderers, ReportFiles,
@@ -54,6 +56,19 @@ pub(crate) struct Args {
     /// Also measure your server: NAME=URL (repeatable), shown as a share of the ceiling
     #[arg(long = "target", value_name = "NAME=URL")]
     targets: Vec<String>,
+    /// Skip the certificate check of https `--target` servers (the `--tls`
+    /// rows always skip it: their server is our own)
+    #[arg(short = 'k', long)]
+    insecure: bool,
+    /// Also trust the CA certificates in this PEM file (https `--target` servers)
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
+    /// Add the TLS rows: requests/s over kept-alive TLS connections, new full
+    /// handshakes/s and resumed handshakes/s (one request per connection), each with
+    /// CPU per request or per handshake on both sides, against `ceiling serve --tls`
+    /// (a fresh self-signed certificate, not verified: the server is our own)
+    #[arg(long)]
+    tls: bool,
     #[command(flatten)]
     out: ReportFiles,
 }
@@ -94,7 +109,118 @@ pub struct Row {
     pub server_us_per_request: Option<f64>,
     /// For targets: requests/s as a percentage of the ceiling's plaintext row.
     pub pct_of_ceiling: Option<f64>,
+    /// The `--tls` rows' TLS figures; absent for plain rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsRow>,
     pub result: RunResult,
+}
+
+/// What a `--tls` row measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsWorkload {
+    /// Requests over kept-alive TLS connections: the record layer's cost per request.
+    KeptAlive,
+    /// One request per connection (`Connection: close`), `--tls-resume off`:
+    /// every connection makes a full handshake.
+    FullHandshakes,
+    /// One request per connection, `--tls-resume on`: reconnects resume a session.
+    ResumedHandshakes,
+}
+
+impl TlsWorkload {
+    /// Every `--tls` row, in the order they run and are shown.
+    pub const ALL: [TlsWorkload; 3] = [
+        TlsWorkload::KeptAlive,
+        TlsWorkload::FullHandshakes,
+        TlsWorkload::ResumedHandshakes,
+    ];
+
+    /// The row's name in every table.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsWorkload::KeptAlive => "TLS kept-alive",
+            TlsWorkload::FullHandshakes => "TLS new handshakes",
+            TlsWorkload::ResumedHandshakes => "TLS resumed handshakes",
+        }
+    }
+
+    /// Whether the row measures handshakes (one request per connection).
+    pub fn handshakes(self) -> bool {
+        self != TlsWorkload::KeptAlive
+    }
+
+    /// The row's load: a GET of `url` (an `https://` URL of our own server)
+    /// with its certificate unverified (`-k`: the server made it at start-up),
+    /// `Connection: close` and the resumption setting for the handshake rows.
+    pub fn load(
+        self,
+        url: &str,
+        connections: usize,
+        threads: Option<usize>,
+        duration: Duration,
+    ) -> Load {
+        let mut load = get(url, connections, threads, duration);
+        load.tls.insecure = true;
+        load.tls.resume = self != TlsWorkload::FullHandshakes;
+        if self.handshakes() {
+            load.headers.push("Connection: close".into());
+        }
+        load
+    }
+}
+
+/// The TLS figures of a `--tls` row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsRow {
+    pub workload: TlsWorkload,
+    /// What the handshakes agreed on (version, cipher suite, ALPN).
+    pub negotiated: Option<crate::tls::Negotiated>,
+    /// Completed handshakes, full and resumed, and the resumed ones.
+    pub handshakes: u64,
+    pub resumed: u64,
+    /// Completed handshakes per second of the run.
+    pub handshakes_per_sec: f64,
+    /// Handshake time, µs (TCP open to handshake end); None when none completed.
+    pub handshake_p50_us: Option<u64>,
+    pub handshake_p99_us: Option<u64>,
+    /// Failed handshakes (connections) and requests lost after one.
+    pub tls_handshake_errors: u64,
+    pub tls_errors: u64,
+    /// Generator CPU (user + sys) per completed handshake, µs: the whole
+    /// connection's cost (TCP connect, handshake, its one request, close).
+    /// Handshake rows only; None when none completed.
+    pub generator_us_per_handshake: Option<f64>,
+    /// Server CPU per completed handshake, µs, as above.
+    pub server_us_per_handshake: Option<f64>,
+}
+
+impl TlsRow {
+    /// The figures of `workload`'s `result`, with the server's CPU seconds
+    /// over the run (None: not measured).
+    fn of(workload: TlsWorkload, result: &RunResult, server_cpu_s: Option<f64>) -> Self {
+        let e = &result.counters.errors;
+        let t = result.tls.as_ref();
+        let handshakes = t.map_or(0, |t| t.handshakes);
+        let done = workload.handshakes() && handshakes > 0;
+        let per = |cpu_s: f64| cpu_s * 1e6 / handshakes as f64;
+        let g = &result.generator_cpu;
+        let measured = t.is_some_and(|t| t.handshake_latency.count > 0);
+        let q = |p: f64| t.filter(|_| measured).map(|t| t.handshake_latency.at(p));
+        Self {
+            workload,
+            negotiated: t.and_then(|t| t.negotiated.clone()),
+            handshakes,
+            resumed: t.map_or(0, |t| t.resumed),
+            handshakes_per_sec: t.map_or(0.0, |t| t.handshakes_per_sec),
+            handshake_p50_us: q(50.0),
+            handshake_p99_us: q(99.0),
+            tls_handshake_errors: e.tls_handshake,
+            tls_errors: e.tls,
+            generator_us_per_handshake: done.then(|| per(g.user_s + g.sys_s)),
+            server_us_per_handshake: server_cpu_s.filter(|_| done).map(per),
+        }
+    }
 }
 
 /// The whole `machine` report.
@@ -159,10 +285,24 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         .map(|t| parse_target(t))
         .collect::<Result<Vec<_>, _>>()?;
     let load = |url: &str, d: Duration| get(url, connections, a.conn.threads, d);
+    // The user's servers: https:// ones verified unless -k, with --cacert.
+    let target_load = |url: &str, d: Duration| {
+        let mut l = load(url, d);
+        l.tls.insecure = a.insecure;
+        l.tls.cacert.clone_from(&a.cacert);
+        l
+    };
+    let tls_load =
+        |w: TlsWorkload, url: &str, d: Duration| w.load(url, connections, a.conn.threads, d);
     // Validate the generator's plan (and every target's) before starting anything.
     plan_for(&load("http://127.0.0.1:1/", a.duration), &machine)?;
+    if a.tls {
+        for w in TlsWorkload::ALL {
+            plan_for(&tls_load(w, "https://127.0.0.1:1/", a.duration), &machine)?;
+        }
+    }
     for (_, url) in &targets {
-        plan_for(&load(url, a.duration), &machine)?;
+        plan_for(&target_load(url, a.duration), &machine)?;
     }
     a.out.check()?;
     if reach == Reach::Checks {
@@ -194,7 +334,8 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     ];
     // One line per step as it starts, so a person sees what runs and how far
     // along the campaign is (the runs' own bar shows on a terminal).
-    let steps = workloads.len() + targets.len();
+    let tls_steps = if a.tls { TlsWorkload::ALL.len() } else { 0 };
+    let steps = workloads.len() + tls_steps + targets.len();
     let step = |i: usize, name: &str, url: &str| {
         eprintln!(
             "ceiling machine: [{}/{steps}] {name} ({url}), {}",
@@ -202,7 +343,8 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             options::show(a.duration)
         );
     };
-    let warm_up = |url: &str| -> Result<(), CliError> {
+    // `make(url, length)` is the load of what is warmed up.
+    let warm_up = |url: &str, make: &dyn Fn(&str, Duration) -> Load| -> Result<(), CliError> {
         if a.warmup.is_zero() {
             return Ok(());
         }
@@ -210,9 +352,9 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             "ceiling machine: warm-up ({url}), {}",
             options::show(a.warmup)
         );
-        run_load(&load(url, a.warmup), &machine).map(|_| ())
+        run_load(&make(url, a.warmup), &machine).map(|_| ())
     };
-    warm_up(&workloads[0].1)?;
+    warm_up(&workloads[0].1, &load)?;
     let mut ceiling = Vec::new();
     let mut meta = None;
     for (i, (name, url)) in workloads.iter().enumerate() {
@@ -229,12 +371,32 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         ceiling.push(row);
     }
     drop(server);
+    if a.tls {
+        // Its own server: `ceiling serve --tls`, a self-signed certificate made
+        // at its start, on the same CPUs.
+        let server = EmbeddedServer::start_with(
+            &format_cpu_list(&place.server_cpus),
+            &a.io_engine.to_string(),
+            &["--tls"],
+        )
+        .map_err(Failed::Server)?;
+        eprintln!("ceiling machine: TLS server ({})", server.describe);
+        let url = format!("{}/plaintext", server.url);
+        warm_up(&url, &|u, d| tls_load(TlsWorkload::KeptAlive, u, d))?;
+        for (i, w) in TlsWorkload::ALL.into_iter().enumerate() {
+            step(workloads.len() + i, w.name(), &url);
+            let before = server.cpu_seconds();
+            let (_, result) = run_load_shown(&tls_load(w, &url, a.duration), &machine)?;
+            let server_cpu = server.cpu_seconds() - before;
+            ceiling.push(Row::of_tls(w, &url, result, Some(server_cpu)));
+        }
+    }
     let base = ceiling[0].requests_per_sec;
     let mut rows = Vec::new();
     for (i, (name, url)) in targets.iter().enumerate() {
-        warm_up(url)?;
-        step(workloads.len() + i, name, url);
-        let (_, result) = run_load_shown(&load(url, a.duration), &machine)?;
+        warm_up(url, &target_load)?;
+        step(workloads.len() + tls_steps + i, name, url);
+        let (_, result) = run_load_shown(&target_load(url, a.duration), &machine)?;
         let mut row = Row::of(name, url, result);
         if base > 0.0 {
             row.pct_of_ceiling = Some(100.0 * row.requests_per_sec / base);
@@ -279,8 +441,27 @@ impl Row {
                 .then_some(result.generator_cpu.us_per_request),
             server_us_per_request: None,
             pct_of_ceiling: None,
+            tls: None,
             result,
         }
+    }
+
+    /// A `--tls` row: the plain figures, the server's CPU per request, and the
+    /// TLS figures (`server_cpu_s`: the server's CPU seconds over the run).
+    fn of_tls(
+        workload: TlsWorkload,
+        url: &str,
+        result: RunResult,
+        server_cpu_s: Option<f64>,
+    ) -> Self {
+        let tls = TlsRow::of(workload, &result, server_cpu_s);
+        let mut row = Row::of(workload.name(), url, result);
+        if row.result.counters.completed > 0 {
+            row.server_us_per_request =
+                server_cpu_s.map(|s| s * 1e6 / row.result.counters.completed as f64);
+        }
+        row.tls = Some(tls);
+        row
     }
 }
 
@@ -293,6 +474,15 @@ pub(super) struct EmbeddedServer {
 
 impl EmbeddedServer {
     pub(super) fn start(cpus: &str, engine: &str) -> Result<Self, ServerStartError> {
+        Self::start_with(cpus, engine, &[])
+    }
+
+    /// [`EmbeddedServer::start`] with more `ceiling serve` flags (`--tls`).
+    pub(super) fn start_with(
+        cpus: &str,
+        engine: &str,
+        extra: &[&str],
+    ) -> Result<Self, ServerStartError> {
         let exe = std::env::current_exe().map_err(ServerStartError::Exe)?;
         let mut child = Command::new(exe)
             .args([
@@ -304,6 +494,7 @@ impl EmbeddedServer {
                 "--io-engine",
                 engine,
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -325,15 +516,7 @@ impl EmbeddedServer {
             match rx.recv_timeout(Duration::from_secs(20)) {
                 Ok(line) => {
                     if let Some(rest) = line.split("listening on ").nth(1) {
-                        let url = rest
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_string();
-                        let describe = rest
-                            .split_once('(')
-                            .map(|(_, d)| d.trim_end_matches(')').to_string())
-                            .unwrap_or_default();
+                        let (url, describe) = startup_line(rest);
                         return Ok(Self {
                             child,
                             url,
@@ -359,6 +542,27 @@ impl EmbeddedServer {
             .map(|s| (s.utime + s.stime) as f64 / tps)
             .unwrap_or(0.0)
     }
+}
+
+/// The URL and the description of `ceiling serve`'s start-up line after
+/// "listening on ": `http://127.0.0.1:PORT (1 worker on CPUs 0, epoll)`, and
+/// with `--tls` the certificate after it: `...); TLS 1.3/1.2 (aws-lc-rs),
+/// self-signed certificate SHA-256 AB:CD:..`, kept in the description.
+fn startup_line(rest: &str) -> (String, String) {
+    let url = rest
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let describe = match rest.split_once('(') {
+        Some((_, d)) => match d.split_once(')') {
+            Some((inner, "")) => inner.to_string(),
+            Some((inner, after)) => format!("{inner};{}", after.trim_start_matches(';')),
+            None => d.to_string(),
+        },
+        None => String::new(),
+    };
+    (url, describe)
 }
 
 impl Drop for EmbeddedServer {
@@ -407,6 +611,78 @@ const TARGET_HEAD: [&str; 7] = [
     "errors",
 ];
 const TARGET_WIDTHS: [usize; 7] = [16, 12, 12, 10, 10, 10, 8];
+const HANDSHAKE_HEAD: [&str; 8] = [
+    "workload",
+    "handshakes/s",
+    "resumed",
+    "hs p50",
+    "hs p99",
+    "errors",
+    "gen CPU/hs",
+    "srv CPU/hs",
+];
+const HANDSHAKE_WIDTHS: [usize; 8] = [24, 12, 9, 10, 10, 8, 12, 12];
+/// The title above the handshake rows, in every layout.
+const HANDSHAKE_TITLE: &str =
+    "TLS handshakes, one request per connection (Connection: close), CPU per completed handshake:";
+
+/// The rows of the main table: the plain workloads and TLS kept-alive.
+fn request_rows(r: &MachineReport) -> impl Iterator<Item = &Row> {
+    r.ceiling
+        .iter()
+        .filter(|row| !row.tls.as_ref().is_some_and(|t| t.workload.handshakes()))
+}
+
+/// The handshake rows (`--tls`), each with its TLS figures.
+fn handshake_rows(r: &MachineReport) -> impl Iterator<Item = (&Row, &TlsRow)> {
+    r.ceiling.iter().filter_map(|row| {
+        row.tls
+            .as_ref()
+            .filter(|t| t.workload.handshakes())
+            .map(|t| (row, t))
+    })
+}
+
+/// What the `--tls` rows' handshakes agreed on, once: `TLSv1_3
+/// TLS13_AES_256_GCM_SHA384, ALPN http/1.1`; None without TLS rows.
+fn negotiated(r: &MachineReport) -> Option<String> {
+    let mut tls = r
+        .ceiling
+        .iter()
+        .filter_map(|row| row.tls.as_ref())
+        .peekable();
+    tls.peek()?;
+    Some(
+        match tls.find_map(|t| t.negotiated.as_ref()) {
+            Some(n) => format!(
+                "{} {}, ALPN {}",
+                n.version,
+                n.cipher_suite,
+                n.alpn.as_deref().unwrap_or("none")
+            ),
+            None => "no handshake completed".into(),
+        } + " (ceiling serve --tls with a self-signed certificate made at its start, not verified)",
+    )
+}
+
+/// One handshake row's cells: handshakes/s, the resumed share, handshake time,
+/// errors (every class of the run) and CPU per handshake on both sides.
+fn handshake_cells(row: &Row, t: &TlsRow) -> Vec<String> {
+    vec![
+        row.name.clone(),
+        format!("{:.0}", t.handshakes_per_sec),
+        if t.handshakes > 0 {
+            format!("{:.1}%", 100.0 * t.resumed as f64 / t.handshakes as f64)
+        } else {
+            "n/a".into()
+        },
+        opt_us(t.handshake_p50_us),
+        opt_us(t.handshake_p99_us),
+        row.errors.to_string(),
+        t.generator_us_per_handshake.map_or("n/a".into(), us),
+        t.server_us_per_handshake.map_or("n/a".into(), us),
+    ]
+}
 
 /// A latency cell: `n/a` when nothing completed.
 fn opt_us(v: Option<u64>) -> String {
@@ -476,8 +752,23 @@ pub fn render_text(r: &MachineReport) -> String {
         m.engine.describe()
     );
     let _ = writeln!(s, "{}", text_row(&CEILING_HEAD, &CEILING_WIDTHS));
-    for row in &r.ceiling {
+    for row in request_rows(r) {
         let _ = writeln!(s, "{}", text_row(&ceiling_cells(row), &CEILING_WIDTHS));
+    }
+    let mut handshakes = handshake_rows(r).peekable();
+    if handshakes.peek().is_some() {
+        let _ = writeln!(s, "\n{HANDSHAKE_TITLE}");
+        let _ = writeln!(s, "{}", text_row(&HANDSHAKE_HEAD, &HANDSHAKE_WIDTHS));
+        for (row, t) in handshakes {
+            let _ = writeln!(
+                s,
+                "{}",
+                text_row(&handshake_cells(row, t), &HANDSHAKE_WIDTHS)
+            );
+        }
+    }
+    if let Some(n) = negotiated(r) {
+        let _ = writeln!(s, "TLS: {n}");
     }
     if !r.targets.is_empty() {
         let _ = writeln!(s, "\nYour servers, against the ceiling's plaintext row:");
@@ -507,8 +798,20 @@ pub fn render_markdown(r: &MachineReport) -> String {
     );
     let _ = writeln!(s, "{}", markdown_row(&CEILING_HEAD));
     let _ = writeln!(s, "|{}", "---|".repeat(CEILING_HEAD.len()));
-    for row in &r.ceiling {
+    for row in request_rows(r) {
         let _ = writeln!(s, "{}", markdown_row(&ceiling_cells(row)));
+    }
+    let mut handshakes = handshake_rows(r).peekable();
+    if handshakes.peek().is_some() {
+        let _ = writeln!(s, "\n{HANDSHAKE_TITLE}\n");
+        let _ = writeln!(s, "{}", markdown_row(&HANDSHAKE_HEAD));
+        let _ = writeln!(s, "|{}", "---|".repeat(HANDSHAKE_HEAD.len()));
+        for (row, t) in handshakes {
+            let _ = writeln!(s, "{}", markdown_row(&handshake_cells(row, t)));
+        }
+    }
+    if let Some(n) = negotiated(r) {
+        let _ = writeln!(s, "\nTLS: {n}.");
     }
     if !r.targets.is_empty() {
         let _ = writeln!(s, "\n{}", markdown_row(&TARGET_HEAD));
@@ -519,21 +822,36 @@ pub fn render_markdown(r: &MachineReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\nEach test ran as `{}`, the URL changing per row.",
-        r.ceiling[0].result.meta.command_line
+        "\nEach test ran as `{}`, the URL changing per row{}.",
+        r.ceiling[0].result.meta.command_line,
+        if negotiated(r).is_some() {
+            "; the TLS rows add `-k` (an https URL of `ceiling serve --tls`), the handshake rows `-H 'Connection: close'` and `--tls-resume off` (new) or `on` (resumed)"
+        } else {
+            ""
+        }
     );
     s
 }
 
 /// One CSV row per workload and target; an empty cell where nothing was measured.
+///
+/// With `--tls` rows, six columns follow (empty on plain rows): handshakes_per_sec,
+/// resumed, handshake_p50_us, handshake_p99_us, generator_us_per_handshake,
+/// server_us_per_handshake.
 pub fn render_csv(r: &MachineReport) -> String {
     let cell = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+    let float = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
+    let with_tls = r.ceiling.iter().any(|row| row.tls.is_some());
     let mut s = String::from(
-        "kind,name,url,requests_per_sec,bytes_read_per_sec,p50_us,p99_us,p999_us,errors,generator_us_per_request,server_us_per_request,pct_of_ceiling\n",
+        "kind,name,url,requests_per_sec,bytes_read_per_sec,p50_us,p99_us,p999_us,errors,generator_us_per_request,server_us_per_request,pct_of_ceiling",
     );
+    if with_tls {
+        s.push_str(",handshakes_per_sec,resumed,handshake_p50_us,handshake_p99_us,generator_us_per_handshake,server_us_per_handshake");
+    }
+    s.push('\n');
     for (kind, rows) in [("ceiling", &r.ceiling), ("target", &r.targets)] {
         for row in rows {
-            let _ = writeln!(
+            let _ = write!(
                 s,
                 "{kind},{},{},{:.2},{:.0},{},{},{},{},{},{},{}",
                 row.name,
@@ -551,6 +869,20 @@ pub fn render_csv(r: &MachineReport) -> String {
                 row.pct_of_ceiling
                     .map_or(String::new(), |v| format!("{v:.2}")),
             );
+            if with_tls {
+                let t = row.tls.as_ref();
+                let _ = write!(
+                    s,
+                    ",{},{},{},{},{},{}",
+                    float(t.map(|t| t.handshakes_per_sec)),
+                    t.map_or(String::new(), |t| t.resumed.to_string()),
+                    cell(t.and_then(|t| t.handshake_p50_us)),
+                    cell(t.and_then(|t| t.handshake_p99_us)),
+                    float(t.and_then(|t| t.generator_us_per_handshake)),
+                    float(t.and_then(|t| t.server_us_per_handshake)),
+                );
+            }
+            s.push('\n');
         }
     }
     s
@@ -572,22 +904,33 @@ pub fn render_html(r: &MachineReport) -> String {
         escape(&m.engine.describe()),
         escape(&m.started_at)
     );
-    let rows: Vec<Vec<String>> = r.ceiling.iter().map(ceiling_cells).collect();
+    let rows: Vec<Vec<String>> = request_rows(r).map(ceiling_cells).collect();
     body.push_str(&table(&CEILING_HEAD, &rows));
+    let handshakes: Vec<(&Row, &TlsRow)> = handshake_rows(r).collect();
+    if !handshakes.is_empty() {
+        let rows: Vec<Vec<String>> = handshakes
+            .iter()
+            .map(|(row, t)| handshake_cells(row, t))
+            .collect();
+        body.push_str(&format!(
+            "<h2>{}</h2>",
+            escape(HANDSHAKE_TITLE.trim_end_matches(':'))
+        ));
+        body.push_str(&table(&HANDSHAKE_HEAD, &rows));
+    }
+    if let Some(n) = negotiated(r) {
+        body.push_str(&format!("<p>TLS: {}</p>", escape(&n)));
+    }
     if !r.targets.is_empty() {
         let rows: Vec<Vec<String>> = r.targets.iter().map(target_cells).collect();
         body.push_str("<h2>Your servers, against the ceiling's plaintext row</h2>");
         body.push_str(&table(&TARGET_HEAD, &rows));
     }
-    let bars: Vec<(String, f64)> = r
-        .ceiling
-        .iter()
+    let bars: Vec<(String, f64)> = request_rows(r)
         .chain(&r.targets)
         .map(|row| (row.name.clone(), row.requests_per_sec))
         .collect();
-    let curves: Vec<(String, String)> = r
-        .ceiling
-        .iter()
+    let curves: Vec<(String, String)> = request_rows(r)
         .chain(&r.targets)
         .map(|row| (row.name.clone(), row.result.latency.histogram.clone()))
         .collect();
@@ -596,6 +939,30 @@ pub fn render_html(r: &MachineReport) -> String {
         bar_chart("requests/s", &bars),
         percentile_chart(&curves)
     ));
+    if !handshakes.is_empty() {
+        let bars: Vec<(String, f64)> = handshakes
+            .iter()
+            .map(|(row, t)| (row.name.clone(), t.handshakes_per_sec))
+            .collect();
+        let curves: Vec<(String, String)> = handshakes
+            .iter()
+            .filter_map(|(row, _)| {
+                let t = row.result.tls.as_ref()?;
+                (t.handshake_latency.count > 0)
+                    .then(|| (row.name.clone(), t.handshake_latency.histogram.clone()))
+            })
+            .collect();
+        body.push_str(&format!(
+            "<h2>TLS handshakes per second</h2>{}",
+            bar_chart("handshakes/s", &bars)
+        ));
+        if !curves.is_empty() {
+            body.push_str(&format!(
+                "<h2>TLS handshake time by percentile</h2>{}",
+                percentile_chart(&curves)
+            ));
+        }
+    }
     page("This machine's HTTP ceiling", &body)
 }
 
@@ -652,6 +1019,170 @@ mod tests {
         assert!(html.contains("<th>of ceiling</th>") && html.contains("<td>mine</td>"));
         assert!(!html.contains("pw@"));
         assert!(html.contains("<h2>Requests per second</h2>"));
+    }
+
+    /// A `--tls` row of `rps` requests/s over a 5 s run with `handshakes`
+    /// (`resumed` of them resumed) and 2 s of generator CPU.
+    fn tls_result(rps: f64, handshakes: u64, resumed: u64) -> RunResult {
+        let mut r = result(rps, 200, 600, 0);
+        r.duration_s = 5.0;
+        r.counters.sent = (rps * 5.0) as u64;
+        r.counters.completed = r.counters.sent;
+        r.generator_cpu = crate::result::GeneratorCpu::new(1.5, 0.5, r.counters.sent);
+        r.tls = Some(crate::campaign::fixture::tls(handshakes, resumed, 5.0));
+        r
+    }
+
+    /// The plain rows and the three `--tls` rows, as `ceiling machine --tls` reports them.
+    fn tls_report() -> MachineReport {
+        let mut plain = Row::of(
+            "plaintext",
+            "http://127.0.0.1:8080/plaintext",
+            result(250_000.0, 120, 410, 0),
+        );
+        plain.server_us_per_request = Some(3.9);
+        let url = "https://127.0.0.1:8443/plaintext";
+        let keep = Row::of_tls(
+            TlsWorkload::KeptAlive,
+            url,
+            tls_result(200_000.0, 64, 0),
+            Some(4.0),
+        );
+        let full = Row::of_tls(
+            TlsWorkload::FullHandshakes,
+            url,
+            tls_result(4_000.0, 20_000, 0),
+            Some(3.0),
+        );
+        let resumed = Row::of_tls(
+            TlsWorkload::ResumedHandshakes,
+            url,
+            tls_result(10_000.0, 50_000, 49_000),
+            Some(2.5),
+        );
+        MachineReport {
+            schema: "ceiling.machine/1".into(),
+            meta: plain.result.meta.clone(),
+            server_cpus: vec![0],
+            generator_cpus: vec![1],
+            ceiling: vec![plain, keep, full, resumed],
+            targets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn tls_rows_carry_cpu_per_request_and_per_handshake_on_both_sides() {
+        let r = tls_report();
+        let keep = r.ceiling[1].tls.as_ref().unwrap();
+        assert_eq!(keep.workload, TlsWorkload::KeptAlive);
+        // Kept-alive: per request (4 s of server CPU over 1,000,000 requests),
+        // no per-handshake figure (64 handshakes carry the whole run).
+        assert_eq!(r.ceiling[1].server_us_per_request, Some(4.0));
+        assert_eq!(r.ceiling[1].generator_us_per_request, Some(2.0));
+        assert_eq!(keep.generator_us_per_handshake, None);
+        assert_eq!(keep.server_us_per_handshake, None);
+        // Full handshakes: 2 s of generator CPU and 3 s of server CPU over 20,000.
+        let full = r.ceiling[2].tls.as_ref().unwrap();
+        assert_eq!((full.handshakes, full.resumed), (20_000, 0));
+        assert_eq!(full.handshakes_per_sec, 4_000.0);
+        assert_eq!(full.generator_us_per_handshake, Some(100.0));
+        assert_eq!(full.server_us_per_handshake, Some(150.0));
+        assert!(full.handshake_p50_us.unwrap() >= 1_000);
+        let resumed = r.ceiling[3].tls.as_ref().unwrap();
+        assert_eq!(resumed.resumed, 49_000);
+        assert_eq!(resumed.generator_us_per_handshake, Some(40.0));
+        assert_eq!(resumed.server_us_per_handshake, Some(50.0));
+        // The loads: -k against our own server, Connection: close and the
+        // resumption setting on the handshake rows.
+        let d = Duration::from_secs(1);
+        let k = TlsWorkload::KeptAlive.load("https://h/", 8, None, d);
+        assert!(k.tls.insecure && k.headers.is_empty());
+        let f = TlsWorkload::FullHandshakes.load("https://h/", 8, None, d);
+        assert!(f.tls.insecure && !f.tls.resume);
+        assert_eq!(f.headers, ["Connection: close"]);
+        let r2 = TlsWorkload::ResumedHandshakes.load("https://h/", 8, None, d);
+        assert!(r2.tls.insecure && r2.tls.resume);
+        assert_eq!(r2.headers, ["Connection: close"]);
+        // JSON: the rows follow the plain ones, with their TLS figures.
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["ceiling"][0].get("tls").is_none());
+        assert_eq!(json["ceiling"][2]["tls"]["workload"], "full_handshakes");
+        assert_eq!(json["ceiling"][3]["tls"]["server_us_per_handshake"], 50.0);
+        let back: MachineReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back.ceiling[3].tls.as_ref().unwrap().resumed, 49_000);
+    }
+
+    #[test]
+    fn a_tls_row_with_no_handshake_shows_no_figures() {
+        let mut res = tls_result(0.0, 0, 0);
+        res.counters.errors.tls_handshake = 64;
+        let row = Row::of_tls(TlsWorkload::FullHandshakes, "https://h/", res, Some(0.1));
+        let t = row.tls.as_ref().unwrap();
+        assert_eq!(t.tls_handshake_errors, 64);
+        assert_eq!(
+            (t.handshake_p50_us, t.generator_us_per_handshake),
+            (None, None)
+        );
+        assert_eq!(
+            handshake_cells(&row, t)[1..],
+            ["0", "n/a", "n/a", "n/a", "64", "n/a", "n/a"]
+        );
+    }
+
+    /// The text, Markdown and CSV layouts with the `--tls` rows, pinned.
+    #[test]
+    fn layouts_with_the_tls_rows() {
+        let report = tls_report();
+        let text = render_text(&report);
+        snapshot("machine-tls", &text);
+        snapshot("machine-tls.md", &render_markdown(&report));
+        snapshot("machine-tls.csv", &render_csv(&report));
+        // Kept-alive in the requests table, the handshakes in their own.
+        let keep = text
+            .lines()
+            .position(|l| l.starts_with("TLS kept-alive "))
+            .unwrap();
+        let title = text
+            .lines()
+            .position(|l| l.starts_with("TLS handshakes"))
+            .unwrap();
+        let full = text
+            .lines()
+            .position(|l| l.starts_with("TLS new handshakes "))
+            .unwrap();
+        assert!(keep < title && title < full, "{text}");
+        assert!(text.contains("TLS: TLSv1_3 TLS13_AES_256_GCM_SHA384, ALPN http/1.1"));
+        let html = render_html(&report);
+        crate::report::html::assert_page(&html);
+        assert!(
+            html.contains("<th>handshakes/s</th>")
+                && html.contains("<td>TLS resumed handshakes</td>")
+        );
+        assert!(html.contains("<h2>TLS handshakes per second</h2>"));
+        assert!(html.contains("<h2>TLS handshake time by percentile</h2>"));
+        assert_eq!(
+            html.matches("<svg").count(),
+            4,
+            "two charts of requests, two of handshakes"
+        );
+    }
+
+    #[test]
+    fn the_start_up_line_gives_the_url_and_what_serves_it() {
+        assert_eq!(
+            startup_line("http://127.0.0.1:41000 (1 worker on CPUs 0, epoll)"),
+            (
+                "http://127.0.0.1:41000".into(),
+                "1 worker on CPUs 0, epoll".into()
+            )
+        );
+        assert_eq!(
+            startup_line("https://127.0.0.1:41001 (1 worker on CPUs 0, epoll); TLS 1.3/1.2 (aws-lc-rs), self-signed certificate SHA-256 AB:CD"),
+            (
+                "https://127.0.0.1:41001".into(),
+                "1 worker on CPUs 0, epoll; TLS 1.3/1.2 (aws-lc-rs), self-signed certificate SHA-256 AB:CD".into()
+            )
+        );
     }
 
     /// A row where nothing completed (nothing listening) shows n/a, never a 0 µs

@@ -231,7 +231,11 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
                     UsageError::Conflict(format!("{} x {} x {}: {reason}", t.name, e.name, s.name))
                 };
                 let (load, machine) = cell_load(&argv).map_err(|x| cell(x.to_string()))?;
-                plan_for(&load, &machine).map_err(|x| cell(x.to_string()))?;
+                // A failed TLS preflight is the server's doing (exit 1), not usage.
+                plan_for(&load, &machine).map_err(|x| match x.is_usage() {
+                    true => CliError::from(cell(x.to_string())),
+                    false => CliError::from(x),
+                })?;
                 cells.push((
                     t.server_pid,
                     t.name.clone(),
@@ -306,16 +310,19 @@ fn us(v: Option<u64>) -> String {
     v.map_or("n/a".into(), |v| crate::report::text::time_us(v as f64))
 }
 
-/// The error classes of a run, largest first: `connect 120, timeout 3`, with
+/// The error classes of a run, largest first: `connect 120, timeout 3`, TLS
+/// failures as `tls handshake 64` (connections) and `tls 2` (requests), and
 /// responses outside 2xx/3xx as `4xx 2` and `5xx 40`; None when all went well.
 pub fn failure(c: &shared::stats::Counters) -> Option<String> {
     let e = &c.errors;
     let mut classes = [
         ("connect", e.connect),
+        ("tls handshake", e.tls_handshake),
         ("read", e.read),
         ("write", e.write),
         ("timeout", e.timeout),
         ("invalid", e.invalid),
+        ("tls", e.tls),
         ("4xx", c.status.client_error),
         ("5xx", c.status.server_error),
     ];
@@ -639,6 +646,12 @@ mod tests {
         assert_eq!(
             failure(&c).as_deref(),
             Some("connect 120, 5xx 40, timeout 3")
+        );
+        c.errors.tls_handshake = 64;
+        c.errors.tls = 3;
+        assert_eq!(
+            failure(&c).as_deref(),
+            Some("connect 120, tls handshake 64, 5xx 40, timeout 3, tls 3")
         );
     }
 

@@ -202,7 +202,7 @@ pub fn base_load(
         seed: 1,
         script,
         requests_file,
-        tls: Default::default(),
+        tls: request.tls.options(),
     })
 }
 
@@ -270,6 +270,24 @@ pub(crate) mod fixture {
         v["counters"]["errors"]["read"] = errors.into();
         v["generator_cpu"]["us_per_request"] = 4.5.into();
         serde_json::from_value(v).expect("the fixture is a RunResult")
+    }
+
+    /// The TLS report of an https run of `secs` seconds: `handshakes`
+    /// completed (`resumed` of them resumed, 1-2 ms each), TLSv1_3 agreed.
+    pub(crate) fn tls(handshakes: u64, resumed: u64, secs: f64) -> crate::result::TlsReport {
+        let mut t = crate::result::TlsTotals::new();
+        for i in 0..handshakes {
+            t.handshake.record(1_000 + i % 1_000).expect("in range");
+        }
+        t.full = handshakes - resumed;
+        t.resumed = resumed;
+        t.negotiated = Some(crate::tls::Negotiated {
+            version: "TLSv1_3".into(),
+            cipher_suite: "TLS13_AES_256_GCM_SHA384".into(),
+            alpn: Some("http/1.1".into()),
+            resumed: false,
+        });
+        crate::result::TlsReport::new(&t, secs, resumed > 0)
     }
 
     /// Compares `actual` with `testdata/NAME.txt`; with CEILING_UPDATE_SNAPSHOTS=1

@@ -161,7 +161,7 @@ pub struct Step {
     /// Failed attempts: request errors (read, write, timeout, invalid) + connect
     /// errors + responses outside 2xx/3xx.
     pub errors: u64,
-    /// 100 x errors / (requests sent + connect errors).
+    /// 100 x errors / (requests sent + connect and TLS handshake errors).
     pub error_pct: f64,
     pub avg_us: f64,
     pub p50_us: u64,

@@ -256,6 +256,21 @@ fn instructions(
         .duration_since(SystemTime::now())
         .map_or(0, |d| d.as_secs());
     let last = n - 1;
+    // https: the plan names certificate files, which each node reads itself.
+    let tls = &f.load.tls;
+    let files: Vec<String> = [&tls.cacert, &tls.cert, &tls.key]
+        .into_iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect();
+    let also = if files.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", with the certificate files it names ({}) at the same paths (the Kubernetes manifest does not mount them: add a volume)",
+            files.join(", ")
+        )
+    };
     let collect = match results_pvc {
         Some(claim) => format!(
             "the node files land on the volume of claim {claim} as ceiling-{}-node-I.jsonl; copy them out (kubectl cp from any pod that mounts it)",
@@ -269,7 +284,7 @@ fn instructions(
     };
     format!(
         "Plan {run} (hash {hash}) written to {name}: {n} {nodes}, {per_node} {connections} each{rate}{requests}.
-T0 = {t0} (in {secs_to_t0} s; a node later than {tol} ms refuses to start). Copy {name} to every node and start them before T0.
+T0 = {t0} (in {secs_to_t0} s; a node later than {tol} ms refuses to start). Copy {name} to every node{also} and start them before T0.
 
 One node by hand (index 0 to {last}):
   ceiling run --plan {name} --node-index I --out node-I.jsonl

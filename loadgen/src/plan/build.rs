@@ -1,8 +1,11 @@
 //! Parsed arguments -> a [`Plan`] (ripgrep's "high args"). Every side effect of
 //! getting ready happens here, in this order, and an error names its step:
-//! reading input files ([`load_of`]), the URLs and headers, resolving the host and
-//! finding the address that accepts, the node's share, `--source-ips`, this
-//! machine's limits, CPUs, the I/O engine, and creating the output files.
+//! reading input files ([`load_of`]), the URLs and headers, the TLS client
+//! configuration of an `https://` URL (its certificate files), resolving the
+//! host and finding the address that accepts, the node's share, `--source-ips`,
+//! this machine's limits, CPUs, the I/O engine, for an `https://` run the
+//! preflight handshake (the one step whose failure is not bad usage: exit 1),
+//! and creating the output files.
 
 use super::{check_headers, parse_header, split, HeaderError, Load, Pacing, Plan, Share, Target};
 use crate::plan::JsonOut;
@@ -76,8 +79,21 @@ pub enum BuildError {
     Script(String),
     #[error("invalid URL {url}: {reason}")]
     Url { url: String, reason: String },
-    #[error("every URL must have the same host and port: {url} is not on {first}")]
+    #[error("every URL must have the same scheme, host and port: {url} is not on {first}")]
     MixedOrigins { url: String, first: String },
+    /// `-k`, `--cacert`, `--cert/--key` of an `https://` URL that cannot be used.
+    #[error(transparent)]
+    ClientTls(#[from] crate::tls::ClientTlsError),
+    #[error("{url}: {host:?} cannot be sent as a TLS server name (SNI): {reason}")]
+    TlsName {
+        url: String,
+        host: String,
+        reason: String,
+    },
+    /// The preflight handshake of an `https://` run failed: the server, not the
+    /// usage, is wrong (exit 1, nothing sent). See [`BuildError::is_usage`].
+    #[error("TLS preflight handshake failed, no load sent: {0}")]
+    Preflight(#[from] crate::tls::PreflightError),
     #[error(transparent)]
     Header(#[from] HeaderError),
     #[error("resolving {host:?}: {source}")]
@@ -129,6 +145,19 @@ pub enum BuildError {
     #[error("--node-index {index} is out of range: the plan has {count} nodes (0 to {})", count - 1)]
     NodeOutOfRange { index: usize, count: usize },
 }
+
+impl BuildError {
+    /// Bad usage (exit 2): every step but the preflight handshake, which
+    /// found the server unusable for the run (exit 1).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, BuildError::Preflight(_))
+    }
+}
+
+/// The longest the preflight handshake of an `https://` run may take (less
+/// when `--timeout` is shorter): long enough for a slow full handshake across
+/// the world, short enough that a silent port is reported at once.
+pub const PREFLIGHT_LIMIT: Duration = Duration::from_secs(5);
 
 /// The target URLs and the request body, with the input files read: `url`
 /// first, then the lines of `urls_file` (blank lines and `#` comments skipped);
@@ -269,6 +298,7 @@ pub fn command_line(load: &Load, machine: &Machine) -> String {
         v.push("-s".into());
         v.push(s.name.clone());
     }
+    v.extend(load.tls.flags());
     if let Some(r) = &load.requests_file {
         v.push("--requests-file".into());
         v.push(r.name.clone());
@@ -313,7 +343,9 @@ pub fn build(
     let mut parsed = Vec::with_capacity(load.urls.len());
     for raw in &load.urls {
         let u = parse_url(raw)?;
-        let o = format!("{}:{}", u.host, u.port);
+        // The scheme is part of the origin: one run's connections all speak
+        // TLS, or none does.
+        let o = format!("{}://{}:{}", u.scheme.name(), u.host_port(), u.port);
         match &origin {
             None => origin = Some((u.clone(), o)),
             Some((_, first)) if *first != o => {
@@ -327,6 +359,39 @@ pub fn build(
         parsed.push(u);
     }
     let (first, _) = origin.ok_or(BuildError::NoUrl)?;
+    let mut warnings = Vec::new();
+    // https: the client configuration (reading the certificate files: a bad
+    // one is bad usage) and the server name. A plan described here runs on
+    // other machines, which read the files themselves: only the checks that
+    // read no file.
+    let tls = match (first.scheme, mode) {
+        (Scheme::Https, Mode::Run) => {
+            let name =
+                rustls::pki_types::ServerName::try_from(first.host.clone()).map_err(|e| {
+                    BuildError::TlsName {
+                        url: first.shown.clone(),
+                        host: first.host.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            let config = crate::tls::client_config(&load.tls, load.connections)?;
+            Some(std::sync::Arc::new(crate::tls::TlsClient { config, name }))
+        }
+        (Scheme::Https, Mode::Describe) => {
+            load.tls.check()?;
+            None
+        }
+        (Scheme::Http, _) => {
+            if load.tls.given() {
+                warnings.push(format!(
+                    "warning: the certificate flags ({}) apply to https:// URLs only: {} is plain HTTP, so they are ignored",
+                    load.tls.flags().join(" "),
+                    first.shown
+                ));
+            }
+            None
+        }
+    };
     let user_auth = headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
@@ -369,7 +434,6 @@ pub fn build(
     if mode == Mode::Run && !machine.source_ips.is_empty() {
         crate::source::validate(&machine.source_ips, addr).map_err(BuildError::SourceIps)?;
     }
-    let mut warnings = Vec::new();
     if mode == Mode::Run {
         preflight(connections, &machine.source_ips, addr, &mut warnings)?;
     }
@@ -411,6 +475,27 @@ pub fn build(
     let engine = match mode {
         Mode::Run => crate::direct::choose(engine, pacing.is_some()),
         Mode::Describe => engine,
+    };
+
+    // Once the usage is known to be good (but for the output paths): one
+    // handshake, so a bad certificate, a wrong name, plain HTTP or a silent
+    // port is one line before any load rather than a run of handshake errors.
+    // Bounded by --timeout (a request's limit) and at most PREFLIGHT_LIMIT.
+    // Before the output files are created: a run that stops here leaves no
+    // empty result file behind (nor truncates an old one).
+    let handshake = match &tls {
+        Some(t) if mode == Mode::Run => {
+            let limit = load.timeout.min(PREFLIGHT_LIMIT);
+            let config = crate::tls::preflight_config(&t.config);
+            match crate::tls::preflight(addr, &first.host, config, limit) {
+                Ok(done) => Some(done),
+                // Nothing accepts: as for http://, the run counts the connect
+                // errors and says so (exit 1); checks never fail on it.
+                Err(crate::tls::PreflightError::Connect { .. }) => None,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => None,
     };
 
     // Output files last: created now, so a bad path fails before any load.
@@ -462,7 +547,8 @@ pub fn build(
         distributed: None,
         out,
         dynamic,
-        tls: None,
+        tls,
+        handshake,
     })
 }
 
@@ -629,17 +715,47 @@ fn ports_in(range: &str) -> Option<u64> {
     (hi >= lo).then(|| hi - lo + 1)
 }
 
+/// The schemes a run speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
 /// A URL taken apart for the request line, the Host header and the display.
 #[derive(Debug, Clone)]
 struct ParsedUrl {
+    scheme: Scheme,
     /// Normalised, the password masked: what is printed and recorded.
     shown: String,
+    /// The host to resolve and, for https, the TLS server name: a domain, or an
+    /// IP address without brackets.
     host: String,
     port: u16,
     host_header: String,
     target: String,
     /// `Basic base64(user:password)` from the userinfo, percent-decoded (as curl).
     basic_auth: Option<String>,
+}
+
+impl ParsedUrl {
+    /// The host as a URL writes it (IPv6 in brackets), for the origin.
+    fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
 }
 
 fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
@@ -655,15 +771,15 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
         format!("http://{raw}")
     };
     let mut u = url::Url::parse(&with_scheme).map_err(|e| bad(e.to_string()))?;
-    match u.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(bad(
-                "https is not supported yet (no TLS in this version); use http://".into(),
-            ))
+    let scheme = match u.scheme() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => {
+            return Err(bad(format!(
+                "unsupported scheme {other:?}; use http:// or https://"
+            )))
         }
-        other => return Err(bad(format!("unsupported scheme {other:?}; use http://"))),
-    }
+    };
     let host = match u.host() {
         Some(url::Host::Domain(d)) => d.to_string(),
         Some(url::Host::Ipv4(ip)) => ip.to_string(),
@@ -689,7 +805,9 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
         let _ = u.set_password(Some(crate::redact::MASK));
     }
     let host_str = u.host_str().unwrap_or_default().to_string();
-    let port = u.port().unwrap_or(80);
+    // The url crate drops a port that is the scheme's default (https://h:443/
+    // is https://h/), so the Host header carries a port only when it differs.
+    let port = u.port_or_known_default().unwrap_or(80);
     let host_header = match u.port() {
         Some(p) => format!("{host_str}:{p}"),
         None => host_str,
@@ -703,6 +821,7 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
         target.push_str(q);
     }
     Ok(ParsedUrl {
+        scheme,
         // set_password percent-encodes the mask; show it plainly.
         shown: u.to_string().replace("%2A%2A%2A@", "***@"),
         host,
@@ -820,8 +939,16 @@ mod tests {
             &["-R", "-5", "http://127.0.0.1:1/"],
             &["-c", "-1", "http://127.0.0.1:1/"],
             &["-p", "100000", "http://127.0.0.1:1/"],
-            &["https://127.0.0.1/"],
             &["ftp://127.0.0.1/"],
+            &["--cacert", "/nonexistent/ca.pem", "https://127.0.0.1:1/"],
+            &["--cert", "/nonexistent/c.pem", "https://127.0.0.1:1/"],
+            &[
+                "-k",
+                "--cacert",
+                "/nonexistent/ca.pem",
+                "https://127.0.0.1:1/",
+            ],
+            &["--tls-resume", "maybe", "https://127.0.0.1:1/"],
             &["http://no-such-host.invalid/"],
             &["-H", "novalue", "http://127.0.0.1:1/"],
             &["-H", "Host: a", "-H", "Host: b", "http://127.0.0.1:1/"],
@@ -974,7 +1101,245 @@ mod tests {
         assert!(parse_url("http://h/").unwrap().basic_auth.is_none());
         let u = parse_url("http://user@h/").unwrap();
         assert_eq!(u.basic_auth.as_deref(), Some("Basic dXNlcjo="));
-        let e = parse_url("https://u:secret@h/").unwrap_err().to_string();
+        let e = parse_url("ftp://u:secret@h/").unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
+        let u = parse_url("https://u:secret@h/").unwrap();
+        assert_eq!(u.shown, "https://u:***@h/");
+    }
+
+    #[test]
+    fn https_defaults_to_443_and_names_the_port_only_when_it_differs() {
+        for (raw, port, host_header, shown) in [
+            (
+                "https://example.test/a?b",
+                443,
+                "example.test",
+                "https://example.test/a?b",
+            ),
+            (
+                "https://example.test:443/",
+                443,
+                "example.test",
+                "https://example.test/",
+            ),
+            (
+                "HTTPS://Example.TEST:8443",
+                8443,
+                "example.test:8443",
+                "https://example.test:8443/",
+            ),
+            ("https://[::1]/", 443, "[::1]", "https://[::1]/"),
+            // The other scheme's default port is just a port.
+            ("https://h:80/", 80, "h:80", "https://h:80/"),
+            ("http://h:443/", 443, "h:443", "http://h:443/"),
+            ("http://h/", 80, "h", "http://h/"),
+        ] {
+            let u = parse_url(raw).unwrap();
+            assert_eq!(
+                (u.port, u.host_header.as_str(), u.shown.as_str()),
+                (port, host_header, shown),
+                "{raw}"
+            );
+        }
+        assert_eq!(parse_url("https://[::1]:8443/").unwrap().host, "::1");
+        assert_eq!(parse_url("https://h/").unwrap().scheme, Scheme::Https);
+        assert_eq!(parse_url("h:1/").unwrap().scheme, Scheme::Http);
+        let e = parse_url("ws://h/").unwrap_err().to_string();
+        assert!(e.contains("use http:// or https://"), "{e}");
+    }
+
+    #[test]
+    fn an_https_plan_carries_the_client_and_the_server_name() {
+        use rustls::pki_types::ServerName;
+        // Nothing listens on port 1: the preflight finds no server, as an
+        // http:// run would, and leaves the connect errors to the run.
+        // An IP literal is an IP name (verified against the certificate's IP
+        // addresses, and sent without SNI); a domain is a DNS name.
+        for (url, host, ip) in [
+            ("https://127.0.0.1:1/", "127.0.0.1", true),
+            ("https://localhost:1/", "localhost", false),
+            ("https://[::1]:1/", "::1", true),
+        ] {
+            let p = try_plan(&["-t1", "-c1", "-k", url]).unwrap();
+            let tls = p.tls.as_ref().expect("an https plan has a TLS client");
+            assert_eq!(tls.name, ServerName::try_from(host).unwrap(), "{url}");
+            assert_eq!(matches!(tls.name, ServerName::IpAddress(_)), ip, "{url}");
+            assert_eq!(tls.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+            assert!(p.handshake.is_none());
+            assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+            let req = String::from_utf8(p.targets[0].request.clone()).unwrap();
+            assert!(
+                req.contains(&format!("\r\nHost: {}\r\n", &url[8..url.len() - 1])),
+                "{req}"
+            );
+            assert!(p.load.tls.insecure);
+        }
+        let p = try_plan(&["-t1", "-c1", "http://127.0.0.1:1/"]).unwrap();
+        assert!(p.tls.is_none());
+    }
+
+    #[test]
+    fn certificate_flags_with_an_http_url_warn_that_they_are_ignored() {
+        let p = try_plan(&[
+            "-t1",
+            "-c1",
+            "--cacert",
+            "/nonexistent/ca.pem",
+            "--tls-resume",
+            "off",
+            "http://127.0.0.1:1/",
+        ])
+        .unwrap();
+        assert!(p.tls.is_none());
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        let w = &p.warnings[0];
+        assert!(
+            w.contains("--cacert /nonexistent/ca.pem --tls-resume off"),
+            "{w}"
+        );
+        assert!(
+            w.contains("https:// URLs only") && w.contains("http://127.0.0.1:1/"),
+            "{w}"
+        );
+        assert!(!w.contains('\n'));
+    }
+
+    #[test]
+    fn certificate_files_that_cannot_be_used_are_bad_usage_naming_the_flag() {
+        let dir = std::env::temp_dir().join(format!("ceiling-build-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "not pem\n").unwrap();
+        let junk = junk.to_str().unwrap();
+        for (args, needles) in [
+            (
+                &["--cacert", "/nonexistent/ca.pem"][..],
+                &["--cacert", "/nonexistent/ca.pem"][..],
+            ),
+            (&["--cacert", junk], &["--cacert", "no PEM certificate"]),
+            (&["--cert", junk, "--key", junk], &["--cert", "junk.pem"]),
+            (
+                &["--cert", "/nonexistent/c.pem", "--key", junk],
+                &["--cert", "/nonexistent/c.pem"],
+            ),
+        ] {
+            let mut all = vec!["-t1", "-c1"];
+            all.extend_from_slice(args);
+            all.push("https://127.0.0.1:1/");
+            let e = try_plan(&all).expect_err(&format!("{args:?}"));
+            assert!(
+                matches!(e, UsageError::Build(BuildError::ClientTls(_))),
+                "{args:?}: {e:?}"
+            );
+            let line = e.to_string();
+            for n in needles {
+                assert!(line.contains(n), "{args:?}: {line}");
+            }
+            assert!(!line.contains('\n'));
+        }
+        // clap pairs --cert and --key, and refuses -k with --cacert.
+        for args in [
+            &["--cert", junk][..],
+            &["--key", junk],
+            &["-k", "--cacert", junk],
+        ] {
+            let mut all = vec!["-t1", "-c1"];
+            all.extend_from_slice(args);
+            all.push("https://127.0.0.1:1/");
+            let e = try_plan(&all).expect_err(&format!("{args:?}"));
+            assert!(matches!(e, UsageError::Args(_)), "{args:?}: {e:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_run_speaks_one_scheme() {
+        let dir = std::env::temp_dir().join(format!("ceiling-build-mixed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("urls.txt");
+        for (lines, ok) in [
+            ("https://127.0.0.1:1/a\nhttps://127.0.0.1:1/b\n", true),
+            ("https://127.0.0.1:1/a\nhttp://127.0.0.1:1/b\n", false),
+            ("http://127.0.0.1:443/a\nhttps://127.0.0.1/b\n", false),
+            ("https://127.0.0.1/a\nhttps://127.0.0.1:443/b\n", true),
+        ] {
+            std::fs::write(&file, lines).unwrap();
+            let r = try_plan(&["-t1", "-c1", "-k", "--urls-file", file.to_str().unwrap()]);
+            match r {
+                Ok(p) => {
+                    assert!(ok, "{lines:?} ran");
+                    assert_eq!(p.targets.len(), 2);
+                    assert_eq!(p.addr.port(), if lines.contains(":1/") { 1 } else { 443 });
+                }
+                Err(e) => {
+                    assert!(!ok, "{lines:?}: {e}");
+                    let line = e.to_string();
+                    assert!(line.contains("same scheme, host and port"), "{line}");
+                    assert!(
+                        line.contains("http://127.0.0.1") && line.contains("https://127.0.0.1"),
+                        "{line}"
+                    );
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_described_https_plan_reads_no_certificate_file() {
+        let mut load = crate::distributed::tests::load();
+        load.urls = vec!["https://127.0.0.1:1/".into()];
+        load.tls.cacert = Some("/nonexistent/on/this/machine.pem".into());
+        let describe = |load: &Load| {
+            build(
+                load,
+                &Machine::default(),
+                &Outputs::default(),
+                Share::WHOLE,
+                Mode::Describe,
+                "",
+            )
+        };
+        let p = describe(&load).unwrap();
+        assert!(p.tls.is_none() && p.handshake.is_none());
+        // A lone --cert in a plan file is refused without reading it.
+        load.tls.cert = Some("/nonexistent/c.pem".into());
+        let e = describe(&load).unwrap_err();
+        assert!(
+            matches!(e, BuildError::ClientTls(crate::tls::ClientTlsError::Pair)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_campaign_step_records_the_certificate_flags() {
+        let mut load = crate::distributed::tests::load();
+        load.urls = vec!["https://127.0.0.1:1/".into()];
+        load.tls = crate::tls::ClientTlsOptions {
+            insecure: true,
+            cert: Some("c.pem".into()),
+            key: Some("k.pem".into()),
+            resume: false,
+            ..Default::default()
+        };
+        let line = command_line(&load, &Machine::default());
+        assert!(
+            line.contains("-k --cert c.pem --key k.pem --tls-resume off"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn only_the_preflight_is_not_bad_usage() {
+        let e = BuildError::Preflight(crate::tls::PreflightError::PlainHttp {
+            addr: "127.0.0.1:1".parse().unwrap(),
+        });
+        assert!(!e.is_usage());
+        assert!(BuildError::NoUrl.is_usage());
+        let cli: crate::CliError = UsageError::from(e).into();
+        assert!(matches!(
+            cli,
+            crate::CliError::Failed(crate::Failed::Preflight(_))
+        ));
     }
 }

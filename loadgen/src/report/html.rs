@@ -48,35 +48,44 @@ pub fn render(r: &RunResult) -> String {
     s.push_str(&warnings(&warned));
     let c = &r.counters;
     let na = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("n/a".to_string(), f);
-    s.push_str(&table(
-        &[
-            "requests/s",
-            "completed",
-            "sent",
-            "errors: read",
-            "write",
-            "timeout",
-            "invalid",
-            "connect",
-            "non-2xx/3xx",
-            "duration",
-        ],
-        &[vec![
-            format!("{:.2}", r.requests_per_sec),
-            c.completed.to_string(),
-            c.sent.to_string(),
-            c.errors.read.to_string(),
-            c.errors.write.to_string(),
-            c.errors.timeout.to_string(),
-            c.errors.invalid.to_string(),
-            c.errors.connect.to_string(),
-            c.status.non_2xx_3xx().to_string(),
-            format!("{:.2}s", r.duration_s),
-        ]],
-    ));
+    let mut head = vec![
+        "requests/s",
+        "completed",
+        "sent",
+        "errors: read",
+        "write",
+        "timeout",
+        "invalid",
+        "connect",
+    ];
+    let mut row = vec![
+        format!("{:.2}", r.requests_per_sec),
+        c.completed.to_string(),
+        c.sent.to_string(),
+        c.errors.read.to_string(),
+        c.errors.write.to_string(),
+        c.errors.timeout.to_string(),
+        c.errors.invalid.to_string(),
+        c.errors.connect.to_string(),
+    ];
+    // The TLS classes beside the socket ones, for https runs (and any result
+    // that counted them): handshakes that failed, requests lost after one.
+    if r.tls.is_some() || c.errors.tls + c.errors.tls_handshake > 0 {
+        head.extend(["tls handshake", "tls"]);
+        row.extend([c.errors.tls_handshake.to_string(), c.errors.tls.to_string()]);
+    }
+    head.extend(["non-2xx/3xx", "duration"]);
+    row.extend([
+        c.status.non_2xx_3xx().to_string(),
+        format!("{:.2}s", r.duration_s),
+    ]);
+    s.push_str(&table(&head, &[row]));
     let l = &r.latency;
     let measured = l.count > 0;
     let time = |v: f64| crate::report::text::time_us(v);
+    if let Some(t) = &r.tls {
+        s.push_str(&tls_tables(t, &time));
+    }
     s.push_str(&table(
         &["latency", "avg", "stdev", "max"],
         &[vec![
@@ -166,6 +175,53 @@ pub fn render(r: &RunResult) -> String {
         let _ = write!(s, "<h2>Latency over time</h2>{}", latency_time_chart(r));
     }
     page(&format!("ceiling: {}", r.config.url), &s)
+}
+
+/// An https run's TLS table (what was negotiated, handshakes, their rate and
+/// time) and, when any failed, its failures by cause (cells are escaped by
+/// [`table`]).
+fn tls_tables(t: &crate::result::TlsReport, time: &dyn Fn(f64) -> String) -> String {
+    let h = &t.handshake_latency;
+    let timed = |p: Option<u64>| p.map_or("n/a".to_string(), |v| time(v as f64));
+    let done = h.count > 0;
+    let n = t.negotiated.as_ref();
+    let mut s = table(
+        &[
+            "TLS",
+            "cipher suite",
+            "ALPN",
+            "handshakes",
+            "resumed",
+            "resumption",
+            "handshakes/s",
+            "handshake p50",
+            "p99",
+            "max",
+        ],
+        &[vec![
+            n.map_or("no handshake completed".into(), |n| n.version.clone()),
+            n.map_or("n/a".into(), |n| n.cipher_suite.clone()),
+            n.map_or("n/a".into(), |n| {
+                n.alpn.clone().unwrap_or_else(|| "none".into())
+            }),
+            t.handshakes.to_string(),
+            t.resumed.to_string(),
+            if t.resume { "on" } else { "off" }.into(),
+            format!("{:.2}", t.handshakes_per_sec),
+            timed(done.then(|| h.at(50.0))),
+            timed(done.then(|| h.at(99.0))),
+            timed(done.then_some(h.max)),
+        ]],
+    );
+    if !t.failures.is_empty() {
+        let rows: Vec<Vec<String>> = t
+            .failures
+            .iter()
+            .map(|(cause, n)| vec![cause.clone(), n.to_string()])
+            .collect();
+        s.push_str(&table(&["TLS failure", "count"], &rows));
+    }
+    s
 }
 
 /// A page around `body` (the campaigns' reports use it too): one file, no
@@ -967,5 +1023,30 @@ mod tests {
         assert!(page.contains("<h2>Nodes</h2>"));
         assert!(page.contains("<td>1 (gen1)</td>"));
         assert!(page.contains("PARTIAL"));
+    }
+
+    #[test]
+    fn an_https_run_page_has_the_tls_columns_and_table() {
+        let mut r = crate::campaign::fixture::result(50_000.0, 300, 900, 3);
+        let plain = render(&r);
+        assert!(!plain.contains("tls handshake") && !plain.contains("<th>TLS</th>"));
+        let mut t = crate::campaign::fixture::tls(640, 600, 10.0);
+        t.failures.insert("alert <HandshakeFailure>".into(), 2);
+        r.tls = Some(t);
+        r.counters.errors.tls_handshake = 2;
+        r.counters.errors.tls = 1;
+        let page = render(&r);
+        assert_page(&page);
+        assert!(
+            page.contains("<th>connect</th><th>tls handshake</th><th>tls</th><th>non-2xx/3xx</th>"),
+            "{page}"
+        );
+        assert!(page.contains("<td>2</td><td>1</td>"), "{page}");
+        assert!(page.contains("<td>TLSv1_3</td><td>TLS13_AES_256_GCM_SHA384</td><td>http/1.1</td><td>640</td><td>600</td><td>on</td><td>64.00</td>"), "{page}");
+        // Causes are escaped like every cell.
+        assert!(
+            page.contains("<td>alert &lt;HandshakeFailure&gt;</td><td>2</td>"),
+            "{page}"
+        );
     }
 }

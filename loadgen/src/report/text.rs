@@ -104,12 +104,26 @@ pub fn body(r: &RunResult) -> String {
         binary(c.bytes_read as f64)
     );
     let e = &c.errors;
-    if e.connect + e.read + e.write + e.timeout > 0 {
+    let tls_errors = e.tls + e.tls_handshake;
+    if e.connect + e.read + e.write + e.timeout + tls_errors > 0 {
+        // wrk's line; `tls` is appended only when there are TLS errors, so a
+        // plain run's line is wrk's exactly.
         let _ = writeln!(
             s,
-            "  Socket errors: connect {}, read {}, write {}, timeout {}",
-            e.connect, e.read, e.write, e.timeout
+            "  Socket errors: connect {}, read {}, write {}, timeout {}{}",
+            e.connect,
+            e.read,
+            e.write,
+            e.timeout,
+            if tls_errors > 0 {
+                format!(", tls {tls_errors}")
+            } else {
+                String::new()
+            }
         );
+    }
+    if let Some(t) = &r.tls {
+        tls_lines(&mut s, r, t);
     }
     if c.status.non_2xx_3xx() > 0 {
         let _ = writeln!(s, "  Non-2xx or 3xx responses: {}", c.status.non_2xx_3xx());
@@ -185,6 +199,76 @@ pub fn body(r: &RunResult) -> String {
         let _ = writeln!(s, "Transfer/sec: {NA:>10}");
     }
     s
+}
+
+/// An `https://` run's lines: the TLS errors by cause (when there are any),
+/// what was negotiated with the handshakes' count and rate, and with
+/// `--latency` the handshake time's p50/p99/max.
+fn tls_lines(s: &mut String, r: &RunResult, t: &crate::result::TlsReport) {
+    let e = &r.counters.errors;
+    if e.tls + e.tls_handshake > 0 || !t.failures.is_empty() {
+        let causes = t
+            .failures
+            .iter()
+            .map(|(cause, n)| format!("{cause} x{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            s,
+            "  TLS errors: {} handshake{} failed, {} request{} lost{}{}",
+            e.tls_handshake,
+            plural(e.tls_handshake),
+            e.tls,
+            plural(e.tls),
+            if causes.is_empty() { "" } else { ": " },
+            causes
+        );
+    }
+    let agreed = match &t.negotiated {
+        Some(n) => format!(
+            "{} {}, ALPN {}",
+            n.version,
+            n.cipher_suite,
+            n.alpn.as_deref().unwrap_or("none")
+        ),
+        None => "no handshake completed".into(),
+    };
+    let rate = if r.duration_s > 0.0 {
+        format!(", {:.2}/s", t.handshakes_per_sec)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        s,
+        "  TLS: {agreed}, {} handshake{} ({} resumed{}){rate}",
+        t.handshakes,
+        plural(t.handshakes),
+        t.resumed,
+        if t.resume { "" } else { ", resumption off" }
+    );
+    if r.config.latency {
+        let h = &t.handshake_latency;
+        if h.count > 0 {
+            let _ = writeln!(
+                s,
+                "  TLS handshake time: p50 {}, p99 {}, max {}",
+                time_us(h.at(50.0) as f64),
+                time_us(h.at(99.0) as f64),
+                time_us(h.max as f64)
+            );
+        } else {
+            let _ = writeln!(s, "  TLS handshake time: {NA} (no handshake completed)");
+        }
+    }
+}
+
+/// "s" unless `n` is one.
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// ` (127.0.0.1:8080)`: the address connected to, unless the URL already shows it.
@@ -562,6 +646,156 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Requests/sec:  10000.00"), "{text}");
+    }
+
+    /// An https run: `handshakes` completed (`resumed` of them resumed), with
+    /// TLS failures by cause.
+    fn tls_tally(handshakes: u64, resumed: u64) -> Tally {
+        let mut t = tally(500_300, 10, 10);
+        let mut x = crate::result::TlsTotals::new();
+        for i in 0..handshakes {
+            x.handshake.record(900 + (i * 37) % 400).unwrap();
+        }
+        x.handshake.record(5_000).unwrap();
+        x.full = handshakes + 1 - resumed;
+        x.resumed = resumed;
+        x.negotiated = Some(crate::tls::Negotiated {
+            version: "TLSv1_3".into(),
+            cipher_suite: "TLS13_AES_256_GCM_SHA384".into(),
+            alpn: Some("http/1.1".into()),
+            resumed: false,
+        });
+        t.tls = Some(x);
+        t
+    }
+
+    fn tls_config() -> Config {
+        let mut c = config();
+        c.url = "https://localhost:8443/plaintext".into();
+        c.urls = vec![c.url.clone()];
+        c.addr = Some("127.0.0.1:8443".parse().unwrap());
+        c.tls = Some(crate::tls::ClientTlsOptions::default());
+        c
+    }
+
+    #[test]
+    fn an_https_run_shows_what_was_negotiated_and_the_handshake_times() {
+        let r = fold::run(tls_config(), meta(), &tls_tally(199, 0));
+        let text = render(&r);
+        assert!(
+            text.contains(
+                "  TLS: TLSv1_3 TLS13_AES_256_GCM_SHA384, ALPN http/1.1, 200 handshakes (0 resumed), 19.99/s\n"
+            ),
+            "{text}"
+        );
+        // 199 handshakes of 900..1,300 µs and one of 5 ms.
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("  TLS handshake time: "))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            line.contains("p99 1.") && line.ends_with("max 5.00ms"),
+            "{line}"
+        );
+        assert!(!line.contains("p50 5"), "{line}");
+        // No TLS errors: no TLS error line, and wrk's socket error line as before.
+        assert!(!text.contains("TLS errors"), "{text}");
+        assert!(
+            text.contains("  Socket errors: connect 0, read 0, write 0, timeout 5\n"),
+            "{text}"
+        );
+        // The handshake time is a --latency line.
+        let mut cfg = tls_config();
+        cfg.latency = false;
+        let text = render(&fold::run(cfg, meta(), &tls_tally(199, 0)));
+        assert!(text.contains("  TLS: TLSv1_3"), "{text}");
+        assert!(!text.contains("TLS handshake time"), "{text}");
+    }
+
+    #[test]
+    fn an_https_run_counts_tls_errors_beside_the_socket_errors_and_by_cause() {
+        let mut t = tls_tally(20, 12);
+        t.counters.errors.tls_handshake = 3;
+        t.counters.errors.tls = 2;
+        t.counters.sent += 2;
+        let x = t.tls.as_mut().unwrap();
+        x.fail("alert HandshakeFailure", 3);
+        x.fail("closed without close_notify mid-response", 1);
+        let mut cfg = tls_config();
+        cfg.tls.as_mut().unwrap().resume = false;
+        let text = render(&fold::run(cfg, meta(), &t));
+        assert!(
+            text.contains("  Socket errors: connect 0, read 0, write 0, timeout 5, tls 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  TLS errors: 3 handshakes failed, 2 requests lost: alert HandshakeFailure x3, closed without close_notify mid-response x1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("21 handshakes (12 resumed, resumption off)"),
+            "{text}"
+        );
+        // Only TLS errors still print wrk's socket line, with the tls count.
+        t.counters.errors.timeout = 0;
+        t.counters.in_flight_at_stop += 5;
+        t.counters.errors.tls_handshake = 1;
+        t.counters.errors.tls = 0;
+        t.counters.sent -= 2;
+        let text = render(&fold::run(tls_config(), meta(), &t));
+        assert!(
+            text.contains("  Socket errors: connect 0, read 0, write 0, timeout 0, tls 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  TLS errors: 1 handshake failed, 0 requests lost: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn snapshot_of_an_https_run() {
+        let mut t = tls_tally(199, 150);
+        t.counters.errors.tls_handshake = 2;
+        t.counters.errors.tls = 3;
+        t.counters.sent += 3;
+        let x = t.tls.as_mut().unwrap();
+        x.fail("alert HandshakeFailure", 2);
+        x.fail("closed without close_notify mid-response", 1);
+        let r = fold::run(tls_config(), meta(), &t);
+        snapshot("https_run.txt", &render(&r));
+    }
+
+    #[test]
+    fn an_https_run_with_no_handshake_says_so() {
+        let mut c = Counters::default();
+        c.errors.tls_handshake = 64;
+        let mut t = Tally {
+            duration_s: 1.0,
+            counters: c,
+            threads: vec![ThreadRecord {
+                cpu: Some(1),
+                requests: 0,
+                samples: vec![0.0; 10],
+            }],
+            ..Tally::default()
+        };
+        let mut x = crate::result::TlsTotals::new();
+        x.fail("invalid certificate: UnknownIssuer", 64);
+        t.tls = Some(x);
+        let text = render(&fold::run(tls_config(), meta(), &t));
+        assert!(
+            text.contains("  TLS: no handshake completed, 0 handshakes (0 resumed)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  TLS handshake time: n/a (no handshake completed)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("TLS errors: 64 handshakes failed, 0 requests lost: invalid certificate: UnknownIssuer x64"),
+            "{text}"
+        );
     }
 
     #[test]

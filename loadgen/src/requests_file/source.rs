@@ -208,10 +208,14 @@ impl RequestsSource {
                         return Err(err(n, format!("invalid method {method:?}")));
                     }
                     let url = url.trim().to_string();
-                    if !url.starts_with("http://") {
+                    let lower = url.to_ascii_lowercase();
+                    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
                         return Err(err(
                             n,
-                            format!("{:?}: give an http:// URL", crate::redact::url(&url)),
+                            format!(
+                                "{:?}: give an http:// or https:// URL",
+                                crate::redact::url(&url)
+                            ),
                         ));
                     }
                     check(&url, n, &mut lines)?;

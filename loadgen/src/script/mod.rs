@@ -346,6 +346,9 @@ pub fn done(plan: &Plan, result: &crate::result::RunResult) -> Result<(), Script
     set(&errors, "status", c.status.non_2xx_3xx() as f64)?;
     set(&errors, "timeout", c.errors.timeout as f64)?;
     set(&errors, "script", c.errors.script as f64)?;
+    // https runs: handshakes that failed, and requests lost after one.
+    set(&errors, "tls_handshake", c.errors.tls_handshake as f64)?;
+    set(&errors, "tls", c.errors.tls as f64)?;
     summary.set("errors", errors).map_err(err)?;
     let latency = latency_stats(&result.latency.histogram);
     let requests = requests_stats(result);

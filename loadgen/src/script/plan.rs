@@ -125,11 +125,19 @@ pub fn dynamic_of(
     };
     let run = url::Url::parse(&load.urls[0])
         .map_err(|e| format!("{}: {e}", crate::redact::url(&load.urls[0])))?;
-    let origin = |u: &url::Url| (u.host_str().map(str::to_string), u.port_or_known_default());
-    // host:port, as the mismatch may be the port alone.
+    // The scheme too: the run's connections all speak TLS, or none does.
+    let origin = |u: &url::Url| {
+        (
+            u.scheme().to_string(),
+            u.host_str().map(str::to_string),
+            u.port_or_known_default(),
+        )
+    };
+    // scheme://host:port, as the mismatch may be the port or the scheme alone.
     let shown = |u: &url::Url| {
         format!(
-            "{}:{}",
+            "{}://{}:{}",
+            u.scheme(),
             u.host_str().unwrap_or(""),
             u.port_or_known_default().unwrap_or(80)
         )

@@ -438,10 +438,13 @@ mod tests {
     /// `-k`, or trusting only a CA that signed nothing the server has.
     fn client(insecure: bool) -> Arc<TlsClient> {
         let config = if insecure {
-            crate::tls::client_config(&crate::tls::ClientTlsOptions {
-                insecure: true,
-                ..Default::default()
-            })
+            crate::tls::client_config(
+                &crate::tls::ClientTlsOptions {
+                    insecure: true,
+                    ..Default::default()
+                },
+                1,
+            )
             .unwrap()
         } else {
             let mut roots = rustls::RootCertStore::empty();

@@ -203,7 +203,7 @@ pub fn render_markdown(r: &RampReport) -> String {
     let _ = writeln!(s, "\n**{}**\n", r.summary);
     let _ = writeln!(
         s,
-        "Error % counts request errors, connect errors and responses outside 2xx/3xx against requests sent plus connect errors.\n"
+        "Error % counts request errors, connect and TLS handshake errors and responses outside 2xx/3xx against requests sent plus connect and TLS handshake errors.\n"
     );
     let _ = writeln!(s, "Commands:\n");
     for st in &r.steps {
