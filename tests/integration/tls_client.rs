@@ -10,12 +10,20 @@
 //!   certificate, plain HTTP on the port, or a port that never answers into one line on
 //!   stderr and exit 1, nothing sent;
 //! - a handshake that fails during the run is one `tls_handshake` error with its cause in
-//!   `tls.failures`; a stalled one ends at `--timeout`; under `-n` alone, handshakes failing
-//!   for a whole `--timeout` give up and the run ends;
+//!   `tls.failures` (plain HTTP named as the preflight names it); a stalled one ends at
+//!   `--timeout`; under `-n` alone, handshakes failing for a whole `--timeout` give up and
+//!   the run ends; a run in which no handshake ever completed exits 1 with a line, as one
+//!   that could never connect does;
+//! - the generator's own closes are clean for the server (no reset, no TLS error), including
+//!   those of connections that carried no request;
 //! - after the handshake, an undecryptable record or a close without close_notify while a
 //!   response is outstanding loses the outstanding requests to `errors.tls`; a close without
 //!   close_notify with nothing outstanding is no error; a body cut short after close_notify
-//!   is a `read` error (the TLS layer ended cleanly, the HTTP message did not).
+//!   is a `read` error (the TLS layer ended cleanly, the HTTP message did not); a fatal alert
+//!   is a `tls` error naming the alert.
+//!
+//! `CEILING_TEST_SHOW=1 cargo test --test integration tls_client -- --nocapture` prints every
+//! run (command, exit, counters, tls, rate, output), passing or not.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
