@@ -352,9 +352,16 @@ fn assert_server_agrees(run: &Run, before: (u64, u64, u64), after: (u64, u64, u6
 /// Starts `ceiling serve --tls --bind 127.0.0.1:0` and waits (at most 20 s) for its
 /// `listening on https://ADDR` line.
 fn serve_tls() -> TlsServe {
+    serve_tls_on("127.0.0.1:0", &[])
+}
+
+#[allow(clippy::zombie_processes)] // as serve_tls
+/// [`serve_tls`] on `bind`, with more flags.
+fn serve_tls_on(bind: &str, extra: &[&str]) -> TlsServe {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(ceiling_bin())
-        .args(["serve", "--tls", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--tls", "--bind", bind])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -1334,6 +1341,19 @@ fn preflight_silent_port_times_out() {
     assert!(line.contains("handshake"), "{line}");
 }
 
+/// The preflight is bounded by --timeout and by its own limit (5 s, docs/loadgen.md): a long
+/// --timeout does not make a silent port hang the start.
+#[test]
+fn preflight_bound_with_a_long_timeout() {
+    let silent = Unaccepted::bind();
+    let url = format!("https://{}/", silent.addr());
+    let line = refused_by_preflight(
+        &["-k", "-n", "10", "--timeout", "60s", &url],
+        Duration::from_secs(5) + MARGIN,
+    );
+    assert!(line.contains("5s"), "names the bound it waited\n{line}");
+}
+
 #[test]
 fn preflight_untrusted_certificate_needs_cacert_or_k() {
     let dir = TempDir::new();
@@ -1503,6 +1523,36 @@ fn tls12_server() {
     assert_handshakes(&run, "TLSv1_2");
     assert_eq!(run.t("handshakes"), 50, "{d}");
     assert!(run.t("resumed") >= 45, "TLS 1.2 sessions resume\n{d}");
+}
+
+/// An IPv6 literal URL (`https://[::1]:PORT/`): the certificate is verified against its
+/// IP-address name `::1` (issued by a test CA given with `--cacert`), not the bracketed host.
+#[test]
+fn ipv6_literal_verified_by_its_address() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here: skipping");
+        return;
+    }
+    let dir = TempDir::new();
+    let ca = shared::tls::TestCa::new().unwrap();
+    let ca_path = dir.write("ca.pem", &ca.ca_pem());
+    let leaf = ca
+        .issue(&["::1".to_string()], shared::tls::Validity::Long)
+        .unwrap();
+    let cert = dir.write("cert.pem", &(leaf.cert_pem.clone() + &ca.ca_pem()));
+    let key = dir.write("key.pem", &leaf.key_pem);
+    let server = serve_tls_on("[::1]:0", &["--cert", &cert, "--key", &key]);
+    let url = format!("https://{}/plaintext", server.0.addr);
+    assert!(url.starts_with("https://[::1]:"), "{url}");
+    let before = server.figures();
+    let run = ceiling(&[
+        "--cacert", &ca_path, "-t", "1", "-c", "2", "-n", "100", &url,
+    ]);
+    assert_sane(&run, 0);
+    assert_counts(&run, &[("sent", 100), ("completed", 100)]);
+    assert_no_errors(&run);
+    assert_handshakes(&run, "TLSv1_3");
+    assert_server_agrees(&run, before, server.figures());
 }
 
 /// nginx (nginx-light has the ssl module) with an rcgen certificate: an exact `-n` over TLS.
