@@ -1373,6 +1373,39 @@ fn preflight_untrusted_certificate_needs_cacert_or_k() {
     assert_eq!(peer.received(), 50);
 }
 
+/// A host name URL: SNI carries the name on every handshake (preflight and load), and the
+/// certificate is verified against it (DNS name `localhost`, trusted through --cacert); an IP
+/// URL sends no SNI (RFC 6066 §3: literal addresses are not server names).
+#[test]
+fn sni_is_the_url_host() {
+    let dir = TempDir::new();
+    let (peer, ca) = peer_under_ca(&dir, &loopback_names(), shared::tls::Validity::Long);
+    let url = format!("https://localhost:{}/", peer.addr().port());
+    let run = ceiling(&["--cacert", &ca, "-t", "1", "-c", "2", "-n", "20", &url]);
+    let d = run.describe();
+    assert_sane(&run, 0);
+    assert_counts(&run, &[("sent", 20), ("completed", 20)]);
+    assert_no_errors(&run);
+    let sni = peer.sni();
+    assert_eq!(
+        sni.len() as u64,
+        run.t("handshakes") + 1,
+        "the preflight's too\n{d}"
+    );
+    assert!(
+        sni.iter().all(|n| n.as_deref() == Some("localhost")),
+        "{sni:?}\n{d}"
+    );
+    let ip_peer = TlsPeer::start(PeerOptions::new(Mode::Valid));
+    let run = ceiling(&["-k", "-t", "1", "-c", "1", "-n", "5", &ip_peer.url()]);
+    assert_sane(&run, 0);
+    assert!(
+        ip_peer.sni().iter().all(Option::is_none),
+        "{:?}",
+        ip_peer.sni()
+    );
+}
+
 #[test]
 fn preflight_expired_certificate() {
     let dir = TempDir::new();

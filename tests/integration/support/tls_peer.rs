@@ -121,6 +121,9 @@ pub struct Counts {
     pub received: AtomicU64,
     /// Requests answered (counted before the answer is written, complete or not).
     pub answered: AtomicU64,
+    /// The server name (SNI) of every ClientHello the server processed; `None` for none (an
+    /// IP URL).
+    pub sni: Mutex<Vec<Option<String>>>,
 }
 
 /// A running TLS peer; stops and joins its threads when dropped.
@@ -220,6 +223,11 @@ impl TlsPeer {
 
     pub fn answered(&self) -> u64 {
         self.counts.answered.load(Ordering::SeqCst)
+    }
+
+    /// The server names (SNI) of the ClientHellos processed, in order.
+    pub fn sni(&self) -> Vec<Option<String>> {
+        lock(&self.counts.sni).clone()
     }
 }
 
@@ -345,9 +353,17 @@ fn serve(stream: &mut TcpStream, mode: Mode, config: Arc<ServerConfig>, counts: 
         Err(_) => return End::Close,
     };
     let mut tls = StreamOwned::new(conn, sock);
+    let mut first = true;
     while tls.conn.is_handshaking() {
+        let r = tls.conn.complete_io(&mut tls.sock);
+        // The first call reads and processes the ClientHello (and usually runs the whole
+        // handshake): its name is known even when a later write fails (the client gone).
+        if first {
+            first = false;
+            lock(&counts.sni).push(tls.conn.server_name().map(str::to_string));
+        }
         // An alert, bad bytes, or an EOF in the middle of the handshake (UnexpectedEof).
-        if tls.conn.complete_io(&mut tls.sock).is_err() {
+        if r.is_err() {
             return End::Close;
         }
     }
