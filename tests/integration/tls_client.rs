@@ -618,6 +618,44 @@ fn large_bodies_both_ways(engine: &str) {
     assert_server_agrees(&run, before, server.figures());
 }
 
+/// A Lua script (`-s`) whose request() writes three requests at once, over TLS: the hooks
+/// path through the TLS layer; each request one of the budget, each answered.
+fn script_writing_three_requests_at_once(engine: &str) {
+    let server = serve_tls();
+    let dir = TempDir::new();
+    let script = dir.write(
+        "three.lua",
+        "local batch\n\
+         init = function(args)\n\
+           batch = wrk.format(nil, \"/plaintext\") .. wrk.format(nil, \"/json\") .. wrk.format(nil, \"/\")\n\
+         end\n\
+         request = function() return batch end\n",
+    );
+    let url = server.url("/");
+    let before = server.figures();
+    let run = ceiling(&[
+        "-k",
+        "-t",
+        "1",
+        "-c",
+        "2",
+        "-n",
+        "300",
+        "-s",
+        &script,
+        "--io-engine",
+        engine,
+        &url,
+    ]);
+    assert_sane(&run, 0);
+    assert_counts(
+        &run,
+        &[("sent", 300), ("completed", 300), ("status.success", 300)],
+    );
+    assert_no_errors(&run);
+    assert_server_agrees(&run, before, server.figures());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Handshakes that fail during the run: the preflight's connection is served well, the load's
 // are not.
@@ -1210,6 +1248,7 @@ on_every_engine!(
     connection_close_handshakes,
     connections_that_carry_nothing_close_cleanly,
     large_bodies_both_ways,
+    script_writing_three_requests_at_once,
     stalled_handshakes_time_out,
     closed_handshakes_fail,
     plain_http_after_the_preflight,
