@@ -1219,6 +1219,49 @@ fn interrupt(guard: Killed<'_>, json: &Path, cmd: String) -> Run {
     }
 }
 
+/// A server that takes 200 ms to start each handshake: `tls.handshake_latency` measures it
+/// (from the TCP connection's open to the handshake's end), and the requests' latency does
+/// not include it (the first request goes out after the handshake).
+fn handshake_latency_measures_the_handshake(engine: &str) {
+    let peer = TlsPeer::start(PeerOptions::new(Mode::SlowHandshake));
+    let url = peer.url();
+    let run = ceiling(&[
+        "-k",
+        "-t",
+        "1",
+        "-c",
+        "2",
+        "-n",
+        "40",
+        "--timeout",
+        "2s",
+        "--io-engine",
+        engine,
+        &url,
+    ]);
+    let d = run.describe();
+    assert_sane(&run, 0);
+    assert_counts(&run, &[("sent", 40), ("completed", 40)]);
+    assert_no_errors(&run);
+    assert_handshakes(&run, "TLSv1_3");
+    let slow = tls_peer::SLOW_HANDSHAKE.as_micros() as u64;
+    let hl = &run.json()["tls"]["handshake_latency"];
+    assert!(
+        hl["min"].as_u64().unwrap_or(0) >= slow,
+        "every handshake took >= {slow} µs\n{d}"
+    );
+    assert!(hl["max"].as_u64().unwrap_or(u64::MAX) < 2_000_000, "{d}");
+    let p50 = run.json()["latency"]["percentiles"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["percentile"] == 50.0))
+        .and_then(|p| p["value_us"].as_u64())
+        .unwrap_or_else(|| panic!("latency p50\n{d}"));
+    assert!(
+        p50 < slow,
+        "request latency p50 {p50} µs includes the handshake\n{d}"
+    );
+}
+
 /// Every case above, once per engine: `direct` (the io_uring loop, `--io-engine auto`),
 /// `monoio` (monoio's io_uring driver) and `epoll`.
 macro_rules! on_every_engine {
@@ -1259,6 +1302,7 @@ on_every_engine!(
     undecryptable_record_is_tls,
     fatal_alert_is_tls,
     paced_exact_schedule,
+    handshake_latency_measures_the_handshake,
     paced_run_sees_an_idle_close,
     ctrl_c_during_stalled_handshakes,
     ctrl_c_writes_the_partial_https_result,

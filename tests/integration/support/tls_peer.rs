@@ -33,6 +33,10 @@ pub enum Mode {
     /// A correct TLS server: keep-alive `200 OK` with the 2-byte body `ok` to every request;
     /// a request with `Connection: close` gets its answer, close_notify, and the close.
     Valid,
+    /// A correct TLS server that waits [`SLOW_HANDSHAKE`] after accepting before it reads
+    /// the ClientHello: every handshake takes at least that long; requests are then answered
+    /// as [`Mode::Valid`] does.
+    SlowHandshake,
     /// No TLS at all: reads what comes (a ClientHello), answers `HTTP/1.1 400 Bad Request`
     /// and closes, as a plain-HTTP server on the port does.
     PlainHttp,
@@ -60,6 +64,9 @@ pub enum Mode {
     /// not decrypt (32 bytes of `A`), then the peer waits for the client to close.
     GarbageRecord,
 }
+
+/// How long a [`Mode::SlowHandshake`] server waits before it starts the handshake.
+pub const SLOW_HANDSHAKE: Duration = Duration::from_millis(200);
 
 /// How long a [`Mode::ClosesWhenIdle`] connection may wait for its next request.
 pub const IDLE_CLOSE: Duration = Duration::from_millis(50);
@@ -345,6 +352,9 @@ fn serve(stream: &mut TcpStream, mode: Mode, config: Arc<ServerConfig>, counts: 
         }
         _ => {}
     }
+    if mode == Mode::SlowHandshake {
+        thread::sleep(SLOW_HANDSHAKE);
+    }
     let Ok(conn) = ServerConnection::new(config) else {
         return End::Close;
     };
@@ -410,7 +420,7 @@ fn serve(stream: &mut TcpStream, mode: Mode, config: Arc<ServerConfig>, counts: 
                     return End::Close;
                 }
             }
-            Mode::Valid => {
+            Mode::Valid | Mode::SlowHandshake => {
                 let answer = if request.close { OK_CLOSE } else { OK_SMALL };
                 if tls.write_all(answer).and_then(|_| tls.flush()).is_err() {
                     return End::Close;
