@@ -22,6 +22,11 @@
 //!   outstanding) fails the outstanding requests as `tls`. Each cause is
 //!   counted by name ([`TlsTotals::failures`]).
 //!
+//! A session the core ends (nothing more to send or to wait for) ends with
+//! the layer's last bytes: close_notify (RFC 8446 §6.1), after the client's
+//! Finished when a connection that never carried a request still had it to
+//! send, so the server sees a clean close, not a handshake cut short.
+//!
 //! A close without close_notify on an idle connection is no error (servers
 //! commonly close idle keep-alive connections so); with a response outstanding
 //! it is, since the response may have been cut short (RFC 8446 §6.1).
@@ -69,6 +74,9 @@ struct Link {
     handshake_since: Option<Instant>,
     /// The handshake ran past --timeout and the socket was shut down.
     timed_out: bool,
+    /// The core ended the session (this decision) and the layer's last bytes
+    /// (its Finished, if still unsent, and close_notify) are being written.
+    ending: Option<End>,
 }
 
 impl Deref for Layered {
@@ -120,6 +128,7 @@ impl Layered {
                     plain: None,
                     handshake_since: Some(now),
                     timed_out: false,
+                    ending: None,
                 }));
             }
             // Cannot happen with a config that built; counted, not a panic.
@@ -139,6 +148,9 @@ impl Layered {
             // The link could not be made: end the session as a failed handshake.
             return Next::End(handshake_end(&mut self.core, i, now));
         };
+        if let Some(end) = link.ending {
+            return Next::End(end);
+        }
         if link.handshake_since.is_none() {
             match self.core.poll_send(i, now) {
                 Next::Write(bytes) => {
@@ -147,9 +159,15 @@ impl Layered {
                     let _ = std::io::Write::write_all(&mut link.tls.writer(), bytes);
                     link.plain = Some(bytes.len());
                 }
-                // The session is over: what the layer still had to send (the
-                // client's Finished, say) no longer matters.
-                Next::End(end) => return Next::End(end),
+                // The core has nothing more to send nor to wait for: close the
+                // TLS session as RFC 8446 §6.1 asks, with close_notify (after
+                // the client's Finished, if a connection that never carried a
+                // request still had it to send), so the server sees a clean
+                // close rather than a handshake cut short or a reset.
+                Next::End(end) => {
+                    link.tls.send_close_notify();
+                    link.ending = Some(end);
+                }
                 other if !link.tls.wants_write() => return other,
                 // The layer has bytes of its own to send (an alert, a key
                 // update's answer) before it waits or sleeps.
@@ -190,6 +208,8 @@ impl Layered {
             Some(l) if l.handshake_since.is_some() => {
                 self.handshake_failed(i, now, "the connection failed during the handshake")
             }
+            // The last bytes of a session the core had ended: nothing lost.
+            Some(l) if l.ending.is_some() => l.ending.unwrap_or(End::Done),
             Some(l) => {
                 l.plain = None;
                 self.core.write_failed(i)
@@ -207,6 +227,10 @@ impl Layered {
         let Some(link) = t.links[i].as_deref_mut() else {
             return Some(handshake_end(&mut self.core, i, now));
         };
+        if let Some(end) = link.ending {
+            // Closing: what still comes (session tickets) is of no use.
+            return Some(end);
+        }
         let mut rest = data;
         while !rest.is_empty() {
             if let Err(e) = link.tls.read_tls(&mut rest) {
@@ -215,6 +239,11 @@ impl Layered {
             }
             let state = match link.tls.process_new_packets() {
                 Ok(s) => s,
+                // A plain-HTTP answer to the ClientHello: say so, as the
+                // preflight does, rather than rustls's "corrupt message".
+                Err(_) if link.handshake_since.is_some() && data.starts_with(b"HTTP/") => {
+                    return Some(self.tls_failed(i, now, PLAIN_HTTP));
+                }
                 Err(e) => return Some(self.tls_failed(i, now, &cause(&e))),
             };
             let (closed, mut pending) = (state.peer_has_closed(), state.plaintext_bytes_to_read());
@@ -268,6 +297,7 @@ impl Layered {
             return self.core.eof(i, now);
         };
         match t.links[i].as_deref() {
+            Some(l) if l.ending.is_some() => l.ending.unwrap_or(End::Done),
             Some(l) if l.handshake_since.is_some() => {
                 let why = if l.timed_out {
                     "no handshake within --timeout"
@@ -293,6 +323,7 @@ impl Layered {
             return self.core.read_failed(i);
         };
         match t.links[i].as_deref() {
+            Some(l) if l.ending.is_some() => l.ending.unwrap_or(End::Done),
             Some(l) if l.handshake_since.is_some() => {
                 let why = if l.timed_out {
                     "no handshake within --timeout"
@@ -399,6 +430,9 @@ fn handshake_end(core: &mut Core, i: usize, now: Instant) -> End {
         None => End::Done,
     }
 }
+
+/// The cause of a handshake answered with plain HTTP.
+const PLAIN_HTTP: &str = "the server answered plain HTTP, not TLS (use http://)";
 
 /// A rustls error as a short cause: the alert's or the certificate
 /// problem's name, else its text.
@@ -541,6 +575,8 @@ mod tests {
         assert_eq!(l.counters().connects, 0);
         let end = exchange(&mut l, &mut s, t0 + Duration::from_millis(3), Answer::Full);
         assert_eq!(end, Some(End::Done));
+        // The session ended with close_notify (after the last response).
+        assert!(s.process_new_packets().unwrap().peer_has_closed());
         let c = *l.counters();
         assert_eq!((c.sent, c.completed, c.connects), (40, 40, 1));
         assert!(c.balanced(), "{c:?}");
