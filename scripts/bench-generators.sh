@@ -14,6 +14,7 @@
 #   SERVER=ceiling|nginx
 #   ENGINES="auto"  ceiling's --io-engine values, one row each (auto: the direct io_uring
 #                   loop; monoio: monoio's io_uring driver; epoll), e.g. ENGINES="auto monoio epoll"
+#   BIN=PATH        the ceiling binary measured (default: target/release/ceiling, built here)
 #   BASELINE=PATH   another ceiling binary (e.g. a release build of the commit before a
 #                   change) run right after each ceiling row, as rows "base-ENGINE", so a
 #                   change is measured against its baseline in the same rounds
@@ -46,8 +47,12 @@ if [ "$server_kind" = nginx ]; then
   command -v nginx >/dev/null || apt_install nginx-light
 fi
 
-cargo build --release --quiet --bin ceiling
-bin=$PWD/target/release/ceiling
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+else
+  cargo build --release --quiet --bin ceiling
+  bin=$PWD/target/release/ceiling
+fi
 
 out=$(mktemp -d)
 server_pid=
