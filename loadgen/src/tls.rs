@@ -252,6 +252,20 @@ pub struct Negotiated {
     pub resumed: bool,
 }
 
+impl std::fmt::Display for Negotiated {
+    /// `TLSv1_3 TLS13_AES_256_GCM_SHA384, ALPN http/1.1` (ALPN `none` when
+    /// the server chose none).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}, ALPN {}",
+            self.version,
+            self.cipher_suite,
+            self.alpn.as_deref().unwrap_or("none")
+        )
+    }
+}
+
 impl Negotiated {
     /// What `conn`'s handshake agreed on (empty strings before it is done).
     pub fn of(conn: &ClientConnection) -> Self {

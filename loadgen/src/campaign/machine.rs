@@ -654,12 +654,7 @@ fn negotiated(r: &MachineReport) -> Option<String> {
     tls.peek()?;
     Some(
         match tls.find_map(|t| t.negotiated.as_ref()) {
-            Some(n) => format!(
-                "{} {}, ALPN {}",
-                n.version,
-                n.cipher_suite,
-                n.alpn.as_deref().unwrap_or("none")
-            ),
+            Some(n) => n.to_string(),
             None => "no handshake completed".into(),
         } + " (ceiling serve --tls with a self-signed certificate made at its start, not verified)",
     )

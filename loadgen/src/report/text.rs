@@ -225,12 +225,7 @@ fn tls_lines(s: &mut String, r: &RunResult, t: &crate::result::TlsReport) {
         );
     }
     let agreed = match &t.negotiated {
-        Some(n) => format!(
-            "{} {}, ALPN {}",
-            n.version,
-            n.cipher_suite,
-            n.alpn.as_deref().unwrap_or("none")
-        ),
+        Some(n) => n.to_string(),
         None => "no handshake completed".into(),
     };
     let rate = if r.duration_s > 0.0 {

@@ -293,47 +293,49 @@ impl Layered {
 
     /// The peer closed connection `i`'s TCP connection at `now`.
     pub fn eof(&mut self, i: usize, now: Instant) -> End {
-        let Some(t) = &mut self.tls else {
+        if self.tls.is_none() {
             return self.core.eof(i, now);
-        };
-        match t.links[i].as_deref() {
-            Some(l) if l.ending.is_some() => l.ending.unwrap_or(End::Done),
-            Some(l) if l.handshake_since.is_some() => {
-                let why = if l.timed_out {
-                    "no handshake within --timeout"
-                } else {
-                    "closed by the server during the handshake"
-                };
-                self.handshake_failed(i, now, why)
-            }
-            Some(_) if self.core.outstanding(i) && !self.core.shut_down(i) => self.tls_failed(
-                i,
-                now,
-                "closed without close_notify while a response was outstanding",
-            ),
-            Some(_) => self.core.eof(i, now),
-            None => handshake_end(&mut self.core, i, now),
         }
+        if let Some(end) = self.ended(i, now, "closed by the server during the handshake") {
+            return end;
+        }
+        if self.core.outstanding(i) && !self.core.shut_down(i) {
+            let why = "closed without close_notify while a response was outstanding";
+            return self.tls_failed(i, now, why);
+        }
+        self.core.eof(i, now)
     }
 
     /// Reading connection `i` failed at `now` (reset, or shut down at a
     /// deadline or the stop).
     pub fn read_failed(&mut self, i: usize, now: Instant) -> End {
-        let Some(t) = &mut self.tls else {
+        if self.tls.is_none() {
             return self.core.read_failed(i);
-        };
-        match t.links[i].as_deref() {
-            Some(l) if l.ending.is_some() => l.ending.unwrap_or(End::Done),
+        }
+        match self.ended(i, now, "the connection failed during the handshake") {
+            Some(end) => end,
+            None => self.core.read_failed(i),
+        }
+    }
+
+    /// A TLS connection `i`'s socket ended at `now` (a close or a failed
+    /// read) where the layer decides: a session already ending, a handshake
+    /// in progress (failed for `why`, or for the --timeout it ran past), no
+    /// link. None: the core's to decide.
+    fn ended(&mut self, i: usize, now: Instant, why: &str) -> Option<End> {
+        let l = self.tls.as_ref()?.links[i].as_deref();
+        match l {
+            Some(l) if l.ending.is_some() => l.ending,
             Some(l) if l.handshake_since.is_some() => {
                 let why = if l.timed_out {
                     "no handshake within --timeout"
                 } else {
-                    "the connection failed during the handshake"
+                    why
                 };
-                self.handshake_failed(i, now, why)
+                Some(self.handshake_failed(i, now, why))
             }
-            Some(_) => self.core.read_failed(i),
-            None => handshake_end(&mut self.core, i, now),
+            Some(_) => None,
+            None => Some(handshake_end(&mut self.core, i, now)),
         }
     }
 
