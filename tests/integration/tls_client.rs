@@ -1246,9 +1246,12 @@ fn handshake_latency_measures_the_handshake(engine: &str) {
     assert_handshakes(&run, "TLSv1_3");
     let slow = tls_peer::SLOW_HANDSHAKE.as_micros() as u64;
     let hl = &run.json()["tls"]["handshake_latency"];
+    // The histogram keeps 3 significant digits: a value is read back as the
+    // lowest of its bucket (128 µs wide at 200 ms), so allow 0.1%.
+    let floor = slow - slow / 1000;
     assert!(
-        hl["min"].as_u64().unwrap_or(0) >= slow,
-        "every handshake took >= {slow} µs\n{d}"
+        hl["min"].as_u64().unwrap_or(0) >= floor,
+        "every handshake took >= {slow} µs (less the histogram's 0.1%)\n{d}"
     );
     assert!(hl["max"].as_u64().unwrap_or(u64::MAX) < 2_000_000, "{d}");
     let p50 = run.json()["latency"]["percentiles"]
