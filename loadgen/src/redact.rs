@@ -17,7 +17,10 @@ const SECRET_HEADERS: [&str; 6] = [
     "x-auth-token",
 ];
 
-/// `http://user:pw@host/` -> `http://user:***@host/`; anything else unchanged.
+/// `http://user:pw@host/` -> `http://user:***@host/`, and a user alone (often a
+/// token: `https://TOKEN@host/`) `http://***@host/`; anything else unchanged.
+/// The one masking rule for URLs: what runs print, results record and
+/// merges read back.
 /// Works on text that is not a valid URL too (an error message quoting one).
 pub fn url(text: &str) -> String {
     // The userinfo ends at the last '@' before the path; it starts after "://"
@@ -36,6 +39,9 @@ pub fn url(text: &str) -> String {
             &userinfo[..colon],
             &rest[at..]
         ),
+        None if !userinfo.is_empty() && userinfo != MASK => {
+            format!("{}{MASK}{}", &text[..start], &rest[at..])
+        }
         _ => text.to_string(),
     }
 }
@@ -102,7 +108,9 @@ mod tests {
             "http://user:***@127.0.0.1:8080/auth"
         );
         assert_eq!(url("user:p%40ss@h/x"), "user:***@h/x");
-        assert_eq!(url("http://user@h/"), "http://user@h/");
+        assert_eq!(url("http://user@h/"), "http://***@h/");
+        assert_eq!(url("http://***@h/"), "http://***@h/");
+        assert_eq!(url("http://user:***@h/"), "http://user:***@h/");
         assert_eq!(url("http://h/a@b"), "http://h/a@b");
         assert_eq!(url("http://a:b:c@h"), "http://a:***@h");
         assert_eq!(

@@ -803,6 +803,9 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
     if u.password().is_some() {
         // The url crate cannot fail this for an http URL with a host.
         let _ = u.set_password(Some(crate::redact::MASK));
+    } else if !u.username().is_empty() {
+        // A user alone is often a token (`https://TOKEN@host/`): masked too.
+        let _ = u.set_username(crate::redact::MASK);
     }
     let host_str = u.host_str().unwrap_or_default().to_string();
     // The url crate drops a port that is the scheme's default (https://h:443/
@@ -822,7 +825,7 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
     }
     Ok(ParsedUrl {
         scheme,
-        // set_password percent-encodes the mask; show it plainly.
+        // The url crate percent-encodes the mask; show it plainly.
         shown: u.to_string().replace("%2A%2A%2A@", "***@"),
         host,
         port,
@@ -1101,6 +1104,8 @@ mod tests {
         assert!(parse_url("http://h/").unwrap().basic_auth.is_none());
         let u = parse_url("http://user@h/").unwrap();
         assert_eq!(u.basic_auth.as_deref(), Some("Basic dXNlcjo="));
+        // A user alone may be a token: not shown either.
+        assert_eq!(u.shown, "http://***@h/");
         let e = parse_url("ftp://u:secret@h/").unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
         let u = parse_url("https://u:secret@h/").unwrap();

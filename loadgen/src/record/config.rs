@@ -38,7 +38,7 @@ pub fn of_plan(plan: &Plan) -> Config {
 /// on `threads` threads in all, with the merge's own display flags. No address:
 /// each node resolved its own.
 pub fn of_load(load: &Load, threads: usize, latency: bool, u_latency: bool) -> Config {
-    let urls: Vec<String> = load.urls.iter().map(|u| redacted(u)).collect();
+    let urls: Vec<String> = load.urls.iter().map(|u| crate::redact::url(u)).collect();
     Config {
         url: urls.first().cloned().unwrap_or_default(),
         urls,
@@ -69,35 +69,31 @@ pub fn of_load(load: &Load, threads: usize, latency: bool, u_latency: bool) -> C
     }
 }
 
-/// `http://user:pw@host/` as `http://user:***@host/`: a password is never
-/// printed or written, whatever a plan file carries.
-fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}{path}")
-        }
-        None => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::redacted;
+    use super::of_load;
 
+    /// A merge's configuration masks what a plan file carries, by the one
+    /// rule of `redact::url`.
     #[test]
-    fn passwords_are_redacted() {
+    fn a_merge_masks_the_urls_of_its_plan() {
+        let load = crate::load::Load {
+            urls: vec![
+                "http://user:pw@127.0.0.1:80/auth".into(),
+                "http://tok@127.0.0.1:80/".into(),
+                "http://127.0.0.1:80/a@b".into(),
+            ],
+            ..crate::distributed::tests::load()
+        };
+        let c = of_load(&load, 1, false, false);
         assert_eq!(
-            redacted("http://user:pw@127.0.0.1:80/auth"),
-            "http://user:***@127.0.0.1:80/auth"
+            c.urls,
+            [
+                "http://user:***@127.0.0.1:80/auth",
+                "http://***@127.0.0.1:80/",
+                "http://127.0.0.1:80/a@b"
+            ]
         );
-        assert_eq!(redacted("http://u@h/"), "http://u:***@h/");
-        assert_eq!(redacted("http://h:80/a@b"), "http://h:80/a@b");
-        assert_eq!(redacted("http://h/"), "http://h/");
+        assert_eq!(c.url, c.urls[0]);
     }
 }
