@@ -75,8 +75,9 @@ pub const TLS_OTHER: &str = "other";
 /// The TLS side of a run, summed over workers and nodes.
 #[derive(Debug, Clone)]
 pub struct TlsTotals {
-    /// Each completed handshake's time, µs: from the TCP connection's open
-    /// (when the ClientHello is handed to the socket) to the handshake's end.
+    /// Each completed handshake's time, µs: from the ClientHello handed to
+    /// the socket (right after the TCP connection opens; at T0 for a
+    /// distributed node's connections opened before it) to the handshake's end.
     pub handshake: Histogram,
     /// Completed handshakes that were full (a certificate exchanged).
     pub full: u64,
@@ -146,7 +147,7 @@ pub struct TlsReport {
     pub resumed: u64,
     /// Completed handshakes per second over the measured interval.
     pub handshakes_per_sec: f64,
-    /// Handshake time (µs), from the TCP connection's open to the handshake's end.
+    /// Handshake time (µs), from the ClientHello handed to the socket to the handshake's end.
     pub handshake_latency: Latency,
     /// TLS failures by cause (handshakes and later together); their counts by
     /// class are `counters.errors.tls_handshake` and `counters.errors.tls`.

@@ -12,7 +12,8 @@
 //!   layer's own writes, and the core hears of the connection
 //!   ([`Core::opened`]) only when it is done, so the core's first request
 //!   goes out with (or right after) the client's Finished;
-//! - the handshake's time (µs, from the TCP connection's open to its end),
+//! - the handshake's time (µs, from the ClientHello handed to the socket to
+//!   its end),
 //!   whether it was full or resumed, and what the first one agreed on;
 //! - TLS failures: a failed handshake (an alert, a refused certificate, no
 //!   answer within --timeout, a close or reset mid-handshake) is a connection
@@ -70,8 +71,14 @@ struct Link {
     /// The core's write inside `out`: its plaintext length (None: the layer's
     /// own bytes only, e.g. the ClientHello).
     plain: Option<usize>,
-    /// When the TCP connection opened; None once the handshake is done.
+    /// When the handshake began (the ClientHello handed to the driver; till
+    /// then, when the TCP connection opened); None once it is done.
     handshake_since: Option<Instant>,
+    /// The ClientHello went out: the handshake's clock and its --timeout
+    /// run from then. A distributed node opens its connections before T0 and
+    /// begins their handshakes at T0: the wait is neither handshake time nor
+    /// a handshake timeout.
+    hello_sent: bool,
     /// The handshake ran past --timeout and the socket was shut down.
     timed_out: bool,
     /// The core ended the session (this decision) and the layer's last bytes
@@ -127,6 +134,7 @@ impl Layered {
                     out: Vec::new(),
                     plain: None,
                     handshake_since: Some(now),
+                    hello_sent: false,
                     timed_out: false,
                     ending: None,
                 }));
@@ -176,6 +184,10 @@ impl Layered {
         }
         if !link.tls.wants_write() {
             return Next::Await;
+        }
+        if !link.hello_sent {
+            link.hello_sent = true;
+            link.handshake_since = Some(now);
         }
         link.out.clear();
         while link.tls.wants_write() {
@@ -366,6 +378,7 @@ impl Layered {
         for (i, l) in t.links.iter_mut().enumerate() {
             if let Some(l) = l.as_deref_mut() {
                 if !l.timed_out
+                    && l.hello_sent
                     && l.handshake_since
                         .is_some_and(|s| now.saturating_duration_since(s) >= t.timeout)
                 {
@@ -575,7 +588,17 @@ mod tests {
         l.opened(0, t0);
         // The core hears of the connection only when the handshake is done.
         assert_eq!(l.counters().connects, 0);
-        let end = exchange(&mut l, &mut s, t0 + Duration::from_millis(3), Answer::Full);
+        // The ClientHello goes out later (a node's connections wait for T0):
+        // the handshake's clock starts then, not at the TCP connection's open.
+        let t1 = t0 + Duration::from_millis(500);
+        let hello = match l.poll_send(0, t1) {
+            Next::Write(b) => b.to_vec(),
+            other => panic!("{other:?}"),
+        };
+        l.written(0, hello.len());
+        s.read_tls(&mut &hello[..]).unwrap();
+        s.process_new_packets().unwrap();
+        let end = exchange(&mut l, &mut s, t1 + Duration::from_millis(3), Answer::Full);
         assert_eq!(end, Some(End::Done));
         // The session ended with close_notify (after the last response).
         assert!(s.process_new_packets().unwrap().peer_has_closed());
@@ -709,6 +732,26 @@ mod tests {
         l.done(0);
         let t = l.finish(t0, None).tls.unwrap();
         assert_eq!(t.failures["no handshake within --timeout"], 1);
+    }
+
+    #[test]
+    fn a_connection_waiting_for_the_start_has_no_handshake_timeout() {
+        // A distributed node opens its connections before T0 and sends the
+        // ClientHello at T0: the wait is not a stalled handshake.
+        let (mut l, t0) = layered(None, 1, true);
+        l.opened(0, t0);
+        let board = Board::new(1);
+        let mut shut = Vec::new();
+        l.tick(t0 + Duration::from_secs(10), &board.workers[0], |i| {
+            shut.push(i)
+        });
+        assert!(shut.is_empty());
+        let t1 = t0 + Duration::from_secs(10);
+        assert!(matches!(l.poll_send(0, t1), Next::Write(_)));
+        l.tick(t1 + Duration::from_secs(2), &board.workers[0], |i| {
+            shut.push(i)
+        });
+        assert_eq!(shut, [0]);
     }
 
     #[test]
