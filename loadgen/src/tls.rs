@@ -146,8 +146,10 @@ pub fn client_config(
             .with_custom_certificate_verifier(Arc::new(AcceptAny))
     } else {
         let mut roots = rustls::RootCertStore::empty();
+        let mut given = Vec::new();
         if let Some(path) = &o.cacert {
             for c in shared::tls::load_certs(path).map_err(file("--cacert"))? {
+                given.push(c.clone());
                 roots.add(c).map_err(|e| ClientTlsError::BadRoot {
                     path: path.clone(),
                     reason: e.to_string(),
@@ -164,7 +166,17 @@ pub fn client_config(
                 .unwrap_or_else(|| format!("{added} certificates found"));
             return Err(ClientTlsError::NoRoots(why));
         }
-        builder.with_root_certificates(roots)
+        let provider = shared::tls::provider();
+        let webpki =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ClientTlsError::BadRoot {
+                    path: o.cacert.clone().unwrap_or_default(),
+                    reason: e.to_string(),
+                })?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(GivenOrChain { webpki, given }))
     };
     let mut cfg = match (&o.cert, &o.key) {
         (Some(c), Some(k)) => builder
@@ -197,6 +209,64 @@ pub fn preflight_config(config: &ClientConfig) -> Arc<ClientConfig> {
     let mut c = config.clone();
     c.resumption = rustls::client::Resumption::disabled();
     Arc::new(c)
+}
+
+/// The usual chain verification, and one case more: a server certificate
+/// that is itself one of the `--cacert` certificates is trusted as given,
+/// for the names it carries. `openssl req -x509` marks the self-signed
+/// certificates it makes `CA:TRUE`, which webpki refuses as a server's own
+/// (`CaUsedAsEndEntity`) while curl and OpenSSL accept the certificate the
+/// user named: a user following "give --cacert FILE" with the server's own
+/// certificate must not be refused.
+#[derive(Debug)]
+struct GivenOrChain {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    /// The `--cacert` certificates (DER).
+    given: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for GivenOrChain {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let chain = self
+            .webpki
+            .verify_server_cert(end_entity, intermediates, name, ocsp, now);
+        match chain {
+            Err(rustls::Error::InvalidCertificate(_))
+                if self.given.iter().any(|g| g.as_ref() == end_entity.as_ref()) =>
+            {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// `-k`: trusts any certificate, still checking the handshake signatures.
@@ -378,7 +448,16 @@ pub fn preflight(
     host: &str,
     config: Arc<ClientConfig>,
     timeout: Duration,
+    warnings: &mut Vec<String>,
 ) -> Result<(Negotiated, Duration), PreflightError> {
+    // The crypto library's one-off start-up (aws-lc seeds its random
+    // generator from CPU jitter: 20-40 ms here) happens before the clock
+    // starts, so a short --timeout is not read as a silent server.
+    let _ = (config.crypto_provider().secure_random).fill(&mut [0u8; 32]);
+    // (A ClientHello made and dropped: its key share draws on the generator.)
+    if let Ok(name) = ServerName::try_from("localhost") {
+        let _ = ClientConnection::new(config.clone(), name);
+    }
     let start = Instant::now();
     // A clone shares the session store: resumption is as `config` has it.
     let asked = Arc::new(Asked {
@@ -432,6 +511,14 @@ pub fn preflight(
             false => PreflightError::ClientCertRequired { addr, detail },
             true => PreflightError::ClientCertRefused { addr, detail },
         })?;
+    }
+    if asked_for() == Some(false) {
+        // The handshake went through without one (the server's choice, e.g.
+        // nginx `ssl_verify_client on`, which then answers every request
+        // 400): a run would measure refusals.
+        warnings.push(format!(
+            "warning: {addr} asked for a client certificate and none is given: it may refuse every request (give --cert FILE --key FILE)"
+        ));
     }
     conn.send_close_notify();
     let _ = conn.complete_io(&mut io);
@@ -493,7 +580,13 @@ fn classify(
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     match tls {
         Some(rustls::Error::InvalidCertificate(c)) => {
-            let detail = format!("{c:?}");
+            // rustls's own words ("certificate expired: verification time
+            // ..., but certificate is not valid after ..."), not its Debug.
+            let detail = rustls::Error::InvalidCertificate(c.clone()).to_string();
+            let detail = detail
+                .strip_prefix("invalid peer certificate: ")
+                .unwrap_or(&detail)
+                .to_string();
             match c {
                 // A chain whose issuer is named by a trusted root whose key
                 // did not sign it (another CA of the same name) is untrusted
@@ -510,6 +603,17 @@ fn classify(
                 | CertificateError::NotValidYet
                 | CertificateError::NotValidYetContext { .. } => {
                     PreflightError::Expired { host, detail }
+                }
+                // `openssl req -x509` makes self-signed certificates CA:TRUE;
+                // not among the trusted ones, it is untrusted like any other,
+                // and `--cacert` with the certificate itself is the fix.
+                CertificateError::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
+                    PreflightError::UnknownIssuer {
+                        host,
+                        detail:
+                            "a self-signed certificate marked CA:TRUE, not among the trusted ones"
+                                .into(),
+                    }
                 }
                 _ => PreflightError::BadCertificate { host, detail },
             }

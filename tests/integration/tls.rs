@@ -501,6 +501,7 @@ fn preflight_names_each_cause() {
         "localhost",
         trusting(&ca_file),
         limit,
+        &mut Vec::new(),
     )
     .unwrap_err();
     assert!(matches!(e, PreflightError::UnknownIssuer { .. }), "{e}");
@@ -513,7 +514,14 @@ fn preflight_names_each_cause() {
         1,
     )
     .unwrap();
-    let (neg, took) = preflight(selfsigned.server.addr, "localhost", insecure, limit).unwrap();
+    let (neg, took) = preflight(
+        selfsigned.server.addr,
+        "localhost",
+        insecure,
+        limit,
+        &mut Vec::new(),
+    )
+    .unwrap();
     assert_eq!(neg.version, "TLSv1_3");
     assert_eq!(neg.alpn.as_deref(), Some("http/1.1"));
     assert!(
@@ -528,21 +536,49 @@ fn preflight_names_each_cause() {
     let leaf = ca.issue(&["localhost".into()], Validity::Long).unwrap();
     let (c, k) = write_pair(&dir, "good", &leaf);
     let good = start_tls("epoll", &["--cert", &c, "--key", &k]).unwrap();
-    let (neg, _) = preflight(good.server.addr, "localhost", trusting(&ca_file), limit).unwrap();
+    let (neg, _) = preflight(
+        good.server.addr,
+        "localhost",
+        trusting(&ca_file),
+        limit,
+        &mut Vec::new(),
+    )
+    .unwrap();
     assert_eq!(neg.alpn.as_deref(), Some("http/1.1"));
-    let e = preflight(good.server.addr, "example.test", trusting(&ca_file), limit).unwrap_err();
+    let e = preflight(
+        good.server.addr,
+        "example.test",
+        trusting(&ca_file),
+        limit,
+        &mut Vec::new(),
+    )
+    .unwrap_err();
     assert!(matches!(e, PreflightError::NameMismatch { .. }), "{e}");
 
     // An expired one.
     let old = ca.issue(&["localhost".into()], Validity::Expired).unwrap();
     let (c, k) = write_pair(&dir, "old", &old);
     let expired = start_tls("epoll", &["--cert", &c, "--key", &k]).unwrap();
-    let e = preflight(expired.server.addr, "localhost", trusting(&ca_file), limit).unwrap_err();
+    let e = preflight(
+        expired.server.addr,
+        "localhost",
+        trusting(&ca_file),
+        limit,
+        &mut Vec::new(),
+    )
+    .unwrap_err();
     assert!(matches!(e, PreflightError::Expired { .. }), "{e}");
 
     // A plain-HTTP server on the port.
     let plain = crate::support::start_server(&["--cpus", "0"]);
-    let e = preflight(plain.addr, "localhost", trusting(&ca_file), limit).unwrap_err();
+    let e = preflight(
+        plain.addr,
+        "localhost",
+        trusting(&ca_file),
+        limit,
+        &mut Vec::new(),
+    )
+    .unwrap_err();
     assert!(matches!(e, PreflightError::PlainHttp { .. }), "{e}");
     assert!(e.to_string().contains("use http://"), "{e}");
 
@@ -555,6 +591,7 @@ fn preflight_names_each_cause() {
         "localhost",
         trusting(&ca_file),
         short,
+        &mut Vec::new(),
     )
     .unwrap_err();
     assert!(matches!(e, PreflightError::Timeout { .. }), "{e}");

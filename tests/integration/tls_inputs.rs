@@ -468,7 +468,14 @@ fn the_preflight_leaves_no_session_for_the_run_to_resume() {
     };
     let limit = Duration::from_secs(5);
     let cfg = run();
-    let (neg, _) = preflight(t.addr, "localhost", preflight_config(&cfg), limit).unwrap();
+    let (neg, _) = preflight(
+        t.addr,
+        "localhost",
+        preflight_config(&cfg),
+        limit,
+        &mut Vec::new(),
+    )
+    .unwrap();
     assert!(!neg.resumed);
     // Even a preflight connection that reads tickets leaves none behind.
     assert!(!request_over(t.addr, preflight_config(&cfg)));
@@ -482,7 +489,7 @@ fn the_preflight_leaves_no_session_for_the_run_to_resume() {
     // The preflight never resumes, even on the run's configuration (its
     // client-certificate resolver is its own, and rustls resumes only with
     // the same one), so it cannot take a session from the run either.
-    let (neg, _) = preflight(t.addr, "localhost", cfg.clone(), limit).unwrap();
+    let (neg, _) = preflight(t.addr, "localhost", cfg.clone(), limit, &mut Vec::new()).unwrap();
     assert!(!neg.resumed, "{neg:?}");
     assert!(request_over(t.addr, cfg));
     // --tls-resume off: never.
@@ -672,4 +679,50 @@ fn a_required_client_certificate_is_named_by_the_preflight() {
         assert_eq!(j["tls"]["negotiated"]["version"], want, "{j}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `openssl req -x509` marks the self-signed certificate it makes `CA:TRUE`,
+/// the most common certificate a user makes for a test server: with
+/// `--cacert` naming that very certificate the run works (as with curl); a
+/// name the certificate lacks still fails, and without `--cacert` the line
+/// names the certificate as untrusted, with the fix.
+#[test]
+fn an_openssl_self_signed_ca_certificate_is_trusted_by_cacert_of_itself() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("skipped: openssl is not installed");
+        return;
+    }
+    let dir = scratch("openssl-ca");
+    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "30"])
+        .args(["-subj", "/CN=localhost", "-addext"])
+        .arg("subjectAltName=DNS:localhost")
+        .args(["-keyout", s(&key), "-out", s(&cert)])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in", s(&cert)])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("CA:TRUE"));
+    let t = start_tls(&["--cert", s(&cert), "--key", s(&key)]);
+    let port = t.addr.port();
+    let out = one_request(
+        &["--cacert", s(&cert), "--json", "-"],
+        &format!("https://localhost:{port}/plaintext"),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let r: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["counters"]["completed"], 1, "{}", out.stdout);
+    let out = one_request(&[], &format!("https://localhost:{port}/plaintext"));
+    assert_preflight_failed(&out, &["CA:TRUE", "--cacert", "-k"]);
+    // The same server by its address, which the certificate does not carry.
+    let out = one_request(
+        &["--cacert", s(&cert)],
+        &format!("https://127.0.0.1:{port}/plaintext"),
+    );
+    assert_preflight_failed(&out, &["not valid for the name"]);
 }

@@ -487,7 +487,7 @@ pub fn build(
         Some(t) if mode == Mode::Run => {
             let limit = load.timeout.min(PREFLIGHT_LIMIT);
             let config = crate::tls::preflight_config(&t.config);
-            match crate::tls::preflight(addr, &first.host, config, limit) {
+            match crate::tls::preflight(addr, &first.host, config, limit, &mut warnings) {
                 Ok(done) => Some(done),
                 // Nothing accepts: as for http://, the run counts the connect
                 // errors and says so (exit 1); checks never fail on it.
