@@ -764,6 +764,14 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
         url: crate::redact::url(raw),
         reason,
     };
+    // A scheme with one slash (`https:/host/`) would read as a host named
+    // "https": say what is wrong instead.
+    let lower = raw.to_ascii_lowercase();
+    if !raw.contains("://") && (lower.starts_with("http:/") || lower.starts_with("https:/")) {
+        return Err(bad(
+            "the scheme needs two slashes: http:// or https://".into()
+        ));
+    }
     // wrk insists on a scheme; accept `host:port/path` too, as http.
     let with_scheme = if raw.contains("://") {
         raw.to_string()
@@ -811,6 +819,9 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, BuildError> {
     // The url crate drops a port that is the scheme's default (https://h:443/
     // is https://h/), so the Host header carries a port only when it differs.
     let port = u.port_or_known_default().unwrap_or(80);
+    if port == 0 {
+        return Err(bad("port 0 cannot be connected to".into()));
+    }
     let host_header = match u.port() {
         Some(p) => format!("{host_str}:{p}"),
         None => host_str,
@@ -1093,6 +1104,22 @@ mod tests {
         assert_eq!(ports_in("1024 65535"), Some(64512));
         assert_eq!(ports_in("garbage"), None);
         assert_eq!(ports_in("5 4"), None);
+    }
+
+    #[test]
+    fn a_scheme_with_one_slash_and_port_0_are_refused() {
+        for (raw, why) in [
+            ("https:/127.0.0.1:8443/", "two slashes"),
+            ("http:/h/", "two slashes"),
+            ("HTTPS:/h/", "two slashes"),
+            ("https://127.0.0.1:0/", "port 0"),
+            ("http://h:0/", "port 0"),
+        ] {
+            let e = parse_url(raw).unwrap_err().to_string();
+            assert!(e.contains(why), "{raw}: {e}");
+        }
+        // A host and port without a scheme is still http.
+        assert_eq!(parse_url("h:8080/x").unwrap().port, 8080);
     }
 
     #[test]
