@@ -336,10 +336,12 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     // along the campaign is (the runs' own bar shows on a terminal).
     let tls_steps = if a.tls { TlsWorkload::ALL.len() } else { 0 };
     let steps = workloads.len() + tls_steps + targets.len();
+    // A target's URL may hold a password or token: shown masked, as everywhere.
     let step = |i: usize, name: &str, url: &str| {
         eprintln!(
-            "ceiling machine: [{}/{steps}] {name} ({url}), {}",
+            "ceiling machine: [{}/{steps}] {name} ({}), {}",
             i + 1,
+            crate::redact::url(url),
             options::show(a.duration)
         );
     };
@@ -349,7 +351,8 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             return Ok(());
         }
         eprintln!(
-            "ceiling machine: warm-up ({url}), {}",
+            "ceiling machine: warm-up ({}), {}",
+            crate::redact::url(url),
             options::show(a.warmup)
         );
         run_load(&make(url, a.warmup), &machine).map(|_| ())
