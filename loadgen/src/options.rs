@@ -130,7 +130,9 @@ pub fn info_or_usage(e: clap::Error) -> Result<String, UsageError> {
 }
 
 /// The line of a clap error that says what is wrong (clap's message is several
-/// lines), with the next one when it ends in a colon (the missing argument's name).
+/// lines), with the next one when it ends in a colon (the missing argument's name)
+/// and clap's bracketed note under it, on the same line:
+/// `invalid value 'maybe' for '--tls-resume <on|off>' [possible values: on, off]`.
 pub fn usage_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
     // The first paragraph says what is wrong; a value quoted in it keeps its
@@ -143,6 +145,10 @@ pub fn usage_line(e: &clap::Error) -> String {
             line.push_str(l);
         } else if line.ends_with(':') {
             // "required arguments were not provided:" and their names.
+            line.push(' ');
+            line.push_str(l.trim());
+        } else if l.starts_with("  [") && l.ends_with(']') {
+            // clap's note, indented under its message: "  [possible values: on, off]".
             line.push(' ');
             line.push_str(l.trim());
         } else {

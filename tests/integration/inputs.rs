@@ -667,3 +667,64 @@ fn localhost_uses_the_address_that_accepts() {
     assert_ne!(real, "::1 localhost\n127.0.0.1 localhost\n");
     let _ = TcpStream::connect(server.addr);
 }
+
+/// A refused value of a flag with fixed choices, in every subcommand that takes
+/// one: one real line, clap's `[possible values: ...]` on it, no literal `\n`
+/// (which once joined the two lines), no escape sequence.
+#[test]
+fn refused_choices_are_one_real_line() {
+    let (a, b) = ("a=http://127.0.0.1:1/", "b=http://127.0.0.1:2/");
+    let ramp = ["--from", "1", "--to", "2", "http://127.0.0.1:1/"];
+    let on_off = "[possible values: on, off] (see --help)";
+    let pipeline = "[possible values: refill, batch] (see --help)";
+    let arrivals = "[possible values: constant, poisson] (see --help)";
+    for (args, want) in [
+        (vec!["https://x/", "--tls-resume", "maybe"], on_off),
+        (vec!["https://x/", "--tls-resume", "ON"], on_off),
+        (vec!["https://x/", "--tls-resume"], on_off),
+        (vec!["http://x/", "--pipeline-mode", "xx"], pipeline),
+        (vec!["http://x/", "-R", "10", "--arrivals", "zz"], arrivals),
+        (vec!["compare", "--tls-resume", "maybe", a, b], on_off),
+        (vec!["compare", "--pipeline-mode", "xx", a, b], pipeline),
+        ([&["ramp", "--tls-resume", "1"][..], &ramp].concat(), on_off),
+        (
+            [&["ramp", "--pipeline-mode", ""][..], &ramp].concat(),
+            pipeline,
+        ),
+        (vec!["tune", "p.toml", "--tls-resume", "yes"], on_off),
+        (vec!["tune", "p.toml", "--pipeline-mode", "xx"], pipeline),
+        (vec!["plan", "--arrivals", "uniform", "http://x/"], arrivals),
+        (vec!["plan", "--tls-resume", "no", "https://x/"], on_off),
+    ] {
+        let out = run_ceiling(&args, WATCHDOG);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        let line = out.stderr.strip_suffix('\n').unwrap_or(&out.stderr);
+        assert!(!line.contains('\n'), "{args:?}: {line}");
+        assert!(
+            !line.contains("\\n") && !line.contains('\x1b'),
+            "{args:?}: {line}"
+        );
+        assert!(
+            line.ends_with(&format!("' {want}")) || line.ends_with(&format!(" supplied {want}")),
+            "{args:?}: wanted {want:?} after the flag in {line}"
+        );
+    }
+    // Other refusals stay one line too; a newline inside the value itself is
+    // shown escaped, so the line still holds the whole value.
+    for args in [
+        vec!["machine", "--io-engine", "zz"],
+        vec!["serve", "--io-engine", "zz"],
+        vec!["http://x/", "--bogus"],
+        vec!["compare"],
+    ] {
+        let out = run_ceiling(&args, WATCHDOG);
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("\\n"), "{args:?}: {}", out.stderr);
+    }
+    let out = run_ceiling(&["https://x/", "--tls-resume", "ma\nybe"], WATCHDOG);
+    assert_eq!(
+        out.stderr,
+        format!("ceiling: invalid value 'ma\\nybe' for '--tls-resume <on|off>' {on_off}\n")
+    );
+}

@@ -324,21 +324,23 @@ fn unusable_certificate_flags_exit_2_before_any_connection() {
 }
 
 #[test]
-fn certificate_flags_with_an_http_url_warn_and_run() {
+fn tls_flags_with_an_http_url_warn_and_run() {
     let plain = start_server(&["--cpus", "0"]);
-    let out = one_request(
-        &["-k", "--tls-resume", "off"],
-        &format!("http://{}/", plain.addr),
-    );
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(
-            "warning: the certificate flags (-k --tls-resume off) apply to https:// URLs only"
-        ),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(crate::support::served(plain.addr), 1);
+    // Not only certificate flags: `--tls-resume off` alone is named too.
+    for (flags, shown) in [
+        (&["-k", "--tls-resume", "off"][..], "-k --tls-resume off"),
+        (&["--tls-resume", "off"], "--tls-resume off"),
+    ] {
+        let out = one_request(flags, &format!("http://{}/", plain.addr));
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let want = format!(
+            "warning: the TLS flags ({shown}) apply to https:// URLs only: http://{}/ is plain HTTP, so they are ignored",
+            plain.addr
+        );
+        assert!(out.stderr.contains(&want), "{want}\n{}", out.stderr);
+        assert!(!out.stderr.contains("certificate flags"), "{}", out.stderr);
+    }
+    assert_eq!(crate::support::served(plain.addr), 2);
 }
 
 #[test]

@@ -112,6 +112,10 @@ pub struct Row {
     /// The `--tls` rows' TLS figures; absent for plain rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsRow>,
+    /// Ctrl-C cut this row's run short: its figures cover `result.duration_s`,
+    /// not the asked length (the tables mark the row and say how long it ran).
+    #[serde(default)]
+    pub interrupted: bool,
     pub result: RunResult,
 }
 
@@ -232,6 +236,13 @@ pub struct MachineReport {
     pub generator_cpus: Vec<usize>,
     pub ceiling: Vec<Row>,
     pub targets: Vec<Row>,
+    /// Ctrl-C ended the campaign early: a row's run was cut short (that row's
+    /// `interrupted`) or tests did not run (`not_run`).
+    #[serde(default)]
+    pub interrupted: bool,
+    /// The names of the tests Ctrl-C left out, in the order they would have run.
+    #[serde(default)]
+    pub not_run: Vec<String>,
 }
 
 /// `ceiling machine ARGS` (args[0] is "machine").
@@ -310,7 +321,11 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     }
 
     // Catch Ctrl-C before the server starts, so even a second one stops it.
-    let _ = crate::run::ctrl_c();
+    // The first ends the run under way; that row is kept (marked) and none
+    // after it runs.
+    let stop = crate::run::ctrl_c();
+    // Whether a test was left out for it.
+    let mut interrupted = false;
     let server = EmbeddedServer::start(
         &format_cpu_list(&place.server_cpus),
         &a.io_engine.to_string(),
@@ -336,10 +351,12 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     // along the campaign is (the runs' own bar shows on a terminal).
     let tls_steps = if a.tls { TlsWorkload::ALL.len() } else { 0 };
     let steps = workloads.len() + tls_steps + targets.len();
+    // A target's URL may hold a password or token: shown masked, as everywhere.
     let step = |i: usize, name: &str, url: &str| {
         eprintln!(
-            "ceiling machine: [{}/{steps}] {name} ({url}), {}",
+            "ceiling machine: [{}/{steps}] {name} ({}), {}",
             i + 1,
+            crate::redact::url(url),
             options::show(a.duration)
         );
     };
@@ -349,7 +366,8 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             return Ok(());
         }
         eprintln!(
-            "ceiling machine: warm-up ({url}), {}",
+            "ceiling machine: warm-up ({}), {}",
+            crate::redact::url(url),
             options::show(a.warmup)
         );
         run_load(&make(url, a.warmup), &machine).map(|_| ())
@@ -358,6 +376,10 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let mut ceiling = Vec::new();
     let mut meta = None;
     for (i, (name, url)) in workloads.iter().enumerate() {
+        if stop.is_triggered() {
+            interrupted = true;
+            break;
+        }
         step(i, name, url);
         let before = server.cpu_seconds();
         let (_, result) = run_load_shown(&load(url, a.duration), &machine)?;
@@ -371,7 +393,9 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         ceiling.push(row);
     }
     drop(server);
-    if a.tls {
+    if a.tls && stop.is_triggered() {
+        interrupted = true;
+    } else if a.tls {
         // Its own server: `ceiling serve --tls`, a self-signed certificate made
         // at its start, on the same CPUs.
         let server = EmbeddedServer::start_with(
@@ -384,6 +408,10 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         let url = format!("{}/plaintext", server.url);
         warm_up(&url, &|u, d| tls_load(TlsWorkload::KeptAlive, u, d))?;
         for (i, w) in TlsWorkload::ALL.into_iter().enumerate() {
+            if stop.is_triggered() {
+                interrupted = true;
+                break;
+            }
             step(workloads.len() + i, w.name(), &url);
             let before = server.cpu_seconds();
             let (_, result) = run_load_shown(&tls_load(w, &url, a.duration), &machine)?;
@@ -391,10 +419,20 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             ceiling.push(Row::of_tls(w, &url, result, Some(server_cpu)));
         }
     }
+    // Interrupted before the first row ended: nothing to report.
+    let meta = meta.ok_or(Failed::NothingRan)?;
     let base = ceiling[0].requests_per_sec;
     let mut rows = Vec::new();
     for (i, (name, url)) in targets.iter().enumerate() {
+        if stop.is_triggered() {
+            interrupted = true;
+            break;
+        }
         warm_up(url, &target_load)?;
+        if stop.is_triggered() {
+            interrupted = true;
+            break;
+        }
         step(workloads.len() + tls_steps + i, name, url);
         let (_, result) = run_load_shown(&target_load(url, a.duration), &machine)?;
         let mut row = Row::of(name, url, result);
@@ -403,13 +441,29 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         }
         rows.push(row);
     }
+    // The rows run in the planned order, so those left out are the tail.
+    let planned = workloads
+        .iter()
+        .map(|(name, _)| name.clone())
+        .chain(
+            TlsWorkload::ALL
+                .iter()
+                .filter(|_| a.tls)
+                .map(|w| w.name().to_string()),
+        )
+        .chain(targets.iter().map(|(name, _)| name.clone()));
+    let not_run: Vec<String> = planned.skip(ceiling.len() + rows.len()).collect();
+    debug_assert_eq!(interrupted, !not_run.is_empty());
+    let interrupted = !not_run.is_empty() || ceiling.iter().chain(&rows).any(|r| r.interrupted);
     let report = MachineReport {
         schema: "ceiling.machine/1".into(),
-        meta: meta.ok_or(Failed::NothingRan)?,
+        meta,
         server_cpus: place.server_cpus,
         generator_cpus: place.generator_cpus,
         ceiling,
         targets: rows,
+        interrupted,
+        not_run,
     };
     super::print(&render_text(&report))?;
     a.out.write(
@@ -442,6 +496,7 @@ impl Row {
             server_us_per_request: None,
             pct_of_ceiling: None,
             tls: None,
+            interrupted: result.interrupted,
             result,
         }
     }
@@ -664,7 +719,7 @@ fn negotiated(r: &MachineReport) -> Option<String> {
 /// errors (every class of the run) and CPU per handshake on both sides.
 fn handshake_cells(row: &Row, t: &TlsRow) -> Vec<String> {
     vec![
-        row.name.clone(),
+        name_cell(row),
         format!("{:.0}", t.handshakes_per_sec),
         if t.handshakes > 0 {
             format!("{:.1}%", 100.0 * t.resumed as f64 / t.handshakes as f64)
@@ -684,10 +739,63 @@ fn opt_us(v: Option<u64>) -> String {
     v.map_or("n/a".into(), |v| us(v as f64))
 }
 
+/// After the name of a row whose run Ctrl-C cut short; its footnote says how
+/// much of the run its figures cover.
+const INTERRUPTED_MARK: &str = " *";
+
+/// A row's name, marked when its run was interrupted.
+fn name_cell(row: &Row) -> String {
+    if row.interrupted {
+        format!("{}{INTERRUPTED_MARK}", row.name)
+    } else {
+        row.name.clone()
+    }
+}
+
+/// What Ctrl-C did, one line each (the footnotes of every layout): each cut
+/// row, marked as in its table, with the time its figures cover (`covers 512 ms
+/// of the 5s asked`), then the tests that did not run. Empty when it did nothing.
+fn interruption_notes(r: &MachineReport) -> Vec<String> {
+    let mut notes: Vec<String> = r
+        .ceiling
+        .iter()
+        .chain(&r.targets)
+        .filter(|row| row.interrupted)
+        .map(|row| {
+            let asked = row
+                .result
+                .config
+                .duration_s
+                .map(|d| {
+                    format!(
+                        " of the {} asked",
+                        options::show(Duration::from_secs_f64(d))
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{}: {}: interrupted (Ctrl-C): covers {:.0} ms{asked}",
+                INTERRUPTED_MARK.trim(),
+                row.name,
+                row.result.duration_s * 1e3
+            )
+        })
+        .collect();
+    if !r.not_run.is_empty() {
+        notes.push(format!(
+            "Interrupted (Ctrl-C): not run: {}",
+            r.not_run.join(", ")
+        ));
+    } else if r.interrupted && notes.is_empty() {
+        notes.push("Interrupted (Ctrl-C)".into());
+    }
+    notes
+}
+
 /// One ceiling row's cells, as both tables show them.
 fn ceiling_cells(row: &Row) -> Vec<String> {
     vec![
-        row.name.clone(),
+        name_cell(row),
         format!("{:.0}", row.requests_per_sec),
         rate(row.bytes_read_per_sec),
         opt_us(row.p50_us),
@@ -702,7 +810,7 @@ fn ceiling_cells(row: &Row) -> Vec<String> {
 /// One target row's cells.
 fn target_cells(row: &Row) -> Vec<String> {
     vec![
-        row.name.clone(),
+        name_cell(row),
         format!("{:.0}", row.requests_per_sec),
         row.pct_of_ceiling
             .map_or("n/a".into(), |p| format!("{p:.1}%")),
@@ -727,9 +835,22 @@ fn text_row<S: AsRef<str>>(cells: &[S], widths: &[usize]) -> String {
     line
 }
 
+/// A Markdown table row; the interrupted mark escaped (a bare `*` may start emphasis).
 fn markdown_row<S: AsRef<str>>(cells: &[S]) -> String {
-    let cells: Vec<&str> = cells.iter().map(AsRef::as_ref).collect();
+    let cells: Vec<String> = cells.iter().map(|c| markdown_marked(c.as_ref())).collect();
     format!("| {} |", cells.join(" | "))
+}
+
+/// `text` with a leading or trailing interrupted mark escaped for Markdown.
+fn markdown_marked(text: &str) -> String {
+    let mark = INTERRUPTED_MARK.trim();
+    if let Some(name) = text.strip_suffix(mark) {
+        format!("{name}\\{mark}")
+    } else if let Some(rest) = text.strip_prefix(mark) {
+        format!("\\{mark}{rest}")
+    } else {
+        text.to_string()
+    }
 }
 
 /// The table as text.
@@ -771,6 +892,10 @@ pub fn render_text(r: &MachineReport) -> String {
         for row in &r.targets {
             let _ = writeln!(s, "{}", text_row(&target_cells(row), &TARGET_WIDTHS));
         }
+    }
+    let notes = interruption_notes(r);
+    if !notes.is_empty() {
+        let _ = writeln!(s, "\n{}", notes.join("\n"));
     }
     s
 }
@@ -815,6 +940,9 @@ pub fn render_markdown(r: &MachineReport) -> String {
             let _ = writeln!(s, "{}", markdown_row(&target_cells(row)));
         }
     }
+    for note in interruption_notes(r) {
+        let _ = writeln!(s, "\n{}", markdown_marked(&note));
+    }
     let _ = writeln!(
         s,
         "\nEach test ran as `{}`, the URL changing per row{}.",
@@ -832,7 +960,8 @@ pub fn render_markdown(r: &MachineReport) -> String {
 ///
 /// With `--tls` rows, six columns follow (empty on plain rows): handshakes_per_sec,
 /// resumed, handshake_p50_us, handshake_p99_us, generator_us_per_handshake,
-/// server_us_per_handshake.
+/// server_us_per_handshake. When Ctrl-C cut a row short, a last column
+/// `interrupted` (true or false) says which.
 pub fn render_csv(r: &MachineReport) -> String {
     let cell = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
     let float = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
@@ -842,6 +971,14 @@ pub fn render_csv(r: &MachineReport) -> String {
     );
     if with_tls {
         s.push_str(",handshakes_per_sec,resumed,handshake_p50_us,handshake_p99_us,generator_us_per_handshake,server_us_per_handshake");
+    }
+    let with_cut = r
+        .ceiling
+        .iter()
+        .chain(&r.targets)
+        .any(|row| row.interrupted);
+    if with_cut {
+        s.push_str(",interrupted");
     }
     s.push('\n');
     for (kind, rows) in [("ceiling", &r.ceiling), ("target", &r.targets)] {
@@ -876,6 +1013,9 @@ pub fn render_csv(r: &MachineReport) -> String {
                     float(t.and_then(|t| t.generator_us_per_handshake)),
                     float(t.and_then(|t| t.server_us_per_handshake)),
                 );
+            }
+            if with_cut {
+                let _ = write!(s, ",{}", row.interrupted);
             }
             s.push('\n');
         }
@@ -920,6 +1060,9 @@ pub fn render_html(r: &MachineReport) -> String {
         let rows: Vec<Vec<String>> = r.targets.iter().map(target_cells).collect();
         body.push_str("<h2>Your servers, against the ceiling's plaintext row</h2>");
         body.push_str(&table(&TARGET_HEAD, &rows));
+    }
+    for note in interruption_notes(r) {
+        body.push_str(&format!("<p>{}</p>", escape(&note)));
     }
     let bars: Vec<(String, f64)> = request_rows(r)
         .chain(&r.targets)
@@ -1002,6 +1145,8 @@ mod tests {
             generator_cpus: vec![1],
             ceiling,
             targets: vec![target],
+            interrupted: false,
+            not_run: Vec::new(),
         };
         let text = render_text(&report);
         assert!(!serde_json::to_string(&report).unwrap().contains("pw@"));
@@ -1062,7 +1207,85 @@ mod tests {
             generator_cpus: vec![1],
             ceiling: vec![plain, keep, full, resumed],
             targets: Vec::new(),
+            interrupted: false,
+            not_run: Vec::new(),
         }
+    }
+
+    /// Ctrl-C during the last row: the row is marked in every layout, a
+    /// footnote says how much of its run it covers, and the JSON says so at
+    /// the row's top level and the report's.
+    #[test]
+    fn an_interrupted_row_is_marked_in_every_layout() {
+        let mut r = tls_report();
+        let last = r.ceiling.last_mut().unwrap();
+        last.result.interrupted = true;
+        last.result.duration_s = 0.512;
+        last.result.config.duration_s = Some(5.0);
+        *last = Row::of_tls(
+            TlsWorkload::ResumedHandshakes,
+            "https://127.0.0.1:8443/plaintext",
+            last.result.clone(),
+            Some(2.5),
+        );
+        r.interrupted = true;
+        let note = "*: TLS resumed handshakes: interrupted (Ctrl-C): covers 512 ms of the 5s asked";
+        let text = render_text(&r);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("TLS resumed handshakes * ")),
+            "{text}"
+        );
+        assert!(
+            text.lines().any(|l| l.starts_with("TLS new handshakes  ")),
+            "{text}"
+        );
+        assert_eq!(text.matches(" * ").count(), 1, "{text}");
+        assert!(text.contains(&format!("\n{note}\n")), "{text}");
+        let md = render_markdown(&r);
+        assert!(md.contains("| TLS resumed handshakes \\* |"), "{md}");
+        assert!(md.contains(&format!("\\{note}")), "{md}");
+        let csv = render_csv(&r);
+        assert!(
+            csv.lines().next().unwrap().ends_with(",interrupted"),
+            "{csv}"
+        );
+        assert!(csv.lines().last().unwrap().ends_with(",true"), "{csv}");
+        assert!(csv.lines().nth(1).unwrap().ends_with(",false"), "{csv}");
+        let html = render_html(&r);
+        crate::report::html::assert_page(&html);
+        assert!(html.contains("<td>TLS resumed handshakes *</td>"), "{html}");
+        assert!(html.contains(&format!("<p>{note}</p>")), "{html}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["interrupted"], true);
+        assert_eq!(json["ceiling"][3]["interrupted"], true);
+        assert_eq!(json["ceiling"][2]["interrupted"], false);
+
+        // Ctrl-C between rows: nothing cut, the rest named as not run.
+        let mut r = tls_report();
+        r.ceiling.truncate(2);
+        r.interrupted = true;
+        r.not_run = vec!["TLS new handshakes".into(), "TLS resumed handshakes".into()];
+        let text = render_text(&r);
+        assert!(!text.contains(" * "), "{text}");
+        assert!(
+            text.ends_with(
+                "\nInterrupted (Ctrl-C): not run: TLS new handshakes, TLS resumed handshakes\n"
+            ),
+            "{text}"
+        );
+        // An uninterrupted report has no notes, and a report written before
+        // these fields reads back as uninterrupted.
+        assert!(interruption_notes(&tls_report()).is_empty());
+        let mut json = serde_json::to_value(tls_report()).unwrap();
+        json.as_object_mut().unwrap().remove("interrupted");
+        json.as_object_mut().unwrap().remove("not_run");
+        json["ceiling"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("interrupted");
+        let back: MachineReport = serde_json::from_value(json).unwrap();
+        assert!(!back.interrupted && !back.ceiling[0].interrupted);
     }
 
     #[test]

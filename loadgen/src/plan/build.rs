@@ -384,7 +384,7 @@ pub fn build(
         (Scheme::Http, _) => {
             if load.tls.given() {
                 warnings.push(format!(
-                    "warning: the certificate flags ({}) apply to https:// URLs only: {} is plain HTTP, so they are ignored",
+                    "warning: the TLS flags ({}) apply to https:// URLs only: {} is plain HTTP, so they are ignored",
                     load.tls.flags().join(" "),
                     first.shown
                 ));

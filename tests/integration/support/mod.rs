@@ -98,7 +98,7 @@ impl Drop for Server {
 
 #[allow(clippy::zombie_processes)] // `Server`'s Drop kills and waits; a panic here kills the test.
 /// Starts `ceiling serve --bind 127.0.0.1:0 <extra>` and waits (at most 20 s) for the
-/// line `listening on http://ADDR` on its stdout.
+/// line `listening on http://ADDR` (`https://` with `--tls`) on its stdout.
 pub fn start_server(extra: &[&str]) -> Server {
     start_server_on("127.0.0.1:0", extra)
 }
@@ -130,7 +130,9 @@ pub fn start_server_on(bind: &str, extra: &[&str]) -> Server {
         let line = rx
             .recv_timeout(left)
             .expect("ceiling serve did not print its address within 20 s");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
+        // `ceiling serve --tls` says https://; `addr` is the same either way.
+        let rest = line.split("listening on http://").nth(1);
+        if let Some(rest) = rest.or_else(|| line.split("listening on https://").nth(1)) {
             let addr = rest.split_whitespace().next().unwrap();
             return Server {
                 child,
