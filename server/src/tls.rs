@@ -62,6 +62,8 @@ pub struct TlsOptions {
 pub enum SetupError {
     #[error("--cert needs --key (the certificate's private key), and --key needs --cert")]
     Pair,
+    #[error("--tls-name {0:?}: not a DNS name or an IP address a client could ask for")]
+    Name(String),
     #[error(transparent)]
     Tls(#[from] TlsError),
 }
@@ -115,6 +117,11 @@ impl TlsOptions {
                 let mut names: Vec<String> =
                     stls::LOOPBACK_NAMES.iter().map(|s| s.to_string()).collect();
                 for n in &self.tls_names {
+                    // What a client sends as SNI (and verifies) must be one of
+                    // these: a name no client can ask for is a typo.
+                    if rustls::pki_types::ServerName::try_from(n.as_str()).is_err() {
+                        return Err(SetupError::Name(n.clone()));
+                    }
                     if !names.contains(n) {
                         names.push(n.clone());
                     }
@@ -420,6 +427,21 @@ mod tests {
         assert_eq!(s.fingerprint.len(), 95);
         assert_eq!(s.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
         assert!(TlsOptions::default().setup().unwrap().is_none());
+        for bad in ["bad name!", "", "a..b", "-x-"] {
+            let opts = TlsOptions {
+                tls_names: vec![bad.into()],
+                ..TlsOptions::default()
+            };
+            let e = opts.setup().unwrap_err().to_string();
+            assert!(e.starts_with("--tls-name"), "{bad:?}: {e}");
+        }
+        for good in ["example.test", "10.0.0.1", "::1", "a-b.example"] {
+            let opts = TlsOptions {
+                tls_names: vec![good.into()],
+                ..TlsOptions::default()
+            };
+            assert!(opts.setup().is_ok(), "{good}");
+        }
     }
 
     #[test]
