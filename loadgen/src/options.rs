@@ -546,6 +546,7 @@ impl MachineArgs {
             cpus: self.cpus.clone(),
             io_engine: self.io_engine,
             source_ips: source_ips(self.source_ips.as_deref())?,
+            tls_checked: false,
         })
     }
 }

@@ -2097,3 +2097,62 @@ mod peer_self_check {
         assert_eq!(peer.handshakes(), 1);
     }
 }
+
+/// A campaign checks a target once: a server that passes the first preflight
+/// and then fails every handshake is measured (its rows: 100% `tls handshake`
+/// errors) beside the healthy target's rows, the report files written, exit 0;
+/// not a campaign thrown away at its second run with "no load sent".
+#[test]
+fn a_campaign_measures_a_target_that_fails_handshakes_after_its_preflight() {
+    let good = TlsPeer::start(PeerOptions::new(Mode::Valid));
+    let mut o = PeerOptions::new(Mode::CloseInHandshake);
+    o.good_first = 1;
+    let bad = TlsPeer::start(o);
+    let dir = std::env::temp_dir().join(format!("ceiling-tls-campaign-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, csv) = (dir.join("c.json"), dir.join("c.csv"));
+    let a = format!("good={}", good.url());
+    let b = format!("bad={}", bad.url());
+    let out = run_ceiling(
+        &[
+            "compare",
+            &a,
+            &b,
+            "-k",
+            "--levels",
+            "1,2",
+            "-d",
+            "300ms",
+            "--repeats",
+            "1",
+            "--timeout",
+            "1s",
+            "--json",
+            json.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("no load sent"), "{}", out.stderr);
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let text = r.to_string();
+    assert!(text.contains("\"tls_handshake\""), "{text}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (tls_hs, target) = (col("tls_handshake"), col("target"));
+    let bad_rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[target] == "bad")
+        .collect();
+    assert_eq!(bad_rows.len(), 2, "{csv}");
+    for f in &bad_rows {
+        assert!(f[tls_hs].parse::<u64>().unwrap() > 0, "{csv}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

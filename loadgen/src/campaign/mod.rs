@@ -155,6 +155,7 @@ impl Placement {
             cpus: Some(format_cpu_list(&self.generator_cpus)),
             io_engine,
             source_ips,
+            tls_checked: false,
         }
     }
 }
@@ -207,8 +208,33 @@ pub fn base_load(
 }
 
 /// The plan of one campaign run: quiet, no files, recorded with the generator
-/// command line that would run it alone.
+/// command line that would run it alone. An `https://` target's first plan
+/// (the campaign's up-front check, or its first run) makes the preflight
+/// handshake: a bad certificate or plain HTTP stops the campaign with one
+/// line, exit 1. Later plans of the same target do not, so a server that
+/// fails handshakes under load is measured (`tls_handshake` errors in that
+/// run's row), not a reason to throw away the rows already measured.
 pub fn plan_for(load: &Load, machine: &Machine) -> Result<Plan, BuildError> {
+    let origin = load.urls.first().cloned().unwrap_or_default();
+    let checked = tls_checked()
+        .lock()
+        .map(|s| s.contains(&origin))
+        .unwrap_or(false);
+    let m = Machine {
+        tls_checked: checked,
+        ..machine.clone()
+    };
+    let plan = plan_alone(load, &m)?;
+    if plan.tls.is_some() && !checked {
+        if let Ok(mut s) = tls_checked().lock() {
+            s.insert(origin);
+        }
+    }
+    Ok(plan)
+}
+
+/// [`plan_for`] without the memory of checked targets.
+fn plan_alone(load: &Load, machine: &Machine) -> Result<Plan, BuildError> {
     build(
         load,
         machine,
@@ -217,6 +243,15 @@ pub fn plan_for(load: &Load, machine: &Machine) -> Result<Plan, BuildError> {
         Mode::Run,
         &crate::plan::command_line(load, machine),
     )
+}
+
+/// The `https://` origins (the first URL of a load) whose preflight handshake
+/// passed in this process: a campaign checks each target once, before its
+/// first run.
+fn tls_checked() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static CHECKED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    CHECKED.get_or_init(Default::default)
 }
 
 /// Runs one load of a campaign.

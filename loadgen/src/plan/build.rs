@@ -33,6 +33,12 @@ pub struct Machine {
     pub io_engine: IoEngine,
     /// `--source-ips`, parsed (each node binds its own addresses).
     pub source_ips: Vec<IpAddr>,
+    /// An `https://` origin this process already checked with a preflight
+    /// handshake (a campaign's later runs of one target): no second one. A
+    /// server that fails handshakes later, under or after load, then shows as
+    /// the run's `tls_handshake` errors, as a server that stopped accepting
+    /// shows as connect errors, rather than ending the campaign.
+    pub tls_checked: bool,
 }
 
 /// Where a run's results go and what the text shows.
@@ -484,7 +490,7 @@ pub fn build(
     // Before the output files are created: a run that stops here leaves no
     // empty result file behind (nor truncates an old one).
     let handshake = match &tls {
-        Some(t) if mode == Mode::Run => {
+        Some(t) if mode == Mode::Run && !machine.tls_checked => {
             let limit = load.timeout.min(PREFLIGHT_LIMIT);
             let config = crate::tls::preflight_config(&t.config);
             match crate::tls::preflight(addr, &first.host, config, limit, &mut warnings) {

@@ -362,7 +362,7 @@ fn commands(r: &CompareReport) -> Vec<String> {
         })
 }
 
-const NOTES: &str = "Requests/s is the median of the rounds (mean ± the 95% interval of the mean in the details); error % counts request errors, connect errors and responses outside 2xx/3xx against requests sent plus connect errors; latency is the median of the rounds' own figures; MiB is the resident memory (RSS) summed over the server's processes.";
+const NOTES: &str = "Requests/s is the median of the rounds (mean ± the 95% interval of the mean in the details); error % counts request errors, connect and TLS handshake errors and responses outside 2xx/3xx against requests sent plus connect and TLS handshake errors; latency is the median of the rounds' own figures; MiB is the resident memory (RSS) summed over the server's processes.";
 
 pub fn render_text(r: &CompareReport) -> String {
     let mut s = String::new();
@@ -447,7 +447,7 @@ pub fn render_markdown(r: &CompareReport) -> String {
 /// One row per level and target, in plain units (µs, %, MiB) for spreadsheets.
 pub fn render_csv(r: &CompareReport) -> String {
     let mut s = String::from(
-        "connections,target,url,rounds,median_rps,min_rps,max_rps,mean_rps,ci95_rps,errors,attempts,error_pct,connect,read,write,timeout,invalid,status_4xx,status_5xx,status_other,mean_us,p50_us,p95_us,p99_us,server_cpu_avg_pct,server_cpu_peak_pct,server_cpus,server_rss_avg_mib,server_rss_peak_mib,passed,winner\n",
+        "connections,target,url,rounds,median_rps,min_rps,max_rps,mean_rps,ci95_rps,errors,attempts,error_pct,connect,tls_handshake,read,write,timeout,invalid,tls,status_4xx,status_5xx,status_other,mean_us,p50_us,p95_us,p99_us,server_cpu_avg_pct,server_cpu_peak_pct,server_cpus,server_rss_avg_mib,server_rss_peak_mib,passed,winner\n",
     );
     let opt = |v: Option<String>| v.unwrap_or_default();
     for l in &r.levels {
@@ -456,7 +456,7 @@ pub fn render_csv(r: &CompareReport) -> String {
             let e = &t.error_classes;
             let _ = writeln!(
                 s,
-                "{},{},{},{},{:.2},{:.2},{:.2},{:.2},{},{},{},{:.4},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{:.2},{:.2},{:.2},{:.2},{},{},{},{:.4},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 l.connections,
                 t.name,
                 t.url,
@@ -470,10 +470,12 @@ pub fn render_csv(r: &CompareReport) -> String {
                 t.attempts,
                 t.error_pct,
                 e.connect,
+                e.tls_handshake,
                 e.read,
                 e.write,
                 e.timeout,
                 e.invalid,
+                e.tls,
                 e.status_4xx,
                 e.status_5xx,
                 e.status_other,
