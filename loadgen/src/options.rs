@@ -456,6 +456,18 @@ pub struct RunArgs {
 impl RunArgs {
     /// Parses a run's argv; with `--plan`, refuses load flags (they come from the file).
     pub fn parse_from(args: &[OsString]) -> Result<Parsed<Self>, UsageError> {
+        Self::parse_with(args, false)
+    }
+
+    /// A matrix cell's argv: the file's flags for every cell, then its setup's
+    /// and its endpoint's, so a flag given again overrides the earlier value
+    /// (`-c 64` for every cell, `-c 2000` in one setup); appended flags (`-H`)
+    /// still add up.
+    pub fn parse_cell(args: &[OsString]) -> Result<Parsed<Self>, UsageError> {
+        Self::parse_with(args, true)
+    }
+
+    fn parse_with(args: &[OsString], later_wins: bool) -> Result<Parsed<Self>, UsageError> {
         use clap::{CommandFactory, FromArgMatches};
         // `ceiling run --help` says `Usage: ceiling run`, `ceiling --help` `Usage: ceiling`.
         let name = if args.first().is_some_and(|a| a == "run") {
@@ -463,7 +475,11 @@ impl RunArgs {
         } else {
             "ceiling"
         };
-        let matches = match Self::command().bin_name(name).try_get_matches_from(args) {
+        let matches = match Self::command()
+            .bin_name(name)
+            .args_override_self(later_wins)
+            .try_get_matches_from(args)
+        {
             Ok(m) => m,
             Err(e) => {
                 // wrk takes a script's arguments after the URL (`-s x.lua URL foo`);

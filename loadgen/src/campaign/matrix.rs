@@ -140,7 +140,7 @@ fn cell_load(argv: &[String]) -> Result<(Load, Machine), UsageError> {
         .chain(argv.iter().cloned())
         .map(OsString::from)
         .collect();
-    let a = match RunArgs::parse_from(&full)? {
+    let a = match RunArgs::parse_cell(&full)? {
         Parsed::Args(a) => a,
         Parsed::Info(_) => {
             return Err(UsageError::Conflict(
@@ -653,6 +653,38 @@ mod tests {
             failure(&c).as_deref(),
             Some("connect 120, tls handshake 64, 5xx 40, timeout 3, tls 3")
         );
+    }
+
+    #[test]
+    fn a_setup_flag_overrides_the_files_and_headers_add_up() {
+        let argv: Vec<String> = [
+            "-c",
+            "64",
+            "-d",
+            "10s",
+            "-H",
+            "A: 1",
+            "-c",
+            "2000",
+            "-H",
+            "B: 2",
+            "--timeout",
+            "5s",
+            "http://127.0.0.1:1/json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (load, _) = cell_load(&argv).unwrap();
+        assert_eq!(load.connections, 2000);
+        assert_eq!(load.headers, ["A: 1", "B: 2"]);
+        assert_eq!(load.timeout, std::time::Duration::from_secs(5));
+        // A single run still refuses a flag given twice.
+        let twice: Vec<OsString> = ["ceiling", "-c", "1", "-c", "2", "http://h/"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert!(RunArgs::parse_from(&twice).is_err());
     }
 
     #[test]
