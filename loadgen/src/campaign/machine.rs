@@ -752,7 +752,8 @@ fn name_cell(row: &Row) -> String {
     }
 }
 
-/// What Ctrl-C did, one line each (the footnotes of every layout): each cut
+/// What Ctrl-C did, one line each (the footnotes of every layout), then what
+/// each row's run warned of: each cut
 /// row, marked as in its table, with the time its figures cover (`covers 512 ms
 /// of the 5s asked`), then the tests that did not run. Empty when it did nothing.
 fn interruption_notes(r: &MachineReport) -> Vec<String> {
@@ -788,6 +789,18 @@ fn interruption_notes(r: &MachineReport) -> Vec<String> {
         ));
     } else if r.interrupted && notes.is_empty() {
         notes.push("Interrupted (Ctrl-C)".into());
+    }
+    // What a row's run warned of (most responses not 2xx/3xx: a target that
+    // answers 400 or 404 is not a healthy throughput; the generator's lag):
+    // the table's errors column counts failed requests, not these.
+    for row in r.ceiling.iter().chain(&r.targets) {
+        for w in &row.result.warnings {
+            notes.push(format!(
+                "{}: {}",
+                row.name,
+                w.trim_start_matches("warning: ")
+            ));
+        }
     }
     notes
 }
