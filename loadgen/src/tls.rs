@@ -143,7 +143,7 @@ pub fn client_config(
     let builder = if o.insecure {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny))
+            .with_custom_certificate_verifier(Arc::new(Verifier::new(None, Vec::new())))
     } else {
         let mut roots = rustls::RootCertStore::empty();
         let mut given = Vec::new();
@@ -176,7 +176,7 @@ pub fn client_config(
                 })?;
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(GivenOrChain { webpki, given }))
+            .with_custom_certificate_verifier(Arc::new(Verifier::new(Some(webpki), given)))
     };
     let mut cfg = match (&o.cert, &o.key) {
         (Some(c), Some(k)) => builder
@@ -211,21 +211,41 @@ pub fn preflight_config(config: &ClientConfig) -> Arc<ClientConfig> {
     Arc::new(c)
 }
 
-/// The usual chain verification, and one case more: a server certificate
-/// that is itself one of the `--cacert` certificates is trusted as given,
-/// for the names it carries. `openssl req -x509` marks the self-signed
-/// certificates it makes `CA:TRUE`, which webpki refuses as a server's own
-/// (`CaUsedAsEndEntity`) while curl and OpenSSL accept the certificate the
-/// user named: a user following "give --cacert FILE" with the server's own
-/// certificate must not be refused.
+/// The server-certificate check of a run.
+///
+/// - `-k` (`chain` None): any certificate is accepted; the handshake's
+///   signatures are still checked, so it costs what a verified handshake does,
+///   minus the chain walk.
+/// - Otherwise the usual chain verification (webpki), and one case more: a
+///   server certificate that is itself one of the `--cacert` certificates is
+///   trusted as given, for the names it carries. `openssl req -x509` marks the
+///   self-signed certificates it makes `CA:TRUE`, which webpki refuses as a
+///   server's own (`CaUsedAsEndEntity`) while curl and OpenSSL accept the
+///   certificate the user named: a user following "give --cacert FILE" with
+///   the server's own certificate must not be refused.
 #[derive(Debug)]
-struct GivenOrChain {
-    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+struct Verifier {
+    chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
     /// The `--cacert` certificates (DER).
     given: Vec<CertificateDer<'static>>,
+    /// The provider's signature algorithms (what webpki checks with too).
+    algs: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for GivenOrChain {
+impl Verifier {
+    fn new(
+        chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+        given: Vec<CertificateDer<'static>>,
+    ) -> Self {
+        Self {
+            chain,
+            given,
+            algs: shared::tls::provider().signature_verification_algorithms,
+        }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -234,10 +254,10 @@ impl ServerCertVerifier for GivenOrChain {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let chain = self
-            .webpki
-            .verify_server_cert(end_entity, intermediates, name, ocsp, now);
-        match chain {
+        let Some(webpki) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(_))
                 if self.given.iter().any(|g| g.as_ref() == end_entity.as_ref()) =>
             {
@@ -254,7 +274,7 @@ impl ServerCertVerifier for GivenOrChain {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
     }
     fn verify_tls13_signature(
         &self,
@@ -262,50 +282,10 @@ impl ServerCertVerifier for GivenOrChain {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-/// `-k`: trusts any certificate, still checking the handshake signatures.
-#[derive(Debug)]
-struct AcceptAny;
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = shared::tls::provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &algs)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = shared::tls::provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &algs)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        shared::tls::provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.algs.supported_schemes()
     }
 }
 
