@@ -162,8 +162,8 @@ impl Layered {
         if link.handshake_since.is_none() {
             match self.core.poll_send(i, now) {
                 Next::Write(bytes) => {
-                    // Vec<u8> as the sink: encrypting into rustls cannot fail
-                    // with the buffer limit off.
+                    // Encrypted into rustls's send buffer, which has no limit
+                    // (set at the open): this cannot fail.
                     let _ = std::io::Write::write_all(&mut link.tls.writer(), bytes);
                     link.plain = Some(bytes.len());
                 }
