@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line: the command and what went wrong (no secret: the messages
             // quote URLs and headers masked).
-            eprintln!("{name}: {}", e.message().replace('\n', " "));
+            shared::say!("{name}: {}", e.message().replace('\n', " "));
             ExitCode::from(e.exit_code())
         }
     }

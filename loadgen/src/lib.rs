@@ -62,10 +62,10 @@ pub fn command(args: &[OsString], reach: options::Reach) -> Result<(), CliError>
         return Ok(());
     }
     for line in &plan.warnings {
-        eprintln!("ceiling: {line}");
+        shared::say!("ceiling: {line}");
     }
     if plan.engine.fell_back() {
-        eprintln!("ceiling: {}", plan.engine.describe());
+        shared::say!("ceiling: {}", plan.engine.describe());
     }
     let outputs = outputs(&plan);
     // wrk's header as the run starts, so a person sees at once what runs.

@@ -104,7 +104,7 @@ impl<T> Parsed<T> {
             Parsed::Args(a) => Some(a),
             Parsed::Info(text) => {
                 if reach == Reach::Whole {
-                    print!("{text}");
+                    shared::show!("{text}");
                 }
                 None
             }

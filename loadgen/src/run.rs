@@ -139,7 +139,7 @@ pub fn run_recorded(plan: &Plan) -> Result<(RunResult, Option<std::io::Error>), 
                         Ok(r) => return r,
                         // The probe passed, so this is rare (memory): this worker
                         // runs monoio's worker on the thread's epoll runtime instead.
-                        Err(e) => eprintln!(
+                        Err(e) => shared::say!(
                             "ceiling: worker {}: direct io_uring loop could not start ({e}); \
                              this worker runs on epoll",
                             ctx.index

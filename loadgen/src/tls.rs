@@ -258,8 +258,12 @@ impl ServerCertVerifier for Verifier {
             return Ok(ServerCertVerified::assertion());
         };
         match webpki.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
-            Err(rustls::Error::InvalidCertificate(_))
-                if self.given.iter().any(|g| g.as_ref() == end_entity.as_ref()) =>
+            // Only that refusal: webpki checks the dates before the basic
+            // constraints, so an expired or not-yet-valid certificate stays
+            // refused as such, given or not (as curl refuses it).
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(o)))
+                if format!("{o:?}").contains("CaUsedAsEndEntity")
+                    && self.given.iter().any(|g| g.as_ref() == end_entity.as_ref()) =>
             {
                 let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
                 rustls::client::verify_server_name(&parsed, name)?;
@@ -625,6 +629,51 @@ fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The given-certificate exception covers exactly webpki's refusal of a
+    /// `CA:TRUE` server certificate: valid, it is trusted for its names;
+    /// expired, it stays refused as expired; another name, refused.
+    #[test]
+    fn a_given_ca_marked_certificate_is_trusted_only_when_valid_and_named() {
+        let names = ["localhost".to_string()];
+        let check = |validity, host: &str| {
+            let ck = shared::tls::self_signed_ca(&names, validity).unwrap();
+            let der = ck.chain[0].clone();
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(der.clone()).unwrap();
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                shared::tls::provider(),
+            )
+            .build()
+            .unwrap();
+            let v = Verifier::new(Some(webpki), vec![der.clone()]);
+            let name = ServerName::try_from(host.to_string()).unwrap();
+            v.verify_server_cert(&der, &[], &name, &[], UnixTime::now())
+        };
+        assert!(check(shared::tls::Validity::Long, "localhost").is_ok());
+        let e = check(shared::tls::Validity::Expired, "localhost").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(
+                    CertificateError::Expired | CertificateError::ExpiredContext { .. }
+                )
+            ),
+            "{e:?}"
+        );
+        let e = check(shared::tls::Validity::Long, "other.test").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                        | CertificateError::NotValidForNameContext { .. }
+                )
+            ),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn insecure_config_needs_no_roots_and_offers_http11() {

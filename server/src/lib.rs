@@ -213,7 +213,7 @@ fn run(cfg: Config) -> Result<(), ServeError> {
         started.elapsed(),
         stats.snapshot(),
     );
-    println!("{}", summary.line());
+    shared::show!("{}\n", summary.line());
     let _ = std::io::stdout().flush();
     if let Some(path) = &cfg.json {
         let text =

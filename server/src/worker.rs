@@ -184,7 +184,7 @@ pub async fn run(worker: Rc<Worker>, listener: std::net::TcpListener, stop: Stop
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
+            shared::say!(
                 "ceiling serve: worker {} could not use its listener: {e}",
                 worker.index
             );

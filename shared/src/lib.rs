@@ -9,3 +9,27 @@ pub mod runtime;
 pub mod stats;
 pub mod tls;
 pub mod wire;
+
+/// `eprintln!` that never panics. std's `eprintln!` panics when stderr is
+/// gone (`ceiling ... 2>&1 | head -1`); with `panic = "abort"` that aborts the
+/// process and loses what a run measured (its `--json`, its `--out`). Here a
+/// line that cannot be written is dropped.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `print!` that never panics, for the same reason as [`say!`]: text for
+/// stdout that a closed pipe cannot take is dropped.
+#[macro_export]
+macro_rules! show {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let mut out = ::std::io::stdout();
+        let _ = ::std::write!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}

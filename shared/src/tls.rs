@@ -160,6 +160,17 @@ pub fn self_signed(names: &[String], validity: Validity) -> Result<CertifiedKey,
     Ok(pack(&cert, &key))
 }
 
+/// A self-signed certificate for `names` marked `CA:TRUE`, as `openssl req
+/// -x509` makes them: for tests of clients that must accept it as the very
+/// certificate they were given, and still refuse it expired.
+pub fn self_signed_ca(names: &[String], validity: Validity) -> Result<CertifiedKey, TlsError> {
+    let key = rcgen::KeyPair::generate()?;
+    let mut p = params(names, validity, "ceiling self-signed CA")?;
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = p.self_signed(&key)?;
+    Ok(pack(&cert, &key))
+}
+
 /// A throw-away certificate authority that issues leaf certificates, for
 /// tests and for trying mTLS: `ca_pem` is what a peer trusts.
 pub struct TestCa {

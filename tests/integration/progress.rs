@@ -258,3 +258,42 @@ fn a_node_waiting_for_t0_prints_the_time_left() {
     let _ = std::fs::remove_file(&plan);
     let _ = std::fs::remove_file(&manifest);
 }
+
+/// `ceiling ... 2>&1 | head -1`: stdout and stderr both closed under the
+/// run. Nothing may panic (a panic aborts the release build and loses the
+/// result): the run ends with exit 1 (its report could not be printed) and
+/// its `--json` file holds every request.
+#[test]
+fn closed_stdout_and_stderr_lose_the_text_not_the_result() {
+    let server = start_server(&[]);
+    let json =
+        std::env::temp_dir().join(format!("ceiling-closed-pipes-{}.json", std::process::id()));
+    let mut child = Command::new(ceiling_bin())
+        .args(["-c", "1", "-t", "1", "-n", "200", "--json"])
+        .arg(&json)
+        .arg(format!("{}/plaintext", server.url()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Both read ends closed at once: every write the run makes fails (EPIPE).
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the run did not end");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the --json file")).unwrap();
+    assert_eq!(r["counters"]["completed"], 200);
+    let _ = std::fs::remove_file(&json);
+}

@@ -426,7 +426,7 @@ fn measure_level(
             // Rotate the order each round: nobody always runs first (cold) or last.
             let i = (k + round) % n;
             let (name, url) = &targets[i];
-            eprintln!(
+            shared::say!(
                 "ceiling compare: {connections} connections, round {}/{}: {name}",
                 round + 1,
                 a.repeats
@@ -437,10 +437,10 @@ fn measure_level(
             let (_, result) = ran?;
             if let Some(u) = server {
                 for pid in &u.exited {
-                    eprintln!("ceiling compare: server PID {pid} of {name} is gone; its figures stop there");
+                    shared::say!("ceiling compare: server PID {pid} of {name} is gone; its figures stop there");
                 }
                 for line in sampler::warnings(&u) {
-                    eprintln!("ceiling compare: {name}: {line}");
+                    shared::say!("ceiling compare: {name}: {line}");
                 }
                 usage[i].push(u);
             }

@@ -331,7 +331,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         &a.io_engine.to_string(),
     )
     .map_err(Failed::Server)?;
-    eprintln!(
+    shared::say!(
         "ceiling machine: server on CPUs {} ({}), generator on CPUs {}, {} connections, {} per test",
         format_cpu_list(&place.server_cpus),
         server.describe,
@@ -353,7 +353,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let steps = workloads.len() + tls_steps + targets.len();
     // A target's URL may hold a password or token: shown masked, as everywhere.
     let step = |i: usize, name: &str, url: &str| {
-        eprintln!(
+        shared::say!(
             "ceiling machine: [{}/{steps}] {name} ({}), {}",
             i + 1,
             crate::redact::url(url),
@@ -365,7 +365,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         if a.warmup.is_zero() {
             return Ok(());
         }
-        eprintln!(
+        shared::say!(
             "ceiling machine: warm-up ({}), {}",
             crate::redact::url(url),
             options::show(a.warmup)
@@ -404,7 +404,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
             &["--tls"],
         )
         .map_err(Failed::Server)?;
-        eprintln!("ceiling machine: TLS server ({})", server.describe);
+        shared::say!("ceiling machine: TLS server ({})", server.describe);
         let url = format!("{}/plaintext", server.url);
         warm_up(&url, &|u, d| tls_load(TlsWorkload::KeptAlive, u, d))?;
         for (i, w) in TlsWorkload::ALL.into_iter().enumerate() {

@@ -256,7 +256,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
     let total = cells.len();
     let mut done = Vec::with_capacity(total);
     for (i, (pid, target, endpoint, setup, url, load, machine)) in cells.into_iter().enumerate() {
-        eprintln!(
+        shared::say!(
             "ceiling matrix: {}/{total}: {target} x {endpoint} x {setup}",
             i + 1
         );
@@ -264,7 +264,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         let ran = run_load(&load, &machine);
         let server = sampling.map(Sampler::finish);
         for line in server.iter().flat_map(sampler::warnings) {
-            eprintln!("ceiling matrix: {line}");
+            shared::say!("ceiling matrix: {line}");
         }
         // No live process sampled: n/a, not 0% and 0 MiB.
         let server = server.filter(|u| u.live_samples > 0);

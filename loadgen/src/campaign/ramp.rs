@@ -385,8 +385,9 @@ impl Progress {
     fn show(&self, text: &str) {
         if self.on {
             // Carriage return and erase-line: the line is rewritten in place.
-            eprint!("\r\x1b[2K{text}");
-            let _ = std::io::Write::flush(&mut std::io::stderr());
+            let mut err = std::io::stderr();
+            let _ = std::io::Write::write_fmt(&mut err, format_args!("\r\x1b[2K{text}"));
+            let _ = std::io::Write::flush(&mut err);
         }
     }
 
@@ -568,12 +569,12 @@ fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliEr
     }
     if let Some(u) = &server {
         for pid in &u.exited {
-            eprintln!(
+            shared::say!(
                 "ceiling ramp: server PID {pid} is gone (step {index}); its figures stop there"
             );
         }
         for line in sampler::warnings(u) {
-            eprintln!("ceiling ramp: step {index}: {line}");
+            shared::say!("ceiling ramp: step {index}: {line}");
         }
     }
     // No live process sampled: n/a, not 0% and 0 MiB.

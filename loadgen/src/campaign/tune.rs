@@ -256,7 +256,7 @@ fn run(a: Args, reach: Reach) -> Result<(), CliError> {
         for k in 0..n {
             let i = (k + round) % n;
             let (name, settings, server) = &profiles[i];
-            eprintln!("ceiling tune: round {}/{}: {name}", round + 1, a.repeats);
+            shared::say!("ceiling tune: round {}/{}: {name}", round + 1, a.repeats);
             sysctl::apply(settings).map_err(Failed::Sysctl)?;
             // The server starts under the profile: some settings (backlogs) apply
             // when a socket is created.

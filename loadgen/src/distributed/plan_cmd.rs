@@ -108,14 +108,14 @@ pub fn command(args: &[OsString], reach: Reach) -> Result<(), CliError> {
             }
             let text = options::info_or_usage(e)?;
             if reach == Reach::Whole {
-                print!("{text}");
+                shared::show!("{text}");
             }
             return Ok(());
         }
     };
     let text = plan(&a, reach)?;
     if reach == Reach::Whole {
-        print!("{text}");
+        shared::show!("{text}");
     }
     Ok(())
 }

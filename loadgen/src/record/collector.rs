@@ -301,7 +301,7 @@ impl Ticker {
         let now = Instant::now();
         if !terminal {
             if p.start > now + Duration::from_millis(500) {
-                eprintln!("ceiling: {}", countdown(&p, p.start - now));
+                shared::say!("ceiling: {}", countdown(&p, p.start - now));
             }
             return None;
         }

@@ -103,7 +103,7 @@ impl LuaHooks {
     fn error(&mut self, hook: &str, message: &str) {
         self.errors += 1;
         if self.errors == 1 {
-            eprintln!(
+            shared::say!(
                 "ceiling: script error in {hook} (thread {}): {message}",
                 self.index + 1
             );
