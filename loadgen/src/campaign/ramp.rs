@@ -163,10 +163,12 @@ pub struct Step {
     pub errors: u64,
     /// 100 x errors / (requests sent + connect and TLS handshake errors).
     pub error_pct: f64,
-    pub avg_us: f64,
-    pub p50_us: u64,
-    pub p95_us: u64,
-    pub p99_us: u64,
+    /// Latency of the step's completions, µs; None (JSON null, `n/a` in the
+    /// tables) when nothing completed: no latency was measured, not 0.
+    pub avg_us: Option<f64>,
+    pub p50_us: Option<u64>,
+    pub p95_us: Option<u64>,
+    pub p99_us: Option<u64>,
     /// The latency at the SLO's percentile.
     pub slo_value_us: Option<u64>,
     /// Under -R: sent / scheduled, in percent.
@@ -535,7 +537,8 @@ fn last_step(steps: &[Step]) -> String {
             " (previous: {:.0} req/s, {:.2}% errors, p99 {})",
             st.requests_per_sec,
             st.error_pct,
-            crate::report::text::time_us(st.p99_us as f64)
+            st.p99_us
+                .map_or("n/a".into(), |v| crate::report::text::time_us(v as f64))
         )
     })
 }
@@ -581,7 +584,13 @@ fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliEr
     let server = server.filter(|u| u.live_samples > 0);
     let (errors, error_pct) = error_rate(c);
     let at = |p: f64| latency_at(&result, p);
-    let slo_value_us = s.limits.slo.as_ref().map(|slo| at(slo.percentile));
+    let measured = result.latency.count > 0;
+    let slo_value_us = s
+        .limits
+        .slo
+        .as_ref()
+        .filter(|_| measured)
+        .map(|slo| at(slo.percentile));
     let mut step = Step {
         step: index,
         level,
@@ -591,10 +600,10 @@ fn run_step(a: &Args, s: &Setup, index: usize, level: u64) -> Result<Step, CliEr
         requests_per_sec: result.requests_per_sec,
         errors,
         error_pct,
-        avg_us: result.latency.mean,
-        p50_us: at(50.0),
-        p95_us: at(95.0),
-        p99_us: at(99.0),
+        avg_us: measured.then_some(result.latency.mean),
+        p50_us: measured.then(|| at(50.0)),
+        p95_us: measured.then(|| at(95.0)),
+        p99_us: measured.then(|| at(99.0)),
         slo_value_us,
         achieved_pct: result.rate.as_ref().map(|r| r.achieved_pct),
         slo_lag_us: s.limits.slo.as_ref().and_then(|slo| {
@@ -809,10 +818,10 @@ mod tests {
             requests_per_sec: rps,
             errors,
             error_pct,
-            avg_us: result.latency.mean,
-            p50_us: result.latency.at(50.0),
-            p95_us: result.latency.at(90.0),
-            p99_us: result.latency.at(99.0),
+            avg_us: Some(result.latency.mean),
+            p50_us: Some(result.latency.at(50.0)),
+            p95_us: Some(result.latency.at(90.0)),
+            p99_us: Some(result.latency.at(99.0)),
             slo_value_us: Some(p99),
             achieved_pct: None,
             slo_lag_us: None,
@@ -909,6 +918,40 @@ mod tests {
         assert_eq!(text.matches("interrupted after").count(), 1, "{text}");
         let md = render_markdown(&report);
         assert!(md.contains("` (interrupted after 0.50s)"), "{md}");
+
+        // A step where nothing completed (every handshake failed): no
+        // latency was measured, so none is shown, never 0.00us.
+        let last = report.steps.last_mut().unwrap();
+        (last.avg_us, last.p50_us, last.p95_us, last.p99_us) = (None, None, None, None);
+        let text = render_text(&report);
+        assert!(!text.contains(" 0.00us"), "{text}");
+        assert!(text.contains("n/a"), "{text}");
+        let csv = render_csv(&report);
+        let row = csv.lines().nth(3).unwrap();
+        assert!(row.contains(",,,,"), "{row}");
+        let json = serde_json::to_value(&report.steps[2]).unwrap();
+        assert!(json["p99_us"].is_null(), "{json}");
+        crate::report::html::assert_page(&render_html(&report));
+    }
+
+    #[test]
+    fn a_step_with_no_response_fails_its_slo() {
+        let l = verdict::Limits {
+            max_errors_pct: 100.0,
+            slo: Some(Slo::parse("p99<50ms").unwrap()),
+        };
+        let o = verdict::Observed {
+            error_pct: 100.0,
+            requests_per_sec: 0.0,
+            slo_value_us: None,
+            achieved_pct: None,
+            slo_lag_us: None,
+        };
+        let why = verdict::failures(&o, &l);
+        assert!(
+            why.iter().any(|w| w.contains("no response completed")),
+            "{why:?}"
+        );
     }
 
     /// A rate search's page: the probes in rate order (not the order they

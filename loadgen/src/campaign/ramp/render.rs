@@ -20,10 +20,10 @@ fn cells(r: &RampReport, st: &Step) -> Vec<String> {
         format!("{:.0}", st.requests_per_sec),
         st.errors.to_string(),
         format!("{:.2}%", st.error_pct),
-        time_us(st.avg_us),
-        time_us(st.p50_us as f64),
-        time_us(st.p95_us as f64),
-        time_us(st.p99_us as f64),
+        st.avg_us.map_or("n/a".into(), time_us),
+        st.p50_us.map_or("n/a".into(), |v| time_us(v as f64)),
+        st.p95_us.map_or("n/a".into(), |v| time_us(v as f64)),
+        st.p99_us.map_or("n/a".into(), |v| time_us(v as f64)),
     ];
     if r.config.mode != Mode::Connections {
         v.push(st.achieved_pct.map_or("n/a".into(), |a| format!("{a:.1}%")));
@@ -236,7 +236,7 @@ pub fn render_csv(r: &RampReport) -> String {
         };
         let _ = writeln!(
             s,
-            "{},{mode},{},{},{},{:.2},{},{:.4},{:.2},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{mode},{},{},{},{:.2},{},{:.4},{},{},{},{},{},{},{},{},{},{},{},{}",
             st.step,
             st.level,
             st.connections,
@@ -244,10 +244,10 @@ pub fn render_csv(r: &RampReport) -> String {
             st.requests_per_sec,
             st.errors,
             st.error_pct,
-            st.avg_us,
-            st.p50_us,
-            st.p95_us,
-            st.p99_us,
+            opt(st.avg_us.map(|v| format!("{v:.2}"))),
+            opt(st.p50_us.map(|v| v.to_string())),
+            opt(st.p95_us.map(|v| v.to_string())),
+            opt(st.p99_us.map(|v| v.to_string())),
             opt(st.slo_value_us.map(|v| v.to_string())),
             opt(st.achieved_pct.map(|a| format!("{a:.2}"))),
             opt(u.map(|u| format!("{:.2}", u.avg_cpu_pct))),
@@ -273,6 +273,13 @@ pub fn render_html(r: &RampReport) -> String {
     let x = level_header(r.config.mode);
     let pts = |f: &dyn Fn(&Step) -> f64| -> Vec<(f64, f64)> {
         r.steps.iter().map(|st| (st.level as f64, f(st))).collect()
+    };
+    // Latency points of the steps that measured one (nothing completed: no point).
+    let lat = |f: &dyn Fn(&Step) -> Option<u64>| -> Vec<(f64, f64)> {
+        r.steps
+            .iter()
+            .filter_map(|st| Some((st.level as f64, f(st)? as f64 / 1000.0)))
+            .collect()
     };
     let mut body = String::new();
     let _ = write!(body, "<p>{}</p>", escape(&describe(r)));
@@ -303,9 +310,9 @@ pub fn render_html(r: &RampReport) -> String {
     );
     let mut marks: Vec<Mark> = Vec::new();
     let mut latency = vec![
-        ("p50".to_string(), pts(&|s| s.p50_us as f64 / 1000.0)),
-        ("p95".to_string(), pts(&|s| s.p95_us as f64 / 1000.0)),
-        ("p99".to_string(), pts(&|s| s.p99_us as f64 / 1000.0)),
+        ("p50".to_string(), lat(&|s| s.p50_us)),
+        ("p95".to_string(), lat(&|s| s.p95_us)),
+        ("p99".to_string(), lat(&|s| s.p99_us)),
     ];
     if let Some(slo) = &r.config.slo {
         marks.push(Mark::Y(

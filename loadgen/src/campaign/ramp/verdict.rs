@@ -10,7 +10,8 @@ use crate::result::{Latency, LAG_SIZEABLE_SHARE};
 pub struct Observed {
     pub requests_per_sec: f64,
     pub error_pct: f64,
-    /// The latency at the SLO's percentile (None without --slo).
+    /// The latency at the SLO's percentile (None without --slo, or when
+    /// nothing completed: then the SLO is not met).
     pub slo_value_us: Option<u64>,
     /// Under -R: sent / scheduled in percent.
     pub achieved_pct: Option<f64>,
@@ -53,6 +54,10 @@ pub fn failures(o: &Observed, l: &Limits) -> Vec<String> {
             "errors {:.2}% > {}%",
             o.error_pct, l.max_errors_pct
         ));
+    }
+    if let (Some(slo), None) = (&l.slo, o.slo_value_us) {
+        // No response: no latency met the SLO (never a 0 that passes it).
+        why.push(format!("{}: no response completed", slo.label()));
     }
     if let (Some(slo), Some(v)) = (&l.slo, o.slo_value_us) {
         if v > slo.limit_us {
