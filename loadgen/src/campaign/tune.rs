@@ -548,17 +548,30 @@ pub fn render_markdown(r: &TuneReport) -> String {
 }
 
 pub fn render_csv(r: &TuneReport) -> String {
-    let mut s = String::from("profile,round,requests_per_sec,p99_us,generator_us_per_request\n");
+    let mut s =
+        String::from("profile,round,requests_per_sec,p99_us,generator_us_per_request,errors\n");
     for p in &r.profiles {
         for (i, run) in p.runs.iter().enumerate() {
+            let c = &run.counters;
+            // Nothing completed (sent): no latency (CPU per request) was
+            // measured: an empty cell, as the other layouts' n/a.
+            let p99 = if c.completed > 0 {
+                run.latency.at(99.0).to_string()
+            } else {
+                String::new()
+            };
+            let gen = if c.sent > 0 {
+                format!("{:.3}", run.generator_cpu.us_per_request)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "{},{},{:.2},{},{:.3}",
+                "{},{},{:.2},{p99},{gen},{}",
                 p.name,
                 i + 1,
                 run.requests_per_sec,
-                run.latency.at(99.0),
-                run.generator_cpu.us_per_request
+                c.request_errors() + c.errors.connection_errors()
             );
         }
     }
@@ -759,6 +772,12 @@ mod tests {
         let row = text.lines().find(|l| l.starts_with("base ")).unwrap();
         assert!(row.contains("n/a") && row.contains(" 128 "), "{text}");
         assert!(!row.contains("0.00us"), "{text}");
+        // The CSV too: empty cells, not 0, and the errors of each round.
+        let csv = render_csv(&report);
+        assert!(csv.starts_with(
+            "profile,round,requests_per_sec,p99_us,generator_us_per_request,errors\n"
+        ));
+        assert!(csv.contains("\nbase,1,0.00,,,64\n"), "{csv}");
         assert!(
             matches!(
                 nothing_connected(&report),
