@@ -742,14 +742,20 @@ fn opt_us(v: Option<u64>) -> String {
 /// After the name of a row whose run Ctrl-C cut short; its footnote says how
 /// much of the run its figures cover.
 const INTERRUPTED_MARK: &str = " *";
+/// The mark of a row whose run warned (most responses not 2xx/3xx: its
+/// requests/s is not a healthy throughput), explained in a footnote.
+const WARNED_MARK: &str = " !";
 
 /// A row's name, marked when its run was interrupted.
 fn name_cell(row: &Row) -> String {
-    if row.interrupted {
-        format!("{}{INTERRUPTED_MARK}", row.name)
-    } else {
-        row.name.clone()
+    let mut name = row.name.clone();
+    if !row.result.warnings.is_empty() {
+        name.push_str(WARNED_MARK);
     }
+    if row.interrupted {
+        name.push_str(INTERRUPTED_MARK);
+    }
+    name
 }
 
 /// What Ctrl-C did, one line each (the footnotes of every layout), then what
@@ -796,7 +802,8 @@ fn interruption_notes(r: &MachineReport) -> Vec<String> {
     for row in r.ceiling.iter().chain(&r.targets) {
         for w in &row.result.warnings {
             notes.push(format!(
-                "{}: {}",
+                "{}: {}: {}",
+                WARNED_MARK.trim(),
                 row.name,
                 w.trim_start_matches("warning: ")
             ));
@@ -1228,6 +1235,26 @@ mod tests {
     /// Ctrl-C during the last row: the row is marked in every layout, a
     /// footnote says how much of its run it covers, and the JSON says so at
     /// the row's top level and the report's.
+    #[test]
+    fn a_row_whose_run_warned_is_marked_and_footnoted() {
+        let mut r = tls_report();
+        let first = r.ceiling.first_mut().unwrap();
+        let name = first.name.clone();
+        first.result.warnings.push(
+            "most responses were not 2xx or 3xx (10 of 10, 100.0%): Requests/sec counts them all"
+                .into(),
+        );
+        let text = render_text(&r);
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{name} ! "))),
+            "{text}"
+        );
+        let note = format!("!: {name}: most responses were not 2xx or 3xx");
+        assert!(text.contains(&note), "{text}");
+        assert!(render_markdown(&r).contains(&note));
+        assert!(render_html(&r).contains("most responses were not 2xx or 3xx"));
+    }
+
     #[test]
     fn an_interrupted_row_is_marked_in_every_layout() {
         let mut r = tls_report();
