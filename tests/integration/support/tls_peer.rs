@@ -33,8 +33,8 @@ pub enum Mode {
     /// A correct TLS server: keep-alive `200 OK` with the 2-byte body `ok` to every request;
     /// a request with `Connection: close` gets its answer, close_notify, and the close.
     Valid,
-    /// A correct TLS server that waits [`SLOW_HANDSHAKE`] after accepting before it reads
-    /// the ClientHello: every handshake takes at least that long; requests are then answered
+    /// A correct TLS server that waits [`SLOW_HANDSHAKE`] after the ClientHello arrives
+    /// before it answers: every handshake takes at least that long; requests are then answered
     /// as [`Mode::Valid`] does.
     SlowHandshake,
     /// No TLS at all: reads what comes (a ClientHello), answers `HTTP/1.1 400 Bad Request`
@@ -353,6 +353,10 @@ fn serve(stream: &mut TcpStream, mode: Mode, config: Arc<ServerConfig>, counts: 
         _ => {}
     }
     if mode == Mode::SlowHandshake {
+        // From the ClientHello's arrival (peeked, left for the handshake): the
+        // generator's handshake clock starts when it hands the ClientHello
+        // out, which may be after the accept.
+        let _ = stream.peek(&mut buf[..1]);
         thread::sleep(SLOW_HANDSHAKE);
     }
     let Ok(conn) = ServerConnection::new(config) else {
