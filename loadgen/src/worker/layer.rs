@@ -63,6 +63,20 @@ struct TlsLayer {
     timeout: Duration,
 }
 
+/// A TLS connection's handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The TCP connection is open; the ClientHello has not gone out yet (a
+    /// distributed node opens its connections before T0 and begins their
+    /// handshakes at T0: the wait is neither handshake time nor a timeout).
+    Opened,
+    /// The ClientHello went out at this instant: the handshake's clock and
+    /// its --timeout run from it.
+    Hello(Instant),
+    /// The handshake is done: the core's session runs.
+    Done,
+}
+
 /// One TLS connection.
 struct Link {
     tls: ClientConnection,
@@ -71,14 +85,8 @@ struct Link {
     /// The core's write inside `out`: its plaintext length (None: the layer's
     /// own bytes only, e.g. the ClientHello).
     plain: Option<usize>,
-    /// When the handshake began (the ClientHello handed to the driver; till
-    /// then, when the TCP connection opened); None once it is done.
-    handshake_since: Option<Instant>,
-    /// The ClientHello went out: the handshake's clock and its --timeout
-    /// run from then. A distributed node opens its connections before T0 and
-    /// begins their handshakes at T0: the wait is neither handshake time nor
-    /// a handshake timeout.
-    hello_sent: bool,
+    /// Where the handshake is.
+    phase: Phase,
     /// The handshake ran past --timeout and the socket was shut down.
     timed_out: bool,
     /// The core ended the session (this decision) and the layer's last bytes
@@ -133,8 +141,7 @@ impl Layered {
                     tls,
                     out: Vec::new(),
                     plain: None,
-                    handshake_since: Some(now),
-                    hello_sent: false,
+                    phase: Phase::Opened,
                     timed_out: false,
                     ending: None,
                 }));
@@ -159,7 +166,7 @@ impl Layered {
         if let Some(end) = link.ending {
             return Next::End(end);
         }
-        if link.handshake_since.is_none() {
+        if link.phase == Phase::Done {
             match self.core.poll_send(i, now) {
                 Next::Write(bytes) => {
                     // Encrypted into rustls's send buffer, which has no limit
@@ -185,9 +192,8 @@ impl Layered {
         if !link.tls.wants_write() {
             return Next::Await;
         }
-        if !link.hello_sent {
-            link.hello_sent = true;
-            link.handshake_since = Some(now);
+        if link.phase == Phase::Opened {
+            link.phase = Phase::Hello(now);
         }
         link.out.clear();
         while link.tls.wants_write() {
@@ -217,7 +223,7 @@ impl Layered {
             return self.core.write_failed(i);
         };
         match t.links[i].as_deref_mut() {
-            Some(l) if l.handshake_since.is_some() => {
+            Some(l) if l.phase != Phase::Done => {
                 self.handshake_failed(i, now, "the connection failed during the handshake")
             }
             // The last bytes of a session the core had ended: nothing lost.
@@ -253,17 +259,21 @@ impl Layered {
                 Ok(s) => s,
                 // A plain-HTTP answer to the ClientHello: say so, as the
                 // preflight does, rather than rustls's "corrupt message".
-                Err(_) if link.handshake_since.is_some() && data.starts_with(b"HTTP/") => {
+                Err(_) if link.phase != Phase::Done && data.starts_with(b"HTTP/") => {
                     return Some(self.tls_failed(i, now, PLAIN_HTTP));
                 }
                 Err(e) => return Some(self.tls_failed(i, now, &cause(&e))),
             };
             let (closed, mut pending) = (state.peer_has_closed(), state.plaintext_bytes_to_read());
-            if let Some(since) = link.handshake_since {
+            if link.phase != Phase::Done {
                 if link.tls.is_handshaking() {
                     continue;
                 }
-                link.handshake_since = None;
+                let since = match link.phase {
+                    Phase::Hello(at) => at,
+                    _ => now,
+                };
+                link.phase = Phase::Done;
                 let us = now.saturating_duration_since(since).as_micros() as u64;
                 record_clamped(&mut t.totals.handshake, us);
                 if matches!(
@@ -338,7 +348,7 @@ impl Layered {
         let l = self.tls.as_ref()?.links[i].as_deref();
         match l {
             Some(l) if l.ending.is_some() => l.ending,
-            Some(l) if l.handshake_since.is_some() => {
+            Some(l) if l.phase != Phase::Done => {
                 let why = if l.timed_out {
                     "no handshake within --timeout"
                 } else {
@@ -357,9 +367,7 @@ impl Layered {
         let Some(t) = &mut self.tls else {
             return self.core.closed(i);
         };
-        let began = t.links[i]
-            .take()
-            .is_some_and(|l| l.handshake_since.is_none());
+        let began = t.links[i].take().is_some_and(|l| l.phase == Phase::Done);
         if began {
             self.core.closed(i);
         }
@@ -377,11 +385,8 @@ impl Layered {
         }
         for (i, l) in t.links.iter_mut().enumerate() {
             if let Some(l) = l.as_deref_mut() {
-                if !l.timed_out
-                    && l.hello_sent
-                    && l.handshake_since
-                        .is_some_and(|s| now.saturating_duration_since(s) >= t.timeout)
-                {
+                let due = matches!(l.phase, Phase::Hello(at) if now.saturating_duration_since(at) >= t.timeout);
+                if !l.timed_out && due {
                     l.timed_out = true;
                     shut(i);
                 }
@@ -416,11 +421,10 @@ impl Layered {
     /// the outstanding requests fail as `tls` (timeouts and the stop still
     /// take precedence, as for any read failure).
     fn tls_failed(&mut self, i: usize, now: Instant, why: &str) -> End {
-        let handshaking = self.tls.as_ref().is_some_and(|t| {
-            t.links[i]
-                .as_ref()
-                .is_some_and(|l| l.handshake_since.is_some())
-        });
+        let handshaking = self
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.links[i].as_ref().is_some_and(|l| l.phase != Phase::Done));
         if handshaking {
             return self.handshake_failed(i, now, why);
         }
