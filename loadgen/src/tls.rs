@@ -483,6 +483,9 @@ pub fn preflight(
         let _ = io.sock.set_write_timeout(Some(left));
         match conn.complete_io(&mut io) {
             Ok(_) => {}
+            // A signal (the Ctrl-C handler's thread, a child's exit) is no
+            // answer from the server: try again, within the bound.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(classify(addr, host, &io.first, &e, timeout, asked_for())),
         }
     }
@@ -520,6 +523,7 @@ fn judged(conn: &mut ClientConnection, sock: &mut TcpStream, until: Instant) -> 
         }
         let _ = sock.set_read_timeout(Some(left));
         match conn.read_tls(sock) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Ok(0) => return Err("it closed the connection".into()),
             Ok(_) => match conn.process_new_packets() {
                 Err(e) => return Err(e.to_string()),
